@@ -1,0 +1,87 @@
+"""Configuration of the Leistungsbörse.
+
+`MARKETPLACE_CONFIG` chooses one of the classes below (development by default); everything that differs
+between machines comes from the environment, never from the repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+class BaseConfig:
+    SECRET_KEY = _env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    BABEL_DEFAULT_LOCALE = "de"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "marketplace" / "translations")
+    LANGUAGES = ("de", "en")
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute")
+    PER_PAGE = 20
+    STRIPE_API_BASE = _env("STRIPE_API_BASE", "https://api.stripe.com")
+    STRIPE_API_KEY = _env("STRIPE_API_KEY")
+    STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+    #: The day the application believes it is; tests and demos pin it, production leaves it unset.
+    MARKETPLACE_TODAY = _env("MARKETPLACE_TODAY")
+
+
+class DevelopmentConfig(BaseConfig):
+    DEBUG = False
+    SECRET_KEY = _env("SECRET_KEY", "development-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'marketplace.db'}")
+
+
+class TestingConfig(BaseConfig):
+    TESTING = True
+    SECRET_KEY = "testing-only-not-secret"  # noqa: S105 - fixed key for the test suite only
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", "sqlite:///:memory:")
+    WTF_CSRF_ENABLED = True
+    LOGIN_RATE_LIMIT = "1000 per minute"
+
+
+class ProductionConfig(BaseConfig):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not provide what the chosen configuration needs."""
+
+
+def load_config(name: str | None = None) -> type[BaseConfig]:
+    """Return the configuration class for `name` (or `MARKETPLACE_CONFIG`), checking what it requires."""
+    name = name or _env("MARKETPLACE_CONFIG", "development")
+    if name not in CONFIGS:
+        raise ConfigurationError(f"MARKETPLACE_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}")
+    config = CONFIGS[name]
+    if name == "production":
+        missing = [key for key in ("SECRET_KEY", "DATABASE_URL") if not _env(key)]
+        if missing:
+            raise ConfigurationError(f"production needs {' and '.join(missing)} in the environment")
+        config.SECRET_KEY = _env("SECRET_KEY")
+        config.SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL")
+    return config

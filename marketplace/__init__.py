@@ -1,0 +1,78 @@
+"""Leistungsbörse: public bodies exchange IT services at cost.
+
+`create_app()` builds the Flask application: configuration, extensions, blueprints, error handlers, CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, session
+
+from config import BaseConfig, load_config
+from marketplace.extensions import babel, configure_sqlite, csrf, db, limiter, login_manager, migrate
+
+
+def _select_locale() -> str:
+    """German unless the user chose English (never guessed from the browser: German is the default)."""
+    chosen = session.get("lang")
+    return chosen if chosen in ("de", "en") else "de"
+
+
+def create_app(config: str | type[BaseConfig] | None = None, **overrides: object) -> Flask:
+    """Build the application. `config` is a name (development, testing, production) or a class."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=False)
+    config_class = config if isinstance(config, type) else load_config(config)
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    url = app.config["SQLALCHEMY_DATABASE_URI"] or ""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(_project_root() / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+
+    _register_models()
+    from marketplace.core import web
+
+    web.init_app(app)
+    _register_blueprints(app)
+    from marketplace import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _register_models() -> None:
+    """Import every model module so that metadata (and Alembic autogenerate) sees all tables."""
+    from marketplace.bookings import models as _bookings  # noqa: F401
+    from marketplace.catalogue import models as _catalogue  # noqa: F401
+    from marketplace.core import models as _core  # noqa: F401
+    from marketplace.ledger import models as _ledger  # noqa: F401
+    from marketplace.members import models as _members  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from marketplace.api import api_bp
+    from marketplace.bookings.views import bp as bookings_bp
+    from marketplace.catalogue.views import bp as catalogue_bp
+    from marketplace.core.views import bp as core_bp
+    from marketplace.ledger.views import bp as ledger_bp
+    from marketplace.members.views import bp as members_bp
+
+    for blueprint in (core_bp, members_bp, catalogue_bp, bookings_bp, ledger_bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)

@@ -1,0 +1,40 @@
+"""Bearer-token authentication for the API (tokens are stored hashed)."""
+
+from __future__ import annotations
+
+from flask import g, request
+from werkzeug.wrappers import Response
+
+from marketplace.api import api_bp
+from marketplace.api.problems import problem
+from marketplace.extensions import db
+from marketplace.members.models import User
+from marketplace.members.operations import touch_token
+from marketplace.members.queries import user_by_token
+
+#: Paths that authenticate otherwise (the Stripe signature) or are public.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+
+
+@api_bp.before_request
+def authenticate_bearer() -> Response | None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, plain = header.partition(" ")
+    if scheme.lower() != "bearer" or not plain.strip():
+        return problem(401, "Unauthorized", "Bitte mit „Authorization: Bearer <Token>“ anmelden.")
+    found = user_by_token(plain.strip())
+    if found is None:
+        return problem(401, "Unauthorized", "Der Token ist ungültig oder widerrufen.")
+    user, token = found
+    if token.read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
+        return problem(403, "Forbidden", "Dieser Token darf nur lesen.")
+    touch_token(token)
+    db.session.commit()
+    g.api_user = user
+    return None
+
+
+def api_user() -> User:
+    return g.api_user

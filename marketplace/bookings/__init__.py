@@ -1,0 +1,1 @@
+"""Requests and bookings of services: the state machine, capacity and usage records."""

@@ -1,0 +1,140 @@
+"""Bookings: a buyer's request for a service, its decision and its life; usage of metered services."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.catalogue.models import Service, Unit, VatCategory
+from marketplace.core.dbtypes import str_enum
+from marketplace.core.timeutil import utcnow
+from marketplace.extensions import db
+from marketplace.members.models import Member, Role, User
+
+
+class BookingStatus(enum.StrEnum):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    ACTIVE = "active"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+#: The only transitions there are; anything else is a Conflict.
+TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
+    BookingStatus.REQUESTED: frozenset({BookingStatus.ACCEPTED, BookingStatus.DECLINED, BookingStatus.WITHDRAWN}),
+    BookingStatus.ACCEPTED: frozenset({BookingStatus.ACTIVE, BookingStatus.CANCELLED}),
+    BookingStatus.ACTIVE: frozenset({BookingStatus.ENDED, BookingStatus.CANCELLED}),
+}
+
+#: Bookings that occupy capacity and are billed.
+COMMITTED_STATUSES = frozenset({BookingStatus.ACCEPTED, BookingStatus.ACTIVE})
+#: Bookings whose accepted days are charged (ended and cancelled ones for the days they ran).
+BILLABLE_STATUSES = frozenset(
+    {BookingStatus.ACCEPTED, BookingStatus.ACTIVE, BookingStatus.ENDED, BookingStatus.CANCELLED}
+)
+
+
+class Booking(db.Model):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), nullable=False, index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    starts_on: Mapped[date] = mapped_column(Date, nullable=False)
+    #: Last booked day (inclusive); null runs until cancelled.
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[BookingStatus] = mapped_column(
+        str_enum(BookingStatus, "booking_status"), nullable=False, default=BookingStatus.REQUESTED, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    # The terms as accepted: later price changes never alter them.
+    unit_price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    unit: Mapped[Unit | None] = mapped_column(str_enum(Unit, "booking_unit"))
+    vat_category: Mapped[VatCategory | None] = mapped_column(str_enum(VatCategory, "booking_vat_category"))
+    vat_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    price_version_id: Mapped[int | None] = mapped_column(ForeignKey("price_versions.id"))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    service: Mapped[Service] = relationship(lazy="joined")
+    buyer: Mapped[Member] = relationship(lazy="joined")
+    events: Mapped[list[BookingEvent]] = relationship(
+        back_populates="booking", order_by="BookingEvent.id", lazy="select"
+    )
+
+    def is_party(self, user: User) -> bool:
+        return user.member_id in (self.buyer_id, self.service.provider_id)
+
+    def can_view(self, user: User) -> bool:
+        return self.is_party(user)
+
+    def can_decide(self, user: User) -> bool:
+        """Accept or decline: the provider's staff."""
+        return user.member_id == self.service.provider_id and Role.PROVIDER in user.roles
+
+    def can_withdraw(self, user: User) -> bool:
+        return user.member_id == self.buyer_id and Role.BUYER in user.roles
+
+    def may_become(self, status: BookingStatus) -> bool:
+        return status in TRANSITIONS.get(self.status, frozenset())
+
+
+class BookingEvent(db.Model):
+    """One transition of a booking: who moved it from which state to which, and when."""
+
+    __tablename__ = "booking_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), nullable=False, index=True)
+    from_status: Mapped[BookingStatus | None] = mapped_column(str_enum(BookingStatus, "event_from_status"))
+    to_status: Mapped[BookingStatus] = mapped_column(str_enum(BookingStatus, "event_to_status"), nullable=False)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    note: Mapped[str] = mapped_column(String(2000), nullable=False, default="")
+
+    booking: Mapped[Booking] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class UsageRecord(db.Model):
+    """Delivered quantity of a metered service in one month, entered by the provider."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "period", name="uq_usage_records_booking_period"),
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), nullable=False)
+    period: Mapped[str] = mapped_column(String(7), nullable=False)
+    quantity: Mapped[Decimal] = mapped_column(Numeric(14, 3), nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    booking: Mapped[Booking] = relationship()

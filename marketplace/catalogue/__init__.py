@@ -1,0 +1,1 @@
+"""The catalogue: services offered by providers, their categories and price versions."""

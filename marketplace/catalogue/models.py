@@ -1,0 +1,136 @@
+"""Services that providers publish, with categories and price versions."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.core.dbtypes import str_enum
+from marketplace.core.timeutil import utcnow
+from marketplace.extensions import db
+from marketplace.members.models import Member, Role, User
+
+
+class ServiceStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    PAUSED = "paused"
+    RETIRED = "retired"
+
+
+class Unit(enum.StrEnum):
+    MONTH = "month"
+    HOUR = "hour"
+    PIECE = "piece"
+    GB_MONTH = "gb-month"
+    USER_MONTH = "user-month"
+
+    @property
+    def recurring(self) -> bool:
+        """`month` is charged pro rata per booked day; every other unit is metered by usage."""
+        return self is Unit.MONTH
+
+
+class VatCategory(enum.StrEnum):
+    STANDARD = "S"  # taxable, 19 %
+    NOT_TAXABLE = "O"  # not taxable under § 2b UStG
+    EXEMPT = "E"  # exempt
+
+
+#: The VAT rate each category carries, as the API writes it.
+VAT_RATES: dict[VatCategory, Decimal] = {
+    VatCategory.STANDARD: Decimal("19.00"),
+    VatCategory.NOT_TAXABLE: Decimal("0.00"),
+    VatCategory.EXEMPT: Decimal("0.00"),
+}
+
+#: Categories every installation starts with (slug, German name, English name); the migration seeds them.
+DEFAULT_CATEGORIES: tuple[tuple[str, str, str], ...] = (
+    ("hosting", "Hosting", "Hosting"),
+    ("operations", "Betrieb", "Operations"),
+    ("licence-management", "Lizenzmanagement", "Licence management"),
+    ("consulting", "Beratung", "Consulting"),
+    ("training", "Schulung", "Training"),
+    ("software", "Software", "Software"),
+    ("support", "Support", "Support"),
+)
+
+
+class Category(db.Model):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    name_de: Mapped[str] = mapped_column(String(100), nullable=False)
+    name_en: Mapped[str] = mapped_column(String(100), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Service(db.Model):
+    """An IT service a member offers to other public bodies at cost."""
+
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint("unit_price_cents >= 0", name="unit_price_not_negative"),
+        CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), nullable=False, index=True)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    unit: Mapped[Unit] = mapped_column(str_enum(Unit, "service_unit"), nullable=False)
+    #: The current price per unit in cents; each change also writes a PriceVersion.
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    vat_category: Mapped[VatCategory] = mapped_column(str_enum(VatCategory, "vat_category"), nullable=False)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), nullable=False)
+    #: Units the service can carry at once across all accepted bookings; null is unlimited.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[ServiceStatus] = mapped_column(
+        str_enum(ServiceStatus, "service_status"), nullable=False, default=ServiceStatus.DRAFT, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
+    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    provider: Mapped[Member] = relationship(lazy="joined")
+    category: Mapped[Category] = relationship(lazy="joined")
+    price_versions: Mapped[list[PriceVersion]] = relationship(
+        back_populates="service", order_by="PriceVersion.id", lazy="select"
+    )
+
+    def can_edit(self, user: User) -> bool:
+        return user.member_id == self.provider_id and Role.PROVIDER in user.roles
+
+    def can_view(self, user: User) -> bool:
+        """Published and paused services are public to members; drafts and retired ones to their provider."""
+        return self.status in (ServiceStatus.PUBLISHED, ServiceStatus.PAUSED) or user.member_id == self.provider_id
+
+    def can_book(self, user: User) -> bool:
+        return (
+            self.status is ServiceStatus.PUBLISHED and Role.BUYER in user.roles and user.member_id != self.provider_id
+        )
+
+
+class PriceVersion(db.Model):
+    """A price a service carried from `valid_from`; bookings snapshot the version current at acceptance."""
+
+    __tablename__ = "price_versions"
+    __table_args__ = (CheckConstraint("unit_price_cents >= 0", name="unit_price_not_negative"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), nullable=False, index=True)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    vat_category: Mapped[VatCategory] = mapped_column(str_enum(VatCategory, "vat_category"), nullable=False)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), nullable=False)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    service: Mapped[Service] = relationship(back_populates="price_versions")

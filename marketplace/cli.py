@@ -1,0 +1,90 @@
+"""Command-line tasks: `flask seed-demo`, `flask tokens create`, `flask ledger verify`, `flask billing run`.
+
+Each command commits once at its end, like a request.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from marketplace.core.errors import DomainError
+from marketplace.core.money import format_eur
+from marketplace.extensions import db
+
+tokens_cli = AppGroup("tokens", help="API tokens.")
+ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
+billing_cli = AppGroup("billing", help="Monthly billing runs.")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo members, users, services, bookings and ledger history (idempotent)."""
+    from marketplace.seed import seed_demo_data
+
+    created = seed_demo_data()
+    db.session.commit()
+    click.echo("Demo-Daten angelegt." if created else "Demo-Daten sind bereits vorhanden.")
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="CLI", help="A label for the token.")
+@click.option("--read-only", is_flag=True, help="The token may only read.")
+def tokens_create(email: str, name: str, read_only: bool) -> None:
+    """Print a new API token for EMAIL (the last line of the output)."""
+    from marketplace.members.operations import create_api_token
+    from marketplace.members.queries import user_by_email
+
+    user = user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"Kein Benutzer mit der E-Mail-Adresse {email}.")
+    _token, plain = create_api_token(user, name, read_only=read_only)
+    db.session.commit()
+    click.echo(f"Neuer API-Token für {user.email} (nur jetzt sichtbar):")
+    click.echo(plain)
+
+
+@ledger_cli.command("verify")
+def ledger_verify() -> None:
+    """Recompute the hash chain, every transfer's zero sum and every balance; exit 1 on any fault."""
+    from marketplace.ledger.queries import verify_ledger
+
+    report = verify_ledger()
+    if report.ok:
+        click.echo(f"Hauptbuch in Ordnung: {report.transfers} Buchungen, {report.postings} Posten geprüft.")
+        return
+    click.echo(f"Erste fehlerhafte Buchung: {report.first_bad_transfer_id}", err=True)
+    for problem in report.problems[:50]:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+@billing_cli.command("run")
+@click.argument("period")
+@click.option("--as", "email", default=None, help="Operator finance user recorded as the actor.")
+def billing_run(period: str, email: str | None) -> None:
+    """Charge every billable booking of PERIOD (YYYY-MM) once."""
+    from marketplace.ledger.billing import run_billing
+    from marketplace.members.queries import user_by_email
+
+    actor = user_by_email(email) if email else None
+    if email and actor is None:
+        raise click.ClickException(f"Kein Benutzer mit der E-Mail-Adresse {email}.")
+    with click.progressbar(length=1, label=f"Abrechnung {period}") as bar:
+        try:
+            run = run_billing(period, actor, progress=lambda n: bar.update(1))
+        except DomainError as error:
+            raise click.ClickException(error.detail) from None
+    db.session.commit()
+    click.echo(f"{run.transfers_created} Buchungen erstellt, Summe {format_eur(run.total_cents)}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(ledger_cli)
+    app.cli.add_command(billing_cli)

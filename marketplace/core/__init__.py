@@ -1,0 +1,1 @@
+"""Shared building blocks: money, errors, authorisation helpers, pagination, time."""

@@ -1,0 +1,47 @@
+"""Domain errors: operations raise these; one handler turns them into problem+json or a flash message."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every expected failure of an operation."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or {}
+
+
+class NotFound(DomainError):
+    """The object does not exist, or belongs to another member (its existence is not revealed)."""
+
+    status = 404
+    title = "Not found"
+
+
+class PermissionDenied(DomainError):
+    """The user may not do this (for objects of their own member)."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class Conflict(DomainError):
+    """The state of the object forbids the action (wrong status, capacity full, closed period)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class InvalidInput(DomainError):
+    """The input is malformed or out of range; `errors` names the fields."""
+
+    status = 422
+    title = "Unprocessable content"
+
+    @classmethod
+    def field(cls, name: str, message: str) -> InvalidInput:
+        return cls(message, errors={name: [message]})

@@ -1,0 +1,53 @@
+"""The application's notion of today and of accounting periods (months as ``YYYY-MM``)."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from flask import current_app, has_app_context
+
+_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    """Today in Berlin, or the day pinned by ``MARKETPLACE_TODAY`` (tests and demos)."""
+    if has_app_context():
+        pinned = current_app.config.get("MARKETPLACE_TODAY")
+        if pinned:
+            return date.fromisoformat(pinned)
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/Berlin")).date()
+
+
+def parse_period(text: str) -> date:
+    """``"2026-11"`` to the first day of that month; ValueError otherwise."""
+    match = _PERIOD_RE.match(text or "")
+    if not match:
+        raise ValueError(f"not a month in the form YYYY-MM: {text!r}")
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def period_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def month_bounds(first: date) -> tuple[date, date]:
+    """First and last day of the month that starts at `first`."""
+    last_day = calendar.monthrange(first.year, first.month)[1]
+    return first, first.replace(day=last_day)
+
+
+def previous_month(day: date) -> date:
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def next_month(day: date) -> date:
+    last = month_bounds(day.replace(day=1))[1]
+    return last + timedelta(days=1)

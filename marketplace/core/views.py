@@ -1,0 +1,37 @@
+"""Start page, language choice and health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import text
+from werkzeug.wrappers import Response
+
+from marketplace.core.auth import is_safe_next
+from marketplace.extensions import db
+
+bp = Blueprint("core", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    summary = None
+    if current_user.is_authenticated:
+        from marketplace.core.dashboard import start_summary
+
+        summary = start_summary(current_user)
+    return render_template("core/index.html", summary=summary)
+
+
+@bp.get("/sprache/<lang>")
+def set_language(lang: str) -> Response:
+    if lang in ("de", "en"):
+        session["lang"] = lang
+    target = request.args.get("next")
+    return redirect(target if is_safe_next(target) else url_for("core.index"))
+
+
+@bp.get("/healthz")
+def health() -> Response:
+    db.session.execute(text("SELECT 1"))
+    return jsonify(status="ok")

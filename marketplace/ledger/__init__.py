@@ -1,0 +1,1 @@
+"""The internal double-entry ledger: accounts, transfers, postings, periods and billing runs."""

@@ -1,0 +1,142 @@
+"""The billing run: charges every billable booking of a month once.
+
+Recurring services (unit ``month``) are charged in advance for the booked days of the month, pro rata;
+metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
+makes a rerun pick up only what is new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, or_, select
+
+from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord
+from marketplace.catalogue.models import Service, Unit
+from marketplace.core.models import record_audit
+from marketplace.core.timeutil import month_bounds
+from marketplace.extensions import db
+from marketplace.ledger.models import Account, AccountKind, BillingRun, TransferKind
+from marketplace.ledger.operations import (
+    TransferSpec,
+    metered_cents,
+    post_transfers,
+    prorated_cents,
+    require_billable_period,
+)
+
+if TYPE_CHECKING:
+    from marketplace.members.models import User
+
+
+@dataclass(frozen=True)
+class Charge:
+    booking_id: int
+    buyer_id: int
+    provider_id: int
+    service_title: str
+    cents: int
+    detail: str
+
+
+def charge_key(booking_id: int, period: str) -> str:
+    return f"charge:{booking_id}:{period}"
+
+
+def billable_days(starts_on: date, ends_on: date | None, first: date, last: date) -> int:
+    """Days of [starts_on, ends_on] inside [first, last], counting both ends; 0 if they do not meet."""
+    start = max(starts_on, first)
+    end = min(ends_on, last) if ends_on is not None else last
+    return max(0, (end - start).days + 1)
+
+
+def compute_charges(period: str, first: date) -> list[Charge]:
+    """What the month owes, booking by booking (nothing is written)."""
+    first, last = month_bounds(first)
+    days_in_month = last.day
+    rows = db.session.execute(
+        select(
+            Booking.id,
+            Booking.buyer_id,
+            Booking.quantity,
+            Booking.starts_on,
+            Booking.ends_on,
+            Booking.unit,
+            Booking.unit_price_cents,
+            Service.provider_id,
+            Service.title,
+            UsageRecord.quantity,
+        )
+        .join(Service, Service.id == Booking.service_id)
+        .outerjoin(UsageRecord, and_(UsageRecord.booking_id == Booking.id, UsageRecord.period == period))
+        .where(
+            Booking.status.in_(BILLABLE_STATUSES),
+            Booking.unit_price_cents.is_not(None),
+            Booking.starts_on <= last,
+            or_(Booking.ends_on.is_(None), Booking.ends_on >= first),
+        )
+        .order_by(Booking.id)
+    )
+    charges: list[Charge] = []
+    for booking_id, buyer_id, quantity, starts_on, ends_on, unit, price, provider_id, title, usage in rows:
+        if unit is Unit.MONTH:
+            days = billable_days(starts_on, ends_on, first, last)
+            cents = prorated_cents(price, quantity, days, days_in_month)
+            detail = f"{quantity} × {days}/{days_in_month} Tage"
+        else:
+            if usage is None:
+                continue
+            cents = metered_cents(price, usage)
+            detail = f"Verbrauch {usage.normalize():f} {unit.value}"
+        if cents > 0:
+            charges.append(Charge(booking_id, buyer_id, provider_id, title, cents, detail))
+    return charges
+
+
+def run_billing(period: str, actor: User | None, progress: Callable[[int], None] | None = None) -> BillingRun:
+    """Charge every billable booking of `period` once and record the run.
+
+    Raises InvalidInput (malformed month) or Conflict (future or closed month).
+    """
+    first = require_billable_period(period)
+    charges = compute_charges(period, first)
+    member_ids = {c.buyer_id for c in charges} | {c.provider_id for c in charges}
+    clearing = (
+        dict(
+            db.session.execute(
+                select(Account.member_id, Account.id).where(
+                    Account.member_id.in_(member_ids), Account.kind == AccountKind.CLEARING
+                )
+            ).all()
+        )
+        if member_ids
+        else {}
+    )
+    specs = [
+        TransferSpec(
+            idempotency_key=charge_key(c.booking_id, period),
+            kind=TransferKind.CHARGE,
+            period=period,
+            description=f"{c.service_title} – {period} ({c.detail})"[:500],
+            postings=((clearing[c.buyer_id], -c.cents), (clearing[c.provider_id], c.cents)),
+            booking_id=c.booking_id,
+        )
+        for c in charges
+    ]
+    result = post_transfers(specs, actor)
+    if progress is not None:
+        progress(len(specs))
+    total = result.created_amount_cents
+    run = BillingRun(
+        period=period,
+        created_by_id=actor.id if actor is not None else None,
+        transfers_created=result.created,
+        total_cents=total,
+    )
+    db.session.add(run)
+    db.session.flush()
+    record_audit(actor, "billing.run", run, data={"period": period, "created": result.created, "total": total})
+    return run

@@ -1,0 +1,315 @@
+"""Every write to the ledger. Functions flush and never commit; the request or CLI command commits.
+
+All transfers go through `post_transfers`, which locks the involved accounts in ascending id order
+(one ``SELECT ... ORDER BY id FOR UPDATE``), then the chain head, then checks periods and idempotency
+keys and writes transfers, postings and cached balances together. Call it at most once per database
+transaction: a second call would take account locks while holding the chain head.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select
+
+from marketplace.core.errors import Conflict, InvalidInput, NotFound
+from marketplace.core.models import record_audit
+from marketplace.core.timeutil import month_bounds, parse_period, period_of, today, utcnow
+from marketplace.extensions import db
+from marketplace.ledger.chain import canonical_content, chain_hash
+from marketplace.ledger.models import (
+    GENESIS_HASH,
+    Account,
+    AccountKind,
+    LedgerHead,
+    Period,
+    PeriodStatus,
+    Posting,
+    Transfer,
+    TransferKind,
+)
+
+if TYPE_CHECKING:
+    from marketplace.members.models import Member, User
+
+_CHUNK = 900  # stays below SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """What a transfer should be; `post_transfers` turns specs into rows."""
+
+    idempotency_key: str
+    kind: TransferKind
+    period: str
+    description: str
+    #: (account id, cents) pairs; they must sum to zero.
+    postings: tuple[tuple[int, int], ...]
+    booking_id: int | None = None
+    reverses_id: int | None = None
+
+    @property
+    def amount_cents(self) -> int:
+        return sum(amount for _account, amount in self.postings if amount > 0)
+
+    def check(self) -> None:
+        if not self.idempotency_key or len(self.idempotency_key) > 200:
+            raise InvalidInput.field("idempotency_key", "Ungültiger Idempotenzschlüssel.")
+        if len(self.postings) < 2:
+            raise InvalidInput("Eine Buchung braucht mindestens zwei Posten.")
+        if any(amount == 0 for _account, amount in self.postings):
+            raise InvalidInput("Ein Buchungsposten darf nicht 0 sein.")
+        if sum(amount for _account, amount in self.postings) != 0:
+            raise InvalidInput(f"Die Posten von {self.idempotency_key} ergeben nicht null.")
+        parse_period(self.period)
+
+
+@dataclass(frozen=True)
+class PostResult:
+    created_ids: list[int]
+    #: Specs whose key already existed with the same amount (replays that created nothing).
+    replayed: int
+    #: What the created transfers moved, in cents.
+    created_amount_cents: int = 0
+
+    @property
+    def created(self) -> int:
+        return len(self.created_ids)
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def open_member_accounts(member: Member) -> list[Account]:
+    """Open the clearing account of a new member; the operator also gets bank and in-transit."""
+    kinds = [AccountKind.CLEARING]
+    if member.is_operator:
+        kinds += [AccountKind.BANK, AccountKind.IN_TRANSIT]
+    accounts = [Account(member_id=member.id, kind=kind, balance_cents=0) for kind in kinds]
+    db.session.add_all(accounts)
+    db.session.flush()
+    return accounts
+
+
+def account_of(member_id: int, kind: AccountKind = AccountKind.CLEARING) -> Account:
+    account = db.session.scalar(select(Account).where(Account.member_id == member_id, Account.kind == kind))
+    if account is None:
+        raise NotFound(f"Das Mitglied {member_id} hat kein Konto „{kind}“.")
+    return account
+
+
+def _lock_head() -> LedgerHead:
+    head = db.session.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
+    if head is None:  # the migration creates it; a database restored without it gets a new genesis
+        head = LedgerHead(id=1, last_transfer_id=0, last_hash=GENESIS_HASH)
+        db.session.add(head)
+        db.session.flush()
+    return head
+
+
+def _check_periods(periods: set[str]) -> None:
+    """Create missing months as open; refuse a closed one (Conflict)."""
+    existing = {p.period: p for p in db.session.scalars(select(Period).where(Period.period.in_(periods)))}
+    for period in sorted(periods):
+        row = existing.get(period)
+        if row is None:
+            db.session.add(Period(period=period, status=PeriodStatus.OPEN))
+        elif row.status is PeriodStatus.CLOSED:
+            raise Conflict(f"Der Monat {period} ist abgeschlossen; es kann nichts mehr hineingebucht werden.")
+    db.session.flush()
+
+
+def _existing_amounts(keys: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        rows = db.session.execute(
+            select(Transfer.idempotency_key, Transfer.amount_cents).where(Transfer.idempotency_key.in_(chunk))
+        )
+        found.update({key: amount for key, amount in rows})
+    return found
+
+
+def post_transfers(specs: Sequence[TransferSpec], actor: User | None) -> PostResult:
+    """Write balanced transfers, each once per idempotency key.
+
+    Raises InvalidInput for an unbalanced spec, Conflict for a closed month or a key that exists with a
+    different amount. Replays of existing keys with the same amount create nothing.
+    """
+    if not specs:
+        return PostResult(created_ids=[], replayed=0)
+    keys = [spec.idempotency_key for spec in specs]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("Derselbe Idempotenzschlüssel kommt in einem Auftrag mehrfach vor.")
+    for spec in specs:
+        spec.check()
+
+    account_ids = sorted({account for spec in specs for account, _amount in spec.postings})
+    accounts: dict[int, Account] = {}
+    for chunk in _chunks(account_ids):
+        locked = db.session.scalars(select(Account).where(Account.id.in_(chunk)).order_by(Account.id).with_for_update())
+        accounts.update({account.id: account for account in locked})
+    missing = set(account_ids) - set(accounts)
+    if missing:
+        raise NotFound(f"Unbekannte Konten: {sorted(missing)}")
+    head = _lock_head()
+
+    existing = _existing_amounts(keys)
+    fresh: list[TransferSpec] = []
+    for spec in specs:
+        if spec.idempotency_key in existing:
+            if existing[spec.idempotency_key] != spec.amount_cents:
+                raise Conflict(f"Den Vorgang {spec.idempotency_key} gibt es bereits mit einem anderen Betrag.")
+        else:
+            fresh.append(spec)
+    if not fresh:
+        return PostResult(created_ids=[], replayed=len(specs))
+    _check_periods({spec.period for spec in fresh})
+
+    now = utcnow()
+    actor_id = actor.id if actor is not None else None
+    transfer_rows: list[dict] = []
+    posting_rows: list[dict] = []
+    deltas: dict[int, int] = defaultdict(int)
+    last_id, last_hash = head.last_transfer_id, head.last_hash
+    for spec in fresh:
+        last_id += 1
+        content = canonical_content(
+            transfer_id=last_id,
+            idempotency_key=spec.idempotency_key,
+            kind=spec.kind,
+            period=spec.period,
+            description=spec.description,
+            amount_cents=spec.amount_cents,
+            booking_id=spec.booking_id,
+            reverses_id=spec.reverses_id,
+            created_at=now,
+            created_by_id=actor_id,
+            postings=spec.postings,
+        )
+        digest = chain_hash(last_hash, content)
+        transfer_rows.append(
+            {
+                "id": last_id,
+                "idempotency_key": spec.idempotency_key,
+                "kind": spec.kind,
+                "period": spec.period,
+                "description": spec.description,
+                "amount_cents": spec.amount_cents,
+                "booking_id": spec.booking_id,
+                "reverses_id": spec.reverses_id,
+                "created_at": now,
+                "created_by_id": actor_id,
+                "prev_hash": last_hash,
+                "hash": digest,
+            }
+        )
+        for account_id, amount in spec.postings:
+            posting_rows.append({"transfer_id": last_id, "account_id": account_id, "amount_cents": amount})
+            deltas[account_id] += amount
+        last_hash = digest
+
+    db.session.execute(insert(Transfer), transfer_rows)
+    db.session.execute(insert(Posting), posting_rows)
+    for account_id, delta in deltas.items():
+        accounts[account_id].balance_cents += delta
+    head.last_transfer_id, head.last_hash = last_id, last_hash
+    db.session.flush()
+    return PostResult(
+        created_ids=[row["id"] for row in transfer_rows],
+        replayed=len(specs) - len(fresh),
+        created_amount_cents=sum(spec.amount_cents for spec in fresh),
+    )
+
+
+def current_period() -> str:
+    return period_of(today())
+
+
+def require_billable_period(period: str) -> date:
+    """The first day of `period`; InvalidInput if malformed, Conflict if in the future or closed."""
+    try:
+        first = parse_period(period)
+    except ValueError as exc:
+        raise InvalidInput.field("period", "Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11.") from exc
+    if first > today().replace(day=1):
+        raise Conflict(f"Der Monat {period} liegt in der Zukunft und kann noch nicht abgerechnet werden.")
+    row = db.session.get(Period, period)
+    if row is not None and row.status is PeriodStatus.CLOSED:
+        raise Conflict(f"Der Monat {period} ist abgeschlossen.")
+    return first
+
+
+def close_period(period: str, actor: User) -> Period:
+    """Close a month that has ended. Raises Conflict if it is already closed or not yet over."""
+    first = require_billable_period(period)
+    if month_bounds(first)[1] >= today():
+        raise Conflict(f"Der Monat {period} ist noch nicht vorbei und kann nicht abgeschlossen werden.")
+    _lock_head()  # orders the close after every posting already under way
+    row = db.session.get(Period, period, with_for_update=True)
+    if row is None:
+        row = Period(period=period, status=PeriodStatus.OPEN)
+        db.session.add(row)
+    if row.status is PeriodStatus.CLOSED:
+        raise Conflict(f"Der Monat {period} ist bereits abgeschlossen.")
+    row.status = PeriodStatus.CLOSED
+    row.closed_at = utcnow()
+    row.closed_by_id = actor.id
+    db.session.flush()
+    record_audit(actor, "period.closed", row, data={"period": period})
+    return row
+
+
+def reverse_transfer(transfer_id: int, reason: str, actor: User) -> Transfer:
+    """Cancel a transfer by an opposite one in an open month; each transfer is reversed at most once.
+
+    Raises NotFound, InvalidInput (no reason) or Conflict (already reversed, a reversal itself, or no
+    open month to post into).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput.field("reason", "Bitte einen Grund für die Stornierung angeben.")
+    if len(reason) > 300:
+        raise InvalidInput.field("reason", "Der Grund darf höchstens 300 Zeichen lang sein.")
+    original = db.session.get(Transfer, transfer_id)
+    if original is None:
+        raise NotFound("Diese Buchung gibt es nicht.")
+    if original.kind is TransferKind.REVERSAL:
+        raise Conflict("Eine Stornobuchung kann nicht selbst storniert werden.")
+    if db.session.scalar(select(Transfer.id).where(Transfer.reverses_id == original.id)) is not None:
+        raise Conflict(f"Die Buchung {original.id} ist bereits storniert.")
+    target = db.session.get(Period, original.period)
+    period = original.period if target is not None and target.status is PeriodStatus.OPEN else current_period()
+    spec = TransferSpec(
+        idempotency_key=f"reversal:{original.id}",
+        kind=TransferKind.REVERSAL,
+        period=period,
+        description=f"Storno von Buchung {original.id}: {reason}"[:500],
+        postings=tuple((p.account_id, -p.amount_cents) for p in original.postings),
+        booking_id=original.booking_id,
+        reverses_id=original.id,
+    )
+    result = post_transfers([spec], actor)
+    if not result.created_ids:
+        raise Conflict(f"Die Buchung {original.id} ist bereits storniert.")
+    reversal = db.session.get(Transfer, result.created_ids[0])
+    record_audit(actor, "transfer.reversed", reversal, data={"original": original.id, "reason": reason})
+    return reversal
+
+
+def prorated_cents(unit_price_cents: int, quantity: int | Decimal, days: int, days_in_month: int) -> int:
+    """The DESIGN rule ``round_half_up(unit_price * quantity * billable_days / days_in_month, 2)`` in cents."""
+    exact = Decimal(unit_price_cents) * Decimal(quantity) * Decimal(days) / Decimal(days_in_month)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def metered_cents(unit_price_cents: int, usage_quantity: Decimal) -> int:
+    """``round_half_up(unit_price * usage_quantity, 2)`` in cents."""
+    exact = Decimal(unit_price_cents) * Decimal(usage_quantity)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))

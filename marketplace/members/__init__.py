@@ -1,0 +1,1 @@
+"""Members (public bodies), their users, roles and API tokens."""

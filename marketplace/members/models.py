@@ -1,0 +1,148 @@
+"""Members are public bodies; users belong to exactly one member and carry roles."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.core.dbtypes import str_enum
+from marketplace.core.timeutil import utcnow
+from marketplace.extensions import db
+
+
+class MemberKind(enum.StrEnum):
+    OPERATOR = "operator"
+    DATA_CENTRE = "data_centre"
+    MUNICIPALITY = "municipality"
+    COUNTY = "county"
+    STATE_AGENCY = "state_agency"
+    ASSOCIATION = "association"
+
+
+class Role(enum.StrEnum):
+    OPERATOR_ADMIN = "operator_admin"
+    OPERATOR_FINANCE = "operator_finance"
+    PROVIDER = "provider"
+    BUYER = "buyer"
+    MEMBER_FINANCE = "member_finance"
+
+
+#: Roles that may read ledger data (their own member's, or all for the operator).
+FINANCE_ROLES = frozenset({Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE})
+
+
+class Member(db.Model):
+    """A public body taking part in the exchange (or the operator that runs it)."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        # At most one operator: a partial unique index (PostgreSQL and SQLite both support them).
+        Index(
+            "uq_members_single_operator",
+            "is_operator",
+            unique=True,
+            postgresql_where=text("is_operator"),
+            sqlite_where=text("is_operator"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    kind: Mapped[MemberKind] = mapped_column(str_enum(MemberKind, "member_kind"), nullable=False)
+    #: Amtlicher Gemeindeschlüssel (8 digits), where the member is a territorial body.
+    ags: Mapped[str | None] = mapped_column(String(8))
+    #: Leitweg-ID for e-invoices addressed to this member (XRechnung BuyerReference).
+    leitweg_id: Mapped[str | None] = mapped_column(String(46))
+    street: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    postcode: Mapped[str] = mapped_column(String(10), nullable=False, default="")
+    city: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    vat_id: Mapped[str | None] = mapped_column(String(20))
+    tax_number: Mapped[str | None] = mapped_column(String(20))
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    contact_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    contact_email: Mapped[str] = mapped_column(String(254), nullable=False, default="")
+    contact_phone: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    #: Exactly one member operates the exchange.
+    is_operator: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    users: Mapped[list[User]] = relationship(back_populates="member")
+
+    def __repr__(self) -> str:
+        return f"<Member {self.id} {self.name}>"
+
+
+class UserRole(db.Model):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"), primary_key=True)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    #: werkzeug scrypt hash; never the password itself.
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    member: Mapped[Member] = relationship(back_populates="users", lazy="joined")
+    role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(row.role for row in self.role_rows)
+
+    def has_role(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_active(self) -> bool:  # flask-login: suspended users and members cannot log in
+        return bool(self.active and self.member is not None and self.member.active)
+
+    @property
+    def is_operator_finance(self) -> bool:
+        return self.member.is_operator and Role.OPERATOR_FINANCE in self.roles
+
+    @property
+    def is_finance(self) -> bool:
+        return self.has_role(*FINANCE_ROLES)
+
+    def can_view_member_ledger(self, member_id: int) -> bool:
+        """Operator finance sees every member's ledger, member finance only its own."""
+        return self.is_operator_finance or (Role.MEMBER_FINANCE in self.roles and self.member_id == member_id)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"
+
+
+class ApiToken(db.Model):
+    """A bearer token for the HTTP API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: hex SHA-256 of the token; tokens carry 256 random bits, so a fast hash is enough.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    #: The first characters, shown to the user to tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(12), nullable=False)
+    read_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -1,0 +1,50 @@
+"""Reads on members and users."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from marketplace.extensions import db
+from marketplace.members.models import ApiToken, Member, User
+from marketplace.members.operations import hash_token
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Checked against when the e-mail is unknown, so that timing does not reveal which e-mails exist."""
+    return generate_password_hash("no-such-user")
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this e-mail and password, or None."""
+    user = user_by_email(email)
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
+        return None
+    return user if user.is_active else None
+
+
+def user_by_token(plain: str) -> tuple[User, ApiToken] | None:
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None))
+    )
+    if token is None or not token.user.is_active:
+        return None
+    return token.user, token
+
+
+def operator_member() -> Member | None:
+    return db.session.scalar(select(Member).where(Member.is_operator.is_(True)))
+
+
+def members_by_name() -> list[Member]:
+    return list(db.session.scalars(select(Member).order_by(Member.name)))

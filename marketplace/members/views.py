@@ -1,0 +1,72 @@
+"""Login, logout and the user's profile (with API tokens)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from marketplace.core.auth import is_safe_next
+from marketplace.core.forms import ActionForm as LogoutForm
+from marketplace.extensions import db, limiter
+from marketplace.members.forms import LoginForm, TokenForm
+from marketplace.members.operations import create_api_token
+from marketplace.members.queries import authenticate
+
+bp = Blueprint("members", __name__)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> Response | str:
+    if current_user.is_authenticated:
+        return redirect(url_for("core.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.form_errors.append(_("E-Mail-Adresse oder Passwort sind falsch."))
+        else:
+            lang = session.get("lang")
+            session.clear()  # a fresh session on login (no fixation)
+            if lang:
+                session["lang"] = lang
+            login_user(user)
+            flash(_("Willkommen, %(name)s.", name=user.name), "success")
+            target = request.args.get("next")
+            return redirect(target if is_safe_next(target) else url_for("core.index"))
+    return render_template("members/login.html", form=form), 200 if not form.errors and not form.form_errors else 422
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Response | str:
+    if request.method == "GET":  # logging out changes state: confirm with a CSRF-protected button
+        if not current_user.is_authenticated:
+            return redirect(url_for("core.index"))
+        return render_template("members/logout.html", form=LogoutForm())
+    if not LogoutForm().validate_on_submit():
+        return redirect(url_for("members.logout"))
+    logout_user()
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    flash(_("Sie sind abgemeldet."), "info")
+    return redirect(url_for("core.index"))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile() -> Response | str:
+    form = TokenForm()
+    new_token = None
+    if form.validate_on_submit():
+        _token, new_token = create_api_token(current_user, form.name.data)
+        db.session.commit()
+        flash(_("Der Token wird nur jetzt angezeigt. Bitte kopieren Sie ihn."), "warning")
+    return render_template("members/profile.html", form=form, new_token=new_token)

@@ -1,0 +1,270 @@
+"""Demo data: the members, users, services, bookings and ledger history that DESIGN.md promises.
+
+Dates are relative to today, so that last month is always billable, closable and settleable right away.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from marketplace.bookings.models import Booking, BookingEvent, BookingStatus, UsageRecord
+from marketplace.bookings.operations import accept_booking
+from marketplace.catalogue.models import Service, ServiceStatus, Unit, VatCategory
+from marketplace.catalogue.operations import ServiceInput, create_service
+from marketplace.core.timeutil import period_of, previous_month, today
+from marketplace.extensions import db
+from marketplace.ledger.billing import run_billing
+from marketplace.ledger.operations import close_period
+from marketplace.members.models import Member, MemberKind, Role, User
+from marketplace.members.operations import create_member, create_user
+
+DEMO_PASSWORD = "demo-passwort"  # noqa: S105 - documented demo login, never for production data
+
+MEMBERS = [
+    {
+        "name": "KOPIT eG",
+        "kind": MemberKind.OPERATOR,
+        "is_operator": True,
+        "leitweg_id": "07315000-KOPIT-76",
+        "street": "Rheinallee 1",
+        "postcode": "55116",
+        "city": "Mainz",
+        "vat_id": "DE136695976",
+        "iban": "DE02120300000000202051",
+        "contact_name": "Petra Betrieb",
+        "contact_email": "betrieb@kopit.example",
+        "contact_phone": "+49 6131 000100",
+    },
+    {
+        "name": "KDZ Mainz",
+        "kind": MemberKind.DATA_CENTRE,
+        "ags": "07315000",
+        "leitweg_id": "07315000-KDZ01-22",
+        "street": "Große Bleiche 46",
+        "postcode": "55116",
+        "city": "Mainz",
+        "tax_number": "26/673/12345",
+        "iban": "DE89370400440532013000",
+        "contact_name": "Karl Anbieter",
+        "contact_email": "anbieter@kdz-mainz.example",
+        "contact_phone": "+49 6131 000200",
+    },
+    {
+        "name": "ekom21",
+        "kind": MemberKind.DATA_CENTRE,
+        "ags": "06435014",
+        "leitweg_id": "06435014-EKOM1-56",
+        "street": "Carlo-Mierendorff-Straße 11",
+        "postcode": "34132",
+        "city": "Kassel",
+        "vat_id": "DE811128135",
+        "iban": "DE12500105170648489890",
+        "contact_name": "Eva Kommunal",
+        "contact_email": "anbieter@ekom21.example",
+        "contact_phone": "+49 561 000300",
+    },
+    {
+        "name": "Stadt Wiesbaden",
+        "kind": MemberKind.MUNICIPALITY,
+        "ags": "06414000",
+        "leitweg_id": "06414000-LB001-13",
+        "street": "Schlossplatz 6",
+        "postcode": "65183",
+        "city": "Wiesbaden",
+        "iban": "DE75512108001245126199",
+        "contact_name": "Wilma Einkauf",
+        "contact_email": "einkauf@wiesbaden.example",
+        "contact_phone": "+49 611 000400",
+    },
+    {
+        "name": "Landkreis Darmstadt-Dieburg",
+        "kind": MemberKind.COUNTY,
+        "ags": "06432000",
+        "leitweg_id": "06432000-LB001-83",
+        "street": "Albinistraße 23",
+        "postcode": "64807",
+        "city": "Dieburg",
+        "iban": "DE91100000000123456789",
+        "contact_name": "Lars Landkreis",
+        "contact_email": "einkauf@ladadi.example",
+        "contact_phone": "+49 6071 000500",
+    },
+]
+
+USERS = [
+    ("KOPIT eG", "betrieb@kopit.example", "Petra Betrieb", [Role.OPERATOR_ADMIN, Role.OPERATOR_FINANCE]),
+    ("KOPIT eG", "pruefung@kopit.example", "Paul Prüfung", [Role.OPERATOR_FINANCE]),
+    ("KDZ Mainz", "anbieter@kdz-mainz.example", "Karl Anbieter", [Role.PROVIDER]),
+    ("ekom21", "anbieter@ekom21.example", "Eva Kommunal", [Role.PROVIDER]),
+    ("Stadt Wiesbaden", "einkauf@wiesbaden.example", "Wilma Einkauf", [Role.BUYER]),
+    ("Stadt Wiesbaden", "kasse@wiesbaden.example", "Klaus Kasse", [Role.MEMBER_FINANCE]),
+    ("Landkreis Darmstadt-Dieburg", "einkauf@ladadi.example", "Lars Landkreis", [Role.BUYER]),
+]
+
+SERVICES = [
+    # provider e-mail, title, category, unit, price, vat, capacity, description
+    (
+        "anbieter@kdz-mainz.example",
+        "Virtueller Server (Standard)",
+        "hosting",
+        Unit.MONTH,
+        "89.00",
+        VatCategory.NOT_TAXABLE,
+        40,
+        "Virtueller Windows- oder Linux-Server im kommunalen Rechenzentrum Mainz: 4 vCPU, 16 GB RAM, "
+        "200 GB Speicher, tägliche Sicherung, Betrieb nach BSI IT-Grundschutz.",
+    ),
+    (
+        "anbieter@kdz-mainz.example",
+        "Betrieb von Fachverfahren",
+        "operations",
+        Unit.HOUR,
+        "95.00",
+        VatCategory.NOT_TAXABLE,
+        None,
+        "Installation, Aktualisierung und Überwachung kommunaler Fachverfahren durch das KDZ Mainz, "
+        "abgerechnet nach geleisteten Stunden.",
+    ),
+    (
+        "anbieter@kdz-mainz.example",
+        "Lizenzmanagement Microsoft 365",
+        "licence-management",
+        Unit.USER_MONTH,
+        "4.50",
+        VatCategory.NOT_TAXABLE,
+        None,
+        "Beschaffung, Zuweisung und Prüfung von Microsoft-Lizenzen je Nutzerin und Nutzer und Monat.",
+    ),
+    (
+        "anbieter@ekom21.example",
+        "Objektspeicher (S3-kompatibel)",
+        "hosting",
+        Unit.GB_MONTH,
+        "0.04",
+        VatCategory.STANDARD,
+        None,
+        "Georedundanter Objektspeicher in hessischen Rechenzentren, abgerechnet je Gigabyte und Monat.",
+    ),
+    (
+        "anbieter@ekom21.example",
+        "IT-Sicherheitsberatung",
+        "consulting",
+        Unit.HOUR,
+        "120.00",
+        VatCategory.STANDARD,
+        None,
+        "Beratung zu Informationssicherheit, ISMS und Notfallvorsorge durch zertifizierte Fachleute.",
+    ),
+    (
+        "anbieter@ekom21.example",
+        "Service-Desk (Second Level)",
+        "support",
+        Unit.MONTH,
+        "1450.00",
+        VatCategory.NOT_TAXABLE,
+        5,
+        "Telefonischer und schriftlicher Service-Desk für Fachverfahren, werktags 7 bis 18 Uhr.",
+    ),
+]
+
+
+def _user(email: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == email))
+    assert user is not None  # noqa: S101 - created just above
+    return user
+
+
+def _past_booking(buyer: User, service: Service, starts_on: date, quantity: int, ends_on: date | None) -> Booking:
+    """A booking requested in the past (operations refuse past start dates for new requests)."""
+    booking = Booking(
+        service_id=service.id,
+        buyer_id=buyer.member_id,
+        requested_by_id=buyer.id,
+        quantity=quantity,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        status=BookingStatus.REQUESTED,
+    )
+    db.session.add(booking)
+    db.session.flush()
+    db.session.add(BookingEvent(booking_id=booking.id, to_status=BookingStatus.REQUESTED, actor_id=buyer.id))
+    db.session.flush()
+    return booking
+
+
+def seed_demo_data() -> bool:
+    """Create the demo data unless it exists; returns True when it was created."""
+    if db.session.scalar(select(Member.id).where(Member.name == "KOPIT eG")) is not None:
+        return False
+    members = {spec["name"]: create_member(None, **spec) for spec in MEMBERS}
+    for member_name, email, name, roles in USERS:
+        create_user(None, member=members[member_name], email=email, name=name, password=DEMO_PASSWORD, roles=roles)
+
+    services: dict[str, Service] = {}
+    for email, title, category, unit, price, vat, capacity, description in SERVICES:
+        services[title] = create_service(
+            _user(email),
+            ServiceInput(
+                title=title,
+                description=description,
+                category=category,
+                unit=unit,
+                unit_price=Decimal(price),
+                vat_category=vat,
+                capacity=capacity,
+                capacity_set=True,
+                status=ServiceStatus.PUBLISHED,
+            ),
+        )
+
+    last_month = previous_month(today())
+    two_ago = previous_month(last_month)
+    three_ago = previous_month(two_ago)
+    wiesbaden, ladadi = _user("einkauf@wiesbaden.example"), _user("einkauf@ladadi.example")
+    kdz, ekom = _user("anbieter@kdz-mainz.example"), _user("anbieter@ekom21.example")
+
+    history = [
+        (wiesbaden, "Virtueller Server (Standard)", three_ago, 4, None, kdz),
+        (wiesbaden, "Lizenzmanagement Microsoft 365", three_ago, 1, None, kdz),
+        (wiesbaden, "Objektspeicher (S3-kompatibel)", two_ago, 1, None, ekom),
+        (ladadi, "Virtueller Server (Standard)", two_ago.replace(day=10), 2, None, kdz),
+        (ladadi, "Service-Desk (Second Level)", three_ago, 1, last_month.replace(day=15), ekom),
+        (ladadi, "Betrieb von Fachverfahren", two_ago, 1, None, kdz),
+    ]
+    accepted: dict[tuple[str, str], Booking] = {}
+    for buyer, title, starts_on, quantity, ends_on, provider in history:
+        booking = _past_booking(buyer, services[title], starts_on, quantity, ends_on)
+        accept_booking(provider, booking)
+        accepted[(buyer.email, title)] = booking
+
+    usage = [
+        (("einkauf@wiesbaden.example", "Lizenzmanagement Microsoft 365"), [three_ago, two_ago, last_month], "350"),
+        (("einkauf@wiesbaden.example", "Objektspeicher (S3-kompatibel)"), [two_ago, last_month], "5120"),
+        (("einkauf@ladadi.example", "Betrieb von Fachverfahren"), [two_ago, last_month], "12.5"),
+    ]
+    for key, months, quantity in usage:
+        booking = accepted[key]
+        for month in months:
+            db.session.add(
+                UsageRecord(
+                    booking_id=booking.id,
+                    period=period_of(month),
+                    quantity=Decimal(quantity),
+                    created_by_id=booking.service.created_by_id,
+                )
+            )
+    db.session.flush()
+
+    # A request still waiting for KDZ Mainz's decision.
+    _past_booking(ladadi, services["Lizenzmanagement Microsoft 365"], today(), 120, None)
+
+    operator = _user("betrieb@kopit.example")
+    run_billing(period_of(three_ago), operator)
+    db.session.commit()  # each ledger posting gets a transaction of its own (see ledger.operations)
+    run_billing(period_of(two_ago), operator)
+    db.session.commit()
+    close_period(period_of(three_ago), operator)
+    return True

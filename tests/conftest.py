@@ -1,0 +1,208 @@
+"""Test fixtures: a migrated database per test (SQLite file copy, or PostgreSQL truncation), clients,
+factories and helpers for logging in through the real forms and calling the API with real tokens.
+
+`DATABASE_BACKEND=postgresql` with `TEST_DATABASE_URL` runs the suite on PostgreSQL; the schema is
+dropped and rebuilt by the migrations once per run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from marketplace import create_app
+from marketplace.extensions import db
+
+#: Tests run on a fixed day, so pro-rata expectations do not depend on the calendar.
+TODAY = "2026-11-16"
+BACKEND = os.environ.get("DATABASE_BACKEND", "sqlite")
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+KEEP_TABLES = ("alembic_version", "categories")
+
+
+def _pg_url() -> str:
+    url = PG_URL
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def make_app(url: str, **overrides: Any) -> Flask:
+    return create_app("testing", SQLALCHEMY_DATABASE_URI=url, MARKETPLACE_TODAY=TODAY, **overrides)
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Run the migrations once: into a template file (SQLite) or a fresh public schema (PostgreSQL)."""
+    if BACKEND == "postgresql":
+        if not PG_URL:
+            pytest.exit("DATABASE_BACKEND=postgresql needs TEST_DATABASE_URL", returncode=2)
+        engine = create_engine(_pg_url(), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        app = make_app(_pg_url())
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+        return _pg_url()
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    app = make_app(f"sqlite:///{path}")
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return str(path)
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+            if row[0] not in KEEP_TABLES
+        ]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text("INSERT INTO ledger_head (id, last_transfer_id, last_hash) VALUES (1, 0, :g)"), {"g": "0" * 64}
+        )
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> str:
+    if BACKEND == "postgresql":
+        _reset_postgres(database_template)
+        return database_template
+    target = tmp_path / "test.db"
+    shutil.copyfile(database_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    application = make_app(database_url)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def demo(app: Flask) -> None:
+    """The demo data of `flask seed-demo`."""
+    from marketplace.seed import seed_demo_data
+
+    seed_demo_data()
+    db.session.commit()
+
+
+_CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    match = _CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client: FlaskClient, email: str, password: str = "demo-passwort") -> None:
+    """Log in through the real login form (CSRF token included)."""
+    page = client.get("/login")
+    response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(page.text)})
+    assert response.status_code == 302, response.text
+
+
+def post_form(client: FlaskClient, page_url: str, action: str, data: dict[str, Any]) -> Any:
+    """Open `page_url`, take its CSRF token and post `data` to `action` (as a browser would)."""
+    page = client.get(page_url)
+    assert page.status_code == 200, page.status_code
+    return client.post(action, data={**data, "csrf_token": csrf_token(page.text)})
+
+
+@pytest.fixture
+def token_for(app: Flask) -> Callable[[str], str]:
+    """A fresh API token for the user with this e-mail."""
+    from marketplace.members.operations import create_api_token
+    from marketplace.members.queries import user_by_email
+
+    def make(email: str, read_only: bool = False) -> str:
+        user = user_by_email(email)
+        assert user is not None
+        _token, plain = create_api_token(user, "test", read_only=read_only)
+        db.session.commit()
+        return plain
+
+    return make
+
+
+class Api:
+    """Calls the API as a given token holder."""
+
+    def __init__(self, client: FlaskClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, headers=self.headers, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.client.post(path, json=json, headers=self.headers, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.client.patch(path, json=json, headers=self.headers, **kwargs)
+
+
+@pytest.fixture
+def api_as(client: FlaskClient, token_for: Callable[[str], str]) -> Callable[[str], Api]:
+    def make(email: str) -> Api:
+        return Api(client, token_for(email))
+
+    return make
+
+
+@pytest.fixture
+def create_member(app: Flask) -> Callable[..., Any]:
+    """Factory: a member with a clearing account (and users via `create_user`)."""
+    from marketplace.members.models import MemberKind
+    from marketplace.members.operations import create_member as op
+
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None, kind: MemberKind = MemberKind.MUNICIPALITY, **kw: Any) -> Any:
+        member = op(None, name=name or f"Gemeinde {next(counter)}", kind=kind, **kw)
+        db.session.commit()
+        return member
+
+    return make
+
+
+@pytest.fixture
+def create_user(app: Flask) -> Callable[..., Any]:
+    from marketplace.members.operations import create_user as op
+
+    def make(member: Any, email: str, roles: list[Any], password: str = "demo-passwort") -> Any:
+        user = op(None, member=member, email=email, name=email.split("@")[0], password=password, roles=roles)
+        db.session.commit()
+        return user
+
+    return make
+
+
+requires_postgres = pytest.mark.skipif(BACKEND != "postgresql", reason="needs PostgreSQL (TEST_DATABASE_URL)")
