@@ -62,6 +62,8 @@ def _register_models() -> None:
     from marketplace.core import models as _core  # noqa: F401
     from marketplace.ledger import models as _ledger  # noqa: F401
     from marketplace.members import models as _members  # noqa: F401
+    from marketplace.payments import models as _payments  # noqa: F401
+    from marketplace.settlement import models as _settlement  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -71,8 +73,9 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.core.views import bp as core_bp
     from marketplace.ledger.views import bp as ledger_bp
     from marketplace.members.views import bp as members_bp
+    from marketplace.settlement.views import bp as settlement_bp
 
-    for blueprint in (core_bp, members_bp, catalogue_bp, bookings_bp, ledger_bp):
+    for blueprint in (core_bp, members_bp, catalogue_bp, bookings_bp, ledger_bp, settlement_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

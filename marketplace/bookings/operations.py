@@ -96,8 +96,18 @@ def committed_quantity(service_id: int, starts_on: date, ends_on: date | None, e
 
 
 def _lock_for_decision(booking: Booking) -> tuple[Service, Booking]:
-    service = db.session.get(Service, booking.service_id, with_for_update=True, populate_existing=True)
-    locked = db.session.get(Booking, booking.id, with_for_update=True, populate_existing=True)
+    service = db.session.scalar(
+        select(Service)
+        .where(Service.id == booking.service_id)
+        .with_for_update(of=Service)
+        .execution_options(populate_existing=True)
+    )
+    locked = db.session.scalar(
+        select(Booking)
+        .where(Booking.id == booking.id)
+        .with_for_update(of=Booking)
+        .execution_options(populate_existing=True)
+    )
     assert service is not None and locked is not None  # noqa: S101 - rows cannot vanish (no deletes)
     return service, locked
 

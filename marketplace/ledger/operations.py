@@ -153,7 +153,9 @@ def post_transfers(specs: Sequence[TransferSpec], actor: User | None) -> PostRes
     account_ids = sorted({account for spec in specs for account, _amount in spec.postings})
     accounts: dict[int, Account] = {}
     for chunk in _chunks(account_ids):
-        locked = db.session.scalars(select(Account).where(Account.id.in_(chunk)).order_by(Account.id).with_for_update())
+        locked = db.session.scalars(
+            select(Account).where(Account.id.in_(chunk)).order_by(Account.id).with_for_update(of=Account)
+        )
         accounts.update({account.id: account for account in locked})
     missing = set(account_ids) - set(accounts)
     if missing:
@@ -252,7 +254,7 @@ def close_period(period: str, actor: User) -> Period:
     if month_bounds(first)[1] >= today():
         raise Conflict(f"Der Monat {period} ist noch nicht vorbei und kann nicht abgeschlossen werden.")
     _lock_head()  # orders the close after every posting already under way
-    row = db.session.get(Period, period, with_for_update=True)
+    row = db.session.scalar(select(Period).where(Period.period == period).with_for_update(of=Period))
     if row is None:
         row = Period(period=period, status=PeriodStatus.OPEN)
         db.session.add(row)

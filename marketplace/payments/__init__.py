@@ -1,0 +1,1 @@
+"""Payment collection through a Stripe-compatible API: the client, payment intents, webhooks."""

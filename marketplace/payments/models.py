@@ -1,0 +1,1 @@
+"""Payment tables (customers, payment intents, webhook events)."""

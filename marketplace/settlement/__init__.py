@@ -1,0 +1,1 @@
+"""Settlement: netting of member positions, invoices (XRechnung), SEPA files."""

@@ -1,0 +1,1 @@
+"""Settlement tables (invoices, settlements, payment instructions)."""
