@@ -3,7 +3,8 @@
 All transfers go through `post_transfers`, which locks the involved accounts in ascending id order
 (one ``SELECT ... ORDER BY id FOR UPDATE``), then the chain head, then checks periods and idempotency
 keys and writes transfers, postings and cached balances together. Call it at most once per database
-transaction: a second call would take account locks while holding the chain head.
+transaction, unless `lock_whole_ledger()` came first: otherwise a second call would take account locks
+while holding the chain head, and could deadlock with another writer.
 """
 
 from __future__ import annotations
@@ -112,6 +113,16 @@ def _lock_head() -> LedgerHead:
         db.session.add(head)
         db.session.flush()
     return head
+
+
+def lock_whole_ledger() -> None:
+    """Lock every account (ascending id) and then the chain head: the same order as `post_transfers`.
+
+    Used by month-end work (closing, invoicing) that must see a ledger nobody else is writing to. A later
+    `post_transfers` in the same transaction re-locks rows it already holds, so it cannot deadlock.
+    """
+    db.session.execute(select(Account.id).order_by(Account.id).with_for_update(of=Account)).all()
+    _lock_head()
 
 
 def _check_periods(periods: set[str]) -> None:
@@ -253,7 +264,7 @@ def close_period(period: str, actor: User) -> Period:
     first = require_billable_period(period)
     if month_bounds(first)[1] >= today():
         raise Conflict(f"Der Monat {period} ist noch nicht vorbei und kann nicht abgeschlossen werden.")
-    _lock_head()  # orders the close after every posting already under way
+    lock_whole_ledger()  # the close waits for postings under way, and none can start until it commits
     row = db.session.scalar(select(Period).where(Period.period == period).with_for_update(of=Period))
     if row is None:
         row = Period(period=period, status=PeriodStatus.OPEN)
