@@ -12,7 +12,8 @@ from babel.numbers import format_currency
 
 CENT = Decimal("0.01")
 _AMOUNT_RE = re.compile(r"^-?\d{1,10}(?:[.,]\d{1,2})?$")
-_GERMAN_AMOUNT_RE = re.compile(r"^-?\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?$")
+#: Thousands dots only together with a decimal comma: a lone ``12.345`` is ambiguous and refused.
+_GERMAN_AMOUNT_RE = re.compile(r"^-?\d{1,3}(?:\.\d{3})+,\d{1,2}$")
 
 
 class AmountError(ValueError):
