@@ -1,0 +1,107 @@
+"""Whole journeys in German, in a real browser, through the pages people use.
+
+Provider publishes a service, a buyer requests it, the provider accepts, operator finance bills the
+current month (today is pinned to 2026-11-16) and sees the pro-rata charge and balances summing to 0,00 €.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser.conftest import login
+
+pytestmark = pytest.mark.browser
+
+PROVIDER = "anbieter@kdz-mainz.example"
+BUYER = "einkauf@wiesbaden.example"
+FINANCE = "betrieb@kopit.example"
+
+
+def publish_service(page, title: str, price: str, category_index: int = 1) -> str:
+    """As a provider: offer a monthly service; returns the service page's path."""
+    page.goto("/services/mine")
+    page.get_by_role("link", name="Leistung anbieten").first.click()
+    page.get_by_label("Titel").fill(title)
+    page.get_by_label("Beschreibung").fill("Betrieb eines virtuellen Servers im kommunalen Rechenzentrum.")
+    page.get_by_label("Kategorie").select_option(index=category_index)
+    page.get_by_label("Abrechnungseinheit").select_option("month")
+    page.get_by_label("Preis je Einheit in Euro (netto)").fill(price)
+    page.get_by_role("button", name="Speichern").click()
+    page.wait_for_url(re.compile(r"/services/\d+$"))
+    assert page.get_by_role("heading", level=1).inner_text() == title
+    assert f"Die Leistung „{title}“ ist angelegt." in page.inner_text("main")
+    return urlsplit(page.url).path
+
+
+def request_service(page, title: str, quantity: int, starts_on: str) -> str:
+    """As a buyer: find the service by searching the catalogue and request it; returns the booking path."""
+    page.goto("/services")
+    page.get_by_role("searchbox").first.fill(title)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"[?&]q="))
+    page.get_by_role("link", name=title).first.click()
+    page.get_by_label("Menge").fill(str(quantity))
+    page.get_by_label("Beginn").fill(starts_on)
+    page.get_by_label("Nachricht an den Anbieter").fill("Für das Bürgerbüro, bitte ab Mitte November.")
+    page.get_by_role("button", name="Anfrage senden").click()
+    page.wait_for_url(re.compile(r"/bookings/\d+$"))
+    assert "Ihre Anfrage ist beim Anbieter eingegangen." in page.inner_text("main")
+    return "/bookings/" + page.url.rsplit("/", 1)[1]
+
+
+def test_login_shows_the_start_page_with_name(page):
+    login(page, BUYER)
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Guten Tag")
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert "Stadt Wiesbaden" in page.inner_text("header")
+
+
+def test_wrong_password_is_refused_in_german(page):
+    page.goto("/login")
+    page.get_by_label("E-Mail-Adresse").fill("niemand@example.org")
+    page.get_by_label("Passwort").fill("falsch-falsch")
+    page.get_by_role("button", name="Anmelden").click()
+    summary = page.get_by_role("alert").first
+    assert "E-Mail-Adresse oder Passwort sind falsch." in summary.inner_text()
+
+
+def test_publish_request_accept_and_bill_the_month(as_user):
+    title = f"Testserver {uuid.uuid4().hex[:6]}"
+
+    provider = as_user(PROVIDER)
+    publish_service(provider, title, "123,45")
+
+    buyer = as_user(BUYER)
+    booking_path = request_service(buyer, title, quantity=2, starts_on="2026-11-16")
+    assert "Angefragt" in buyer.inner_text("main")
+
+    # The provider sees the request among the open ones and accepts it.
+    provider.goto("/bookings?as=provider&status=requested")
+    provider.get_by_role("link", name=booking_path.rsplit("/", 1)[1], exact=True).click()
+    provider.get_by_role("button", name="Annehmen").click()
+    assert "Die Anfrage ist angenommen." in provider.inner_text("main")
+    provider.goto(booking_path)
+    assert "123,45\xa0€" in provider.inner_text("main")  # the price snapshot
+
+    # Operator finance bills November: 2 × 123,45 € × 15/30 days (16–30 Nov) = 123,45 €.
+    finance = as_user(FINANCE)
+    finance.goto("/ledger")
+    finance.get_by_label("Monat (JJJJ-MM)").fill("2026-11")
+    finance.get_by_role("button", name="Monat abrechnen").click()
+    finance.wait_for_url(re.compile(r"/ledger$"))
+    assert "Abrechnung 2026-11:" in finance.inner_text("main")
+
+    journal_rows = finance.locator("tr", has_text=title)
+    amounts = sorted(row.locator("td").last.inner_text() for row in journal_rows.all())
+    assert amounts == ["-123,45\xa0€", "123,45\xa0€"] or amounts == ["\u2212123,45\xa0€", "123,45\xa0€"], amounts
+    assert finance.locator("#saldo-summe").inner_text() == "0,00\xa0€"
+
+    # A second run for the same month finds nothing new for this booking.
+    finance.get_by_label("Monat (JJJJ-MM)").fill("2026-11")
+    finance.get_by_role("button", name="Monat abrechnen").click()
+    assert "nichts Neues abzurechnen" in finance.inner_text("main")
+    assert finance.locator("tr", has_text=title).count() == 2
