@@ -1,4 +1,10 @@
-"""HTTP API v1: thin JSON views over the same operations as the HTML pages."""
+"""HTTP API v1: thin JSON views over the same operations as the HTML pages.
+
+Routes are declared with ``marketplace.api.spec.operation`` (read its docstring), which also feeds the
+generated OpenAPI document at ``GET /api/v1/openapi.json``. Area modules add one import line below.
+"""
+
+# ruff: noqa: E402, F401, I001  (routes register on import, one line per area)
 
 from __future__ import annotations
 
@@ -6,4 +12,8 @@ from flask import Blueprint
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from marketplace.api import auth, views  # noqa: E402, F401  (routes register on import)
+from marketplace.api.spec import register_document_route
+
+register_document_route(api_bp)
+
+from marketplace.api import auth, views

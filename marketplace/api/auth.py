@@ -7,18 +7,16 @@ from werkzeug.wrappers import Response
 
 from marketplace.api import api_bp
 from marketplace.api.problems import problem
+from marketplace.api.spec import public_endpoints
 from marketplace.extensions import db
 from marketplace.members.models import User
 from marketplace.members.operations import touch_token
 from marketplace.members.queries import user_by_token
 
-#: Paths that authenticate otherwise (the Stripe signature) or are public.
-PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
-
 
 @api_bp.before_request
 def authenticate_bearer() -> Response | None:
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    if request.endpoint in public_endpoints() or request.endpoint is None:
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, plain = header.partition(" ")

@@ -1,5 +1,6 @@
-"""Request bodies of the API as pydantic models, and the JSON shapes of responses.
+"""Request bodies, query strings and responses of the API as pydantic models.
 
+The same models validate input, shape output and generate the OpenAPI document (``marketplace.api.spec``).
 Money travels as a decimal string with two places; dates as ISO 8601.
 """
 
@@ -7,66 +8,262 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from flask import request, url_for
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
-from marketplace.bookings.models import Booking
+from marketplace.api.spec import ApiModel, Money, QueryModel, money
+from marketplace.bookings.models import Booking, BookingStatus
 from marketplace.catalogue.models import Service, ServiceStatus, Unit, VatCategory
 from marketplace.core.errors import InvalidInput
-from marketplace.core.money import cents_to_str
+from marketplace.core.pagination import MAX_PER_PAGE, Page
 
-MoneyStr = Annotated[str, StringConstraints(pattern=r"^\d{1,8}(\.\d{1,2})?$")]
+MoneyStr = Annotated[
+    str, StringConstraints(pattern=r"^\d{1,8}(\.\d{1,2})?$"), Field(description="Euro, höchstens zwei Nachkommastellen")
+]
 VatRateStr = Annotated[str, StringConstraints(pattern=r"^(19\.00|0\.00|19|0)$")]
-PeriodStr = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+PeriodStr = Annotated[
+    str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), Field(description="Monat, z. B. 2026-11")
+]
 CategorySlug = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+Capacity = Annotated[StrictInt, Field(ge=1, le=1_000_000, description="Einheiten gleichzeitig; null: unbegrenzt")]
+
+#: Kept for code that imported the old name: request bodies forbid unknown fields.
+Strict = ApiModel
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# --- request bodies ------------------------------------------------------------------------------------
 
 
-class ServiceCreate(Strict):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+class ServiceCreate(ApiModel):
+    title: Title
+    description: Description = ""
     category: CategorySlug
     unit: Unit
     unit_price: MoneyStr
     vat_category: VatCategory
     vat_rate: VatRateStr | None = None
-    capacity: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    capacity: Capacity | None = None
     status: ServiceStatus = ServiceStatus.PUBLISHED
 
 
-class ServiceUpdate(Strict):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+class ServiceUpdate(ApiModel):
+    """Only the fields sent change; a new ``unit_price`` makes a new price version."""
+
+    title: Title | None = None
+    description: Description | None = None
     category: CategorySlug | None = None
     unit: Unit | None = None
     unit_price: MoneyStr | None = None
     vat_category: VatCategory | None = None
     vat_rate: VatRateStr | None = None
-    capacity: Annotated[StrictInt, Field(ge=1, le=1_000_000)] | None = None
+    capacity: Capacity | None = None
     status: ServiceStatus | None = None
 
 
-class BookingCreate(Strict):
-    service_id: Annotated[StrictInt, Field(ge=1)]
+class BookingCreate(ApiModel):
+    service_id: Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
     quantity: Annotated[StrictInt, Field(ge=1, le=100_000)]
     starts_on: date
     ends_on: date | None = None
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
-class DeclineBody(Strict):
+class DeclineBody(ApiModel):
     reason: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
-class BillingRunCreate(Strict):
+class BillingRunCreate(ApiModel):
     period: PeriodStr
 
 
-def parse_body(model: type[Strict], raw: bytes) -> Any:
+# --- query strings -------------------------------------------------------------------------------------
+
+
+class PageQuery(QueryModel):
+    page: Annotated[int, Field(ge=1, le=1_000_000, description="Seite, ab 1")] = 1
+    per_page: Annotated[int, Field(ge=1, le=MAX_PER_PAGE, description="Einträge je Seite")] = 20
+
+
+class ServiceQuery(PageQuery):
+    q: Annotated[str, StringConstraints(max_length=200), Field(description="Suchwörter")] = ""
+    category: Annotated[CategorySlug | None, Field(description="Kategorie, z. B. hosting")] = None
+    provider_id: Annotated[int | None, Field(ge=1, le=2_147_483_647, description="Anbietendes Mitglied")] = None
+
+
+class BookingQuery(PageQuery):
+    side: Annotated[
+        Literal["buyer", "provider"],
+        Field(alias="as", description="Buchungen des eigenen Mitglieds als Käufer oder als Anbieter"),
+    ] = "buyer"
+    status: BookingStatus | None = None
+
+
+# --- responses -----------------------------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    """Base of responses: exactly the documented fields, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemberRef(Out):
+    id: int
+    name: str
+
+
+class UserInfo(Out):
+    email: str
+    name: str
+    roles: list[str]
+
+
+class MeOut(Out):
+    """Nutzer und Mitglied des Tokens."""
+
+    user: UserInfo
+    member: MemberRef
+
+
+class ServiceOut(Out):
+    """Eine Leistung des Katalogs."""
+
+    id: int
+    title: str
+    description: str
+    category: str
+    unit: Unit
+    unit_price: Money
+    vat_category: VatCategory
+    vat_rate: Money
+    capacity: int | None
+    status: ServiceStatus
+    provider: MemberRef
+
+    @classmethod
+    def of(cls, service: Service) -> ServiceOut:
+        return cls(
+            id=service.id,
+            title=service.title,
+            description=service.description,
+            category=service.category.slug,
+            unit=service.unit,
+            unit_price=money(service.unit_price_cents),
+            vat_category=service.vat_category,
+            vat_rate=f"{service.vat_rate:.2f}",
+            capacity=service.capacity,
+            status=service.status,
+            provider=MemberRef(id=service.provider.id, name=service.provider.name),
+        )
+
+
+class BookingOut(Out):
+    """Eine Buchung; ``unit_price`` ist der bei Annahme festgehaltene Preis (vorher null)."""
+
+    id: int
+    service_id: int
+    buyer: MemberRef
+    quantity: int
+    starts_on: date
+    ends_on: date | None
+    status: BookingStatus
+    unit_price: Money | None
+    note: str
+
+    @classmethod
+    def of(cls, booking: Booking) -> BookingOut:
+        return cls(
+            id=booking.id,
+            service_id=booking.service_id,
+            buyer=MemberRef(id=booking.buyer.id, name=booking.buyer.name),
+            quantity=booking.quantity,
+            starts_on=booking.starts_on,
+            ends_on=booking.ends_on,
+            status=booking.status,
+            unit_price=money(booking.unit_price_cents) if booking.unit_price_cents is not None else None,
+            note=booking.note,
+        )
+
+
+class BillingRunOut(Out):
+    """Ergebnis eines Abrechnungslaufs (eine Wiederholung erzeugt 0 Buchungen)."""
+
+    period: str
+    transfers_created: int
+    total: Money
+
+
+class BalanceRow(Out):
+    member_id: int
+    member_name: str
+    balance: Money
+
+
+class BalancesOut(Out):
+    """Salden je Mitglied (alle Konten eines Mitglieds zusammen)."""
+
+    items: list[BalanceRow]
+    total: Money
+
+
+class PageLinks(Out):
+    self: str
+    first: str
+    last: str
+    next: str | None
+    prev: str | None
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Paged(Out, Generic[ItemT]):
+    items: list[ItemT]
+    page: int
+    per_page: int
+    total: int
+    links: PageLinks
+
+
+class ServicePage(Paged[ServiceOut]):
+    """Eine Seite Leistungen."""
+
+
+class BookingPage(Paged[BookingOut]):
+    """Eine Seite Buchungen."""
+
+
+def page_out(page: Page, serialise: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The page as ``{items, page, per_page, total, links}`` and its RFC 8288 ``Link`` header."""
+
+    def link(number: int) -> str:
+        args = request.args.to_dict()
+        args.update(page=str(number), per_page=str(page.per_page))
+        return url_for(request.endpoint or "", **(request.view_args or {}), **args)
+
+    links = {
+        "self": link(page.page),
+        "first": link(1),
+        "last": link(page.pages),
+        "next": link(page.page + 1) if page.has_next else None,
+        "prev": link(page.page - 1) if page.has_prev else None,
+    }
+    header = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links.items() if url is not None)
+    body = {
+        "items": [serialise(item) for item in page.items],
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+        "links": links,
+    }
+    return body, {"Link": header}
+
+
+def parse_body(model: type[BaseModel], raw: bytes) -> Any:
     """Validate a JSON body; InvalidInput naming each bad field (``body`` for broken JSON)."""
     try:
         return model.model_validate_json(raw or b"{}")
@@ -86,33 +283,3 @@ def parse_body(model: type[Strict], raw: bytes) -> Any:
 
 def decimal_or_none(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
-
-
-def service_json(service: Service) -> dict[str, Any]:
-    return {
-        "id": service.id,
-        "title": service.title,
-        "description": service.description,
-        "category": service.category.slug,
-        "unit": service.unit.value,
-        "unit_price": cents_to_str(service.unit_price_cents),
-        "vat_category": service.vat_category.value,
-        "vat_rate": f"{service.vat_rate:.2f}",
-        "capacity": service.capacity,
-        "status": service.status.value,
-        "provider": {"id": service.provider.id, "name": service.provider.name},
-    }
-
-
-def booking_json(booking: Booking) -> dict[str, Any]:
-    return {
-        "id": booking.id,
-        "service_id": booking.service_id,
-        "buyer": {"id": booking.buyer.id, "name": booking.buyer.name},
-        "quantity": booking.quantity,
-        "starts_on": booking.starts_on.isoformat(),
-        "ends_on": booking.ends_on.isoformat() if booking.ends_on else None,
-        "status": booking.status.value,
-        "unit_price": cents_to_str(booking.unit_price_cents) if booking.unit_price_cents is not None else None,
-        "note": booking.note,
-    }

@@ -1,26 +1,33 @@
-"""The API's routes. Each: parse input, load or 404, check permission, call one operation, respond."""
+"""The API's routes for me, services, bookings, billing runs and balances.
+
+Each: parse input (the decorator), load or 404, check permission, call one operation, respond.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
-from werkzeug.wrappers import Response
-
 from marketplace.api import api_bp
 from marketplace.api.auth import api_user
 from marketplace.api.schemas import (
+    BalancesOut,
     BillingRunCreate,
+    BillingRunOut,
     BookingCreate,
+    BookingOut,
+    BookingPage,
+    BookingQuery,
     DeclineBody,
+    MeOut,
     ServiceCreate,
+    ServiceOut,
+    ServicePage,
+    ServiceQuery,
     ServiceUpdate,
-    booking_json,
     decimal_or_none,
-    parse_body,
-    service_json,
+    page_out,
 )
-from marketplace.bookings.models import BookingStatus
+from marketplace.api.spec import money, operation
 from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
@@ -31,56 +38,56 @@ from marketplace.bookings.operations import (
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.operations import ServiceInput, create_service, update_service
 from marketplace.catalogue.queries import catalogue_statement, service_for
-from marketplace.core.errors import InvalidInput, PermissionDenied
-from marketplace.core.money import cents_to_str
-from marketplace.core.pagination import Page, clamp_page_args, paginate
-from marketplace.extensions import db
+from marketplace.core.errors import PermissionDenied
+from marketplace.core.pagination import paginate
 from marketplace.ledger.billing import run_billing
 from marketplace.ledger.queries import member_balances
 
-
-def _page_json(page: Page, serialise: Any) -> dict[str, Any]:
-    return {
-        "items": [serialise(item) for item in page.items],
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": page.total,
-    }
+_BOOKING_LINKS = {
+    "GetBooking": ("get_booking", {"booking_id": "$response.body#/id"}),
+    "AcceptBooking": ("accept", {"booking_id": "$response.body#/id"}),
+    "DeclineBooking": ("decline", {"booking_id": "$response.body#/id"}),
+    "WithdrawBooking": ("withdraw", {"booking_id": "$response.body#/id"}),
+}
 
 
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidInput.field(name, "Bitte eine ganze Zahl angeben.") from None
-
-
-@api_bp.get("/me")
-def me() -> Response:
+@operation(api_bp, "GET", "/me", responses={200: MeOut}, summary="Eigener Nutzer und eigenes Mitglied", tags=["me"])
+def me() -> MeOut:
     user = api_user()
-    return jsonify(
-        user={"email": user.email, "name": user.name, "roles": sorted(role.value for role in user.roles)},
-        member={"id": user.member.id, "name": user.member.name},
+    return MeOut.model_validate(
+        {
+            "user": {"email": user.email, "name": user.name, "roles": sorted(role.value for role in user.roles)},
+            "member": {"id": user.member.id, "name": user.member.name},
+        }
     )
 
 
-@api_bp.get("/services")
-def list_services() -> Response:
-    page, per_page = clamp_page_args(request.args.get("page"), request.args.get("per_page"))
-    statement = catalogue_statement(
-        q=(request.args.get("q") or "")[:200],
-        category=request.args.get("category") or None,
-        provider_id=_int_arg("provider_id"),
-    )
-    return jsonify(_page_json(paginate(statement, page, per_page), service_json))
+@operation(
+    api_bp,
+    "GET",
+    "/services",
+    query=ServiceQuery,
+    responses={200: ServicePage},
+    summary="Veröffentlichte Leistungen suchen",
+    tags=["services"],
+)
+def list_services(query: ServiceQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
+    statement = catalogue_statement(q=query.q, category=query.category, provider_id=query.provider_id)
+    body, headers = page_out(paginate(statement, query.page, query.per_page), ServiceOut.of)
+    return body, 200, headers
 
 
-@api_bp.post("/services")
-def create_service_api() -> tuple[Response, int]:
-    body: ServiceCreate = parse_body(ServiceCreate, request.get_data())
+@operation(
+    api_bp,
+    "POST",
+    "/services",
+    body=ServiceCreate,
+    responses={201: ServiceOut},
+    summary="Leistung anlegen (Anbieter)",
+    tags=["services"],
+    links={201: {"GetService": ("get_service", {"service_id": "$response.body#/id"})}},
+)
+def create_service_api(body: ServiceCreate) -> tuple[ServiceOut, int]:
     service = create_service(
         api_user(),
         ServiceInput(
@@ -96,18 +103,31 @@ def create_service_api() -> tuple[Response, int]:
             status=body.status,
         ),
     )
-    db.session.commit()
-    return jsonify(service_json(service)), 201
+    return ServiceOut.of(service), 201
 
 
-@api_bp.get("/services/<int:service_id>")
-def get_service(service_id: int) -> Response:
-    return jsonify(service_json(service_for(api_user(), service_id)))
+@operation(
+    api_bp,
+    "GET",
+    "/services/<int:service_id>",
+    responses={200: ServiceOut},
+    summary="Eine Leistung",
+    tags=["services"],
+)
+def get_service(service_id: int) -> ServiceOut:
+    return ServiceOut.of(service_for(api_user(), service_id))
 
 
-@api_bp.patch("/services/<int:service_id>")
-def patch_service(service_id: int) -> Response:
-    body: ServiceUpdate = parse_body(ServiceUpdate, request.get_data())
+@operation(
+    api_bp,
+    "PATCH",
+    "/services/<int:service_id>",
+    body=ServiceUpdate,
+    responses={200: ServiceOut},
+    summary="Leistung ändern (eigenes Angebot; ein neuer Preis wird eine neue Preisversion)",
+    tags=["services"],
+)
+def patch_service(service_id: int, body: ServiceUpdate) -> ServiceOut:
     user = api_user()
     service = service_for(user, service_id)
     fields = body.model_fields_set
@@ -127,13 +147,20 @@ def patch_service(service_id: int) -> Response:
             status=body.status,
         ),
     )
-    db.session.commit()
-    return jsonify(service_json(service))
+    return ServiceOut.of(service)
 
 
-@api_bp.post("/bookings")
-def create_booking() -> tuple[Response, int]:
-    body: BookingCreate = parse_body(BookingCreate, request.get_data())
+@operation(
+    api_bp,
+    "POST",
+    "/bookings",
+    body=BookingCreate,
+    responses={201: BookingOut, 409: None},
+    summary="Leistung anfragen (Käufer)",
+    tags=["bookings"],
+    links={201: _BOOKING_LINKS},
+)
+def create_booking(body: BookingCreate) -> tuple[BookingOut, int]:
     booking = request_booking(
         api_user(),
         BookingRequest(
@@ -144,75 +171,112 @@ def create_booking() -> tuple[Response, int]:
             note=body.note,
         ),
     )
-    db.session.commit()
-    return jsonify(booking_json(booking)), 201
+    return BookingOut.of(booking), 201
 
 
-@api_bp.get("/bookings")
-def list_bookings() -> Response:
+@operation(
+    api_bp,
+    "GET",
+    "/bookings",
+    query=BookingQuery,
+    responses={200: BookingPage},
+    summary="Buchungen des eigenen Mitglieds (als Käufer oder Anbieter)",
+    tags=["bookings"],
+)
+def list_bookings(query: BookingQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
+    statement = bookings_statement(api_user().member_id, query.side, query.status)
+    body, headers = page_out(paginate(statement, query.page, query.per_page), BookingOut.of)
+    return body, 200, headers
+
+
+@operation(
+    api_bp,
+    "GET",
+    "/bookings/<int:booking_id>",
+    responses={200: BookingOut},
+    summary="Eine Buchung (für beide Seiten)",
+    tags=["bookings"],
+)
+def get_booking(booking_id: int) -> BookingOut:
+    return BookingOut.of(booking_for(api_user(), booking_id))
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/bookings/<int:booking_id>/accept",
+    responses={200: BookingOut, 409: None},
+    summary="Anfrage annehmen (Anbieter); 409 bei falschem Status oder voller Kapazität",
+    tags=["bookings"],
+)
+def accept(booking_id: int) -> BookingOut:
     user = api_user()
-    side = request.args.get("as", "buyer")
-    if side not in ("buyer", "provider"):
-        raise InvalidInput.field("as", "Erlaubt sind „buyer“ und „provider“.")
-    status_arg = request.args.get("status")
-    if status_arg and status_arg not in {s.value for s in BookingStatus}:
-        raise InvalidInput.field("status", f"Unbekannter Status „{status_arg}“.")
-    page, per_page = clamp_page_args(request.args.get("page"), request.args.get("per_page"))
-    statement = bookings_statement(user.member_id, side, BookingStatus(status_arg) if status_arg else None)
-    return jsonify(_page_json(paginate(statement, page, per_page), booking_json))
+    return BookingOut.of(accept_booking(user, booking_for(user, booking_id)))
 
 
-@api_bp.get("/bookings/<int:booking_id>")
-def get_booking(booking_id: int) -> Response:
-    return jsonify(booking_json(booking_for(api_user(), booking_id)))
-
-
-@api_bp.post("/bookings/<int:booking_id>/accept")
-def accept(booking_id: int) -> Response:
+@operation(
+    api_bp,
+    "POST",
+    "/bookings/<int:booking_id>/decline",
+    body=DeclineBody,
+    responses={200: BookingOut, 409: None},
+    summary="Anfrage ablehnen (Anbieter)",
+    tags=["bookings"],
+)
+def decline(booking_id: int, body: DeclineBody) -> BookingOut:
     user = api_user()
-    booking = accept_booking(user, booking_for(user, booking_id))
-    db.session.commit()
-    return jsonify(booking_json(booking))
+    return BookingOut.of(decline_booking(user, booking_for(user, booking_id), body.reason))
 
 
-@api_bp.post("/bookings/<int:booking_id>/decline")
-def decline(booking_id: int) -> Response:
-    body: DeclineBody = parse_body(DeclineBody, request.get_data())
+@operation(
+    api_bp,
+    "POST",
+    "/bookings/<int:booking_id>/withdraw",
+    responses={200: BookingOut, 409: None},
+    summary="Anfrage zurückziehen (Käufer)",
+    tags=["bookings"],
+)
+def withdraw(booking_id: int) -> BookingOut:
     user = api_user()
-    booking = decline_booking(user, booking_for(user, booking_id), body.reason)
-    db.session.commit()
-    return jsonify(booking_json(booking))
+    return BookingOut.of(withdraw_booking(user, booking_for(user, booking_id)))
 
 
-@api_bp.post("/bookings/<int:booking_id>/withdraw")
-def withdraw(booking_id: int) -> Response:
-    user = api_user()
-    booking = withdraw_booking(user, booking_for(user, booking_id))
-    db.session.commit()
-    return jsonify(booking_json(booking))
-
-
-@api_bp.post("/billing-runs")
-def create_billing_run() -> tuple[Response, int]:
-    body: BillingRunCreate = parse_body(BillingRunCreate, request.get_data())
+@operation(
+    api_bp,
+    "POST",
+    "/billing-runs",
+    body=BillingRunCreate,
+    responses={201: BillingRunOut, 409: None},
+    summary="Abrechnungslauf für einen Monat (Finanzabteilung des Betreibers)",
+    tags=["billing"],
+)
+def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut, int]:
     user = api_user()
     if not user.is_operator_finance:
         raise PermissionDenied("Abrechnungsläufe startet nur die Finanzabteilung des Betreibers.")
     run = run_billing(body.period, user)
-    db.session.commit()
-    return jsonify(period=run.period, transfers_created=run.transfers_created, total=cents_to_str(run.total_cents)), 201
+    return BillingRunOut(period=run.period, transfers_created=run.transfers_created, total=money(run.total_cents)), 201
 
 
-@api_bp.get("/ledger/balances")
-def balances() -> Response:
+@operation(
+    api_bp,
+    "GET",
+    "/ledger/balances",
+    responses={200: BalancesOut},
+    summary="Salden je Mitglied (Betreiber: alle, Mitglieds-Finanzen: eigenes)",
+    tags=["ledger"],
+)
+def balances() -> BalancesOut:
     user = api_user()
     if not user.is_finance:
         raise PermissionDenied("Salden sehen nur Finanzrollen.")
     rows = member_balances(None if user.is_operator_finance else user.member_id)
-    return jsonify(
-        items=[
-            {"member_id": r.member_id, "member_name": r.member_name, "balance": cents_to_str(r.balance_cents)}
-            for r in rows
-        ],
-        total=cents_to_str(sum(r.balance_cents for r in rows)),
+    return BalancesOut.model_validate(
+        {
+            "items": [
+                {"member_id": r.member_id, "member_name": r.member_name, "balance": money(r.balance_cents)}
+                for r in rows
+            ],
+            "total": money(sum(r.balance_cents for r in rows)),
+        }
     )

@@ -1,0 +1,80 @@
+"""Services and bookings through the API: shapes, money strings, pagination links, filters, errors."""
+
+from __future__ import annotations
+
+BUYER = "einkauf@wiesbaden.example"
+PROVIDER = "anbieter@kdz-mainz.example"
+
+
+def test_services_page_with_links_and_money(api_as, demo):
+    api = api_as(BUYER)
+    response = api.get("/api/v1/services?per_page=2")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["page"] == 1 and body["per_page"] == 2 and body["total"] >= 3
+    assert len(body["items"]) == 2
+    assert body["links"]["prev"] is None
+    assert "page=2" in body["links"]["next"] and "per_page=2" in body["links"]["next"]
+    assert 'rel="next"' in response.headers["Link"]
+    second = api.get(body["links"]["next"]).get_json()
+    assert {s["id"] for s in second["items"]}.isdisjoint({s["id"] for s in body["items"]})
+    for item in body["items"]:
+        assert item["unit_price"].count(".") == 1 and len(item["unit_price"].split(".")[1]) == 2
+        assert set(item["provider"]) == {"id", "name"}
+
+
+def test_service_filters(api_as, demo):
+    api = api_as(BUYER)
+    hosting = api.get("/api/v1/services?category=hosting&per_page=100").get_json()
+    assert hosting["items"] and all(s["category"] == "hosting" for s in hosting["items"])
+    provider_id = hosting["items"][0]["provider"]["id"]
+    mine = api.get(f"/api/v1/services?provider_id={provider_id}&per_page=100").get_json()
+    assert mine["items"] and all(s["provider"]["id"] == provider_id for s in mine["items"])
+    bad = api.get("/api/v1/services?per_page=0")
+    assert bad.status_code == 422
+    assert bad.mimetype == "application/problem+json"
+    assert "per_page" in bad.get_json()["errors"]
+    assert api.get("/api/v1/services?provider_id=abc").get_json()["errors"].keys() == {"provider_id"}
+
+
+def test_bad_bodies_are_422_naming_the_field(api_as, demo):
+    api = api_as(BUYER)
+    service_id = api.get("/api/v1/services").get_json()["items"][0]["id"]
+    cases = [
+        ({"service_id": service_id, "quantity": 0, "starts_on": "2026-12-01"}, "quantity"),
+        ({"service_id": service_id, "quantity": -3, "starts_on": "2026-12-01"}, "quantity"),
+        ({"service_id": service_id, "quantity": "2", "starts_on": "2026-12-01"}, "quantity"),
+        ({"service_id": service_id, "quantity": 1, "starts_on": "2026-02-30"}, "starts_on"),
+        ({"service_id": service_id, "quantity": 1, "starts_on": "2026-12-01", "note": "x" * 2001}, "note"),
+        ({"service_id": service_id, "quantity": 1}, "starts_on"),
+    ]
+    for body, field in cases:
+        response = api.post("/api/v1/bookings", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.mimetype == "application/problem+json"
+        assert field in response.get_json()["errors"], (body, response.get_json())
+    broken = api.client.post(
+        "/api/v1/bookings", data="{not json", headers={**api.headers, "Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422 and "body" in broken.get_json()["errors"]
+    array = api.post("/api/v1/bookings", json=[1, 2])
+    assert array.status_code == 422 and "body" in array.get_json()["errors"]
+
+
+def test_booking_flow(api_as, demo):
+    buyer, provider = api_as(BUYER), api_as(PROVIDER)
+    services = provider.get("/api/v1/me").get_json()
+    mine = buyer.get(f"/api/v1/services?provider_id={services['member']['id']}").get_json()["items"]
+    created = buyer.post(
+        "/api/v1/bookings", json={"service_id": mine[0]["id"], "quantity": 1, "starts_on": "2026-12-01"}
+    )
+    assert created.status_code == 201, created.text
+    booking = created.get_json()
+    assert booking["status"] == "requested" and booking["unit_price"] is None
+    accepted = provider.post(f"/api/v1/bookings/{booking['id']}/accept")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.get_json()["unit_price"] == mine[0]["unit_price"]
+    again = provider.post(f"/api/v1/bookings/{booking['id']}/accept")
+    assert again.status_code == 409 and again.mimetype == "application/problem+json"
+    listed = provider.get("/api/v1/bookings?as=provider&status=accepted").get_json()
+    assert booking["id"] in [b["id"] for b in listed["items"]]

@@ -1,0 +1,46 @@
+"""The OpenAPI document is generated from the registered operations and describes them exactly."""
+
+from __future__ import annotations
+
+
+def test_document_is_public_and_openapi_31(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    doc = response.get_json()
+    assert doc["openapi"] == "3.1.0"
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+    assert doc["security"] == [{"bearerAuth": []}]
+    assert doc["paths"]["/api/v1/openapi.json"]["get"]["security"] == []
+
+
+def test_every_operation_documents_its_errors_as_problems(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if op.get("security") == []:
+                continue
+            for status in ("401", "403", "422", "429"):
+                content = op["responses"][status]["content"]
+                assert content == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}, (
+                    path,
+                    method,
+                    status,
+                )
+            if "{" in path:
+                assert "404" in op["responses"], (path, method)
+            if method == "post":
+                assert any(p["name"] == "Idempotency-Key" for p in op["parameters"]), path
+
+
+def test_paths_of_the_foundation(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    ops = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    assert ("GET", "/api/v1/services/{service_id}") in ops
+    assert ("PATCH", "/api/v1/services/{service_id}") in ops
+    assert ("POST", "/api/v1/bookings/{booking_id}/accept") in ops
+    money = doc["components"]["schemas"]["ServiceOut"]["properties"]["unit_price"]
+    assert money["pattern"] == r"^-?\d+\.\d{2}$"
