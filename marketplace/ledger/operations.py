@@ -271,6 +271,9 @@ def close_period(period: str, actor: User) -> Period:
         db.session.add(row)
     if row.status is PeriodStatus.CLOSED:
         raise Conflict(f"Der Monat {period} ist bereits abgeschlossen.")
+    from marketplace.settlement.invoicing import issue_invoices  # settlement builds on the ledger
+
+    issue_invoices(period, actor)  # invoices, credit notes and their VAT, while the month is still open
     row.status = PeriodStatus.CLOSED
     row.closed_at = utcnow()
     row.closed_by_id = actor.id

@@ -1,1 +1,236 @@
-"""Settlement tables (invoices, settlements, payment instructions)."""
+"""Settlement tables: invoices and credit notes (XRechnung), their numbering, settlements and instructions.
+
+Amounts are integer cents. An invoice's and a credit note's amounts are stored positive; the type code
+(380 invoice, 381 credit note) says in which direction the money goes.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.catalogue.models import VatCategory
+from marketplace.core.dbtypes import str_enum
+from marketplace.core.timeutil import utcnow
+from marketplace.extensions import db
+from marketplace.members.models import Member, Role, User
+
+
+class DocumentType(enum.StrEnum):
+    INVOICE = "380"  # UNTDID 1001 commercial invoice
+    CREDIT_NOTE = "381"  # UNTDID 1001 credit note
+
+
+class InvoiceCounter(db.Model):
+    """The last number a provider gave an invoice or credit note; locked FOR UPDATE while numbering."""
+
+    __tablename__ = "invoice_counters"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Invoice(db.Model):
+    """An invoice (380) or credit note (381) of one provider to one buyer for one month and tax category."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "sequence", name="uq_invoices_provider_sequence"),
+        CheckConstraint("net_cents > 0", name="net_positive"),
+        CheckConstraint("vat_cents >= 0", name="vat_not_negative"),
+        CheckConstraint("provider_id <> buyer_id", name="different_parties"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The number printed on the document: ``<provider id>-<year>-<sequence>``; unique per provider.
+    number: Mapped[str] = mapped_column(String(40), nullable=False)
+    #: Gap-free position in the provider's numbering (invoices and credit notes share one sequence).
+    sequence: Mapped[int] = mapped_column(Integer, nullable=False)
+    type_code: Mapped[DocumentType] = mapped_column(str_enum(DocumentType, "document_type", 3), nullable=False)
+    #: What caused the document (``invoice:<provider>:<buyer>:<YYYY-MM>:<category>`` or
+    #: ``credit-note:<invoice>:<YYYY-MM>``); issuing twice for one cause is impossible.
+    cause_key: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    #: The closed month that issued the document (for a credit note: the month of the reversal).
+    period: Mapped[str] = mapped_column(String(7), nullable=False, index=True)
+    #: The service period (BT-73/BT-74): the charged month (for a credit note: the invoice's month).
+    service_start: Mapped[date] = mapped_column(Date, nullable=False)
+    service_end: Mapped[date] = mapped_column(Date, nullable=False)
+    vat_category: Mapped[VatCategory] = mapped_column(str_enum(VatCategory, "invoice_vat_category"), nullable=False)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), nullable=False)
+    issue_date: Mapped[date] = mapped_column(Date, nullable=False)
+    due_date: Mapped[date] = mapped_column(Date, nullable=False)
+    net_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: ``round_half_up(net × rate / 100)`` on the document's net total (EN 16931 BR-CO-17).
+    vat_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: The ledger transfer that posted the VAT (null when the VAT is zero).
+    vat_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"), unique=True)
+    #: A credit note's invoice (BT-25).
+    credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    provider: Mapped[Member] = relationship(foreign_keys=[provider_id], lazy="joined")
+    buyer: Mapped[Member] = relationship(foreign_keys=[buyer_id], lazy="joined")
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", order_by="InvoiceLine.position", lazy="selectin"
+    )
+    credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id], lazy="joined")
+
+    @property
+    def gross_cents(self) -> int:
+        return self.net_cents + self.vat_cents
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.type_code is DocumentType.CREDIT_NOTE
+
+    def can_view(self, user: User) -> bool:
+        """Finance staff of either party, and operator finance; everyone else gets a 404."""
+        if user.is_operator_finance:
+            return True
+        return Role.MEMBER_FINANCE in user.roles and user.member_id in (self.provider_id, self.buyer_id)
+
+
+class InvoiceLine(db.Model):
+    """One charged booking (or, on a credit note, one reversal of such a charge)."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "position", name="uq_invoice_lines_invoice_position"),
+        CheckConstraint("net_cents > 0", name="net_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: The charge (or reversal) this line documents; each appears on exactly one document.
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), nullable=False, unique=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
+    description: Mapped[str] = mapped_column(String(500), nullable=False)
+    net_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class SettlementStatus(enum.StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    COLLECTING = "collecting"
+    PAID = "paid"
+    FAILED = "failed"
+
+
+#: The only transitions there are; anything else is a Conflict.
+SETTLEMENT_TRANSITIONS: dict[SettlementStatus, frozenset[SettlementStatus]] = {
+    SettlementStatus.DRAFT: frozenset({SettlementStatus.APPROVED}),
+    SettlementStatus.APPROVED: frozenset({SettlementStatus.COLLECTING}),
+    SettlementStatus.COLLECTING: frozenset({SettlementStatus.PAID, SettlementStatus.FAILED}),
+    # A failed debit reopens its instructions; collecting again retries them.
+    SettlementStatus.FAILED: frozenset({SettlementStatus.COLLECTING, SettlementStatus.PAID}),
+}
+
+
+class InstructionStatus(enum.StrEnum):
+    OPEN = "open"
+    COLLECTING = "collecting"
+    PAID = "paid"
+
+
+class Settlement(db.Model):
+    """The settlement of a closed month: positions, the netted instructions and their payment."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (
+        # Four eyes, also in the database: the creator never approves.
+        CheckConstraint("approved_by_id IS NULL OR approved_by_id <> created_by_id", name="four_eyes"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), unique=True, nullable=False)
+    status: Mapped[SettlementStatus] = mapped_column(
+        str_enum(SettlementStatus, "settlement_status"), nullable=False, default=SettlementStatus.DRAFT
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id], lazy="joined")
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id], lazy="joined")
+    positions: Mapped[list[SettlementPosition]] = relationship(
+        back_populates="settlement", order_by="SettlementPosition.member_id", lazy="selectin"
+    )
+    instructions: Mapped[list[PaymentInstruction]] = relationship(
+        back_populates="settlement", order_by="PaymentInstruction.id", lazy="selectin"
+    )
+
+    def may_become(self, status: SettlementStatus) -> bool:
+        return status in SETTLEMENT_TRANSITIONS.get(self.status, frozenset())
+
+    def can_view(self, user: User) -> bool:
+        """Operator finance sees all; a member's finance staff sees settlements it takes part in."""
+        if user.is_operator_finance:
+            return True
+        return Role.MEMBER_FINANCE in user.roles and any(p.member_id == user.member_id for p in self.positions)
+
+    def can_approve(self, user: User) -> bool:
+        return user.is_operator_finance and user.id != self.created_by_id
+
+
+class SettlementPosition(db.Model):
+    """A member's net position: positive is owed to the member, negative is what it owes."""
+
+    __tablename__ = "settlement_positions"
+    __table_args__ = (
+        UniqueConstraint("settlement_id", "member_id", name="uq_settlement_positions_member"),
+        CheckConstraint("amount_cents <> 0", name="amount_not_zero"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id"), nullable=False)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    settlement: Mapped[Settlement] = relationship(back_populates="positions")
+    member: Mapped[Member] = relationship(lazy="joined")
+
+
+class PaymentInstruction(db.Model):
+    """debtor pays creditor `amount`; the netting makes at most (non-zero positions − 1) of them."""
+
+    __tablename__ = "payment_instructions"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("debtor_member_id <> creditor_member_id", name="different_members"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id"), nullable=False, index=True)
+    debtor_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False)
+    creditor_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status: Mapped[InstructionStatus] = mapped_column(
+        str_enum(InstructionStatus, "instruction_status"), nullable=False, default=InstructionStatus.OPEN
+    )
+
+    settlement: Mapped[Settlement] = relationship(back_populates="instructions")
+    debtor: Mapped[Member] = relationship(foreign_keys=[debtor_member_id], lazy="joined")
+    creditor: Mapped[Member] = relationship(foreign_keys=[creditor_member_id], lazy="joined")

@@ -1,0 +1,287 @@
+"""Invoices and credit notes, issued when a month is closed (called from `ledger.operations.close_period`).
+
+One invoice per provider, buyer, month and tax category, listing the month's charges that were not
+reversed within the month. Its VAT is computed once on the invoice's net total (EN 16931 BR-CO-17,
+rounded half up) and posted to the ledger in the same month (buyer's clearing account to the
+provider's), so that ledger and invoices agree to the cent.
+
+Credit notes: a charge reversed after its month was closed (the reversal lands in a later, open month)
+is credited when the month of the reversal is closed: one credit note (type 381) per original invoice,
+referencing it, whose VAT (on the credit note's net total) is posted back in that month. Doing this at
+the close, and not inside `reverse_transfer`, keeps each ledger transaction to one `post_transfers` call
+under the whole-ledger lock, and numbers credit notes in the same gap-free run as the invoices.
+
+Numbers are gap-free per provider: invoices and credit notes share one counter row per provider, read
+FOR UPDATE, and a unique (provider, sequence) constraint backs it up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from marketplace.bookings.models import Booking
+from marketplace.catalogue.models import Service, VatCategory
+from marketplace.core.models import record_audit
+from marketplace.core.timeutil import month_bounds, parse_period, today
+from marketplace.extensions import db
+from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
+from marketplace.ledger.operations import TransferSpec, post_transfers
+from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine
+
+if TYPE_CHECKING:
+    from marketplace.members.models import User
+
+#: Days between issue and due date (BT-9, payment terms BT-20).
+PAYMENT_DAYS = 14
+
+
+def vat_cents(net_cents: int, rate: Decimal) -> int:
+    """VAT on a document's net total: ``round_half_up(net × rate / 100)`` in cents."""
+    return int((Decimal(net_cents) * Decimal(rate) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def vat_key(invoice: Invoice) -> str:
+    return f"vat:{'credit-note' if invoice.is_credit_note else 'invoice'}:{invoice.id}"
+
+
+@dataclass(frozen=True)
+class _Item:
+    transfer_id: int
+    booking_id: int | None
+    provider_id: int
+    buyer_id: int
+    vat_category: VatCategory
+    vat_rate: Decimal
+    description: str
+    net_cents: int
+
+
+def _open_charges(period: str) -> list[_Item]:
+    """The month's charges that nobody reversed and no invoice lists yet."""
+    reversal = aliased(Transfer)
+    rows = db.session.execute(
+        select(Transfer, Booking, Service.provider_id)
+        .join(Booking, Booking.id == Transfer.booking_id)
+        .join(Service, Service.id == Booking.service_id)
+        .outerjoin(reversal, reversal.reverses_id == Transfer.id)
+        .outerjoin(InvoiceLine, InvoiceLine.transfer_id == Transfer.id)
+        .where(
+            Transfer.period == period,
+            Transfer.kind == TransferKind.CHARGE,
+            reversal.id.is_(None),
+            InvoiceLine.id.is_(None),
+        )
+        .order_by(Transfer.id)
+    ).all()
+    return [
+        _Item(
+            transfer_id=transfer.id,
+            booking_id=booking.id,
+            provider_id=provider_id,
+            buyer_id=booking.buyer_id,
+            vat_category=booking.vat_category or VatCategory.NOT_TAXABLE,
+            vat_rate=Decimal(booking.vat_rate if booking.vat_rate is not None else 0),
+            description=transfer.description,
+            net_cents=transfer.amount_cents,
+        )
+        for transfer, booking, provider_id in rows
+    ]
+
+
+def _late_reversals(period: str) -> list[tuple[Transfer, InvoiceLine]]:
+    """Reversals posted in `period` of charges that an invoice already lists (and no credit note yet)."""
+    credited = aliased(InvoiceLine)
+    return [
+        (transfer, line)
+        for transfer, line in db.session.execute(
+            select(Transfer, InvoiceLine)
+            .join(InvoiceLine, InvoiceLine.transfer_id == Transfer.reverses_id)
+            .outerjoin(credited, credited.transfer_id == Transfer.id)
+            .where(Transfer.period == period, Transfer.kind == TransferKind.REVERSAL, credited.id.is_(None))
+            .order_by(Transfer.id)
+        ).all()
+    ]
+
+
+def _next_numbers(provider_ids: list[int]) -> dict[int, InvoiceCounter]:
+    """The providers' counter rows, locked FOR UPDATE in ascending order (missing ones are created)."""
+    counters = {
+        counter.member_id: counter
+        for counter in db.session.scalars(
+            select(InvoiceCounter)
+            .where(InvoiceCounter.member_id.in_(provider_ids))
+            .order_by(InvoiceCounter.member_id)
+            .with_for_update()
+        )
+    }
+    for provider_id in provider_ids:
+        if provider_id not in counters:
+            counters[provider_id] = InvoiceCounter(member_id=provider_id, last_number=0)
+            db.session.add(counters[provider_id])
+    db.session.flush()
+    return counters
+
+
+def _number(counter: InvoiceCounter) -> tuple[int, str]:
+    counter.last_number += 1
+    return counter.last_number, f"LB-{counter.member_id}-{counter.last_number:06d}"
+
+
+def issue_invoices(period: str, actor: User | None) -> list[Invoice]:
+    """Issue the month's invoices and credit notes and post their VAT (one `post_transfers` call).
+
+    Must run inside the month's close, after `lock_whole_ledger()` (it posts into `period`, which is still
+    open). Issuing again for the same month creates nothing new.
+    """
+    first, last = month_bounds(parse_period(period))
+    issued_on = today()
+    due_on = issued_on + timedelta(days=PAYMENT_DAYS)
+
+    groups: dict[tuple[int, int, VatCategory, Decimal], list[_Item]] = defaultdict(list)
+    for item in _open_charges(period):
+        groups[(item.provider_id, item.buyer_id, item.vat_category, item.vat_rate)].append(item)
+    credits: dict[int, list[tuple[Transfer, InvoiceLine]]] = defaultdict(list)
+    for reversal, line in _late_reversals(period):
+        credits[line.invoice_id].append((reversal, line))
+    originals = {
+        invoice.id: invoice for invoice in db.session.scalars(select(Invoice).where(Invoice.id.in_(list(credits))))
+    }
+
+    provider_ids = sorted({key[0] for key in groups} | {inv.provider_id for inv in originals.values()})
+    if not provider_ids:
+        return []
+    counters = _next_numbers(provider_ids)
+    documents: list[Invoice] = []
+
+    for (provider_id, buyer_id, category, rate), items in sorted(groups.items(), key=lambda kv: kv[0][:3]):
+        net = sum(item.net_cents for item in items)
+        if net <= 0:
+            continue
+        sequence, number = _number(counters[provider_id])
+        invoice = Invoice(
+            number=number,
+            sequence=sequence,
+            type_code=DocumentType.INVOICE,
+            cause_key=f"invoice:{provider_id}:{buyer_id}:{period}:{category.value}:{rate:.2f}",
+            provider_id=provider_id,
+            buyer_id=buyer_id,
+            period=period,
+            service_start=first,
+            service_end=last,
+            vat_category=category,
+            vat_rate=rate,
+            issue_date=issued_on,
+            due_date=due_on,
+            net_cents=net,
+            vat_cents=vat_cents(net, rate),
+            created_by_id=actor.id if actor is not None else None,
+        )
+        invoice.lines = [
+            InvoiceLine(
+                position=position,
+                transfer_id=item.transfer_id,
+                booking_id=item.booking_id,
+                description=item.description,
+                net_cents=item.net_cents,
+            )
+            for position, item in enumerate(items, start=1)
+        ]
+        documents.append(invoice)
+
+    for invoice_id in sorted(credits):
+        original = originals[invoice_id]
+        pairs = credits[invoice_id]
+        net = sum(reversal.amount_cents for reversal, _line in pairs)
+        sequence, number = _number(counters[original.provider_id])
+        note = Invoice(
+            number=number,
+            sequence=sequence,
+            type_code=DocumentType.CREDIT_NOTE,
+            cause_key=f"credit-note:{original.id}:{period}",
+            provider_id=original.provider_id,
+            buyer_id=original.buyer_id,
+            period=period,
+            service_start=original.service_start,
+            service_end=original.service_end,
+            vat_category=original.vat_category,
+            vat_rate=original.vat_rate,
+            issue_date=issued_on,
+            due_date=due_on,
+            net_cents=net,
+            vat_cents=vat_cents(net, original.vat_rate),
+            credited_invoice_id=original.id,
+            created_by_id=actor.id if actor is not None else None,
+        )
+        note.lines = [
+            InvoiceLine(
+                position=position,
+                transfer_id=reversal.id,
+                booking_id=reversal.booking_id,
+                description=f"Gutschrift zu Position {line.position} der Rechnung {original.number}: "
+                f"{line.description}"[:500],
+                net_cents=reversal.amount_cents,
+            )
+            for position, (reversal, line) in enumerate(pairs, start=1)
+        ]
+        documents.append(note)
+
+    db.session.add_all(documents)
+    db.session.flush()
+    _post_vat(documents, period, actor)
+    for document in documents:
+        record_audit(
+            actor,
+            "credit_note.issued" if document.is_credit_note else "invoice.issued",
+            document,
+            member_id=document.provider_id,
+            data={"number": document.number, "net": document.net_cents, "vat": document.vat_cents},
+        )
+    return documents
+
+
+def _post_vat(documents: list[Invoice], period: str, actor: User | None) -> None:
+    taxed = [document for document in documents if document.vat_cents > 0]
+    if not taxed:
+        return
+    member_ids = {d.provider_id for d in taxed} | {d.buyer_id for d in taxed}
+    clearing = dict(
+        db.session.execute(
+            select(Account.member_id, Account.id).where(
+                Account.member_id.in_(member_ids), Account.kind == AccountKind.CLEARING
+            )
+        ).all()
+    )
+    specs = []
+    for document in taxed:
+        sign = -1 if document.is_credit_note else 1  # an invoice moves VAT from buyer to provider
+        label = "Gutschrift" if document.is_credit_note else "Rechnung"
+        specs.append(
+            TransferSpec(
+                idempotency_key=vat_key(document),
+                kind=TransferKind.VAT,
+                period=period,
+                description=f"USt. {document.vat_rate:.2f} % zur {label} {document.number}",
+                postings=(
+                    (clearing[document.buyer_id], -sign * document.vat_cents),
+                    (clearing[document.provider_id], sign * document.vat_cents),
+                ),
+            )
+        )
+    post_transfers(specs, actor)
+    ids = dict(
+        db.session.execute(
+            select(Transfer.idempotency_key, Transfer.id).where(
+                Transfer.idempotency_key.in_([spec.idempotency_key for spec in specs])
+            )
+        ).all()
+    )
+    for document in taxed:
+        document.vat_transfer_id = ids[vat_key(document)]
+    db.session.flush()
