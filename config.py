@@ -34,6 +34,8 @@ class BaseConfig:
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute")
     PER_PAGE = 20
+    #: werkzeug hash method for passwords; scrypt with its default cost (n=2**15) outside tests.
+    PASSWORD_HASH_METHOD = "scrypt"
     STRIPE_API_BASE = _env("STRIPE_API_BASE", "https://api.stripe.com")
     STRIPE_API_KEY = _env("STRIPE_API_KEY")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
@@ -53,6 +55,8 @@ class TestingConfig(BaseConfig):
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", "sqlite:///:memory:")
     WTF_CSRF_ENABLED = True
     LOGIN_RATE_LIMIT = "1000 per minute"
+    #: Still scrypt, at a cost that keeps the suite fast (hashes made here never protect real accounts).
+    PASSWORD_HASH_METHOD = "scrypt:4096:8:1"
 
 
 class ProductionConfig(BaseConfig):

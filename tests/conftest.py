@@ -37,8 +37,31 @@ def _pg_url() -> str:
     return url
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own application context, as in production.
+
+    The `app` fixture keeps an application context open for the test body; Flask would otherwise reuse it
+    for requests, sharing `g` (e.g. the cached CSRF token) and the database session with the test. The
+    test's own transaction is committed first, so that SQLite's write lock is free for the request and the
+    test sees the request's writes afterwards.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from flask.globals import _cv_app
+
+        if _cv_app.get(None) is not None:
+            db.session.commit()
+        token = _cv_app.set(None)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+
+
 def make_app(url: str, **overrides: Any) -> Flask:
-    return create_app("testing", SQLALCHEMY_DATABASE_URI=url, MARKETPLACE_TODAY=TODAY, **overrides)
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url, MARKETPLACE_TODAY=TODAY, **overrides)
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture(scope="session")

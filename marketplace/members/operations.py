@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
@@ -78,13 +79,17 @@ def create_user(
         member=member,
         email=email,
         name=name.strip(),
-        password_hash=generate_password_hash(password),
+        password_hash=hash_password(password),
         role_rows=[UserRole(role=Role(role)) for role in sorted(set(roles))],
     )
     db.session.add(user)
     db.session.flush()
     record_audit(actor, "user.created", user, member_id=member.id, data={"email": email})
     return user
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
 def hash_token(token: str) -> str:
