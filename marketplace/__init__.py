@@ -57,6 +57,7 @@ def _project_root() -> Path:
 
 def _register_models() -> None:
     """Import every model module so that metadata (and Alembic autogenerate) sees all tables."""
+    from marketplace.api import models as _api  # noqa: F401
     from marketplace.bookings import models as _bookings  # noqa: F401
     from marketplace.catalogue import models as _catalogue  # noqa: F401
     from marketplace.core import models as _core  # noqa: F401
