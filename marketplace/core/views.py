@@ -1,4 +1,4 @@
-"""Start page, language choice and health check."""
+"""Start page, language choice, the legal pages and the health check."""
 
 from __future__ import annotations
 
@@ -29,6 +29,24 @@ def set_language(lang: str) -> Response:
         session["lang"] = lang
     target = request.args.get("next")
     return redirect(target if is_safe_next(target) else url_for("core.index"))
+
+
+@bp.get("/impressum")
+def imprint() -> str:
+    return render_template("legal/impressum.html")
+
+
+@bp.get("/datenschutz")
+def privacy() -> str:
+    return render_template("legal/datenschutz.html")
+
+
+@bp.get("/barrierefreiheit")
+def accessibility() -> str:
+    """The accessibility statement; `?seite=/path` names the page a reported barrier is on (footer link)."""
+    page = request.args.get("seite")
+    reported_page = request.host_url.rstrip("/") + page if is_safe_next(page) else None
+    return render_template("legal/barrierefreiheit.html", reported_page=reported_page)
 
 
 @bp.get("/healthz")
