@@ -63,6 +63,7 @@ def _register_models() -> None:
     from marketplace.core import models as _core  # noqa: F401
     from marketplace.ledger import models as _ledger  # noqa: F401
     from marketplace.members import models as _members  # noqa: F401
+    from marketplace.notifications import models as _notifications  # noqa: F401
     from marketplace.payments import models as _payments  # noqa: F401
     from marketplace.settlement import models as _settlement  # noqa: F401
 

@@ -52,11 +52,22 @@ BILLABLE_STATUSES = frozenset(
 )
 
 
+class UsageStatus(enum.StrEnum):
+    ENTERED = "entered"  # entered by the provider; billed unless the buyer disputes it
+    CONFIRMED = "confirmed"  # confirmed by the buyer
+    DISPUTED = "disputed"  # disputed by the buyer: not billed until the provider corrects it
+
+
+#: Days a buyer has to confirm or dispute a usage record.
+USAGE_REVIEW_DAYS = 14
+
+
 class Booking(db.Model):
     __tablename__ = "bookings"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_after_start"),
+        # A booking cancelled before its start ends (effectively) before it began: zero billable days.
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on OR status = 'cancelled'", name="ends_after_start"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -80,11 +91,21 @@ class Booking(db.Model):
     vat_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     price_version_id: Mapped[int | None] = mapped_column(ForeignKey("price_versions.id"))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Contract terms as accepted: the minimum term in months and the notice period in days.
+    minimum_term_months: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    notice_period_days: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     service: Mapped[Service] = relationship(lazy="joined")
     buyer: Mapped[Member] = relationship(lazy="joined")
     events: Mapped[list[BookingEvent]] = relationship(
         back_populates="booking", order_by="BookingEvent.id", lazy="select"
+    )
+    messages: Mapped[list[BookingMessage]] = relationship(
+        back_populates="booking", order_by="BookingMessage.id", lazy="select"
+    )
+    usage_records: Mapped[list[UsageRecord]] = relationship(
+        back_populates="booking", order_by="UsageRecord.period", lazy="select"
     )
 
     def is_party(self, user: User) -> bool:
@@ -99,6 +120,22 @@ class Booking(db.Model):
 
     def can_withdraw(self, user: User) -> bool:
         return user.member_id == self.buyer_id and Role.BUYER in user.roles
+
+    def is_buyer_staff(self, user: User) -> bool:
+        return user.member_id == self.buyer_id and Role.BUYER in user.roles
+
+    def can_cancel(self, user: User) -> bool:
+        """Either party's staff (the buyer's buyers, the provider's provider staff)."""
+        return self.is_buyer_staff(user) or self.can_decide(user)
+
+    def can_write_message(self, user: User) -> bool:
+        return self.is_buyer_staff(user) or self.can_decide(user)
+
+    def can_record_usage(self, user: User) -> bool:
+        return self.can_decide(user) and self.unit is not None and not self.unit.recurring
+
+    def can_review_usage(self, user: User) -> bool:
+        return self.is_buyer_staff(user)
 
     def may_become(self, status: BookingStatus) -> bool:
         return status in TRANSITIONS.get(self.status, frozenset())
@@ -136,5 +173,29 @@ class UsageRecord(db.Model):
     quantity: Mapped[Decimal] = mapped_column(Numeric(14, 3), nullable=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: Entered by the provider, then confirmed or disputed by the buyer; disputed usage is not billed.
+    status: Mapped[UsageStatus] = mapped_column(
+        str_enum(UsageStatus, "usage_status"), nullable=False, default=UsageStatus.ENTERED, server_default="entered"
+    )
+    #: When the provider last entered or corrected the quantity; the buyer's 14 days count from here.
+    entered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    dispute_reason: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
 
-    booking: Mapped[Booking] = relationship()
+    booking: Mapped[Booking] = relationship(back_populates="usage_records")
+
+
+class BookingMessage(db.Model):
+    """A message between buyer and provider on one booking."""
+
+    __tablename__ = "booking_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), nullable=False, index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    booking: Mapped[Booking] = relationship(back_populates="messages")
+    author: Mapped[User] = relationship(lazy="joined")

@@ -1,4 +1,5 @@
-"""Writes on bookings: request, decide, withdraw. Every function flushes; the caller commits.
+"""Writes on bookings: request, decide, withdraw, cancel, the automatic transitions by date, usage of
+metered services and its review, messages. Every function flushes; the caller commits.
 
 Accepting locks the service row first (then the booking), so that concurrent accepts against one
 capacity queue up and the capacity is never exceeded.
@@ -6,21 +7,37 @@ capacity queue up and the capacity is never exceeded.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
-from marketplace.bookings.models import COMMITTED_STATUSES, Booking, BookingEvent, BookingStatus
+from marketplace.bookings.models import (
+    BILLABLE_STATUSES,
+    COMMITTED_STATUSES,
+    USAGE_REVIEW_DAYS,
+    Booking,
+    BookingEvent,
+    BookingMessage,
+    BookingStatus,
+    UsageRecord,
+    UsageStatus,
+)
 from marketplace.catalogue.models import Service, ServiceStatus
 from marketplace.catalogue.queries import current_price_version
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from marketplace.core.timeutil import today, utcnow
+from marketplace.core.models import record_audit
+from marketplace.core.timeutil import month_bounds, parse_period, today, utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Role, User
 
 MAX_QUANTITY = 100_000
 MAX_NOTE = 2_000
+MAX_MESSAGE = 5_000
+#: Largest usage quantity one month may carry (Numeric(14, 3) holds 11 integer digits).
+MAX_USAGE = Decimal("10000000000")
 
 
 @dataclass
@@ -32,11 +49,18 @@ class BookingRequest:
     note: str = ""
 
 
-def _transition(booking: Booking, to: BookingStatus, actor: User, note: str = "") -> None:
+def _transition(booking: Booking, to: BookingStatus, actor: User | None, note: str = "") -> None:
+    """Move the booking along the transition table and record who did it (None: the system, by date)."""
     if not booking.may_become(to):
         raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht „{to.value}“ werden.")
     db.session.add(
-        BookingEvent(booking_id=booking.id, from_status=booking.status, to_status=to, actor_id=actor.id, note=note)
+        BookingEvent(
+            booking_id=booking.id,
+            from_status=booking.status,
+            to_status=to,
+            actor_id=actor.id if actor is not None else None,
+            note=note,
+        )
     )
     booking.status = to
 
@@ -86,7 +110,8 @@ def committed_quantity(service_id: int, starts_on: date, ends_on: date | None, e
     """Units of the service held by accepted or active bookings that overlap [starts_on, ends_on]."""
     statement = select(func.coalesce(func.sum(Booking.quantity), 0)).where(
         Booking.service_id == service_id,
-        Booking.status.in_(COMMITTED_STATUSES),
+        # a cancelled booking still holds its units until its (effective) end date
+        or_(Booking.status.in_(COMMITTED_STATUSES), Booking.status == BookingStatus.CANCELLED),
         Booking.id != exclude_id,
         or_(Booking.ends_on.is_(None), Booking.ends_on >= starts_on),
     )
@@ -135,6 +160,8 @@ def accept_booking(actor: User, booking: Booking) -> Booking:
     booking.vat_category = service.vat_category
     booking.vat_rate = service.vat_rate
     booking.price_version_id = version.id if version is not None else None
+    booking.minimum_term_months = service.minimum_term_months
+    booking.notice_period_days = service.notice_period_days
     booking.accepted_at = utcnow()
     _transition(booking, BookingStatus.ACCEPTED, actor)
     db.session.flush()
@@ -159,3 +186,266 @@ def withdraw_booking(actor: User, booking: Booking) -> Booking:
     _transition(booking, BookingStatus.WITHDRAWN, actor)
     db.session.flush()
     return booking
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (the month's last day where it is shorter)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def minimum_term_end(booking: Booking) -> date | None:
+    """The last day of the minimum term, or None when the booking has none."""
+    if not booking.minimum_term_months:
+        return None
+    return add_months(booking.starts_on, booking.minimum_term_months) - timedelta(days=1)
+
+
+def earliest_cancellation(booking: Booking) -> date:
+    """The earliest effective end date of a cancellation made today (notice period and minimum term)."""
+    earliest = today() + timedelta(days=booking.notice_period_days or 0)
+    term_end = minimum_term_end(booking)
+    return max(earliest, term_end) if term_end is not None else earliest
+
+
+def _fmt(day: date) -> str:
+    return day.strftime("%d.%m.%Y")
+
+
+def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: date | None = None) -> Booking:
+    """Either party cancels an accepted or active booking; `ends_on` becomes the effective end date.
+
+    Without `ends_on` the booking ends as early as the notice period allows. Raises PermissionDenied,
+    InvalidInput (reason too long), or Conflict when the state forbids it, the date falls inside the
+    notice period or the minimum term, or the booking ends earlier anyway.
+    """
+    if not booking.can_cancel(actor):
+        raise PermissionDenied("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen.")
+    reason = (reason or "").strip()
+    if len(reason) > MAX_NOTE:
+        raise InvalidInput.field("reason", f"Der Grund hat höchstens {MAX_NOTE} Zeichen.")
+    _service, booking = _lock_for_decision(booking)
+    if booking.status not in COMMITTED_STATUSES:
+        raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht gekündigt werden.")
+    notice_end = today() + timedelta(days=booking.notice_period_days or 0)
+    term_end = minimum_term_end(booking)
+    effective = ends_on or notice_end
+    if effective < notice_end:
+        raise Conflict(
+            f"Die Kündigungsfrist beträgt {booking.notice_period_days} Tage: "
+            f"die Buchung kann frühestens zum {_fmt(notice_end)} enden."
+        )
+    if term_end is not None and effective < term_end:
+        raise Conflict(
+            f"Die Kündigung fällt in die Mindestlaufzeit von {booking.minimum_term_months} Monaten: "
+            f"die Buchung kann frühestens zum {_fmt(term_end)} enden."
+        )
+    if booking.ends_on is not None and effective >= booking.ends_on:
+        raise Conflict(f"Die Buchung endet ohnehin am {_fmt(booking.ends_on)}.")
+    before = {"status": booking.status.value, "ends_on": booking.ends_on.isoformat() if booking.ends_on else None}
+    if effective < booking.starts_on:
+        # cancelled before it began: it ends the day before its start, so no day is billed
+        effective = booking.starts_on - timedelta(days=1)
+    booking.ends_on = effective
+    booking.cancelled_at = utcnow()
+    _transition(booking, BookingStatus.CANCELLED, actor, note=reason)
+    db.session.flush()
+    record_audit(
+        actor,
+        "booking.cancelled",
+        booking,
+        member_id=actor.member_id,
+        data={"before": before, "after": {"status": booking.status.value, "ends_on": effective.isoformat()}},
+    )
+    return booking
+
+
+def refresh_booking_statuses(on: date | None = None) -> int:
+    """Bring statuses up to date: accepted -> active from the start date, -> ended after the end date.
+
+    Called before bookings are listed or billed and by `flask bookings refresh`; returns the number of
+    transitions made (recorded as events without an acting user).
+    """
+    day = on or today()
+    due = db.session.scalars(
+        select(Booking)
+        .where(
+            or_(
+                and_(Booking.status == BookingStatus.ACCEPTED, Booking.starts_on <= day),
+                and_(Booking.status == BookingStatus.ACTIVE, Booking.ends_on.is_not(None), Booking.ends_on < day),
+            )
+        )
+        .order_by(Booking.id)
+        .with_for_update(of=Booking)
+    ).all()
+    moved = 0
+    for booking in due:
+        if booking.status is BookingStatus.ACCEPTED:
+            _transition(booking, BookingStatus.ACTIVE, None)
+            moved += 1
+        if booking.ends_on is not None and booking.ends_on < day:
+            _transition(booking, BookingStatus.ENDED, None)
+            moved += 1
+    db.session.flush()
+    return moved
+
+
+def _charged(booking_id: int, period: str) -> bool:
+    from marketplace.ledger.billing import charge_key
+    from marketplace.ledger.models import Transfer
+
+    key = charge_key(booking_id, period)
+    return db.session.scalar(select(Transfer.id).where(Transfer.idempotency_key == key)) is not None
+
+
+def _usage_quantity(quantity: object) -> Decimal:
+    try:
+        value = quantity if isinstance(quantity, Decimal) else Decimal(str(quantity).strip().replace(",", "."))
+    except (InvalidOperation, ValueError):
+        raise InvalidInput.field("quantity", "Bitte die Menge als Zahl angeben, z. B. 12,5.") from None
+    if not value.is_finite() or value < 0 or value > MAX_USAGE:
+        raise InvalidInput.field("quantity", "Die Menge muss zwischen 0 und 10.000.000.000 liegen.")
+    if value.as_tuple().exponent < -3:  # type: ignore[operator]
+        raise InvalidInput.field("quantity", "Die Menge hat höchstens drei Nachkommastellen.")
+    return value
+
+
+def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) -> UsageRecord:
+    """The provider enters the delivered quantity of a metered booking for one month.
+
+    Re-entering a month corrects it (a disputed record becomes `entered` again). Raises PermissionDenied,
+    InvalidInput naming `period` (malformed, in the future, outside the booking) or `quantity`, or Conflict
+    (recurring service, booking not accepted, usage already confirmed or billed).
+    """
+    if not booking.can_decide(actor):
+        raise PermissionDenied("Nur der Anbieter erfasst den Verbrauch.")
+    if booking.status not in BILLABLE_STATUSES or booking.unit is None:
+        raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“: Verbrauch gibt es erst nach Annahme.")
+    if booking.unit.recurring:
+        raise Conflict("Diese Leistung wird monatlich anteilig abgerechnet; Verbrauch wird nicht erfasst.")
+    try:
+        first = parse_period(period)
+    except ValueError:
+        raise InvalidInput.field("period", "Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11.") from None
+    if first > today().replace(day=1):
+        raise InvalidInput.field("period", f"Der Monat {period} liegt in der Zukunft.")
+    last = month_bounds(first)[1]
+    if last < booking.starts_on or (booking.ends_on is not None and first > booking.ends_on):
+        until = _fmt(booking.ends_on) if booking.ends_on else "unbefristet"
+        raise InvalidInput.field(
+            "period",
+            f"Der Monat {period} liegt außerhalb der Buchung ({_fmt(booking.starts_on)} bis {until}).",
+        )
+    value = _usage_quantity(quantity)
+    if _charged(booking.id, period):
+        raise Conflict(f"Der Verbrauch für {period} ist bereits abgerechnet und kann nicht mehr geändert werden.")
+    record = db.session.scalar(
+        select(UsageRecord).where(UsageRecord.booking_id == booking.id, UsageRecord.period == period)
+    )
+    before = None
+    if record is None:
+        record = UsageRecord(booking_id=booking.id, period=period, quantity=value, created_by_id=actor.id)
+        db.session.add(record)
+    else:
+        if record.status is UsageStatus.CONFIRMED:
+            raise Conflict(f"Der Verbrauch für {period} ist von der abnehmenden Stelle bestätigt.")
+        before = {"quantity": str(record.quantity), "status": record.status.value}
+        record.quantity = value
+        record.created_by_id = actor.id
+    record.status = UsageStatus.ENTERED
+    record.entered_at = utcnow()
+    record.reviewed_at = None
+    record.reviewed_by_id = None
+    record.dispute_reason = ""
+    db.session.flush()
+    record_audit(
+        actor,
+        "usage.entered",
+        record,
+        member_id=actor.member_id,
+        data={"booking_id": booking.id, "period": period, "before": before, "after": {"quantity": str(value)}},
+    )
+    return record
+
+
+def _review_window_open(record: UsageRecord) -> bool:
+    entered = record.entered_at or record.created_at
+    if entered is None:
+        return True
+    entered_day = entered.date() if hasattr(entered, "date") else entered
+    return today() <= entered_day + timedelta(days=USAGE_REVIEW_DAYS)
+
+
+def review_deadline(record: UsageRecord) -> date:
+    entered = record.entered_at or record.created_at
+    return entered.date() + timedelta(days=USAGE_REVIEW_DAYS)
+
+
+def _review(actor: User, record: UsageRecord) -> None:
+    if not record.booking.can_review_usage(actor):
+        raise PermissionDenied("Nur die Einkäufer der abnehmenden Stelle prüfen den Verbrauch.")
+    if not _review_window_open(record):
+        raise Conflict(
+            f"Die Prüffrist von {USAGE_REVIEW_DAYS} Tagen ist am {_fmt(review_deadline(record))} abgelaufen."
+        )
+
+
+def confirm_usage(actor: User, record: UsageRecord) -> UsageRecord:
+    """The buyer confirms a month's usage (also withdrawing an earlier dispute)."""
+    _review(actor, record)
+    if record.status is UsageStatus.CONFIRMED:
+        raise Conflict(f"Der Verbrauch für {record.period} ist bereits bestätigt.")
+    before = record.status.value
+    record.status = UsageStatus.CONFIRMED
+    record.reviewed_at = utcnow()
+    record.reviewed_by_id = actor.id
+    db.session.flush()
+    record_audit(
+        actor, "usage.confirmed", record, member_id=actor.member_id, data={"before": before, "after": "confirmed"}
+    )
+    return record
+
+
+def dispute_usage(actor: User, record: UsageRecord, reason: str) -> UsageRecord:
+    """The buyer disputes a month's usage within 14 days; it is not billed until the provider corrects it."""
+    _review(actor, record)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput.field("reason", "Bitte begründen Sie den Einspruch.")
+    if len(reason) > MAX_NOTE:
+        raise InvalidInput.field("reason", f"Die Begründung hat höchstens {MAX_NOTE} Zeichen.")
+    if record.status is not UsageStatus.ENTERED:
+        raise Conflict(
+            f"Der Verbrauch für {record.period} ist „{record.status.value}“ und kann nicht bestritten werden."
+        )
+    if _charged(record.booking_id, record.period):
+        raise Conflict(
+            f"Der Verbrauch für {record.period} ist bereits abgerechnet; eine Korrektur erfolgt durch Storno "
+            "beim Betreiber."
+        )
+    record.status = UsageStatus.DISPUTED
+    record.dispute_reason = reason
+    record.reviewed_at = utcnow()
+    record.reviewed_by_id = actor.id
+    db.session.flush()
+    record_audit(
+        actor, "usage.disputed", record, member_id=actor.member_id, data={"before": "entered", "reason": reason}
+    )
+    return record
+
+
+def post_message(actor: User, booking: Booking, body: str) -> BookingMessage:
+    """A message from either party on the booking. Raises PermissionDenied or InvalidInput."""
+    if not booking.can_write_message(actor):
+        raise PermissionDenied("Nachrichten schreiben nur Einkauf und Anbieter dieser Buchung.")
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput.field("body", "Bitte eine Nachricht eingeben.")
+    if len(body) > MAX_MESSAGE:
+        raise InvalidInput.field("body", f"Die Nachricht hat höchstens {MAX_MESSAGE} Zeichen.")
+    message = BookingMessage(booking_id=booking.id, author_id=actor.id, body=body)
+    db.session.add(message)
+    db.session.flush()
+    record_audit(actor, "booking.message", message, member_id=actor.member_id, data={"booking_id": booking.id})
+    return message

@@ -24,7 +24,19 @@ from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.extensions import db
 from marketplace.members.models import Role
 
-bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+bp = Blueprint("bookings", __name__, url_prefix="/bookings", cli_group="bookings")
+
+
+@bp.cli.command("refresh")
+def refresh_command() -> None:
+    """Bring booking statuses up to date (accepted -> active -> ended by date)."""
+    import click
+
+    from marketplace.bookings.operations import refresh_booking_statuses
+
+    moved = refresh_booking_statuses()
+    db.session.commit()
+    click.echo(f"{moved} Statuswechsel")
 
 
 @bp.get("")

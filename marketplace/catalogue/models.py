@@ -6,7 +6,17 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.core.dbtypes import str_enum
@@ -48,6 +58,15 @@ VAT_RATES: dict[VatCategory, Decimal] = {
     VatCategory.EXEMPT: Decimal("0.00"),
 }
 
+class TaxReason(enum.StrEnum):
+    """Why a service is not taxable under § 2b Abs. 3 Nr. 2 UStG (the criteria of a cooperation)."""
+
+    PUBLIC_LAW_AGREEMENT = "public_law_agreement"  # long-term public-law agreement
+    SHARED_PUBLIC_TASK = "shared_public_task"  # serves a public task shared by both bodies
+    COST_REIMBURSEMENT = "cost_reimbursement"  # reimbursement of costs only, without margin
+    MAINLY_PUBLIC_BODIES = "mainly_public_bodies"  # the provider serves mainly public bodies
+
+
 #: Categories every installation starts with (slug, German name, English name); the migration seeds them.
 DEFAULT_CATEGORIES: tuple[tuple[str, str, str], ...] = (
     ("hosting", "Hosting", "Hosting"),
@@ -77,6 +96,12 @@ class Service(db.Model):
     __table_args__ = (
         CheckConstraint("unit_price_cents >= 0", name="unit_price_not_negative"),
         CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
+        CheckConstraint("minimum_term_months >= 0", name="minimum_term_not_negative"),
+        CheckConstraint("notice_period_days >= 0", name="notice_period_not_negative"),
+        CheckConstraint(
+            "sla_availability IS NULL OR (sla_availability >= 0 AND sla_availability <= 100)",
+            name="sla_availability_percent",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -99,12 +124,35 @@ class Service(db.Model):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
     )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Contract terms: the shortest term a booking runs (months) and the notice to cancel (days).
+    minimum_term_months: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    notice_period_days: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    #: Service level: availability in percent (e.g. 99.50), support hours as text, response time in hours.
+    sla_availability: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    sla_support_hours: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    sla_response_hours: Mapped[int | None] = mapped_column(Integer)
+    contact_name: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    contact_email: Mapped[str] = mapped_column(String(254), nullable=False, default="", server_default="")
+    contact_phone: Mapped[str] = mapped_column(String(40), nullable=False, default="", server_default="")
+    #: Tax treatment beyond the category: the legal basis (O, E), the reasons for O (comma-separated
+    #: TaxReason values), a free-text reasoning, and the VATEX code for E (EN 16931 BT-121).
+    tax_legal_basis: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    tax_reasons: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    tax_reasoning: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    vatex_code: Mapped[str | None] = mapped_column(String(40))
 
     provider: Mapped[Member] = relationship(lazy="joined")
     category: Mapped[Category] = relationship(lazy="joined")
     price_versions: Mapped[list[PriceVersion]] = relationship(
         back_populates="service", order_by="PriceVersion.id", lazy="select"
     )
+    documents: Mapped[list[ServiceDocument]] = relationship(
+        back_populates="service", order_by="ServiceDocument.id", lazy="select"
+    )
+
+    @property
+    def tax_reason_list(self) -> list[TaxReason]:
+        return [TaxReason(code) for code in self.tax_reasons.split(",") if code]
 
     def can_edit(self, user: User) -> bool:
         return user.member_id == self.provider_id and Role.PROVIDER in user.roles
@@ -131,6 +179,27 @@ class PriceVersion(db.Model):
     vat_category: Mapped[VatCategory] = mapped_column(str_enum(VatCategory, "vat_category"), nullable=False)
     vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), nullable=False)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: When the next version replaced this one; null for the current version.
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     service: Mapped[Service] = relationship(back_populates="price_versions")
+
+
+class ServiceDocument(db.Model):
+    """A PDF attached to a service (service description, SLA, data processing agreement)."""
+
+    __tablename__ = "service_documents"
+    __table_args__ = (CheckConstraint("size_bytes > 0", name="size_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), nullable=False, index=True)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    filename: Mapped[str] = mapped_column(String(200), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    service: Mapped[Service] = relationship(back_populates="documents")

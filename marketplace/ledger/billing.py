@@ -71,7 +71,11 @@ def compute_charges(period: str, first: date) -> list[Charge]:
             UsageRecord.quantity,
         )
         .join(Service, Service.id == Booking.service_id)
-        .outerjoin(UsageRecord, and_(UsageRecord.booking_id == Booking.id, UsageRecord.period == period))
+        .outerjoin(
+            UsageRecord,
+            # disputed usage is not billed until the provider corrects it (bookings/operations.py)
+            and_(UsageRecord.booking_id == Booking.id, UsageRecord.period == period, UsageRecord.status != "disputed"),
+        )
         .where(
             Booking.status.in_(BILLABLE_STATUSES),
             Booking.unit_price_cents.is_not(None),

@@ -29,6 +29,8 @@ class Role(enum.StrEnum):
     PROVIDER = "provider"
     BUYER = "buyer"
     MEMBER_FINANCE = "member_finance"
+    #: Manages the users of its own member (invites, roles) and reads its member's audit trail.
+    MEMBER_ADMIN = "member_admin"
 
 
 #: Roles that may read ledger data (their own member's, or all for the operator).
@@ -144,5 +146,26 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class UserTokenPurpose(enum.StrEnum):
+    INVITATION = "invitation"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a secret
+
+
+class UserToken(db.Model):
+    """A one-time link sent by e-mail (invitation or password reset); only its SHA-256 is stored."""
+
+    __tablename__ = "user_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    purpose: Mapped[UserTokenPurpose] = mapped_column(str_enum(UserTokenPurpose, "user_token_purpose"), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(lazy="joined")
