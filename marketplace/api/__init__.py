@@ -17,3 +17,4 @@ from marketplace.api.spec import register_document_route
 register_document_route(api_bp)
 
 from marketplace.api import auth, views
+from marketplace.api import settlement

@@ -41,3 +41,50 @@ def set_today(app: Any) -> Callable[[str], None]:
         app.config["MARKETPLACE_TODAY"] = day
 
     return pin
+
+
+@pytest.fixture(scope="session")
+def einvoice_validator() -> Any:
+    """XSD + EN 16931 + German XRechnung rules, compiled once per session."""
+    from tests.settlement.einvoice import GERMAN_UBL_XSL, make_validator
+
+    validator = make_validator()
+    if validator.german is None:
+        import warnings
+
+        warnings.warn(
+            f"German XRechnung rules not found at {GERMAN_UBL_XSL}: that layer (BR-DE-*) is skipped; "
+            "XSD and EN 16931 still run",
+            stacklevel=1,
+        )
+    return validator
+
+
+@pytest.fixture
+def assert_valid_xrechnung(einvoice_validator: Any) -> Callable[[bytes], None]:
+    def check(xml: bytes) -> None:
+        errors = einvoice_validator.errors(xml)
+        assert errors == {layer: [] for layer in errors}, errors
+
+    return check
+
+
+@pytest.fixture(autouse=True)
+def every_document_is_valid_xrechnung(request: pytest.FixtureRequest) -> Any:
+    """After each test that used a database: every invoice and credit note it produced passes all layers."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("app")  # set up before this fixture's teardown runs, torn down after it
+    validator = request.getfixturevalue("einvoice_validator")
+    yield
+    from marketplace.settlement.models import Invoice
+    from marketplace.settlement.xrechnung import render
+
+    db.session.rollback()
+    failures = {}
+    for invoice in db.session.scalars(select(Invoice).order_by(Invoice.id)):
+        errors = validator.errors(render(invoice))
+        if any(errors.values()):
+            failures[invoice.number] = errors
+    assert failures == {}
