@@ -18,3 +18,4 @@ register_document_route(api_bp)
 
 from marketplace.api import auth, views
 from marketplace.api import settlement
+from marketplace.api import ledger

@@ -49,6 +49,20 @@ def journal_statement(member_id: int | None = None, period: str | None = None) -
     return statement
 
 
+def reversals_of(transfer_ids: list[int]) -> dict[int, int]:
+    """original transfer id -> id of the transfer that reversed it, for those of `transfer_ids` reversed."""
+    if not transfer_ids:
+        return {}
+    rows = db.session.execute(
+        select(Transfer.reverses_id, Transfer.id).where(Transfer.reverses_id.in_(transfer_ids))
+    ).all()
+    return {original: reversal for original, reversal in rows}
+
+
+def transfer_with_postings(transfer_id: int) -> Transfer | None:
+    return db.session.get(Transfer, transfer_id)
+
+
 @dataclass
 class VerifyReport:
     transfers: int = 0

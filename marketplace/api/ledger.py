@@ -1,0 +1,210 @@
+"""Ledger endpoints of the API: the journal of postings, reversals and closing months (finance roles)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from marketplace.api import api_bp
+from marketplace.api.auth import api_user
+from marketplace.api.spec import ApiModel, Money, QueryModel, money, operation
+from marketplace.core.errors import NotFound, PermissionDenied
+from marketplace.core.pagination import paginate
+from marketplace.extensions import db
+from marketplace.ledger.models import Period, Transfer
+from marketplace.ledger.operations import close_period, reverse_transfer
+from marketplace.ledger.queries import journal_statement, reversals_of
+from marketplace.members.models import Member, User
+
+PeriodText = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+class PostingOut(ApiModel):
+    posting_id: int
+    transfer_id: int
+    cause: str = Field(description="Der Idempotenzschlüssel der Buchung, aus ihrem Anlass abgeleitet.")
+    kind: str
+    period: str
+    description: str
+    booking_id: int | None
+    reverses_transfer_id: int | None
+    reversed_by_transfer_id: int | None
+    member_id: int
+    member_name: str
+    account: str = Field(description="clearing, bank oder in_transit")
+    amount: Money = Field(description="Was das Konto durch diesen Posten gewinnt (negativ: Belastung).")
+    created_at: datetime
+
+
+class PostingPage(ApiModel):
+    items: list[PostingOut]
+    page: int
+    per_page: int
+    total: int
+
+
+class TransferPosting(ApiModel):
+    member_id: int
+    member_name: str
+    account: str
+    amount: Money
+
+
+class TransferOut(ApiModel):
+    id: int
+    cause: str
+    kind: str
+    period: str
+    description: str
+    amount: Money
+    booking_id: int | None
+    reverses_transfer_id: int | None
+    created_at: datetime
+    created_by: str | None
+    hash: str
+    postings: list[TransferPosting]
+
+
+class TransfersQuery(QueryModel):
+    member_id: Annotated[int, Field(ge=1)] | None = None
+    period: PeriodText | None = None
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    per_page: Annotated[int, Field(ge=1, le=100)] = 50
+
+
+class ReverseBody(ApiModel):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+class PeriodOut(ApiModel):
+    period: str
+    status: str
+    closed_at: datetime | None
+    closed_by: str | None
+
+
+def _require_finance(user: User) -> None:
+    if not user.is_finance:
+        raise PermissionDenied("Das Hauptbuch sehen nur Finanzrollen.")
+
+
+def _require_operator_finance(user: User, what: str) -> None:
+    if not user.is_operator_finance:
+        raise PermissionDenied(f"{what} darf nur die Finanzabteilung des Betreibers.")
+
+
+def transfer_out(transfer: Transfer) -> TransferOut:
+    return TransferOut(
+        id=transfer.id,
+        cause=transfer.idempotency_key,
+        kind=transfer.kind.value,
+        period=transfer.period,
+        description=transfer.description,
+        amount=money(transfer.amount_cents),
+        booking_id=transfer.booking_id,
+        reverses_transfer_id=transfer.reverses_id,
+        created_at=transfer.created_at,
+        created_by=transfer.created_by.email if transfer.created_by else None,
+        hash=transfer.hash,
+        postings=[
+            TransferPosting(
+                member_id=p.account.member_id,
+                member_name=p.account.member.name,
+                account=p.account.kind.value,
+                amount=money(p.amount_cents),
+            )
+            for p in transfer.postings
+        ],
+    )
+
+
+@operation(
+    api_bp,
+    "GET",
+    "/ledger/transfers",
+    query=TransfersQuery,
+    responses={200: PostingPage},
+    summary="Buchungsposten (Journal)",
+    tags=["ledger"],
+)
+def list_ledger_transfers(query: TransfersQuery) -> PostingPage:
+    """Postings with their transfers, newest first. Operator finance sees every member (optionally one via
+    `member_id`); member finance sees only its own member (another `member_id` is 404)."""
+    user = api_user()
+    _require_finance(user)
+    member_id = query.member_id
+    if not user.is_operator_finance:
+        if member_id is not None and member_id != user.member_id:
+            raise NotFound("Dieses Mitglied gibt es nicht.")
+        member_id = user.member_id
+    elif member_id is not None and db.session.get(Member, member_id) is None:
+        raise NotFound("Dieses Mitglied gibt es nicht.")
+    page = paginate(journal_statement(member_id, query.period), query.page, query.per_page, scalars=False)
+    reversed_by = reversals_of(sorted({transfer.id for _p, transfer, _a, _m in page.items}))
+    return PostingPage(
+        items=[
+            PostingOut(
+                posting_id=posting.id,
+                transfer_id=transfer.id,
+                cause=transfer.idempotency_key,
+                kind=transfer.kind.value,
+                period=transfer.period,
+                description=transfer.description,
+                booking_id=transfer.booking_id,
+                reverses_transfer_id=transfer.reverses_id,
+                reversed_by_transfer_id=reversed_by.get(transfer.id),
+                member_id=member.id,
+                member_name=member.name,
+                account=account.kind.value,
+                amount=money(posting.amount_cents),
+                created_at=transfer.created_at,
+            )
+            for posting, transfer, account, member in page.items
+        ],
+        page=page.page,
+        per_page=page.per_page,
+        total=page.total,
+    )
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/ledger/transfers/<int:transfer_id>/reverse",
+    body=ReverseBody,
+    responses={201: TransferOut, 409: None},
+    summary="Buchung stornieren",
+    tags=["ledger"],
+)
+def reverse_ledger_transfer(transfer_id: int, body: ReverseBody) -> tuple[TransferOut, int]:
+    """Cancel a transfer by an opposite one that references it, in its month if still open, else in the
+    current month. A transfer is reversed at most once (409); a reversal cannot be reversed (409)."""
+    user = api_user()
+    _require_operator_finance(user, "Stornieren")
+    reversal = reverse_transfer(transfer_id, body.reason, user)
+    return transfer_out(reversal), 201
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/periods/<period>/close",
+    responses={200: PeriodOut, 409: None},
+    summary="Monat abschließen",
+    tags=["ledger"],
+    path_params={"period": {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "examples": ["2026-10"]}},
+)
+def close_ledger_period(period: str) -> PeriodOut:
+    """Close a month that is over: nothing can be posted into it afterwards. 409 if it is already closed or
+    not yet over; 422 for a malformed month."""
+    user = api_user()
+    _require_operator_finance(user, "Monate abschließen")
+    row: Period = close_period(period, user)
+    return PeriodOut(
+        period=row.period,
+        status=row.status.value,
+        closed_at=row.closed_at,
+        closed_by=user.email,
+    )
