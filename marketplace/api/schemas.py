@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from flask import request, url_for
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError, WithJsonSchema
 
 from marketplace.api.spec import ApiModel, Money, QueryModel, money
 from marketplace.bookings.models import Booking, BookingStatus
@@ -74,6 +74,30 @@ class BookingCreate(ApiModel):
 
 class DeclineBody(ApiModel):
     reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class CancelBody(ApiModel):
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    ends_on: Annotated[
+        date | None, Field(description="Gewünschtes Ende; ohne: so früh wie Frist und Mindestlaufzeit erlauben")
+    ] = None
+
+
+class UsageCreate(ApiModel):
+    period: PeriodStr
+    quantity: Annotated[
+        Decimal,
+        Field(ge=0, le=10_000_000_000, decimal_places=3, description="Menge, höchstens drei Nachkommastellen"),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "minimum": 0, "maximum": 10_000_000_000},
+                    {"type": "string", "pattern": r"^\d{1,11}(\.\d{1,3})?$"},
+                ],
+                "description": "Menge (Zahl oder Dezimalzeichenkette), höchstens drei Nachkommastellen",
+            }
+        ),
+    ]
 
 
 class BillingRunCreate(ApiModel):
@@ -187,6 +211,16 @@ class BookingOut(Out):
             unit_price=money(booking.unit_price_cents) if booking.unit_price_cents is not None else None,
             note=booking.note,
         )
+
+
+class UsageOut(Out):
+    """Verbrauch eines Monats; die abnehmende Stelle bestätigt oder bestreitet ihn binnen 14 Tagen."""
+
+    id: int
+    booking_id: int
+    period: str
+    quantity: Annotated[str, Field(pattern=r"^\d+\.\d{3}$", examples=["12.500"])]
+    status: str
 
 
 class BillingRunOut(Out):

@@ -17,6 +17,7 @@ from marketplace.api.schemas import (
     BookingOut,
     BookingPage,
     BookingQuery,
+    CancelBody,
     DeclineBody,
     MeOut,
     ServiceCreate,
@@ -24,6 +25,8 @@ from marketplace.api.schemas import (
     ServicePage,
     ServiceQuery,
     ServiceUpdate,
+    UsageCreate,
+    UsageOut,
     decimal_or_none,
     page_out,
 )
@@ -31,7 +34,9 @@ from marketplace.api.spec import money, operation
 from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
+    cancel_booking,
     decline_booking,
+    record_usage,
     request_booking,
     withdraw_booking,
 )
@@ -48,6 +53,8 @@ _BOOKING_LINKS = {
     "AcceptBooking": ("accept", {"booking_id": "$response.body#/id"}),
     "DeclineBooking": ("decline", {"booking_id": "$response.body#/id"}),
     "WithdrawBooking": ("withdraw", {"booking_id": "$response.body#/id"}),
+    "CancelBooking": ("cancel", {"booking_id": "$response.body#/id"}),
+    "RecordUsage": ("record_usage_api", {"booking_id": "$response.body#/id"}),
 }
 
 
@@ -239,6 +246,43 @@ def decline(booking_id: int, body: DeclineBody) -> BookingOut:
 def withdraw(booking_id: int) -> BookingOut:
     user = api_user()
     return BookingOut.of(withdraw_booking(user, booking_for(user, booking_id)))
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/bookings/<int:booking_id>/cancel",
+    body=CancelBody,
+    responses={200: BookingOut, 409: None},
+    summary="Buchung kündigen (beide Seiten); 409 innerhalb von Kündigungsfrist oder Mindestlaufzeit",
+    tags=["bookings"],
+)
+def cancel(booking_id: int, body: CancelBody) -> BookingOut:
+    user = api_user()
+    return BookingOut.of(cancel_booking(user, booking_for(user, booking_id), body.reason, ends_on=body.ends_on))
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/bookings/<int:booking_id>/usage",
+    body=UsageCreate,
+    responses={201: UsageOut, 409: None},
+    summary="Verbrauch eines Monats erfassen (Anbieter, nutzungsabhängige Leistungen)",
+    description="Erneutes Erfassen desselben Monats korrigiert ihn, solange er weder bestätigt noch abgerechnet ist.",
+    tags=["bookings"],
+)
+def record_usage_api(booking_id: int, body: UsageCreate) -> tuple[UsageOut, int]:
+    user = api_user()
+    record = record_usage(user, booking_for(user, booking_id), body.period, body.quantity)
+    out = UsageOut(
+        id=record.id,
+        booking_id=record.booking_id,
+        period=record.period,
+        quantity=f"{record.quantity:.3f}",
+        status=record.status.value,
+    )
+    return out, 201
 
 
 @operation(

@@ -78,3 +78,59 @@ def test_booking_flow(api_as, demo):
     assert again.status_code == 409 and again.mimetype == "application/problem+json"
     listed = provider.get("/api/v1/bookings?as=provider&status=accepted").get_json()
     assert booking["id"] in [b["id"] for b in listed["items"]]
+
+
+def _booking_of(api, title_part: str, side: str = "buyer") -> dict:
+    services = {s["id"]: s for s in api.get("/api/v1/services?per_page=100").get_json()["items"]}
+    for booking in api.get(f"/api/v1/bookings?as={side}&per_page=100").get_json()["items"]:
+        if title_part in services[booking["service_id"]]["title"]:
+            return booking
+    raise AssertionError(title_part)
+
+
+def test_usage_for_metered_bookings(api_as, demo):
+    buyer, provider = api_as(BUYER), api_as(PROVIDER)
+    booking = _booking_of(buyer, "Lizenzmanagement")
+    url = f"/api/v1/bookings/{booking['id']}/usage"
+    created = provider.post(url, json={"period": "2026-11", "quantity": "360.5"})
+    assert created.status_code == 201, created.text
+    assert created.get_json() == {
+        "id": created.get_json()["id"],
+        "booking_id": booking["id"],
+        "period": "2026-11",
+        "quantity": "360.500",
+        "status": "entered",
+    }
+    assert buyer.post(url, json={"period": "2026-11", "quantity": 1}).status_code == 403
+    for body, field in [
+        ({"period": "2026-13", "quantity": 1}, "period"),
+        ({"period": "2026-11", "quantity": -1}, "quantity"),
+        ({"period": "2026-11", "quantity": "1.2345"}, "quantity"),
+        ({"period": "2026-11", "quantity": "viel"}, "quantity"),
+        ({"period": "2027-01", "quantity": 1}, "period"),
+    ]:
+        response = provider.post(url, json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert field in response.get_json()["errors"], (body, response.get_json())
+    recurring = _booking_of(buyer, "Virtueller Server")
+    assert (
+        provider.post(
+            f"/api/v1/bookings/{recurring['id']}/usage", json={"period": "2026-11", "quantity": 1}
+        ).status_code
+        == 409
+    )
+
+
+def test_cancel_by_either_party(api_as, demo):
+    buyer, provider = api_as(BUYER), api_as(PROVIDER)
+    booking = _booking_of(buyer, "Virtueller Server")
+    cancelled = buyer.post(f"/api/v1/bookings/{booking['id']}/cancel", json={"reason": "Umzug in die Cloud"})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.get_json()["status"] == "cancelled"
+    assert cancelled.get_json()["ends_on"] is not None
+    again = provider.post(f"/api/v1/bookings/{booking['id']}/cancel", json={})
+    assert again.status_code == 409 and again.mimetype == "application/problem+json"
+    bad_date = provider.post(
+        f"/api/v1/bookings/{_booking_of(buyer, 'Lizenzmanagement')['id']}/cancel", json={"ends_on": "2026-11-31"}
+    )
+    assert bad_date.status_code == 422 and "ends_on" in bad_date.get_json()["errors"]
