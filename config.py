@@ -33,6 +33,9 @@ class BaseConfig:
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per minute")
+    #: Failed logins before a temporary lockout (marketplace/core/login_guard.py): per account, per address.
+    LOGIN_LOCKOUT_ACCOUNT = _env("LOGIN_LOCKOUT_ACCOUNT", "5 per 15 minutes")
+    LOGIN_LOCKOUT_ADDRESS = _env("LOGIN_LOCKOUT_ADDRESS", "20 per 15 minutes")
     PER_PAGE = 20
     #: werkzeug hash method for passwords; scrypt with its default cost (n=2**15) outside tests.
     PASSWORD_HASH_METHOD = "scrypt"

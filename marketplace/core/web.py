@@ -40,6 +40,10 @@ def init_app(app: Flask) -> None:
         except ValueError:
             return None
 
+    from marketplace.core import login_guard
+
+    login_guard.init_app(app)
+
     @app.after_request
     def security_headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP)
