@@ -124,9 +124,14 @@ def _save_artifacts(page: Any, name: str) -> None:
 
 @pytest.fixture
 def new_page(browser: Any, base_url: str, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
-    """Factory: a page in a fresh browser context (own cookies); `new_page(lang='en')` etc."""
+    """Factory: a page in a fresh browser context (own cookies).
+
+    Anything the Content-Security-Policy blocks (the browser reports it on the console) fails the test:
+    the policy forbids inline scripts and styles, so a template using them would break silently.
+    """
     contexts: list[Any] = []
     pages: list[Any] = []
+    csp_violations: list[str] = []
 
     def make(**context_args: Any) -> Any:
         context = browser.new_context(
@@ -135,6 +140,14 @@ def new_page(browser: Any, base_url: str, request: pytest.FixtureRequest) -> Ite
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
+        page.on(
+            "console",
+            lambda message: (
+                csp_violations.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         pages.append(page)
         return page
 
@@ -145,6 +158,8 @@ def new_page(browser: Any, base_url: str, request: pytest.FixtureRequest) -> Ite
             _save_artifacts(page, f"{request.node.nodeid}-{index}")
     for context in contexts:
         context.close()
+    if csp_violations and report is not None and report.passed:
+        pytest.fail("the Content-Security-Policy blocked something:\n" + "\n".join(csp_violations))
 
 
 @pytest.fixture
