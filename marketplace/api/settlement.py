@@ -16,8 +16,9 @@ from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.members.models import User
 from marketplace.settlement import xrechnung
-from marketplace.settlement.models import Invoice
-from marketplace.settlement.queries import invoice_for, invoices_statement
+from marketplace.settlement.models import Invoice, Settlement
+from marketplace.settlement.operations import approve_settlement, create_settlement
+from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, view_of
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
@@ -150,3 +151,148 @@ def invoice_xrechnung(invoice_id: int) -> Response:
         mimetype="application/xml",
         headers={"Content-Disposition": f'attachment; filename="{xrechnung.filename(invoice)}"'},
     )
+
+
+class SettlementCreate(ApiModel):
+    period: PeriodText
+
+
+class PositionOut(ApiModel):
+    member_id: int
+    member_name: str
+    amount: Money = Field(description="Positiv: die Stelle erhält Geld; negativ: sie zahlt.")
+
+
+class InstructionOut(ApiModel):
+    id: int
+    debtor_member_id: int
+    creditor_member_id: int
+    amount: Money
+    status: str = Field(description="open, collecting oder paid")
+
+
+class DebitOut(ApiModel):
+    debtor_member_id: int
+    attempt: int
+    amount: Money
+    status: str = Field(description="pending, processing, succeeded oder failed")
+    payment_intent_id: str | None
+    last_error: str
+
+
+class SettlementOut(ApiModel):
+    id: int
+    period: str
+    status: str = Field(description="draft, approved, collecting, paid oder failed")
+    created_by: str
+    approved_by: str | None
+    positions: list[PositionOut]
+    instructions: list[InstructionOut]
+    payments: list[DebitOut]
+
+
+def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
+    view = view_of(settlement, user)
+    return SettlementOut(
+        id=settlement.id,
+        period=settlement.period,
+        status=settlement.status.value,
+        created_by=settlement.created_by.email,
+        approved_by=settlement.approved_by.email if settlement.approved_by else None,
+        positions=[
+            PositionOut(member_id=p.member_id, member_name=p.member.name, amount=money(p.amount_cents))
+            for p in view.positions
+        ],
+        instructions=[
+            InstructionOut(
+                id=i.id,
+                debtor_member_id=i.debtor_member_id,
+                creditor_member_id=i.creditor_member_id,
+                amount=money(i.amount_cents),
+                status=i.status.value,
+            )
+            for i in view.instructions
+        ],
+        payments=[
+            DebitOut(
+                debtor_member_id=d.debtor_member_id,
+                attempt=d.attempt,
+                amount=money(d.amount_cents),
+                status=d.status.value,
+                payment_intent_id=d.payment_intent_id,
+                last_error=d.last_error,
+            )
+            for d in view.debits
+        ],
+    )
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/settlements",
+    body=SettlementCreate,
+    responses={201: SettlementOut, 409: None},
+    summary="Verrechnung eines abgeschlossenen Monats anlegen",
+    tags=["settlements"],
+    links={201: {"GetSettlement": ("get_settlement", {"settlement_id": "$response.body#/id"})}},
+)
+def create_settlement_api(body: SettlementCreate) -> tuple[SettlementOut, int]:
+    """Each member's net position for a closed month and the netted payment instructions
+    (at most one fewer than members with a position). 409 if the month is open or already settled."""
+    user = api_user()
+    _require_operator_finance(user, "Verrechnungen anlegen")
+    settlement = create_settlement(body.period, user)
+    return settlement_out(settlement, user), 201
+
+
+@operation(
+    api_bp,
+    "GET",
+    "/settlements/<int:settlement_id>",
+    responses={200: SettlementOut},
+    summary="Eine Verrechnung",
+    tags=["settlements"],
+)
+def get_settlement(settlement_id: int) -> SettlementOut:
+    """Positions, instructions and payment states; member finance sees its own member's part."""
+    user = api_user()
+    _require_finance(user)
+    return settlement_out(settlement_for(user, settlement_id), user)
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/settlements/<int:settlement_id>/approve",
+    responses={200: SettlementOut, 409: None},
+    summary="Verrechnung freigeben (vier Augen)",
+    tags=["settlements"],
+)
+def approve_settlement_api(settlement_id: int) -> SettlementOut:
+    """A second operator finance user approves a draft; its creator gets 403, other states 409."""
+    user = api_user()
+    _require_operator_finance(user, "Verrechnungen freigeben")
+    settlement = approve_settlement(settlement_for(user, settlement_id), user)
+    return settlement_out(settlement, user)
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/settlements/<int:settlement_id>/collect",
+    responses={200: SettlementOut, 409: None},
+    summary="Beträge per SEPA-Lastschrift einziehen",
+    tags=["settlements"],
+)
+def collect_settlement_api(settlement_id: int) -> SettlementOut:
+    """One SEPA Direct Debit PaymentIntent per debtor through the Stripe API; the states follow the
+    webhooks. Collecting again never debits twice: debits under way are retried with their stored
+    Idempotency-Key, finished ones are left alone. 409 unless approved (or failed, to retry)."""
+    from marketplace.payments.collection import collect_settlement
+
+    user = api_user()
+    _require_operator_finance(user, "Lastschriften einziehen")
+    settlement = settlement_for(user, settlement_id)
+    collect_settlement(settlement, user)
+    return settlement_out(settlement, user)

@@ -145,4 +145,5 @@ def _nav_items() -> list[tuple[str, str, str]]:
         items.append(("bookings.index", _("Buchungen"), "/bookings"))
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
+        items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
     return items

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.core.auth import role_required
-from marketplace.core.errors import NotFound
+from marketplace.core.errors import Conflict, InvalidInput, NotFound
+from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period
+from marketplace.extensions import db
 from marketplace.members.models import Role
 from marketplace.settlement import xrechnung
-from marketplace.settlement.queries import invoice_for, invoices_statement
+from marketplace.settlement.forms import SettlementForm
+from marketplace.settlement.models import Settlement
+from marketplace.settlement.operations import approve_settlement, create_settlement
+from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, settlements_for, view_of
 
 bp = Blueprint("settlement", __name__)
 
@@ -61,3 +67,91 @@ def invoice_xml(invoice_id: int) -> Response:
         mimetype="application/xml",
         headers={"Content-Disposition": f'attachment; filename="{xrechnung.filename(document)}"'},
     )
+
+
+def _settlement_or_404(settlement_id: int) -> Settlement:
+    try:
+        return settlement_for(current_user, settlement_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/settlements")
+@role_required(*FINANCE)
+def settlements() -> str:
+    form = SettlementForm() if current_user.is_operator_finance else None
+    return render_template("settlement/settlements.html", settlements=settlements_for(current_user), form=form)
+
+
+@bp.post("/settlements")
+@role_required(Role.OPERATOR_FINANCE)
+def create() -> Response | tuple[str, int]:
+    form = SettlementForm()
+    if form.validate_on_submit():
+        try:
+            settlement = create_settlement(form.period.data, current_user)
+        except (InvalidInput, Conflict) as error:
+            db.session.rollback()
+            apply_domain_errors(form, error if isinstance(error, InvalidInput) else InvalidInput(error.detail))
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "Verrechnung %(period)s angelegt; sie muss von einer zweiten Person freigegeben werden.",
+                    period=settlement.period,
+                ),
+                "success",
+            )
+            return redirect(url_for("settlement.show", settlement_id=settlement.id))
+    return render_template("settlement/settlements.html", settlements=settlements_for(current_user), form=form), 422
+
+
+@bp.get("/settlements/<int:settlement_id>")
+@role_required(*FINANCE)
+def show(settlement_id: int) -> str:
+    settlement = _settlement_or_404(settlement_id)
+    visible = view_of(settlement, current_user)
+    return render_template(
+        "settlement/settlement.html",
+        settlement=settlement,
+        view=visible,
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/settlements/<int:settlement_id>/approve")
+@role_required(Role.OPERATOR_FINANCE)
+def approve(settlement_id: int) -> Response:
+    settlement = _settlement_or_404(settlement_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    approve_settlement(settlement, current_user)
+    db.session.commit()
+    flash(_("Verrechnung %(period)s freigegeben.", period=settlement.period), "success")
+    return redirect(url_for("settlement.show", settlement_id=settlement.id))
+
+
+@bp.post("/settlements/<int:settlement_id>/collect")
+@role_required(Role.OPERATOR_FINANCE)
+def collect(settlement_id: int) -> Response:
+    from marketplace.payments.collection import collect_settlement
+
+    settlement = _settlement_or_404(settlement_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    outcome = collect_settlement(settlement, current_user)
+    db.session.commit()
+    flash(outcome.message(), "success" if outcome.ok else "warning")
+    return redirect(url_for("settlement.show", settlement_id=settlement.id))
+
+
+@bp.get("/settlements/<int:settlement_id>/sepa/<int:member_id>.xml")
+@role_required(*FINANCE)
+def sepa_file(settlement_id: int, member_id: int) -> Response:
+    from marketplace.settlement.sepa import credit_transfer_file
+
+    settlement = _settlement_or_404(settlement_id)
+    if not (current_user.is_operator_finance or current_user.member_id == member_id):
+        abort(404)
+    xml, name = credit_transfer_file(settlement, member_id)
+    return Response(xml, mimetype="application/xml", headers={"Content-Disposition": f'attachment; filename="{name}"'})
