@@ -81,3 +81,6 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
+    from marketplace.api.ui import bp as api_ui_bp
+
+    app.register_blueprint(api_ui_bp)

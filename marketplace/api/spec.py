@@ -275,8 +275,8 @@ _ERROR_TEXT = {
     409: "Der Zustand erlaubt das nicht (Status, Kapazität, abgeschlossene Periode).",
     413: "Der Inhalt ist zu groß.",
     415: "Der Inhalt muss application/json sein.",
-    422: "Ungültige Eingabe; `errors` nennt die Felder.",
-    429: "Zu viele Anfragen; `Retry-After` nennt die Sekunden bis zum nächsten Versuch.",
+    422: "Ungültige Eingabe; errors nennt die Felder.",
+    429: "Zu viele Anfragen; Retry-After nennt die Sekunden bis zum nächsten Versuch.",
 }
 
 
@@ -295,7 +295,9 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 
 def _default_errors(op: Operation) -> list[int]:
-    statuses = [422, 429]
+    statuses = [429]
+    if op.body is not None or op.query is not None or op.method == "POST" or _RULE_PARAM.search(op.rule):
+        statuses.append(422)
     if op.auth:
         statuses += [401, 403]
     if _RULE_PARAM.search(op.rule):
@@ -475,6 +477,8 @@ def _tags() -> list[dict[str, str]]:
         for tag in op.tags:
             if tag not in seen:
                 seen.append(tag)
+    order = list(_TAG_TEXT)
+    seen.sort(key=lambda tag: order.index(tag) if tag in order else len(order))
     return [{"name": tag, "description": _TAG_TEXT.get(tag, tag)} for tag in seen]
 
 

@@ -1,0 +1,43 @@
+"""Forms of the API's HTML side: tokens in the profile, webhook endpoints of a member."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, URLField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+
+class TokenCreateForm(FlaskForm):
+    name = StringField(
+        _l("Bezeichnung"),
+        description=_l("Wofür ist der Token? Zum Beispiel „SAP-Anbindung Kämmerei“."),
+        validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)],
+    )
+    scope = RadioField(
+        _l("Berechtigung"),
+        choices=[
+            ("read", _l("Nur lesen")),
+            ("write", _l("Lesen und schreiben (anfragen, annehmen, Verbrauch erfassen …)")),
+        ],
+        default="read",
+        validators=[DataRequired(_l("Bitte eine Berechtigung wählen."))],
+    )
+
+
+class WebhookForm(FlaskForm):
+    url = URLField(
+        _l("Adresse (URL)"),
+        description=_l("HTTPS-Adresse Ihres Systems, an die Ereignisse gesendet werden."),
+        validators=[DataRequired(_l("Bitte eine Adresse angeben.")), Length(max=500)],
+    )
+    description = StringField(_l("Beschreibung"), validators=[Length(max=200)])
+
+    def validate_url(self, field: URLField) -> None:
+        parts = urlsplit((field.data or "").strip())
+        allowed = ("https",) if not current_app.config.get("WEBHOOKS_ALLOW_PRIVATE") else ("https", "http")
+        if parts.scheme not in allowed or not parts.hostname:
+            raise ValidationError(_l("Bitte eine vollständige HTTPS-Adresse angeben, z. B. https://erp.example.de/hook."))
