@@ -55,7 +55,7 @@ def _transition(booking: Booking, to: BookingStatus, actor: User | None, note: s
         raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht „{to.value}“ werden.")
     db.session.add(
         BookingEvent(
-            booking_id=booking.id,
+            booking=booking,
             from_status=booking.status,
             to_status=to,
             actor_id=actor.id if actor is not None else None,
@@ -100,7 +100,7 @@ def request_booking(actor: User, data: BookingRequest) -> Booking:
     db.session.add(booking)
     db.session.flush()
     db.session.add(
-        BookingEvent(booking_id=booking.id, from_status=None, to_status=BookingStatus.REQUESTED, actor_id=actor.id)
+        BookingEvent(booking=booking, from_status=None, to_status=BookingStatus.REQUESTED, actor_id=actor.id)
     )
     db.session.flush()
     return booking
@@ -155,7 +155,7 @@ def accept_booking(actor: User, booking: Booking) -> Booking:
                 f"angefragt {booking.quantity}."
             )
     version = current_price_version(service.id)
-    booking.unit_price_cents = service.unit_price_cents
+    booking.unit_price_cents = version.unit_price_cents if version is not None else service.unit_price_cents
     booking.unit = service.unit
     booking.vat_category = service.vat_category
     booking.vat_rate = service.vat_rate

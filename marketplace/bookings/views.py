@@ -81,7 +81,9 @@ def create(service_id: int) -> Response | tuple[str, int]:
             db.session.commit()
             flash(_("Ihre Anfrage ist beim Anbieter eingegangen."), "success")
             return redirect(url_for("bookings.show", booking_id=booking.id))
-    return render_template("catalogue/show.html", service=service, form=form), 422
+    from marketplace.catalogue.views import render_service
+
+    return render_service(service, form), 422
 
 
 @bp.get("/<int:booking_id>")

@@ -1,11 +1,25 @@
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from flask_wtf.file import FileField
+from wtforms import (
+    DateField,
+    EmailField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+    widgets,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from marketplace.catalogue.models import ServiceStatus, Unit, VatCategory
+from marketplace.catalogue.models import ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.core.forms import MoneyField
 
 UNIT_LABELS = {
@@ -35,6 +49,53 @@ STATUS_LABELS = {
 }
 
 
+TAX_REASON_LABELS = {
+    TaxReason.PUBLIC_LAW_AGREEMENT: _l(
+        "Leistung auf Grundlage einer langfristigen öffentlich-rechtlichen Vereinbarung"
+    ),
+    TaxReason.SHARED_PUBLIC_TASK: _l("Dient der Erfüllung einer gemeinsamen öffentlichen Aufgabe"),
+    TaxReason.COST_REIMBURSEMENT: _l("Ausschließlich Kostenerstattung, ohne Gewinnaufschlag"),
+    TaxReason.MAINLY_PUBLIC_BODIES: _l(
+        "Der Anbieter leistet im Wesentlichen an andere juristische Personen des öffentlichen Rechts"
+    ),
+}
+#: Common exemption codes (EN 16931 VATEX) for services public bodies exchange.
+VATEX_LABELS = {
+    "VATEX-EU-132": _l("VATEX-EU-132 – steuerfrei nach Art. 132 MwStSystRL (dem Gemeinwohl dienend)"),
+    "VATEX-EU-132-1I": _l("VATEX-EU-132-1I – Bildung und Ausbildung (§ 4 Nr. 21 UStG)"),
+    "VATEX-EU-132-1J": _l("VATEX-EU-132-1J – Unterricht durch Privatlehrer (§ 4 Nr. 21 UStG)"),
+    "VATEX-EU-132-1L": _l("VATEX-EU-132-1L – Leistungen von Einrichtungen an ihre Mitglieder"),
+    "VATEX-EU-135-1": _l("VATEX-EU-135-1 – steuerfrei nach Art. 135 Abs. 1 MwStSystRL"),
+}
+
+
+class PercentField(StringField):
+    """A percentage typed as 99,5 or 99.5 (range checks happen in the operation)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        text = str(valuelist[0]).strip().replace("%", "").replace(",", ".").strip() if valuelist else ""
+        if not text:
+            return
+        try:
+            self.data = Decimal(text)
+        except InvalidOperation as exc:
+            self.raw_data = valuelist
+            raise ValueError(_l("Bitte eine Zahl angeben, z. B. 99,5.")) from exc
+        if not self.data.is_finite():
+            raise ValueError(_l("Bitte eine Zahl angeben, z. B. 99,5."))
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return str(self.data).replace(".", ",") if self.data is not None else ""
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
 class ServiceForm(FlaskForm):
     title = StringField(_l("Titel"), validators=[DataRequired(_l("Bitte einen Titel angeben.")), Length(max=200)])
     description = TextAreaField(_l("Beschreibung"), validators=[Optional(), Length(max=10_000)])
@@ -54,3 +115,69 @@ class ServiceForm(FlaskForm):
     status = SelectField(
         _l("Status"), choices=[(s.value, label) for s, label in STATUS_LABELS.items()], default="published"
     )
+    price_valid_from = DateField(
+        _l("Neuer Preis gilt ab"),
+        validators=[Optional()],
+        description=_l(
+            "Leer oder heute: sofort. Ein späterer Tag plant die Preisänderung; bestehende Buchungen "
+            "behalten ihren Preis."
+        ),
+    )
+    tax_legal_basis = StringField(
+        _l("Rechtsgrundlage"),
+        validators=[Optional(), Length(max=200)],
+        description=_l("Bei O, z. B. § 2b Abs. 3 Nr. 2 UStG"),
+    )
+    tax_reasons = CheckboxesField(
+        _l("Begründung der Nicht-Steuerbarkeit"),
+        choices=[(r.value, label) for r, label in TAX_REASON_LABELS.items()],
+    )
+    tax_reasoning = TextAreaField(_l("Erläuterung zur Steuerbehandlung"), validators=[Optional(), Length(max=5000)])
+    vatex_code = SelectField(
+        _l("Befreiungsgrund (VATEX-Code)"),
+        choices=[("", _l("– bei E bitte wählen –")), *VATEX_LABELS.items()],
+    )
+    minimum_term_months = IntegerField(
+        _l("Mindestlaufzeit in Monaten"),
+        default=0,
+        validators=[Optional(), NumberRange(min=0, max=120, message=_l("Bitte eine ganze Zahl von 0 bis 120."))],
+    )
+    notice_period_days = IntegerField(
+        _l("Kündigungsfrist in Tagen"),
+        default=0,
+        validators=[Optional(), NumberRange(min=0, max=730, message=_l("Bitte eine ganze Zahl von 0 bis 730."))],
+    )
+    sla_availability = PercentField(_l("Verfügbarkeit in Prozent"), description=_l("Zum Beispiel 99,5"))
+    sla_support_hours = StringField(
+        _l("Servicezeiten"), validators=[Optional(), Length(max=200)], description=_l("Zum Beispiel Mo–Fr 7–18 Uhr")
+    )
+    sla_response_hours = IntegerField(
+        _l("Reaktionszeit in Stunden"),
+        validators=[Optional(), NumberRange(min=1, max=8760, message=_l("Bitte eine ganze Zahl von 1 bis 8760."))],
+    )
+    contact_name = StringField(_l("Ansprechperson"), validators=[Optional(), Length(max=200)])
+    contact_email = EmailField(_l("E-Mail der Ansprechperson"), validators=[Optional(), Length(max=254)])
+    contact_phone = StringField(_l("Telefon der Ansprechperson"), validators=[Optional(), Length(max=40)])
+
+    def validate_tax_reasons(self, field: CheckboxesField) -> None:
+        if self.vat_category.data == VatCategory.NOT_TAXABLE.value and not field.data:
+            raise ValidationError(_l("Bei O bitte mindestens einen Grund nach § 2b UStG ankreuzen."))
+
+    def validate_vatex_code(self, field: SelectField) -> None:
+        if self.vat_category.data == VatCategory.EXEMPT.value and not field.data:
+            raise ValidationError(_l("Bei E bitte den Befreiungsgrund (VATEX-Code) wählen."))
+
+
+#: Uploads: PDF only, checked by content, at most this size.
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+
+
+class DocumentForm(FlaskForm):
+    title = StringField(
+        _l("Bezeichnung"), validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=200)]
+    )
+    file = FileField(_l("PDF-Datei (höchstens 5 MB)"))
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=[(s.value, label) for s, label in STATUS_LABELS.items()])

@@ -22,7 +22,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.core.dbtypes import str_enum
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
-from marketplace.members.models import Member, Role, User
+from marketplace.members.models import Member, MemberKind, Role, User
+
+#: Legal forms under public law (§ 2b UStG applies to them only): the others may offer S and E, not O.
+PUBLIC_LAW_KINDS = frozenset(
+    {MemberKind.DATA_CENTRE, MemberKind.MUNICIPALITY, MemberKind.COUNTY, MemberKind.STATE_AGENCY}
+)
 
 
 class ServiceStatus(enum.StrEnum):
@@ -57,6 +62,7 @@ VAT_RATES: dict[VatCategory, Decimal] = {
     VatCategory.NOT_TAXABLE: Decimal("0.00"),
     VatCategory.EXEMPT: Decimal("0.00"),
 }
+
 
 class TaxReason(enum.StrEnum):
     """Why a service is not taxable under § 2b Abs. 3 Nr. 2 UStG (the criteria of a cooperation)."""

@@ -1,37 +1,169 @@
-"""Reads on the catalogue."""
+"""Reads on the catalogue: the search behind `/services` and `GET /api/v1/services`, facets, one service.
+
+Full-text search uses the `services_fts` index that database triggers keep in sync (migration 0005): on
+PostgreSQL a tsvector per service in the German configuration (GIN index), on SQLite an FTS5 table. Every
+word of the query must match, as a prefix, in the title, the provider's name or the description.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from marketplace.catalogue.models import Category, PriceVersion, Service, ServiceStatus
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
+
+from marketplace.catalogue.models import Category, PriceVersion, Service, ServiceStatus, Unit
 from marketplace.core.errors import NotFound
+from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member, User
+
+#: How results can be ordered; `relevance` needs search words (otherwise it falls back to `newest`).
+SORTS = ("relevance", "newest", "price_asc", "price_desc", "title")
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+MAX_WORDS = 8
+
+_pg_fts = table("services_fts", column("service_id"), column("document"))
+_sqlite_fts = table("services_fts", column("rowid"), column("rank"))
 
 
 def categories() -> list[Category]:
     return list(db.session.scalars(select(Category).order_by(Category.position, Category.slug)))
 
 
-def catalogue_statement(q: str | None = None, category: str | None = None, provider_id: int | None = None) -> Select:
-    """Published services matching the search words (title, description, provider), newest first."""
+def search_words(q: str | None) -> list[str]:
+    return _WORD_RE.findall((q or "").lower())[:MAX_WORDS]
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _matches(words: list[str]) -> tuple[Any, ColumnElement[Any] | None]:
+    """A subquery of (service id, score) matching all words; the score orders by relevance (higher first)."""
+    if _dialect() == "postgresql":
+        query = func.to_tsquery("german", " & ".join(f"{word}:*" for word in words))
+        subquery = (
+            select(
+                _pg_fts.c.service_id.label("service_id"),
+                func.ts_rank(_pg_fts.c.document, query).label("score"),
+            )
+            .where(_pg_fts.c.document.op("@@")(query))
+            .subquery("matches")
+        )
+        return subquery, subquery.c.score
+    match = " ".join(f'"{word}"*' for word in words)
+    subquery = (
+        select(_sqlite_fts.c.rowid.label("service_id"), (-_sqlite_fts.c.rank).label("score"))
+        .where(literal_column("services_fts").op("MATCH")(match))
+        .subquery("matches")
+    )
+    return subquery, subquery.c.score
+
+
+@dataclass(frozen=True)
+class CatalogueFilters:
+    """The catalogue's filters as the page and the API pass them (None means 'any')."""
+
+    q: str | None = None
+    category: str | None = None
+    provider_id: int | None = None
+    unit: Unit | None = None
+    price_min_cents: int | None = None
+    price_max_cents: int | None = None
+    sla_min: Decimal | None = None
+
+
+def _filtered(filters: CatalogueFilters, *, skip: str | None = None) -> tuple[Select, ColumnElement[Any] | None]:
     statement = (
         select(Service)
         .join(Member, Member.id == Service.provider_id)
         .join(Category, Category.id == Service.category_id)
         .where(Service.status == ServiceStatus.PUBLISHED)
     )
-    for word in (q or "").split()[:8]:
-        pattern = f"%{word.replace('%', '').replace('_', '')}%"
-        statement = statement.where(
-            or_(Service.title.ilike(pattern), Service.description.ilike(pattern), Member.name.ilike(pattern))
-        )
-    if category:
-        statement = statement.where(Category.slug == category)
-    if provider_id is not None:
-        statement = statement.where(Service.provider_id == provider_id)
+    score = None
+    words = search_words(filters.q)
+    if words:
+        matches, score = _matches(words)
+        statement = statement.join(matches, matches.c.service_id == Service.id)
+    if filters.category and skip != "category":
+        statement = statement.where(Category.slug == filters.category)
+    if filters.provider_id is not None and skip != "provider":
+        statement = statement.where(Service.provider_id == filters.provider_id)
+    if filters.unit is not None and skip != "unit":
+        statement = statement.where(Service.unit == filters.unit)
+    if filters.price_min_cents is not None:
+        statement = statement.where(Service.unit_price_cents >= filters.price_min_cents)
+    if filters.price_max_cents is not None:
+        statement = statement.where(Service.unit_price_cents <= filters.price_max_cents)
+    if filters.sla_min is not None and skip != "sla":
+        statement = statement.where(Service.sla_availability >= filters.sla_min)
+    return statement, score
+
+
+def catalogue_statement(
+    q: str | None = None,
+    category: str | None = None,
+    provider_id: int | None = None,
+    *,
+    unit: Unit | None = None,
+    price_min_cents: int | None = None,
+    price_max_cents: int | None = None,
+    sla_min: Decimal | None = None,
+    sort: str | None = None,
+) -> Select:
+    """Published services matching the search words and filters, in the chosen order.
+
+    Without `sort`, results with search words come by relevance, others newest first; ties by id.
+    """
+    filters = CatalogueFilters(q, category, provider_id, unit, price_min_cents, price_max_cents, sla_min)
+    statement, score = _filtered(filters)
+    sort = sort if sort in SORTS else ("relevance" if score is not None else "newest")
+    if sort == "relevance" and score is not None:
+        return statement.order_by(score.desc(), Service.id.desc())
+    if sort == "price_asc":
+        return statement.order_by(Service.unit_price_cents, Service.id.desc())
+    if sort == "price_desc":
+        return statement.order_by(Service.unit_price_cents.desc(), Service.id.desc())
+    if sort == "title":
+        return statement.order_by(Service.title, Service.id)
     return statement.order_by(Service.id.desc())
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    label: str
+    count: int
+
+
+#: SLA thresholds offered as a facet (at least this availability).
+SLA_STEPS = (Decimal("99.9"), Decimal("99.5"), Decimal("99"), Decimal("95"))
+
+
+def catalogue_facets(filters: CatalogueFilters, lang: str = "de") -> dict[str, list[FacetValue]]:
+    """Counts per category, provider, unit and SLA step; each facet counts as if its own filter were unset."""
+    facets: dict[str, list[FacetValue]] = {}
+
+    def grouped(skip: str, *columns: Any) -> list[Any]:
+        statement, _score = _filtered(filters, skip=skip)
+        return list(db.session.execute(statement.with_only_columns(*columns, func.count()).group_by(*columns)))
+
+    name = Category.name_en if lang == "en" else Category.name_de
+    rows = grouped("category", Category.slug, name, Category.position)
+    facets["category"] = [FacetValue(slug, label, n) for slug, label, _pos, n in sorted(rows, key=lambda r: r[2])]
+    rows = grouped("provider", Member.id, Member.name)
+    facets["provider"] = [FacetValue(str(pid), pname, n) for pid, pname, n in sorted(rows, key=lambda r: r[1])]
+    rows = grouped("unit", Service.unit)
+    facets["unit"] = [FacetValue(u.value, u.value, n) for u, n in sorted(rows, key=lambda r: list(Unit).index(r[0]))]
+    rows = grouped("sla", Service.sla_availability)
+    facets["sla"] = [
+        FacetValue(str(step), str(step), sum(n for value, n in rows if value is not None and value >= step))
+        for step in SLA_STEPS
+    ]
+    return facets
 
 
 def own_services_statement(member_id: int) -> Select:
@@ -47,6 +179,21 @@ def service_for(user: User, service_id: int) -> Service:
 
 
 def current_price_version(service_id: int) -> PriceVersion | None:
+    """The version in force now (scheduled versions that have not begun are left out)."""
     return db.session.scalar(
-        select(PriceVersion).where(PriceVersion.service_id == service_id).order_by(PriceVersion.id.desc()).limit(1)
+        select(PriceVersion)
+        .where(PriceVersion.service_id == service_id, PriceVersion.valid_from <= utcnow())
+        .order_by(PriceVersion.valid_from.desc(), PriceVersion.id.desc())
+        .limit(1)
+    )
+
+
+def price_history(service_id: int) -> list[PriceVersion]:
+    """All versions, newest start first (scheduled ones included)."""
+    return list(
+        db.session.scalars(
+            select(PriceVersion)
+            .where(PriceVersion.service_id == service_id)
+            .order_by(PriceVersion.valid_from.desc(), PriceVersion.id.desc())
+        )
     )

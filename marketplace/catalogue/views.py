@@ -2,25 +2,61 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from marketplace.bookings.forms import BookingRequestForm
-from marketplace.catalogue.forms import ServiceForm
-from marketplace.catalogue.models import ServiceStatus, Unit, VatCategory
-from marketplace.catalogue.operations import ServiceInput, create_service, update_service
-from marketplace.catalogue.queries import catalogue_statement, categories, own_services_statement, service_for
+from marketplace.catalogue.forms import STATUS_LABELS, TAX_REASON_LABELS, DocumentForm, ServiceForm, StatusForm
+from marketplace.catalogue.models import Service, ServiceDocument, ServiceStatus, TaxReason, Unit, VatCategory
+from marketplace.catalogue.operations import (
+    MAX_DOCUMENT_BYTES,
+    MAX_UNIT_PRICE,
+    ServiceInput,
+    add_document,
+    apply_due_prices,
+    create_service,
+    set_service_status,
+    update_service,
+)
+from marketplace.catalogue.queries import (
+    SORTS,
+    CatalogueFilters,
+    catalogue_facets,
+    catalogue_statement,
+    categories,
+    own_services_statement,
+    price_history,
+    service_for,
+)
 from marketplace.core.auth import role_required
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import apply_domain_errors
+from marketplace.core.money import AmountError, parse_amount, to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.extensions import db
 from marketplace.members.models import Role
 
-bp = Blueprint("catalogue", __name__, url_prefix="/services")
+bp = Blueprint("catalogue", __name__, url_prefix="/services", cli_group="catalogue")
+
+
+@bp.app_context_processor
+def catalogue_labels() -> dict[str, object]:
+    return {"tax_reason_labels": TAX_REASON_LABELS}
+
+
+@bp.cli.command("apply-prices")
+def apply_prices_command() -> None:
+    """Make scheduled price versions that have begun the services' current prices."""
+    import click
+
+    changed = apply_due_prices()
+    db.session.commit()
+    click.echo(f"{changed} Preise aktualisiert")
 
 
 def _category_choices(form: ServiceForm) -> None:
@@ -41,19 +77,101 @@ def _input_from(form: ServiceForm) -> ServiceInput:
         capacity=form.capacity.data,
         capacity_set=True,
         status=ServiceStatus(form.status.data),
+        minimum_term_months=form.minimum_term_months.data or 0,
+        notice_period_days=form.notice_period_days.data or 0,
+        sla_availability=form.sla_availability.data,
+        sla_support_hours=form.sla_support_hours.data or "",
+        sla_response_hours=form.sla_response_hours.data,
+        sla_set=True,
+        contact_name=form.contact_name.data or "",
+        contact_email=form.contact_email.data or "",
+        contact_phone=form.contact_phone.data or "",
+        tax_legal_basis=form.tax_legal_basis.data or "",
+        tax_reasons=[TaxReason(r) for r in form.tax_reasons.data or []],
+        tax_reasoning=form.tax_reasoning.data or "",
+        vatex_code=form.vatex_code.data or "",
+        price_valid_from=form.price_valid_from.data,
     )
+
+
+def _filters_from_args() -> tuple[CatalogueFilters, list[str]]:
+    """The catalogue filters from the query string; unusable values are dropped with a notice."""
+    notices: list[str] = []
+    args = request.args
+
+    def amount(name: str, label: str) -> int | None:
+        text = (args.get(name) or "").strip()
+        if not text:
+            return None
+        try:
+            value = parse_amount(text)
+        except AmountError:
+            notices.append(_("%(label)s ist kein gültiger Betrag und wurde nicht berücksichtigt.", label=label))
+            return None
+        if value < 0 or value > MAX_UNIT_PRICE:
+            notices.append(_("%(label)s muss zwischen 0 und 10.000.000 € liegen.", label=label))
+            return None
+        return to_cents(value)
+
+    provider_id = None
+    if (args.get("provider") or "").isdigit():
+        provider_id = int(args["provider"])
+    unit = Unit(args["unit"]) if args.get("unit") in {u.value for u in Unit} else None
+    sla_min = None
+    if args.get("sla"):
+        try:
+            sla_min = Decimal(args["sla"])
+        except InvalidOperation:
+            sla_min = None
+        if sla_min is not None and not (0 <= sla_min <= 100):
+            notices.append(_("Die Verfügbarkeit ist ein Prozentwert zwischen 0 und 100."))
+            sla_min = None
+    filters = CatalogueFilters(
+        q=(args.get("q") or "").strip()[:200] or None,
+        category=args.get("category") or None,
+        provider_id=provider_id,
+        unit=unit,
+        price_min_cents=amount("price_min", _("Der Mindestpreis")),
+        price_max_cents=amount("price_max", _("Der Höchstpreis")),
+        sla_min=sla_min,
+    )
+    return filters, notices
 
 
 @bp.get("")
 @login_required
 def index() -> str:
-    q = (request.args.get("q") or "").strip()[:200]
-    category = request.args.get("category") or None
+    filters, notices = _filters_from_args()
+    sort = request.args.get("sort") if request.args.get("sort") in SORTS else None
     page, per_page = clamp_page_args(
         request.args.get("page"), request.args.get("per_page"), current_app.config["PER_PAGE"]
     )
-    result = paginate(catalogue_statement(q=q, category=category), page, per_page)
-    return render_template("catalogue/index.html", page=result, q=q, category=category, categories=categories())
+    statement = catalogue_statement(
+        q=filters.q,
+        category=filters.category,
+        provider_id=filters.provider_id,
+        unit=filters.unit,
+        price_min_cents=filters.price_min_cents,
+        price_max_cents=filters.price_max_cents,
+        sla_min=filters.sla_min,
+        sort=sort,
+    )
+    result = paginate(statement, page, per_page)
+    lang = str(get_locale())
+    return render_template(
+        "catalogue/index.html",
+        page=result,
+        q=filters.q or "",
+        category=filters.category,
+        filters=filters,
+        facets=catalogue_facets(filters, lang),
+        sort=sort or ("relevance" if filters.q else "newest"),
+        notices=notices,
+        filtered=any(
+            request.args.get(name) for name in ("q", "category", "provider", "unit", "price_min", "price_max", "sla")
+        ),
+        categories=categories(),
+    )
 
 
 @bp.get("/mine")
@@ -101,6 +219,8 @@ def edit(service_id: int) -> Response | str:
         form.vat_category.data = service.vat_category.value
         form.status.data = service.status.value
         form.unit_price.data = from_cents(service.unit_price_cents)
+        form.tax_reasons.data = [r.value for r in service.tax_reason_list]
+        form.vatex_code.data = service.vatex_code or ""
     if form.validate_on_submit():
         try:
             update_service(current_user, service, _input_from(form))
@@ -115,9 +235,72 @@ def edit(service_id: int) -> Response | str:
     return render_template("catalogue/form.html", form=form, service=service), status
 
 
+def render_service(service: Service, form: BookingRequestForm | None = None, **extra: object) -> str:
+    """The service page; also used when a booking request or an upload on it fails validation."""
+    if form is None and service.can_book(current_user):
+        form = BookingRequestForm()
+    editable = service.can_edit(current_user)
+    context: dict[str, object] = {
+        "service": service,
+        "form": form,
+        "prices": price_history(service.id),
+        "status_form": StatusForm(status=service.status.value) if editable else None,
+        "document_form": DocumentForm() if editable else None,
+    }
+    context.update(extra)
+    return render_template("catalogue/show.html", **context)
+
+
 @bp.get("/<int:service_id>")
 @login_required
 def show(service_id: int) -> str:
+    return render_service(service_for(current_user, service_id))
+
+
+@bp.post("/<int:service_id>/documents")
+@role_required(Role.PROVIDER)
+def upload_document(service_id: int) -> Response | tuple[str, int]:
     service = service_for(current_user, service_id)
-    form = BookingRequestForm() if service.can_book(current_user) else None
-    return render_template("catalogue/show.html", service=service, form=form)
+    if not service.can_edit(current_user):
+        abort(404)
+    form = DocumentForm()
+    if form.validate_on_submit():
+        upload = request.files.get("file")
+        content = upload.stream.read(MAX_DOCUMENT_BYTES + 1) if upload is not None else b""
+        try:
+            add_document(current_user, service, form.title.data, upload.filename if upload else "", content)
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_domain_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Die Unterlage ist hochgeladen."), "success")
+            return redirect(url_for("catalogue.show", service_id=service.id))
+    return render_service(service, document_form=form), 422
+
+
+@bp.get("/<int:service_id>/documents/<int:document_id>")
+@login_required
+def document(service_id: int, document_id: int) -> Response:
+    service = service_for(current_user, service_id)
+    found = db.session.get(ServiceDocument, document_id)
+    if found is None or found.service_id != service.id:
+        abort(404)
+    response = Response(found.content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/<int:service_id>/status")
+@role_required(Role.PROVIDER)
+def change_status(service_id: int) -> Response:
+    service = service_for(current_user, service_id)
+    if not service.can_edit(current_user):
+        abort(404)
+    form = StatusForm()
+    if form.validate_on_submit():
+        set_service_status(current_user, service, ServiceStatus(form.status.data))
+        db.session.commit()
+        flash(_("Der Status ist jetzt „%(status)s“.", status=STATUS_LABELS[service.status]), "success")
+    return redirect(url_for("catalogue.show", service_id=service.id))

@@ -54,7 +54,7 @@ def make_booking(demo: None, user: Callable[[str], Any]) -> Callable[..., Any]:
         )
         db.session.add(booking)
         db.session.flush()
-        db.session.add(BookingEvent(booking_id=booking.id, to_status=BookingStatus.REQUESTED, actor_id=who.id))
+        db.session.add(BookingEvent(booking=booking, to_status=BookingStatus.REQUESTED, actor_id=who.id))
         if accept:
             provider = next(u for u in service.provider.users if u.has_role("provider"))
             accept_booking(provider, booking)
