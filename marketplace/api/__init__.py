@@ -20,6 +20,6 @@ from marketplace.api.spec import register_document_route
 register_document_route(api_bp)
 _webhooks.install(_Session)
 
-from marketplace.api import auth, views
+from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
