@@ -61,6 +61,7 @@ def _register_models() -> None:
     from marketplace.bookings import models as _bookings  # noqa: F401
     from marketplace.catalogue import models as _catalogue  # noqa: F401
     from marketplace.core import models as _core  # noqa: F401
+    from marketplace.costsharing import models as _costsharing  # noqa: F401
     from marketplace.ledger import models as _ledger  # noqa: F401
     from marketplace.members import models as _members  # noqa: F401
     from marketplace.notifications import models as _notifications  # noqa: F401

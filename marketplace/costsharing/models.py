@@ -1,0 +1,1 @@
+"""Cost-sharing tables: plans, participants, allocation keys."""
