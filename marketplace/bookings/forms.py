@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, TextAreaField
+from wtforms import DateField, IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 
@@ -24,3 +24,39 @@ class BookingRequestForm(FlaskForm):
 
 class DeclineForm(FlaskForm):
     reason = TextAreaField(_l("Begründung (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class CancelForm(FlaskForm):
+    ends_on = DateField(
+        _l("Ende zum"),
+        validators=[Optional()],
+        description=_l("Leer lassen: zum frühestmöglichen Tag nach Kündigungsfrist und Mindestlaufzeit."),
+    )
+    reason = TextAreaField(_l("Grund (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class MessageForm(FlaskForm):
+    body = TextAreaField(
+        _l("Nachricht"),
+        validators=[InputRequired(_l("Bitte eine Nachricht eingeben.")), Length(max=5000)],
+    )
+
+
+class UsageForm(FlaskForm):
+    period = StringField(
+        _l("Monat"),
+        validators=[InputRequired(_l("Bitte den Monat angeben."))],
+        description=_l("Als JJJJ-MM, z. B. 2026-11"),
+    )
+    quantity = StringField(
+        _l("Menge"),
+        validators=[InputRequired(_l("Bitte die Menge angeben."))],
+        description=_l("Bis zu drei Nachkommastellen, z. B. 12,5"),
+    )
+
+
+class DisputeForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Begründung des Einspruchs"),
+        validators=[InputRequired(_l("Bitte begründen Sie den Einspruch.")), Length(max=2000)],
+    )

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from marketplace.bookings.forms import BookingRequestForm, DeclineForm
-from marketplace.bookings.models import BookingStatus
+from marketplace.bookings.forms import (
+    BookingRequestForm,
+    CancelForm,
+    DeclineForm,
+    DisputeForm,
+    MessageForm,
+    UsageForm,
+)
+from marketplace.bookings.models import Booking, BookingStatus, UsageRecord
 from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
+    cancel_booking,
+    confirm_usage,
     decline_booking,
+    dispute_usage,
+    earliest_cancellation,
+    post_message,
+    record_usage,
+    refresh_booking_statuses,
     request_booking,
+    review_deadline,
     withdraw_booking,
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
@@ -51,6 +69,8 @@ def index() -> str:
     page, per_page = clamp_page_args(
         request.args.get("page"), request.args.get("per_page"), current_app.config["PER_PAGE"]
     )
+    if refresh_booking_statuses():
+        db.session.commit()
     result = paginate(bookings_statement(current_user.member_id, side, status), page, per_page)
     return render_template(
         "bookings/index.html", page=result, side=side, sides=sides, status=status, statuses=list(BookingStatus)
@@ -86,11 +106,129 @@ def create(service_id: int) -> Response | tuple[str, int]:
     return render_service(service, form), 422
 
 
+def _history(booking: Booking) -> list[tuple[Any, str, Any]]:
+    """Transitions and messages in the order they happened: (when, kind, item)."""
+    entries = [(e.at, "event", e) for e in booking.events] + [(m.created_at, "message", m) for m in booking.messages]
+    return sorted(entries, key=lambda entry: (entry[0].replace(tzinfo=None), entry[1]))
+
+
+def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[str, int]:
+    """The booking page with its forms; a failed form passes itself in to show its errors."""
+    defaults: dict[str, Any] = {
+        "action_form": ActionForm(),
+        "decline_form": DeclineForm(),
+        "cancel_form": CancelForm(prefix="cancel"),
+        "message_form": MessageForm(),
+        "usage_form": UsageForm(),
+        "dispute_form": DisputeForm(prefix="dispute"),
+    }
+    defaults.update(forms)
+    can_cancel = booking.status in (BookingStatus.ACCEPTED, BookingStatus.ACTIVE) and booking.can_cancel(current_user)
+    return render_template(
+        "bookings/show.html",
+        booking=booking,
+        history=_history(booking),
+        earliest_end=earliest_cancellation(booking) if can_cancel else None,
+        can_cancel=can_cancel,
+        review_deadline=review_deadline,
+        **defaults,
+    ), status
+
+
 @bp.get("/<int:booking_id>")
 @login_required
-def show(booking_id: int) -> str:
+def show(booking_id: int) -> tuple[str, int]:
     booking = booking_for(current_user, booking_id)
-    return render_template("bookings/show.html", booking=booking, action_form=ActionForm(), decline_form=DeclineForm())
+    if booking.status in (BookingStatus.ACCEPTED, BookingStatus.ACTIVE) and refresh_booking_statuses():
+        db.session.commit()
+    return render_booking(booking)
+
+
+@bp.post("/<int:booking_id>/cancel")
+@login_required
+def cancel(booking_id: int) -> Response | tuple[str, int]:
+    booking = booking_for(current_user, booking_id)
+    form = CancelForm(prefix="cancel")
+    if form.validate_on_submit():
+        cancel_booking(current_user, booking, form.reason.data or "", ends_on=form.ends_on.data)
+        db.session.commit()
+        flash(_("Die Buchung ist gekündigt; sie endet am %(day)s.", day=format_date(booking.ends_on)), "info")
+        return redirect(url_for("bookings.show", booking_id=booking_id))
+    return render_booking(booking, 422, cancel_form=form)
+
+
+@bp.post("/<int:booking_id>/messages")
+@login_required
+def message(booking_id: int) -> Response | tuple[str, int]:
+    booking = booking_for(current_user, booking_id)
+    form = MessageForm()
+    if form.validate_on_submit():
+        try:
+            post_message(current_user, booking, form.body.data)
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_domain_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Ihre Nachricht ist gesendet."), "success")
+            return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verlauf"))
+    return render_booking(booking, 422, message_form=form)
+
+
+@bp.post("/<int:booking_id>/usage")
+@login_required
+def usage(booking_id: int) -> Response | tuple[str, int]:
+    booking = booking_for(current_user, booking_id)
+    form = UsageForm()
+    if form.validate_on_submit():
+        try:
+            record = record_usage(current_user, booking, form.period.data.strip(), form.quantity.data)
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_domain_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Der Verbrauch für %(period)s ist erfasst.", period=record.period), "success")
+            return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
+    return render_booking(booking, 422, usage_form=form)
+
+
+def _usage_of(booking: Booking, usage_id: int) -> UsageRecord:
+    record = db.session.get(UsageRecord, usage_id)
+    if record is None or record.booking_id != booking.id:
+        abort(404)
+    return record
+
+
+@bp.post("/<int:booking_id>/usage/<int:usage_id>/confirm")
+@login_required
+def confirm(booking_id: int, usage_id: int) -> Response:
+    booking = booking_for(current_user, booking_id)
+    record = _usage_of(booking, usage_id)
+    if ActionForm().validate_on_submit():
+        confirm_usage(current_user, record)
+        db.session.commit()
+        flash(_("Der Verbrauch für %(period)s ist bestätigt.", period=record.period), "success")
+    return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
+
+
+@bp.post("/<int:booking_id>/usage/<int:usage_id>/dispute")
+@login_required
+def dispute(booking_id: int, usage_id: int) -> Response | tuple[str, int]:
+    booking = booking_for(current_user, booking_id)
+    record = _usage_of(booking, usage_id)
+    form = DisputeForm(prefix="dispute")
+    if form.validate_on_submit():
+        try:
+            dispute_usage(current_user, record, form.reason.data)
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_domain_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Ihr Einspruch ist eingetragen; der Verbrauch wird bis zur Klärung nicht abgerechnet."), "info")
+            return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
+    return render_booking(booking, 422, dispute_form=form)
 
 
 @bp.post("/<int:booking_id>/accept")
