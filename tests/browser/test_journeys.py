@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -105,3 +106,46 @@ def test_publish_request_accept_and_bill_the_month(as_user):
     finance.get_by_role("button", name="Monat abrechnen").click()
     assert "nichts Neues abzurechnen" in finance.inner_text("main")
     assert finance.locator("tr", has_text=title).count() == 2
+
+
+def _cents(text: str) -> int:
+    """'−1.234,56 €' → -123456 (the German format the pages show)."""
+    cleaned = text.replace("\xa0", "").replace("€", "").replace(".", "").replace("\u2212", "-").strip()
+    return round(float(cleaned.replace(",", ".")) * 100) if cleaned else 0
+
+
+def test_invoice_download_settle_and_approve_by_a_second_person(as_user):
+    """The demo's closed month (2026-08): its invoices, their XRechnung, a settlement and four-eyes approval."""
+    finance = as_user(FINANCE)
+    finance.goto("/settlements")
+    finance.get_by_role("link", name="Rechnungen und Gutschriften (XRechnung)").click()
+    finance.wait_for_url(re.compile(r"/invoices"))
+    number_link = finance.locator("main table a", has_text=re.compile(r"^LB-")).first
+    number = number_link.inner_text().strip()
+    number_link.click()
+    assert number in finance.get_by_role("heading", level=1).inner_text()
+    gross = finance.locator("#brutto").inner_text()
+    assert gross.endswith("€") and _cents(gross) > 0
+    with finance.expect_download() as download_info:
+        finance.get_by_role("link", name=re.compile("XRechnung")).first.click()
+    xml = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert xml.lstrip().startswith("<?xml") and number in xml
+    assert "urn:cen.eu:en16931:2017" in xml  # an EN 16931 invoice (XRechnung)
+
+    # Settle the closed month: positions sum to zero; the creator cannot approve it alone.
+    finance.goto("/settlements")
+    finance.get_by_label("Abgeschlossener Monat (JJJJ-MM)").fill("2026-08")
+    finance.get_by_role("button", name="Positionen berechnen").click()
+    finance.wait_for_url(re.compile(r"/settlements/\d+$"))
+    assert "Verrechnung 2026-08 angelegt" in finance.inner_text("main")
+    positions = [_cents(cell.inner_text()) for cell in finance.locator("td[data-member-id]").all()]
+    assert positions and sum(positions) == 0
+    assert finance.get_by_role("button", name="Freigeben (zweite Person)").count() == 0
+    assert "Vier-Augen-Prinzip" in finance.inner_text("main")
+    settlement_path = urlsplit(finance.url).path
+
+    second = as_user("pruefung@kopit.example")
+    second.goto(settlement_path)
+    second.get_by_role("button", name="Freigeben (zweite Person)").click()
+    assert "Verrechnung 2026-08 freigegeben." in second.inner_text("main")
+    assert second.locator("#status").inner_text() == "Freigegeben"
