@@ -3,18 +3,20 @@ and the Stripe webhook."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated
 
-from flask import Response
+from flask import Response, current_app, request
 from pydantic import Field, StringConstraints
 
 from marketplace.api import api_bp
 from marketplace.api.auth import api_user
-from marketplace.api.spec import ApiModel, Money, QueryModel, Raw, money, operation
+from marketplace.api.spec import ApiModel, Money, QueryModel, Raw, RawBody, money, operation
 from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.members.models import User
+from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
 from marketplace.settlement import xrechnung
 from marketplace.settlement.models import Invoice, Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement
@@ -296,3 +298,33 @@ def collect_settlement_api(settlement_id: int) -> SettlementOut:
     settlement = settlement_for(user, settlement_id)
     collect_settlement(settlement, user)
     return settlement_out(settlement, user)
+
+
+class WebhookOut(ApiModel):
+    received: bool
+    duplicate: bool
+
+
+@operation(
+    api_bp,
+    "POST",
+    "/payments/stripe/webhook",
+    body=RawBody("application/json", {"type": "object", "description": "Ein Stripe-Ereignis"}),
+    responses={200: WebhookOut, 400: None},
+    summary="Stripe-Webhook",
+    tags=["payments"],
+    auth=False,
+)
+def stripe_webhook() -> WebhookOut:
+    """Signed Stripe events (`Stripe-Signature`, HMAC-SHA256 over `{t}.{body}`, 300 s tolerance); each event
+    is applied once, repeats answer 200 with `duplicate: true`."""
+    payload = request.get_data()
+    verify_signature(payload, request.headers.get("Stripe-Signature"), current_app.config.get("STRIPE_WEBHOOK_SECRET"))
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise WebhookRejected("Der Inhalt ist kein gültiges JSON.") from None
+    if not isinstance(event, dict):
+        raise WebhookRejected("Der Inhalt ist kein Stripe-Ereignis.")
+    applied = apply_event(event)
+    return WebhookOut(received=True, duplicate=not applied)

@@ -72,7 +72,8 @@ def exemption(invoice: Invoice) -> tuple[str, str] | None:
         if invoice.vat_category is VatCategory.EXEMPT and own_code:
             code = own_code
         if own_basis:
-            text = f"{'Nicht steuerbar' if invoice.vat_category is VatCategory.NOT_TAXABLE else 'Steuerfrei'} nach {own_basis}"
+            lead = "Nicht steuerbar" if invoice.vat_category is VatCategory.NOT_TAXABLE else "Steuerfrei"
+            text = f"{lead} nach {own_basis}"
         break
     return code, text
 

@@ -1,0 +1,206 @@
+"""Collecting a settlement through the operator: one SEPA Direct Debit PaymentIntent per debtor.
+
+Two steps with a commit between them, because an external side effect needs a durable intent first:
+`prepare_collection` writes each debit with its Idempotency-Key (the caller commits), then
+`submit_debits` asks Stripe, sending that stored key on every try. If anything dies in between, the next
+collect finds the debit still pending and sends the same key again: Stripe answers with the PaymentIntent
+it already made, so a debtor is never charged twice. Debits that are processing or succeeded are never
+sent again; a failed one (Stripe declined it, or the webhook said so) reopens its instructions, and the
+next collect makes a new attempt with a new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from marketplace.core.errors import Conflict, PermissionDenied
+from marketplace.core.models import record_audit
+from marketplace.core.timeutil import utcnow
+from marketplace.extensions import db
+from marketplace.members.models import Member
+from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
+from marketplace.payments.stripe_client import StripeClient, StripeError
+from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
+from marketplace.settlement.operations import move_settlement
+from marketplace.settlement.sepa import checked_iban
+
+if TYPE_CHECKING:
+    from marketplace.members.models import User
+
+#: Debits that are under way or done: never a second one for the same debtor while one of these exists.
+ACTIVE = (DebitStatus.PENDING, DebitStatus.PROCESSING, DebitStatus.SUCCEEDED)
+
+
+@dataclass
+class CollectionOutcome:
+    submitted: int = 0
+    failed: int = 0
+    unconfirmed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.unconfirmed
+
+    def message(self) -> str:
+        text = _("%(count)d Lastschrift(en) an Stripe übergeben.", count=self.submitted)
+        if self.failed:
+            text += " " + _("%(count)d abgelehnt.", count=self.failed)
+        if self.unconfirmed:
+            text += " " + _(
+                "%(count)d ohne Antwort von Stripe; ein erneuter Einzug verwendet denselben Schlüssel.",
+                count=self.unconfirmed,
+            )
+        return text
+
+
+def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
+    """Move the settlement to collecting and write a debit (with its key) per debtor that still owes.
+
+    Raises PermissionDenied (not operator finance) or Conflict (not approved, nor collecting/failed).
+    Returns the debits to submit (new ones and pending ones from an interrupted collect).
+    """
+    if not actor.is_operator_finance:
+        raise PermissionDenied("Lastschriften darf nur die Finanzabteilung des Betreibers einziehen.")
+    settlement = db.session.scalar(
+        select(Settlement).where(Settlement.id == settlement.id).with_for_update(of=Settlement)
+    )
+    if settlement.status is SettlementStatus.DRAFT:
+        raise Conflict("Die Verrechnung muss erst von einer zweiten Person freigegeben werden.")
+    if settlement.status is SettlementStatus.PAID:
+        raise Conflict("Die Verrechnung ist bereits bezahlt.")
+    if settlement.status is not SettlementStatus.COLLECTING:
+        move_settlement(settlement, SettlementStatus.COLLECTING)
+        settlement.collected_at = utcnow()
+
+    debits = {
+        (d.debtor_member_id, d.attempt): d
+        for d in db.session.scalars(select(Debit).where(Debit.settlement_id == settlement.id))
+    }
+    owed: dict[int, int] = defaultdict(int)
+    for instruction in settlement.instructions:
+        if instruction.status is not InstructionStatus.PAID:
+            owed[instruction.debtor_member_id] += instruction.amount_cents
+    to_submit: list[Debit] = []
+    for debtor_id, amount in sorted(owed.items()):
+        mine = [d for (member, _attempt), d in debits.items() if member == debtor_id]
+        active = [d for d in mine if d.status in ACTIVE]
+        if active:
+            to_submit.extend(d for d in active if d.status is DebitStatus.PENDING)
+            continue
+        attempt = max((d.attempt for d in mine), default=0) + 1
+        debit = Debit(
+            settlement_id=settlement.id,
+            debtor_member_id=debtor_id,
+            attempt=attempt,
+            amount_cents=amount,
+            idempotency_key=f"lb-debit-{settlement.id}-{debtor_id}-{attempt}",
+            status=DebitStatus.PENDING,
+        )
+        db.session.add(debit)
+        to_submit.append(debit)
+        for instruction in settlement.instructions:
+            if instruction.debtor_member_id == debtor_id and instruction.status is InstructionStatus.OPEN:
+                instruction.status = InstructionStatus.COLLECTING
+    db.session.flush()
+    record_audit(actor, "settlement.collect", settlement, data={"debits": [d.id for d in to_submit]})
+    return to_submit
+
+
+def _key_part(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ensure_customer(member: Member, client: StripeClient) -> StripeCustomer:
+    """The member's Stripe customer with a SEPA Direct Debit payment method for its current IBAN.
+
+    Keys derive from the member (and its IBAN), so a repeated call after a lost answer finds the same
+    objects at Stripe instead of making new ones."""
+    iban = checked_iban(member).compact
+    row = db.session.get(StripeCustomer, member.id)
+    if row is None:
+        customer = client.create_customer(
+            name=member.name,
+            email=member.contact_email,
+            member_id=member.id,
+            idempotency_key=f"lb-customer-{member.id}",
+        )
+        row = StripeCustomer(member_id=member.id, customer_id=customer["id"])
+        db.session.add(row)
+        db.session.flush()
+    if row.payment_method_id is None or row.iban != iban:
+        suffix = f"{member.id}-{_key_part(iban)}"
+        method = client.create_sepa_payment_method(
+            iban=iban, name=member.name, email=member.contact_email, idempotency_key=f"lb-pm-{suffix}"
+        )
+        client.attach_payment_method(method["id"], customer_id=row.customer_id, idempotency_key=f"lb-attach-{suffix}")
+        row.payment_method_id = method["id"]
+        row.iban = iban
+        db.session.flush()
+    return row
+
+
+def _fail(debit: Debit, settlement: Settlement, message: str) -> None:
+    from marketplace.payments.events import reopen_instructions
+
+    debit.status = DebitStatus.FAILED
+    debit.last_error = message[:500]
+    reopen_instructions(settlement, debit.debtor_member_id)
+
+
+def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeClient | None = None) -> CollectionOutcome:
+    """Create the PaymentIntents of pending debits with their stored keys (flushes after each)."""
+    client = client or StripeClient.from_config(current_app.config)
+    outcome = CollectionOutcome()
+    for debit in debits:
+        if debit.status is not DebitStatus.PENDING:
+            continue
+        member = db.session.get(Member, debit.debtor_member_id)
+        try:
+            customer = ensure_customer(member, client)
+            params = StripeClient.payment_intent_params(
+                amount_cents=debit.amount_cents,
+                customer_id=customer.customer_id,
+                payment_method_id=customer.payment_method_id,
+                description=f"Leistungsbörse Verrechnung {settlement.period}",
+                metadata={"settlement_id": settlement.id, "debtor_member_id": member.id, "debit_id": debit.id},
+            )
+            intent = client.create_payment_intent(params, idempotency_key=debit.idempotency_key)
+        except Conflict as error:  # no valid IBAN: nothing was sent
+            _fail(debit, settlement, error.detail)
+            outcome.failed += 1
+        except StripeError as error:
+            if error.status is not None and 400 <= error.status < 500 and error.status not in (409, 429):
+                _fail(debit, settlement, f"Stripe: {error.message}")
+                outcome.failed += 1
+            else:  # no answer, or Stripe kept failing: the outcome is unknown, the key stays for the retry
+                debit.last_error = f"{error.message} Ein erneuter Einzug verwendet denselben Schlüssel."[:500]
+                outcome.unconfirmed += 1
+        else:
+            debit.payment_intent_id = intent["id"]
+            debit.status = DebitStatus.PROCESSING
+            debit.last_error = ""
+            outcome.submitted += 1
+        db.session.flush()
+    if outcome.failed and settlement.status is SettlementStatus.COLLECTING:
+        move_settlement(settlement, SettlementStatus.FAILED)
+    return outcome
+
+
+def collect_settlement(settlement: Settlement, actor: User, client: StripeClient | None = None) -> CollectionOutcome:
+    """Both steps with the commit between them that makes each Idempotency-Key durable before its request.
+
+    Used by the page and the API (whose own commit at the edge then stores the outcome)."""
+    debits = prepare_collection(settlement, actor)
+    db.session.commit()
+    return submit_debits(db.session.get(Settlement, settlement.id), debits, client)
+
+
+def debits_count(settlement_id: int) -> int:
+    return db.session.scalar(select(func.count(Debit.id)).where(Debit.settlement_id == settlement_id)) or 0
