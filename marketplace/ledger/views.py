@@ -1,24 +1,31 @@
-"""Finance pages: balances, the journal and the billing run."""
+"""Finance pages: the dashboard (balances, volumes, months, journal), reversals, closing months, the
+billing run, statements and exports. Operator finance sees every member; member finance its own."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from werkzeug.wrappers import Response
 
 from marketplace.core.auth import role_required
-from marketplace.core.errors import InvalidInput
+from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
+from marketplace.core.timeutil import parse_period, period_of, previous_month, today
 from marketplace.extensions import db
+from marketplace.ledger import exports
 from marketplace.ledger.billing import run_billing
-from marketplace.ledger.forms import BillingForm
-from marketplace.ledger.operations import current_period
-from marketplace.ledger.queries import journal_statement, member_balances
-from marketplace.members.models import Role
+from marketplace.ledger.charts import hbar_chart
+from marketplace.ledger.forms import BillingForm, CloseForm, ReverseForm
+from marketplace.ledger.models import Transfer, TransferKind
+from marketplace.ledger.operations import close_period, current_period, reverse_transfer
+from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
+from marketplace.ledger.reports import charged_volume, period_overview, recent_periods, statement_for
+from marketplace.members.models import Member, Role
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
+
+FINANCE = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
 
 
 def _visible_member_id() -> int | None:
@@ -26,35 +33,125 @@ def _visible_member_id() -> int | None:
     return None if current_user.is_operator_finance else current_user.member_id
 
 
-@bp.get("")
-@role_required(Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
-def index() -> str:
-    member_id = _visible_member_id()
-    balances = member_balances(member_id)
+def _require_operator_finance() -> None:
+    if not current_user.is_operator_finance:
+        abort(403)
+
+
+def _period_arg(name: str = "period") -> str | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        parse_period(value)
+    except ValueError:
+        return None
+    return value
+
+
+def _member_filter() -> int | None:
+    """The member chosen in the filter; member finance always gets its own member."""
+    own = _visible_member_id()
+    if own is not None:
+        return own
+    try:
+        chosen = int(request.args.get("member_id") or 0)
+    except ValueError:
+        return None
+    return chosen if chosen > 0 and db.session.get(Member, chosen) is not None else None
+
+
+def _eur(cents: int) -> str:
+    return current_app.jinja_env.filters["eur"](cents)
+
+
+def _dashboard(billing_form: BillingForm | None, status: int = 200) -> tuple[str, int]:
+    own = _visible_member_id()
+    member_id = _member_filter()
+    period = _period_arg()
+    balances = member_balances(own)
     page, per_page = clamp_page_args(request.args.get("page"), request.args.get("per_page"), 25)
-    journal = paginate(journal_statement(member_id), page, per_page, scalars=False)
-    form = BillingForm(period=current_period()) if current_user.is_operator_finance else None
+    journal = paginate(journal_statement(member_id, period), page, per_page, scalars=False)
+    reversed_by = reversals_of(sorted({transfer.id for _p, transfer, _a, _m in journal.items}))
+
+    months = recent_periods(6)
+    volume = charged_volume(months, member_id)
+    by_month_provider: dict[tuple[str, str], int] = {}
+    by_service: dict[str, int] = {}
+    for row in volume:
+        by_month_provider[(row.period, row.provider)] = by_month_provider.get((row.period, row.provider), 0) + row.cents
+        key = f"{row.service} ({row.provider})"
+        by_service[key] = by_service.get(key, 0) + row.cents
+    balance_chart = hbar_chart(
+        "chart-balances",
+        _("Salden je Mitglied"),
+        _("Waagerechte Balken: nach rechts erhält das Mitglied Geld, nach links (schraffiert) schuldet es."),
+        [(b.member_name, b.balance_cents) for b in balances],
+        _eur,
+    )
+    month_rows = [(f"{month} · {provider}", cents) for (month, provider), cents in sorted(by_month_provider.items())]
+    month_chart = hbar_chart(
+        "chart-months",
+        _("Abgerechnetes Volumen je Monat und Anbieter"),
+        _("Abrechnungen abzüglich Stornos der letzten sechs Monate, je Monat und anbietendem Mitglied."),
+        month_rows,
+        _eur,
+    )
+    service_rows = sorted(by_service.items(), key=lambda item: -item[1])
+    service_chart = hbar_chart(
+        "chart-services",
+        _("Abgerechnetes Volumen je Leistung"),
+        _("Abrechnungen abzüglich Stornos der letzten sechs Monate, je Leistung (anbietendes Mitglied)."),
+        service_rows,
+        _eur,
+    )
+    members = (
+        db.session.scalars(db.select(Member).order_by(Member.name)).all() if current_user.is_operator_finance else []
+    )
+    last_month = period_of(previous_month(today()))
     return render_template(
         "ledger/index.html",
         balances=balances,
         total_cents=sum(b.balance_cents for b in balances),
         journal=journal,
-        form=form,
-    )
+        reversed_by=reversed_by,
+        form=billing_form,
+        periods=period_overview(),
+        members=members,
+        member_id=member_id,
+        period=period,
+        balance_chart=balance_chart,
+        month_chart=month_chart,
+        month_rows=month_rows,
+        service_chart=service_chart,
+        service_rows=service_rows,
+        months=months,
+        last_month=last_month,
+        statement_member=member_id or own,
+    ), status
+
+
+@bp.get("")
+@role_required(*FINANCE)
+def index() -> tuple[str, int]:
+    form = BillingForm(period=current_period()) if current_user.is_operator_finance else None
+    return _dashboard(form)
 
 
 @bp.post("/billing")
 @role_required(Role.OPERATOR_FINANCE)
 def billing() -> Response | tuple[str, int]:
-    if not current_user.is_operator_finance:
-        abort(403)
+    _require_operator_finance()
     form = BillingForm()
     if form.validate_on_submit():
         try:
             run = run_billing(form.period.data, current_user)
-        except InvalidInput as error:
+        except (InvalidInput, Conflict) as error:
             db.session.rollback()
-            apply_domain_errors(form, error)
+            if isinstance(error, InvalidInput):
+                apply_domain_errors(form, error)
+            else:
+                form.period.errors = [*form.period.errors, error.detail]  # type: ignore[misc]
         else:
             db.session.commit()
             if run.transfers_created:
@@ -63,20 +160,157 @@ def billing() -> Response | tuple[str, int]:
                         "Abrechnung %(period)s: %(count)d Buchungen über %(total)s erstellt.",
                         period=run.period,
                         count=run.transfers_created,
-                        total=current_app.jinja_env.filters["eur"](run.total_cents),
+                        total=_eur(run.total_cents),
                     ),
                     "success",
                 )
             else:
                 flash(_("Abrechnung %(period)s: nichts Neues abzurechnen.", period=run.period), "info")
             return redirect(url_for("ledger.index"))
-    member_id = _visible_member_id()
-    balances = member_balances(member_id)
-    journal = paginate(journal_statement(member_id), 1, 25, scalars=False)
+    return _dashboard(form, 422)
+
+
+def _transfer_or_404(transfer_id: int) -> Transfer:
+    transfer = db.session.get(Transfer, transfer_id)
+    if transfer is None:
+        abort(404)
+    return transfer
+
+
+@bp.route("/transfers/<int:transfer_id>/reverse", methods=["GET", "POST"])
+@role_required(Role.OPERATOR_FINANCE)
+def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
+    _require_operator_finance()
+    transfer = _transfer_or_404(transfer_id)
+    reversal_id = reversals_of([transfer.id]).get(transfer.id)
+    form = ReverseForm()
+    if form.validate_on_submit():
+        try:
+            reversal = reverse_transfer(transfer.id, form.reason.data, current_user)
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_domain_errors(form, error)
+        except Conflict as error:
+            db.session.rollback()
+            flash(error.detail, "danger")
+            return redirect(url_for("ledger.index"))
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "Buchung %(original)d storniert: Stornobuchung %(reversal)d im Monat %(period)s.",
+                    original=transfer.id,
+                    reversal=reversal.id,
+                    period=reversal.period,
+                ),
+                "success",
+            )
+            return redirect(url_for("ledger.index"))
+    status = 422 if request.method == "POST" else 200
     return render_template(
-        "ledger/index.html",
-        balances=balances,
-        total_cents=sum(b.balance_cents for b in balances),
-        journal=journal,
+        "ledger/reverse.html",
+        transfer=transfer,
         form=form,
-    ), 422
+        reversal_id=reversal_id,
+        is_reversal=transfer.kind is TransferKind.REVERSAL,
+        target_period=_reversal_period(transfer),
+    ), status
+
+
+def _reversal_period(transfer: Transfer) -> str:
+    from marketplace.ledger.models import Period, PeriodStatus
+
+    row = db.session.get(Period, transfer.period)
+    return transfer.period if row is None or row.status is PeriodStatus.OPEN else current_period()
+
+
+@bp.route("/periods/<period>/close", methods=["GET", "POST"])
+@role_required(Role.OPERATOR_FINANCE)
+def close(period: str) -> Response | tuple[str, int] | str:
+    _require_operator_finance()
+    try:
+        parse_period(period)
+    except ValueError:
+        abort(404)
+    row = next((p for p in period_overview(limit=120) if p.period == period), None)
+    form = CloseForm()
+    if form.validate_on_submit():
+        try:
+            close_period(period, current_user)
+        except (Conflict, InvalidInput) as error:
+            db.session.rollback()
+            flash(error.detail, "danger")
+            return redirect(url_for("ledger.index"))
+        db.session.commit()
+        flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
+        return redirect(url_for("ledger.index"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("ledger/close.html", period=period, row=row, form=form), status
+
+
+# --- statements and exports -----------------------------------------------------------------------------
+
+
+def _statement_member(member_id: int) -> Member:
+    member = db.session.get(Member, member_id)
+    if member is None or not current_user.can_view_member_ledger(member_id):
+        abort(404)
+    return member
+
+
+def _period_or_404(period: str) -> str:
+    try:
+        parse_period(period)
+    except ValueError:
+        abort(404)
+    return period
+
+
+@bp.get("/statements/<int:member_id>/<period>")
+@role_required(*FINANCE)
+def statement(member_id: int, period: str) -> str:
+    member = _statement_member(member_id)
+    data = statement_for(member, _period_or_404(period))
+    template = "ledger/statement_print.html" if request.args.get("print") else "ledger/statement.html"
+    return render_template(template, statement=data, member=member)
+
+
+@bp.get("/statements/<int:member_id>/<period>.csv")
+@role_required(*FINANCE)
+def statement_csv(member_id: int, period: str) -> Response:
+    member = _statement_member(member_id)
+    data = statement_for(member, _period_or_404(period))
+    return exports.csv_response(exports.statement_csv(data), f"kontoauszug-{member.id}-{period}.csv")
+
+
+@bp.get("/exports/journal.csv")
+@role_required(*FINANCE)
+def journal_csv() -> Response:
+    member_id = _member_filter()
+    period = _period_arg()
+    name = "journal" + (f"-{member_id}" if member_id else "") + (f"-{period}" if period else "") + ".csv"
+    return exports.csv_response(exports.journal_csv(member_id, period), name)
+
+
+@bp.get("/exports/datev/<int:member_id>/<period>.csv")
+@role_required(*FINANCE)
+def datev(member_id: int, period: str) -> Response:
+    member = _statement_member(member_id)
+    body = exports.datev_buchungsstapel(member, _period_or_404(period), current_app.config)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="EXTF_Buchungsstapel_{member.id}_{period}.csv"'},
+    )
+
+
+@bp.get("/exports/gdpdu/<period>.zip")
+@role_required(Role.OPERATOR_FINANCE)
+def gdpdu(period: str) -> Response:
+    _require_operator_finance()
+    body = exports.gdpdu_zip(_period_or_404(period))
+    return Response(
+        body,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="gdpdu-{period}.zip"'},
+    )

@@ -1,0 +1,244 @@
+"""Reads for finance staff: month overview, statements per member and month, volumes for the charts.
+
+Everything is integer cents; amounts are summed in the database or in Python ints, never as floats.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import aliased
+
+from marketplace.bookings.models import Booking
+from marketplace.catalogue.models import Service
+from marketplace.core.timeutil import parse_period, period_of, previous_month, today
+from marketplace.extensions import db
+from marketplace.ledger.models import Account, Period, PeriodStatus, Posting, Transfer, TransferKind
+from marketplace.members.models import Member
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    period: str
+    status: PeriodStatus
+    closed_at: datetime | None
+    transfers: int
+    charged_cents: int
+    #: Over (so it may be closed) and still open.
+    closable: bool
+
+
+def period_overview(limit: int = 24) -> list[PeriodRow]:
+    """The months that have postings or a status, plus the current and the previous one; newest first."""
+    current = today().replace(day=1)
+    statuses = {row.period: row for row in db.session.scalars(select(Period))}
+    stats = {
+        period: (count, int(charged or 0))
+        for period, count, charged in db.session.execute(
+            select(
+                Transfer.period,
+                func.count(),
+                func.sum(case((Transfer.kind == TransferKind.CHARGE, Transfer.amount_cents), else_=0)),
+            ).group_by(Transfer.period)
+        )
+    }
+    months = set(statuses) | set(stats) | {period_of(current), period_of(previous_month(current))}
+    rows = []
+    for period in sorted(months, reverse=True)[:limit]:
+        row = statuses.get(period)
+        status = row.status if row is not None else PeriodStatus.OPEN
+        count, charged = stats.get(period, (0, 0))
+        rows.append(
+            PeriodRow(
+                period=period,
+                status=status,
+                closed_at=row.closed_at if row is not None else None,
+                transfers=count,
+                charged_cents=charged,
+                closable=status is PeriodStatus.OPEN and parse_period(period) < current,
+            )
+        )
+    return rows
+
+
+# --- statements ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChargeLine:
+    counterparty_id: int
+    counterparty: str
+    service: str
+    transfers: int
+    cents: int
+
+
+@dataclass(frozen=True)
+class TransferLine:
+    transfer_id: int
+    kind: str
+    description: str
+    counterparty: str
+    reverses_id: int | None
+    cents: int
+
+
+@dataclass
+class Statement:
+    member_id: int
+    member_name: str
+    period: str
+    opening_cents: int
+    received: list[ChargeLine] = field(default_factory=list)
+    given: list[ChargeLine] = field(default_factory=list)
+    reversals: list[TransferLine] = field(default_factory=list)
+    others: list[TransferLine] = field(default_factory=list)
+
+    @property
+    def received_cents(self) -> int:
+        return sum(line.cents for line in self.received)
+
+    @property
+    def given_cents(self) -> int:
+        return sum(line.cents for line in self.given)
+
+    @property
+    def reversals_cents(self) -> int:
+        return sum(line.cents for line in self.reversals)
+
+    @property
+    def others_cents(self) -> int:
+        return sum(line.cents for line in self.others)
+
+    @property
+    def closing_cents(self) -> int:
+        """Opening balance plus everything posted in the month (charges given count negative)."""
+        return self.opening_cents + self.received_cents - self.given_cents + self.reversals_cents + self.others_cents
+
+
+def statement_for(member: Member, period: str) -> Statement:
+    """The member's statement of `period` (all its accounts): opening and closing balance by month order,
+    charges received and given by counterparty and service, reversals one by one, everything else by
+    transfer. Raises ValueError for a malformed period."""
+    parse_period(period)
+    account_ids = list(db.session.scalars(select(Account.id).where(Account.member_id == member.id)))
+    opening = db.session.scalar(
+        select(func.coalesce(func.sum(Posting.amount_cents), 0))
+        .join(Transfer, Transfer.id == Posting.transfer_id)
+        .where(Posting.account_id.in_(account_ids), Transfer.period < period)
+    )
+    statement = Statement(member.id, member.name, period, int(opening or 0))
+    buyer = aliased(Member)
+    provider = aliased(Member)
+    rows = db.session.execute(
+        select(
+            Transfer.id,
+            Transfer.kind,
+            Transfer.description,
+            Transfer.reverses_id,
+            func.sum(Posting.amount_cents),
+            Service.title,
+            buyer.id,
+            buyer.name,
+            provider.id,
+            provider.name,
+        )
+        .join(Transfer, Transfer.id == Posting.transfer_id)
+        .outerjoin(Booking, Booking.id == Transfer.booking_id)
+        .outerjoin(Service, Service.id == Booking.service_id)
+        .outerjoin(buyer, buyer.id == Booking.buyer_id)
+        .outerjoin(provider, provider.id == Service.provider_id)
+        .where(Posting.account_id.in_(account_ids), Transfer.period == period)
+        .group_by(
+            Transfer.id,
+            Transfer.kind,
+            Transfer.description,
+            Transfer.reverses_id,
+            Service.title,
+            buyer.id,
+            buyer.name,
+            provider.id,
+            provider.name,
+        )
+        .order_by(Transfer.id)
+    ).all()
+    received: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    given: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for tid, kind, description, reverses_id, cents, title, buyer_id, buyer_name, prov_id, prov_name in rows:
+        cents = int(cents)
+        if buyer_id is not None:
+            other = (buyer_id, buyer_name) if prov_id == member.id else (prov_id, prov_name)
+        else:
+            other = (0, "")
+        if kind is TransferKind.CHARGE and title is not None:
+            if cents >= 0:
+                entry = received[(other[0], other[1], title)]
+                entry[0] += 1
+                entry[1] += cents
+            else:
+                entry = given[(other[0], other[1], title)]
+                entry[0] += 1
+                entry[1] -= cents
+        elif kind is TransferKind.REVERSAL:
+            statement.reversals.append(TransferLine(tid, kind.value, description, other[1], reverses_id, cents))
+        else:
+            statement.others.append(TransferLine(tid, kind.value, description, other[1], reverses_id, cents))
+    statement.received = [ChargeLine(k[0], k[1], k[2], v[0], v[1]) for k, v in sorted(received.items())]
+    statement.given = [ChargeLine(k[0], k[1], k[2], v[0], v[1]) for k, v in sorted(given.items())]
+    return statement
+
+
+def member_balance_cents(member_id: int) -> int:
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(Account.balance_cents), 0)).where(Account.member_id == member_id)
+        )
+        or 0
+    )
+
+
+# --- volumes for the dashboard ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VolumeRow:
+    period: str
+    provider_id: int
+    provider: str
+    service: str
+    cents: int
+
+
+def charged_volume(periods: list[str], member_id: int | None = None) -> list[VolumeRow]:
+    """Net charged volume (charges less their reversals) per month, provider and service.
+
+    `member_id` narrows it to what the member provided or bought."""
+    if not periods:
+        return []
+    provider = aliased(Member)
+    signed = case((Transfer.kind == TransferKind.REVERSAL, -Transfer.amount_cents), else_=Transfer.amount_cents)
+    statement = (
+        select(Transfer.period, provider.id, provider.name, Service.title, func.sum(signed))
+        .join(Booking, Booking.id == Transfer.booking_id)
+        .join(Service, Service.id == Booking.service_id)
+        .join(provider, provider.id == Service.provider_id)
+        .where(Transfer.kind.in_([TransferKind.CHARGE, TransferKind.REVERSAL]), Transfer.period.in_(periods))
+        .group_by(Transfer.period, provider.id, provider.name, Service.title)
+        .order_by(Transfer.period, provider.name, Service.title)
+    )
+    if member_id is not None:
+        statement = statement.where((Service.provider_id == member_id) | (Booking.buyer_id == member_id))
+    return [VolumeRow(p, pid, name, title, int(cents)) for p, pid, name, title, cents in db.session.execute(statement)]
+
+
+def recent_periods(count: int = 6) -> list[str]:
+    """The last `count` months up to the current one, oldest first."""
+    month = today().replace(day=1)
+    months = []
+    for _ in range(count):
+        months.append(period_of(month))
+        month = previous_month(month)
+    return list(reversed(months))

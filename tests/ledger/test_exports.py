@@ -1,0 +1,152 @@
+"""Exports for finance staff: journal CSV for German Excel, DATEV Buchungsstapel, GDPdU/Z3 zip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from xml.etree import ElementTree
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.extensions import db
+from marketplace.ledger.exports import DATEV_COLUMNS, german_amount, safe_text
+from marketplace.members.models import Member
+from tests.conftest import login
+
+
+@pytest.fixture
+def operator(client, demo):
+    login(client, "betrieb@kopit.example")
+    return client
+
+
+def member_id(name: str) -> int:
+    return db.session.scalar(select(Member.id).where(Member.name == name))
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"), [(0, "0,00"), (5, "0,05"), (-5, "-0,05"), (123456, "1234,56"), (-100000000, "-1000000,00")]
+)
+def test_german_amounts_are_exact(cents, text):
+    assert german_amount(cents) == text
+
+
+def test_formula_cells_are_neutralised():
+    assert safe_text("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert safe_text("Stadt") == "Stadt"
+
+
+def test_journal_csv_opens_in_german_excel(operator):
+    response = operator.get("/ledger/exports/journal.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    raw = response.data
+    assert raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8-sig")
+    assert "\r\n" in text
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0][:3] == ["Buchung", "Datum", "Monat"]
+    body = [row for row in rows[1:] if row]
+    assert len(body) == 18
+    first = body[0]
+    assert first[0] == "1" and first[2] == "2026-08"
+    assert first[9] in ("-356,00", "356,00")
+    assert sum(int(row[9].replace(",", "")) for row in body) == 0
+
+
+def test_journal_csv_follows_the_filters(operator):
+    ladadi = member_id("Landkreis Darmstadt-Dieburg")
+    text = operator.get(f"/ledger/exports/journal.csv?member_id={ladadi}&period=2026-09").data.decode("utf-8-sig")
+    rows = [row for row in csv.reader(io.StringIO(text), delimiter=";")][1:]
+    rows = [row for row in rows if row]
+    assert len(rows) == 3
+    assert {row[7] for row in rows} == {"Landkreis Darmstadt-Dieburg"}
+    assert {row[2] for row in rows} == {"2026-09"}
+
+
+def test_member_finance_exports_only_its_own_journal(client, demo):
+    login(client, "kasse@wiesbaden.example")
+    other = member_id("KDZ Mainz")
+    text = client.get(f"/ledger/exports/journal.csv?member_id={other}").data.decode("utf-8-sig")
+    rows = [row for row in csv.reader(io.StringIO(text), delimiter=";")][1:]
+    assert {row[7] for row in rows if row} == {"Stadt Wiesbaden"}
+    assert client.get(f"/ledger/exports/datev/{other}/2026-09.csv").status_code == 404
+    assert client.get("/ledger/exports/gdpdu/2026-09.zip").status_code == 403
+
+
+def test_datev_buchungsstapel_of_a_provider(operator):
+    kdz = member_id("KDZ Mainz")
+    response = operator.get(f"/ledger/exports/datev/{kdz}/2026-09.csv")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith(f'EXTF_Buchungsstapel_{kdz}_2026-09.csv"')
+    text = response.data.decode("cp1252")
+    lines = text.split("\r\n")
+    assert lines[-1] == ""
+    header = lines[0].split(";")
+    assert header[:5] == ['"EXTF"', "700", "21", '"Buchungsstapel"', "13"]
+    assert len(header) == 31
+    assert header[13] == "4" and header[14] == "20260901" and header[15] == "20260930"
+    assert header[21] == '"EUR"' and header[26] == '"03"'
+    assert lines[1].split(";") == DATEV_COLUMNS
+    assert "Gegenkonto (ohne BU-Schlüssel)" in lines[1]  # cp1252 umlauts survive
+    rows = [line.split(";") for line in lines[2:] if line]
+    assert all(len(row) == 125 for row in rows)
+    assert len(rows) == 4
+    wiesbaden, ladadi = member_id("Stadt Wiesbaden"), member_id("Landkreis Darmstadt-Dieburg")
+    server = next(row for row in rows if row[0] == "356,00")
+    assert server[1] == '"S"'  # a claim on the buyer
+    assert server[6] == str(10000 + wiesbaden)  # the buyer's debtor account
+    assert server[7] == "8400"  # revenue
+    assert server[9] == "3009" or server[9].endswith("09")
+    assert {row[6] for row in rows} == {str(10000 + wiesbaden), str(10000 + ladadi)}
+
+
+def test_datev_mapping_is_configurable(app, operator):
+    wiesbaden = member_id("Stadt Wiesbaden")
+    app.config["DATEV_ACCOUNTS"] = {
+        "consultant_number": 29098,
+        "client_number": 55003,
+        "counterparty_accounts": {str(member_id("KDZ Mainz")): "70123"},
+        "service_accounts": {"hosting": {"expense": "4950"}},
+    }
+    text = operator.get(f"/ledger/exports/datev/{wiesbaden}/2026-09.csv").data.decode("cp1252")
+    lines = text.split("\r\n")
+    assert lines[0].split(";")[10:12] == ["29098", "55003"]
+    rows = [line.split(";") for line in lines[2:] if line]
+    server = next(row for row in rows if row[0] == "356,00")
+    assert server[1] == '"H"'  # a liability towards the provider
+    assert server[6] == "70123"
+    assert server[7] == "4950"  # hosting mapped to its own expense account
+    licences = next(row for row in rows if row[0] == "1575,00")
+    assert licences[7] == "4900"  # licence management: the default expense account
+
+
+def test_gdpdu_export_is_a_zip_with_index_xml(operator):
+    response = operator.get("/ledger/exports/gdpdu/2026-09.zip")
+    assert response.status_code == 200
+    assert response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = set(archive.namelist())
+    assert names == {"index.xml", "mitglieder.csv", "konten.csv", "buchungen.csv", "posten.csv"}
+    index = ElementTree.fromstring(archive.read("index.xml"))  # noqa: S314 - our own export
+    tables = index.findall("./Media/Table")
+    assert {t.findtext("URL") for t in tables} == names - {"index.xml"}
+    for table in tables:
+        rows = archive.read(table.findtext("URL")).decode("utf-8").split("\r\n")
+        header = rows[0].split(";")
+        declared = [
+            c.findtext("Name")
+            for c in table.find("VariableLength")
+            if c.tag in ("VariablePrimaryKey", "VariableColumn")
+        ]
+        assert declared == header, table.findtext("URL")
+        assert table.findtext("DecimalSymbol") == ","
+        assert table.find("UTF8") is not None
+    postings = [line.split(";") for line in archive.read("posten.csv").decode().split("\r\n")[1:] if line]
+    assert len(postings) == 12
+    assert sum(int(p[3].replace(",", "")) for p in postings) == 0
+    transfers = [line.split(";") for line in archive.read("buchungen.csv").decode().split("\r\n")[1:] if line]
+    assert [t[0] for t in transfers] == ["4", "5", "6", "7", "8", "9"]
