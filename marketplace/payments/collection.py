@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketplace.core.errors import Conflict, PermissionDenied
 from marketplace.core.models import record_audit
@@ -26,7 +26,7 @@ from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
-from marketplace.payments.stripe_client import StripeClient, StripeError
+from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
 from marketplace.settlement.operations import move_settlement
 from marketplace.settlement.sepa import checked_iban
@@ -175,13 +175,14 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
         except Conflict as error:  # no valid IBAN: nothing was sent
             _fail(debit, settlement, error.detail)
             outcome.failed += 1
+        except (CardError, InvalidRequestError) as error:  # Stripe refused this debit: nothing was charged
+            _fail(debit, settlement, f"Stripe: {error.message}")
+            outcome.failed += 1
         except StripeError as error:
-            if error.status is not None and 400 <= error.status < 500 and error.status not in (409, 429):
-                _fail(debit, settlement, f"Stripe: {error.message}")
-                outcome.failed += 1
-            else:  # no answer, or Stripe kept failing: the outcome is unknown, the key stays for the retry
-                debit.last_error = f"{error.message} Ein erneuter Einzug verwendet denselben Schlüssel."[:500]
-                outcome.unconfirmed += 1
+            # no answer, Stripe kept failing, or our own key or configuration is wrong: the outcome is
+            # unknown or the debtor is not at fault, so the debit stays pending with its key for the retry
+            debit.last_error = f"{error.message} Ein erneuter Einzug verwendet denselben Schlüssel."[:500]
+            outcome.unconfirmed += 1
         else:
             debit.payment_intent_id = intent["id"]
             debit.status = DebitStatus.PROCESSING
@@ -196,11 +197,10 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
 def collect_settlement(settlement: Settlement, actor: User, client: StripeClient | None = None) -> CollectionOutcome:
     """Both steps with the commit between them that makes each Idempotency-Key durable before its request.
 
-    Used by the page and the API (whose own commit at the edge then stores the outcome)."""
+    Used by the page and the API (whose own commit at the edge then stores the outcome). Raises Conflict
+    when no Stripe API key is configured (before anything changes)."""
+    if client is None and not current_app.config.get("STRIPE_API_KEY"):
+        raise Conflict("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY).")
     debits = prepare_collection(settlement, actor)
     db.session.commit()
     return submit_debits(db.session.get(Settlement, settlement.id), debits, client)
-
-
-def debits_count(settlement_id: int) -> int:
-    return db.session.scalar(select(func.count(Debit.id)).where(Debit.settlement_id == settlement_id)) or 0

@@ -149,11 +149,14 @@ def _error_from(response: requests.Response) -> StripeError:
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
     error_type = error.get("type")
-    cls = _BY_TYPE.get(error_type or "") or _BY_STATUS.get(response.status_code)
+    # Stripe calls a wrong key or a rate limit an "invalid_request_error" too: the status decides those
+    cls = (
+        (_BY_STATUS.get(response.status_code) if response.status_code in (401, 403, 429) else None)
+        or _BY_TYPE.get(error_type or "")
+        or _BY_STATUS.get(response.status_code)
+    )
     if cls is None:
         cls = APIError if response.status_code >= 500 else InvalidRequestError
-    if response.status_code == 429:
-        cls = RateLimitError
     return cls(
         error.get("message") or f"Stripe antwortete mit HTTP {response.status_code}.",
         status=response.status_code,

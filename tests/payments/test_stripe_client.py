@@ -161,3 +161,25 @@ def test_encoding_equals_the_stripe_packages_own_encoder(params):
     """(Booleans directly inside lists are left out: the stripe package sends them as ``True``, we send
     ``true`` as everywhere else; no call of ours has such a list.)"""
     assert urlencode(encode(params)) == urlencode(list(_api_encode(params)))
+
+
+def test_a_wrong_api_key_is_an_authentication_error_and_leaves_debits_pending(app, demo, api_as, localstripe):
+    from marketplace.payments.stripe_client import AuthenticationError
+
+    with pytest.raises(AuthenticationError):
+        StripeClient("sk_", localstripe, sleep=lambda _s: None).retrieve_payment_intent("pi_x")
+
+    settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
+    operator = api_as("betrieb@kopit.example")
+    # no key configured: refused before anything changes
+    app.config.update(STRIPE_API_BASE=localstripe, STRIPE_API_KEY=None)
+    refused = operator.post(f"/api/v1/settlements/{settlement['id']}/collect")
+    assert refused.status_code == 409 and "STRIPE_API_KEY" in refused.get_json()["detail"]
+    assert operator.get(f"/api/v1/settlements/{settlement['id']}").get_json()["status"] == "approved"
+    # a key Stripe does not accept: our fault, not the debtors'; their debits wait with their keys
+    app.config.update(STRIPE_API_KEY="xx_wrong")
+    body = operator.post(f"/api/v1/settlements/{settlement['id']}/collect").get_json()
+    assert body["status"] == "collecting"
+    assert {p["status"] for p in body["payments"]} == {"pending"}
+    assert {i["status"] for i in body["instructions"]} == {"collecting"}

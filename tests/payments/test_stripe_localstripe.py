@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
+from marketplace.ledger.queries import verify_ledger
 from marketplace.members.models import Member
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
 from tests.payments.conftest import API_KEY
@@ -92,6 +93,7 @@ def test_full_sepa_flow_collects_each_debtor_once_and_books_payments_and_payouts
     assert sum(t.amount_cents for t in payments) == sum(t.amount_cents for t in payouts)
     assert sum(t.amount_cents for t in payments) == sum(-a for a in positions.values() if a < 0)
     assert db.session.scalar(select(func.sum(Account.balance_cents))) == 0
+    assert verify_ledger().ok  # hash chain and cached balances hold
     # a paid settlement cannot be collected again
     assert operator.post(f"/api/v1/settlements/{settlement['id']}/collect").status_code == 409
 

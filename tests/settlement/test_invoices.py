@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Posting, Transfer, TransferKind
 from marketplace.ledger.operations import reverse_transfer
+from marketplace.ledger.queries import verify_ledger
 from marketplace.settlement.models import DocumentType, Invoice
 from tests.settlement.conftest import user
 
@@ -131,6 +132,7 @@ def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(app, de
     }
     total = db.session.scalar(select(func.sum(Posting.amount_cents)))
     assert total == 0
+    assert verify_ledger().ok
 
 
 def test_a_charge_reversed_within_its_open_month_is_not_invoiced(app, demo, close_month):
