@@ -107,6 +107,9 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int], None]
     """
     first = require_billable_period(period)
     charges = compute_charges(period, first)
+    from marketplace.costsharing.advances import prepare as prepare_advances  # cost sharing builds on the ledger
+
+    advances = prepare_advances(period)
     member_ids = {c.buyer_id for c in charges} | {c.provider_id for c in charges}
     clearing = (
         dict(
@@ -130,7 +133,8 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int], None]
         )
         for c in charges
     ]
-    result = post_transfers(specs, actor)
+    result = post_transfers(specs + advances.specs, actor)
+    advances.record(actor)  # advance rows and invoices for the advances created just now
     if progress is not None:
         progress(len(specs))
     total = result.created_amount_cents

@@ -1,0 +1,109 @@
+"""Invoices of cost sharing, issued through the settlement's invoice model and numbering.
+
+Advance invoices (Abschlagsrechnungen) are issued with the advance itself in the billing run; the final
+invoice (Schlussrechnung) or the credit note of an overpayment with the true-up. All share the provider's
+gap-free number sequence (`settlement.invoicing`'s counter rows, locked after the ledger rows like at a
+month's close). The final invoice shows the advances already invoiced as prepaid (XRechnung BT-113):
+`render` adds that to the settlement's XRechnung document.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from marketplace.catalogue.models import VatCategory
+from marketplace.core.money import from_cents
+from marketplace.core.timeutil import today
+from marketplace.settlement import xrechnung
+from marketplace.settlement.invoicing import PAYMENT_DAYS, _next_numbers, _number
+from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine
+
+if TYPE_CHECKING:
+    from marketplace.costsharing.models import TrueUp
+    from marketplace.members.models import User
+
+
+def counters_for(provider_ids: list[int]) -> dict[int, InvoiceCounter]:
+    return _next_numbers(sorted(set(provider_ids)))
+
+
+def new_document(
+    counter: InvoiceCounter,
+    *,
+    type_code: DocumentType,
+    cause_key: str,
+    provider_id: int,
+    buyer_id: int,
+    period: str,
+    service_start: date,
+    service_end: date,
+    vat_category: VatCategory,
+    vat_rate: Decimal,
+    net_cents: int,
+    vat_cents: int,
+    vat_transfer_id: int | None,
+    line_transfer_id: int,
+    line_description: str,
+    actor: User | None,
+) -> Invoice:
+    """An invoice or credit note with one line, numbered in the provider's sequence (added, not flushed)."""
+    sequence, number = _number(counter)
+    issued_on = today()
+    invoice = Invoice(
+        number=number,
+        sequence=sequence,
+        type_code=type_code,
+        cause_key=cause_key,
+        provider_id=provider_id,
+        buyer_id=buyer_id,
+        period=period,
+        service_start=service_start,
+        service_end=service_end,
+        vat_category=vat_category,
+        vat_rate=vat_rate,
+        issue_date=issued_on,
+        due_date=issued_on + timedelta(days=PAYMENT_DAYS),
+        net_cents=net_cents,
+        vat_cents=vat_cents,
+        vat_transfer_id=vat_transfer_id,
+        created_by_id=actor.id if actor is not None else None,
+    )
+    invoice.lines = [
+        InvoiceLine(
+            position=1,
+            transfer_id=line_transfer_id,
+            booking_id=None,
+            description=line_description[:500],
+            net_cents=net_cents,
+        )
+    ]
+    return invoice
+
+
+CBC = "{" + xrechnung.NS["cbc"] + "}"
+CAC = "{" + xrechnung.NS["cac"] + "}"
+
+
+def render(invoice: Invoice, true_up: TrueUp | None = None) -> bytes:
+    """The XRechnung of a cost-sharing document; a final invoice states its advances as prepaid (BT-113)
+    and the remaining amount due (BT-115 = BT-112 − BT-113)."""
+    xml = xrechnung.render(invoice)
+    if true_up is None or invoice.is_credit_note or not true_up.prepaid_cents:
+        return xml
+    root = ET.fromstring(xml)  # noqa: S314 - our own document, rendered a line above
+    totals = root.find(f"{CAC}LegalMonetaryTotal")
+    payable = totals.find(f"{CBC}PayableAmount")
+    prepaid = ET.Element(f"{CBC}PrepaidAmount", {"currencyID": "EUR"})
+    prepaid.text = f"{from_cents(true_up.prepaid_cents):.2f}"
+    totals.insert(list(totals).index(payable), prepaid)
+    payable.text = f"{from_cents(invoice.gross_cents - true_up.prepaid_cents):.2f}"
+    note = root.find(f"{CBC}Note")
+    note.text = (
+        f"Schlussrechnung (Spitzabrechnung) {invoice.service_start.year}: Endbetrag netto "
+        f"{from_cents(true_up.final_cents):.2f} EUR abzüglich bereits berechneter Abschläge "
+        f"{from_cents(true_up.prepaid_cents):.2f} EUR (einschließlich USt.)."
+    )
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,370 @@
+"""Every write of cost sharing. Functions flush and never commit; the request or CLI command commits.
+
+Raise DomainErrors with German messages: InvalidInput (naming the field), PermissionDenied, Conflict.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from marketplace.catalogue.models import Service
+from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.models import record_audit
+from marketplace.core.timeutil import today, utcnow
+from marketplace.costsharing import invoices
+from marketplace.costsharing.advances import clearing_accounts
+from marketplace.costsharing.allocation import year_bounds
+from marketplace.costsharing.models import (
+    AllocationKey,
+    CostSharingPlan,
+    KoenigsteinValue,
+    Participant,
+    PlanStatus,
+    TrueUp,
+)
+from marketplace.costsharing.queries import koenigstein_values, plan_year_bounds, share_rows
+from marketplace.extensions import db
+from marketplace.ledger.models import Transfer, TransferKind
+from marketplace.ledger.operations import TransferSpec, current_period, post_transfers, require_billable_period
+from marketplace.members.models import Role
+from marketplace.settlement.invoicing import vat_cents
+from marketplace.settlement.models import DocumentType
+
+if TYPE_CHECKING:
+    from marketplace.members.models import Member, User
+
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MAX_CENTS = 10**13  # 100 billion euros: beyond any public IT budget, safely inside BIGINT
+
+
+def _check_year(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise InvalidInput.field("year", f"Bitte ein Jahr zwischen {MIN_YEAR} und {MAX_YEAR} angeben.")
+
+
+def _check_cents(name: str, cents: int, label: str) -> None:
+    if cents < 0:
+        raise InvalidInput.field(name, f"{label} darf nicht negativ sein.")
+    if cents > MAX_CENTS:
+        raise InvalidInput.field(name, f"{label} ist unplausibel hoch.")
+
+
+def _require_open(plan: CostSharingPlan) -> None:
+    if plan.status is not PlanStatus.OPEN:
+        raise Conflict(f"Der Plan {plan.year} ist bereits spitz abgerechnet und kann nicht mehr geändert werden.")
+
+
+def _require_manager(plan: CostSharingPlan, actor: User) -> None:
+    if not plan.can_manage(actor):
+        raise PermissionDenied("Nur der Anbieter der Leistung kann die Kostenteilung verwalten.")
+
+
+def create_plan(
+    service: Service, year: int, planned_cost_cents: int, allocation_key: AllocationKey, actor: User
+) -> CostSharingPlan:
+    """A cost-sharing plan for a service and year. Conflict if the service has one for that year."""
+    if not service.can_edit(actor):
+        raise PermissionDenied("Nur der Anbieter der Leistung kann eine Kostenteilung anlegen.")
+    _check_year(year)
+    _check_cents("planned_cost", planned_cost_cents, "Die geplanten Jahreskosten")
+    existing = db.session.scalar(
+        select(CostSharingPlan.id).where(CostSharingPlan.service_id == service.id, CostSharingPlan.year == year)
+    )
+    if existing is not None:
+        raise Conflict(f"Für diese Leistung gibt es für {year} bereits eine Kostenteilung.")
+    plan = CostSharingPlan(
+        service_id=service.id,
+        year=year,
+        planned_cost_cents=planned_cost_cents,
+        allocation_key=AllocationKey(allocation_key),
+        status=PlanStatus.OPEN,
+        created_by_id=actor.id,
+    )
+    db.session.add(plan)
+    db.session.flush()
+    record_audit(actor, "cost_sharing.plan_created", plan, member_id=service.provider_id, data={"year": year})
+    return plan
+
+
+def update_planned_cost(plan: CostSharingPlan, planned_cost_cents: int, actor: User) -> CostSharingPlan:
+    """New planned cost: advances not yet charged follow it; those charged stay (the true-up settles)."""
+    _require_manager(plan, actor)
+    _require_open(plan)
+    _check_cents("planned_cost", planned_cost_cents, "Die geplanten Jahreskosten")
+    old = plan.planned_cost_cents
+    plan.planned_cost_cents = planned_cost_cents
+    db.session.flush()
+    record_audit(
+        actor,
+        "cost_sharing.plan_changed",
+        plan,
+        member_id=plan.provider_id,
+        data={"old": old, "new": planned_cost_cents},
+    )
+    return plan
+
+
+def _check_dates(plan: CostSharingPlan, joins_on: date, leaves_on: date | None) -> None:
+    first, last = year_bounds(plan.year)
+    if joins_on > last:
+        raise InvalidInput.field("joins_on", f"Der Beitritt muss spätestens am {last:%d.%m.%Y} liegen.")
+    if leaves_on is not None:
+        if leaves_on < joins_on:
+            raise InvalidInput.field("leaves_on", "Der Austritt darf nicht vor dem Beitritt liegen.")
+        if leaves_on < first:
+            raise InvalidInput.field("leaves_on", f"Der Austritt muss im Jahr {plan.year} oder später liegen.")
+
+
+def add_participant(
+    plan: CostSharingPlan,
+    member: Member,
+    joins_on: date,
+    actor: User,
+    *,
+    leaves_on: date | None = None,
+    weight: Decimal | None = None,
+    population: int | None = None,
+    population_date: date | None = None,
+) -> Participant:
+    """A member takes part from `joins_on` (until `leaves_on`, inclusive) with its key's weight.
+
+    Raises InvalidInput (dates, a missing or non-positive weight or population, no Königsteiner value
+    for the year), PermissionDenied, Conflict (already taking part, plan trued up, provider itself).
+    """
+    _require_manager(plan, actor)
+    _require_open(plan)
+    if member.id == plan.provider_id:
+        raise Conflict("Der Anbieter trägt die Kosten nicht als Teilnehmer.")
+    if not member.active:
+        raise Conflict(f"{member.name} ist kein aktives Mitglied.")
+    if plan.participant_of(member.id) is not None:
+        raise Conflict(f"{member.name} nimmt an dieser Kostenteilung bereits teil.")
+    _check_dates(plan, joins_on, leaves_on)
+    key = plan.allocation_key
+    if key is AllocationKey.POPULATION:
+        if population is None or population <= 0:
+            raise InvalidInput.field("population", "Bitte die Einwohnerzahl angeben (größer als 0).")
+        if population_date is None:
+            raise InvalidInput.field("population_date", "Bitte den Stichtag der Einwohnerzahl angeben.")
+    if key is AllocationKey.CUSTOM and (weight is None or weight <= 0):
+        raise InvalidInput.field("weight", "Bitte ein Gewicht größer als 0 angeben.")
+    if key is AllocationKey.KOENIGSTEIN and member.id not in koenigstein_values(plan.year):
+        raise InvalidInput.field(
+            "member_id",
+            f"Für {member.name} ist kein Königsteiner Schlüssel {plan.year} hinterlegt; der Betreiber trägt ihn ein.",
+        )
+    participant = Participant(
+        plan_id=plan.id,
+        member_id=member.id,
+        joins_on=joins_on,
+        leaves_on=leaves_on,
+        weight=weight if key is AllocationKey.CUSTOM else None,
+        population=population if key is AllocationKey.POPULATION else None,
+        population_date=population_date if key is AllocationKey.POPULATION else None,
+        created_by_id=actor.id,
+    )
+    db.session.add(participant)
+    db.session.flush()
+    db.session.refresh(plan, ["participants"])
+    record_audit(
+        actor,
+        "cost_sharing.participant_added",
+        participant,
+        member_id=plan.provider_id,
+        data={"plan": plan.id, "member": member.id, "joins_on": joins_on.isoformat()},
+    )
+    return participant
+
+
+def set_leaving(participant: Participant, leaves_on: date | None, actor: User) -> Participant:
+    """The participant leaves after `leaves_on` (None: it stays). Advances already charged stay."""
+    plan = participant.plan
+    _require_manager(plan, actor)
+    _require_open(plan)
+    _check_dates(plan, participant.joins_on, leaves_on)
+    participant.leaves_on = leaves_on
+    db.session.flush()
+    record_audit(
+        actor,
+        "cost_sharing.participant_leaves",
+        participant,
+        member_id=plan.provider_id,
+        data={"leaves_on": leaves_on.isoformat() if leaves_on else None},
+    )
+    return participant
+
+
+def set_koenigstein_value(year: int, member: Member, value: Decimal, actor: User) -> KoenigsteinValue:
+    """The operator enters (or corrects) a member's Königsteiner value for a year (percent, > 0)."""
+    if not (actor.member.is_operator and actor.has_role(Role.OPERATOR_ADMIN, Role.OPERATOR_FINANCE)):
+        raise PermissionDenied("Nur der Betreiber trägt den Königsteiner Schlüssel ein.")
+    _check_year(year)
+    if value is None or value <= 0 or value > 100:
+        raise InvalidInput.field("value", "Bitte einen Anteil größer als 0 und höchstens 100 angeben.")
+    if value != value.quantize(Decimal("0.00001")):
+        raise InvalidInput.field("value", "Höchstens fünf Nachkommastellen.")
+    row = db.session.scalar(
+        select(KoenigsteinValue).where(KoenigsteinValue.year == year, KoenigsteinValue.member_id == member.id)
+    )
+    if row is None:
+        row = KoenigsteinValue(year=year, member_id=member.id, value=value, entered_by_id=actor.id)
+        db.session.add(row)
+    else:
+        row.value, row.entered_by_id, row.entered_at = value, actor.id, utcnow()
+    db.session.flush()
+    record_audit(
+        actor, "cost_sharing.koenigstein_set", row, data={"year": year, "member": member.id, "value": str(value)}
+    )
+    return row
+
+
+def true_up_key(plan_id: int, member_id: int) -> str:
+    return f"trueup:{plan_id}:{member_id}"
+
+
+def true_up_vat_key(plan_id: int, member_id: int) -> str:
+    return f"vat:trueup:{plan_id}:{member_id}"
+
+
+def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[TrueUp]:
+    """The year-end true-up (Spitzabrechnung) at the actual cost, in the open month.
+
+    Each participant's final amount (actual cost × its share over its days) minus the advances charged is
+    charged (final invoice with the advances as prepaid) or credited (credit note), all in one
+    `post_transfers` call. Raises PermissionDenied, Conflict (year not over, already trued up, month
+    closed) or InvalidInput (a negative cost, nobody to carry it).
+    """
+    _require_manager(plan, actor)
+    _check_cents("actual_cost", actual_cost_cents, "Die tatsächlichen Jahreskosten")
+    locked = db.session.scalar(
+        select(CostSharingPlan).where(CostSharingPlan.id == plan.id).with_for_update(of=CostSharingPlan)
+    )
+    _require_open(locked)
+    first, last = plan_year_bounds(plan)
+    if today() <= last:
+        raise Conflict(f"Die Spitzabrechnung für {plan.year} ist erst nach Ablauf des Jahres möglich.")
+    period = current_period()
+    require_billable_period(period)
+    rows = share_rows(plan, actual_cost_cents)
+    if not rows or not any(row.days for row in rows):
+        raise InvalidInput.field("actual_cost", "Die Kostenteilung hat keine Teilnehmer, die Kosten tragen.")
+    service = plan.service
+    rate = Decimal(service.vat_rate)
+    clearing = clearing_accounts({plan.provider_id} | {row.participant.member_id for row in rows})
+    provider_account = clearing[plan.provider_id]
+    specs: list[TransferSpec] = []
+    settled: list[tuple[TrueUp, int]] = []  # (row, VAT to post: + buyer pays, − provider refunds)
+    for row in rows:
+        member_id = row.participant.member_id
+        difference = row.difference_cents
+        if difference > 0:
+            vat = row.final_vat_cents - row.advances_vat_cents
+        elif difference < 0:
+            vat = -vat_cents(-difference, rate)
+        else:
+            vat = 0
+        entry = TrueUp(
+            plan_id=plan.id,
+            member_id=member_id,
+            final_cents=row.final_cents,
+            advances_cents=row.advances_cents,
+            advances_vat_cents=row.advances_vat_cents,
+            difference_cents=difference,
+            period=period,
+        )
+        settled.append((entry, vat))
+        buyer_account = clearing[member_id]
+        label = "Nachforderung" if difference > 0 else "Erstattung"
+        if difference:
+            specs.append(
+                TransferSpec(
+                    idempotency_key=true_up_key(plan.id, member_id),
+                    kind=TransferKind.CHARGE,
+                    period=period,
+                    description=f"Spitzabrechnung {service.title} {plan.year} – {label}"[:500],
+                    postings=((buyer_account, -difference), (provider_account, difference)),
+                )
+            )
+        if vat:
+            specs.append(
+                TransferSpec(
+                    idempotency_key=true_up_vat_key(plan.id, member_id),
+                    kind=TransferKind.VAT,
+                    period=period,
+                    description=f"USt. {rate:.2f} % zur Spitzabrechnung {service.title} {plan.year}"[:500],
+                    postings=((buyer_account, -vat), (provider_account, vat)),
+                )
+            )
+    post_transfers(specs, actor)
+    keys = [spec.idempotency_key for spec in specs]
+    transfer_ids = (
+        dict(
+            db.session.execute(
+                select(Transfer.idempotency_key, Transfer.id).where(Transfer.idempotency_key.in_(keys))
+            ).all()
+        )
+        if keys
+        else {}
+    )
+    counter = invoices.counters_for([plan.provider_id])[plan.provider_id]
+    for entry, vat in settled:
+        participant = plan.participant_of(entry.member_id)
+        entry.transfer_id = transfer_ids.get(true_up_key(plan.id, entry.member_id))
+        start, end = max(participant.joins_on, first), min(participant.leaves_on or last, last)
+        common = {
+            "cause_key": f"trueup:{plan.id}:{entry.member_id}",
+            "provider_id": plan.provider_id,
+            "buyer_id": entry.member_id,
+            "period": period,
+            "service_start": start,
+            "service_end": end,
+            "vat_category": service.vat_category,
+            "vat_rate": rate,
+            "vat_transfer_id": transfer_ids.get(true_up_vat_key(plan.id, entry.member_id)),
+            "actor": actor,
+        }
+        if entry.difference_cents > 0:
+            invoice = invoices.new_document(
+                counter,
+                type_code=DocumentType.INVOICE,
+                net_cents=entry.final_cents,
+                vat_cents=vat_cents(entry.final_cents, rate),
+                line_transfer_id=entry.transfer_id,
+                line_description=f"Kostenanteil {service.title} {plan.year} – Schlussrechnung "
+                f"({start:%d.%m.%Y}–{end:%d.%m.%Y})",
+                **common,
+            )
+        elif entry.difference_cents < 0:
+            invoice = invoices.new_document(
+                counter,
+                type_code=DocumentType.CREDIT_NOTE,
+                net_cents=-entry.difference_cents,
+                vat_cents=-vat,
+                line_transfer_id=entry.transfer_id,
+                line_description=f"Erstattung zu viel gezahlter Abschläge {service.title} {plan.year}",
+                **common,
+            )
+        else:
+            invoice = None
+        if invoice is not None:
+            db.session.add(invoice)
+            db.session.flush()
+            entry.invoice_id = invoice.id
+        db.session.add(entry)
+    locked.status = PlanStatus.TRUED_UP
+    locked.actual_cost_cents = actual_cost_cents
+    locked.trued_up_at = utcnow()
+    locked.trued_up_by_id = actor.id
+    db.session.flush()
+    record_audit(
+        actor,
+        "cost_sharing.trued_up",
+        locked,
+        member_id=plan.provider_id,
+        data={"actual": actual_cost_cents, "period": period},
+    )
+    return [entry for entry, _vat in settled]

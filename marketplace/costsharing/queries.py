@@ -1,0 +1,232 @@
+"""Reads for cost sharing: plans, their participants' shares, advances charged and true-up previews."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+from sqlalchemy import func, select
+
+from marketplace.catalogue.models import Service
+from marketplace.core.errors import InvalidInput
+from marketplace.costsharing.allocation import (
+    Stake,
+    advance_schedule,
+    annual_amounts,
+    year_bounds,
+    year_days,
+)
+from marketplace.costsharing.models import (
+    Advance,
+    AllocationKey,
+    CostSharingPlan,
+    KoenigsteinValue,
+    Participant,
+    TrueUp,
+)
+from marketplace.extensions import db
+from marketplace.settlement.invoicing import vat_cents
+from marketplace.settlement.models import Invoice
+
+
+def koenigstein_values(year: int) -> dict[int, Decimal]:
+    """member id → Königsteiner value for the year."""
+    rows = db.session.execute(
+        select(KoenigsteinValue.member_id, KoenigsteinValue.value).where(KoenigsteinValue.year == year)
+    )
+    return {member_id: Decimal(value) for member_id, value in rows}
+
+
+def koenigstein_table(year: int) -> list[KoenigsteinValue]:
+    return list(
+        db.session.scalars(
+            select(KoenigsteinValue).where(KoenigsteinValue.year == year).order_by(KoenigsteinValue.member_id)
+        )
+    )
+
+
+def key_weight(plan: CostSharingPlan, participant: Participant, koenigstein: dict[int, Decimal]) -> Decimal:
+    """The participant's weight under the plan's key; InvalidInput naming what is missing."""
+    name = participant.member.name
+    if plan.allocation_key is AllocationKey.EQUAL:
+        return Decimal(1)
+    if plan.allocation_key is AllocationKey.POPULATION:
+        if participant.population is None:
+            raise InvalidInput(f"Für {name} fehlt die Einwohnerzahl.")
+        return Decimal(participant.population)
+    if plan.allocation_key is AllocationKey.KOENIGSTEIN:
+        if participant.member_id not in koenigstein:
+            raise InvalidInput(f"Für {name} fehlt der Königsteiner Schlüssel {plan.year}.")
+        return koenigstein[participant.member_id]
+    if participant.weight is None:
+        raise InvalidInput(f"Für {name} fehlt das Gewicht.")
+    return Decimal(participant.weight)
+
+
+def stakes(plan: CostSharingPlan) -> list[tuple[Participant, Stake]]:
+    koenigstein = koenigstein_values(plan.year) if plan.allocation_key is AllocationKey.KOENIGSTEIN else {}
+    return [
+        (p, Stake(weight=key_weight(plan, p, koenigstein), joins_on=p.joins_on, leaves_on=p.leaves_on))
+        for p in plan.participants
+    ]
+
+
+def carries_weight(pairs: list[tuple[Participant, Stake]], year: int) -> bool:
+    return any(Fraction(stake.weight) * year_days(stake, year) > 0 for _p, stake in pairs)
+
+
+def annual_parts(plan: CostSharingPlan, total_cents: int) -> dict[int, int]:
+    """participant id → its part of `total_cents` (weight × days, largest remainder); {} without weight."""
+    pairs = stakes(plan)
+    if not carries_weight(pairs, plan.year):
+        return {}
+    amounts = annual_amounts(total_cents, [stake for _p, stake in pairs], plan.year)
+    return {p.id: amount for (p, _s), amount in zip(pairs, amounts, strict=True)}
+
+
+def planned_advances(plan: CostSharingPlan) -> dict[int, list[int]]:
+    """participant id → its twelve planned advances at the plan's planned cost."""
+    pairs = stakes(plan)
+    if not carries_weight(pairs, plan.year):
+        return {}
+    amounts = annual_amounts(plan.planned_cost_cents, [stake for _p, stake in pairs], plan.year)
+    return {p.id: advance_schedule(amount, stake, plan.year) for (p, stake), amount in zip(pairs, amounts, strict=True)}
+
+
+def advances_charged(plan_id: int) -> dict[int, tuple[int, int]]:
+    """member id → (net advances charged, VAT invoiced with them)."""
+    rows = db.session.execute(
+        select(Advance.member_id, func.sum(Advance.amount_cents), func.coalesce(func.sum(Invoice.vat_cents), 0))
+        .outerjoin(Invoice, Invoice.id == Advance.invoice_id)
+        .where(Advance.plan_id == plan_id)
+        .group_by(Advance.member_id)
+    )
+    return {member_id: (int(net), int(vat)) for member_id, net, vat in rows}
+
+
+def advances_of(plan_id: int, member_id: int | None = None) -> list[Advance]:
+    statement = select(Advance).where(Advance.plan_id == plan_id).order_by(Advance.period, Advance.member_id)
+    if member_id is not None:
+        statement = statement.where(Advance.member_id == member_id)
+    return list(db.session.scalars(statement))
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    participant: Participant
+    weight: Decimal
+    days: int
+    #: The participant's share of the year's cost in percent (weight × days over all), for display.
+    share_percent: Decimal
+    planned_cents: int
+    advances_cents: int
+    advances_vat_cents: int
+    final_cents: int
+    vat_rate: Decimal
+
+    @property
+    def difference_cents(self) -> int:
+        return self.final_cents - self.advances_cents
+
+    @property
+    def final_vat_cents(self) -> int:
+        return vat_cents(self.final_cents, self.vat_rate)
+
+
+def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[ShareRow]:
+    """Each participant's weight, days, share, planned part, advances charged and final amount at
+    `actual_cents` (default: the entered actual cost, else the planned cost)."""
+    if actual_cents is None:
+        actual_cents = plan.actual_cost_cents if plan.actual_cost_cents is not None else plan.planned_cost_cents
+    pairs = stakes(plan)
+    charged = advances_charged(plan.id)
+    if not pairs:
+        return []
+    weighted = [Fraction(stake.weight) * year_days(stake, plan.year) for _p, stake in pairs]
+    total_weight = sum(weighted)
+    planned = annual_parts(plan, plan.planned_cost_cents)
+    final = annual_parts(plan, actual_cents)
+    rows = []
+    for (participant, stake), weight in zip(pairs, weighted, strict=True):
+        share = Decimal(0)
+        if total_weight:
+            share = (Decimal(weight.numerator) / Decimal(weight.denominator) * 100) / (
+                Decimal(total_weight.numerator) / Decimal(total_weight.denominator)
+            )
+        net, vat = charged.get(participant.member_id, (0, 0))
+        rows.append(
+            ShareRow(
+                participant=participant,
+                weight=Decimal(stake.weight),
+                days=year_days(stake, plan.year),
+                share_percent=share.quantize(Decimal("0.0001")),
+                planned_cents=planned.get(participant.id, 0),
+                advances_cents=net,
+                advances_vat_cents=vat,
+                final_cents=final.get(participant.id, 0),
+                vat_rate=Decimal(plan.service.vat_rate),
+            )
+        )
+    return rows
+
+
+def true_ups(plan_id: int) -> dict[int, TrueUp]:
+    return {t.member_id: t for t in db.session.scalars(select(TrueUp).where(TrueUp.plan_id == plan_id))}
+
+
+def plans_of_provider(member_id: int) -> list[CostSharingPlan]:
+    return list(
+        db.session.scalars(
+            select(CostSharingPlan)
+            .join(Service, Service.id == CostSharingPlan.service_id)
+            .where(Service.provider_id == member_id)
+            .order_by(CostSharingPlan.year.desc(), Service.title)
+        )
+    )
+
+
+def plans_of_participant(member_id: int) -> list[CostSharingPlan]:
+    return list(
+        db.session.scalars(
+            select(CostSharingPlan)
+            .join(Participant, Participant.plan_id == CostSharingPlan.id)
+            .where(Participant.member_id == member_id)
+            .order_by(CostSharingPlan.year.desc(), CostSharingPlan.id)
+        )
+    )
+
+
+def open_plans_of_year(year: int) -> list[CostSharingPlan]:
+    from marketplace.costsharing.models import PlanStatus
+
+    return list(
+        db.session.scalars(
+            select(CostSharingPlan)
+            .where(CostSharingPlan.year == year, CostSharingPlan.status == PlanStatus.OPEN)
+            .order_by(CostSharingPlan.id)
+            # a true-up under way (it holds the plan's row) finishes first; its plan is then skipped
+            .with_for_update(of=CostSharingPlan)
+        )
+    )
+
+
+def participant_days_in(participant: Participant, first: date, last: date) -> tuple[date, date] | None:
+    """The participant's first and last day inside [first, last], or None."""
+    start = max(participant.joins_on, first)
+    end = min(participant.leaves_on, last) if participant.leaves_on is not None else last
+    return (start, end) if start <= end else None
+
+
+def plan_year_bounds(plan: CostSharingPlan) -> tuple[date, date]:
+    return year_bounds(plan.year)
+
+
+def advance_totals_by_member(plan_ids: list[int]) -> dict[tuple[int, int], int]:
+    totals: dict[tuple[int, int], int] = defaultdict(int)
+    if plan_ids:
+        for advance in db.session.scalars(select(Advance).where(Advance.plan_id.in_(plan_ids))):
+            totals[(advance.plan_id, advance.member_id)] += advance.amount_cents
+    return totals

@@ -1,0 +1,110 @@
+"""Fixtures for cost sharing: services shared at cost, plans, members taking part, months billed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from marketplace.extensions import db
+from marketplace.members.models import Member, User
+
+
+def user(email: str) -> User:
+    found = db.session.scalar(select(User).where(User.email == email))
+    assert found is not None, email
+    return found
+
+
+def member(name: str) -> Member:
+    found = db.session.scalar(select(Member).where(Member.name == name))
+    assert found is not None, name
+    return found
+
+
+@pytest.fixture
+def shared_service(app: Any) -> Callable[..., Any]:
+    """A service its provider runs for a group at cost (price 0 in the catalogue: the plan carries it)."""
+    from marketplace.catalogue.models import ServiceStatus, Unit, VatCategory
+    from marketplace.catalogue.operations import ServiceInput, create_service
+
+    def make(
+        provider_email: str = "anbieter@kdz-mainz.example",
+        vat: VatCategory = VatCategory.NOT_TAXABLE,
+        title: str = "Gemeinsames Kommunalnetz",
+    ) -> Any:
+        service = create_service(
+            user(provider_email),
+            ServiceInput(
+                title=title,
+                description="Betrieb des gemeinsamen Netzes; die Kosten tragen die Teilnehmer.",
+                category="operations",
+                unit=Unit.MONTH,
+                unit_price=Decimal("0"),
+                vat_category=vat,
+                status=ServiceStatus.PUBLISHED,
+            ),
+        )
+        db.session.commit()
+        return service
+
+    return make
+
+
+@pytest.fixture
+def bill(app: Any) -> Callable[[str], Any]:
+    """Run the regular billing run for a month as the operator (one commit)."""
+    from marketplace.ledger.billing import run_billing
+
+    def run(period: str) -> Any:
+        result = run_billing(period, user("betrieb@kopit.example"))
+        db.session.commit()
+        return result
+
+    return run
+
+
+@pytest.fixture
+def close(app: Any) -> Callable[[str], None]:
+    from marketplace.ledger.operations import close_period
+
+    def run(period: str) -> None:
+        close_period(period, user("betrieb@kopit.example"))
+        db.session.commit()
+
+    return run
+
+
+def ledger_total() -> int:
+    from marketplace.ledger.models import Account
+
+    return db.session.scalar(select(func.coalesce(func.sum(Account.balance_cents), 0)))
+
+
+def verify_ledger() -> None:
+    """The ledger's own verification (chain and cached balances) must pass, and all balances sum to 0."""
+    from marketplace.ledger import queries
+
+    report = queries.verify_ledger()
+    assert report.ok, report
+    assert ledger_total() == 0
+
+
+@pytest.fixture(scope="session")
+def einvoice_validator() -> Any:
+    """The settlement's three-layer XRechnung validation (XSD, EN 16931, German rules), compiled once."""
+    from tests.settlement.einvoice import make_validator
+
+    return make_validator()
+
+
+@pytest.fixture
+def assert_valid_xrechnung(einvoice_validator: Any) -> Callable[[bytes], None]:
+    def check(xml: bytes) -> None:
+        errors = einvoice_validator.errors(xml)
+        assert errors == {layer: [] for layer in errors}, errors
+
+    return check

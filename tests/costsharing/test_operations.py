@@ -1,0 +1,149 @@
+"""Plans, participants and Königsteiner values; advances in the billing run; the true-up."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from marketplace.catalogue.models import VatCategory
+from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.costsharing import operations as ops
+from marketplace.costsharing.advances import advance_key
+from marketplace.costsharing.models import Advance, AllocationKey, PlanStatus
+from marketplace.costsharing.queries import share_rows
+from marketplace.extensions import db
+from marketplace.ledger.models import Account, AccountKind, Transfer
+from marketplace.settlement.models import DocumentType, Invoice
+from tests.costsharing.conftest import member, user, verify_ledger
+
+KDZ = "anbieter@kdz-mainz.example"
+
+
+def balance(name: str) -> int:
+    return db.session.scalar(
+        select(Account.balance_cents).where(Account.member_id == member(name).id, Account.kind == AccountKind.CLEARING)
+    )
+
+
+@pytest.fixture
+def plan(app, demo, shared_service):
+    service = shared_service()
+    plan = ops.create_plan(service, 2026, 1_200_000, AllocationKey.EQUAL, user(KDZ))
+    ops.add_participant(plan, member("Stadt Wiesbaden"), date(2026, 1, 1), user(KDZ))
+    ops.add_participant(plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), user(KDZ))
+    db.session.commit()
+    return plan
+
+
+def test_validation_speaks_german_and_names_fields(app, demo, shared_service, plan):
+    service = plan.service
+    with pytest.raises(Conflict, match="bereits eine Kostenteilung"):
+        ops.create_plan(service, 2026, 100, AllocationKey.EQUAL, user(KDZ))
+    with pytest.raises(PermissionDenied):
+        ops.create_plan(service, 2027, 100, AllocationKey.EQUAL, user("einkauf@wiesbaden.example"))
+    with pytest.raises(InvalidInput) as error:
+        ops.create_plan(service, 2027, -1, AllocationKey.EQUAL, user(KDZ))
+    assert error.value.errors == {"planned_cost": ["Die geplanten Jahreskosten darf nicht negativ sein."]} or (
+        "planned_cost" in error.value.errors
+    )
+    with pytest.raises(Conflict, match="nimmt an dieser Kostenteilung bereits teil"):
+        ops.add_participant(plan, member("Stadt Wiesbaden"), date(2026, 3, 1), user(KDZ))
+    with pytest.raises(Conflict, match="Anbieter"):
+        ops.add_participant(plan, member("KDZ Mainz"), date(2026, 3, 1), user(KDZ))
+    with pytest.raises(InvalidInput) as error:
+        ops.add_participant(plan, member("ekom21"), date(2026, 3, 1), user(KDZ), leaves_on=date(2026, 2, 1))
+    assert "leaves_on" in error.value.errors
+    with pytest.raises(PermissionDenied):
+        ops.add_participant(plan, member("ekom21"), date(2026, 3, 1), user("anbieter@ekom21.example"))
+    population = ops.create_plan(service, 2027, 100, AllocationKey.POPULATION, user(KDZ))
+    with pytest.raises(InvalidInput) as error:
+        ops.add_participant(population, member("ekom21"), date(2027, 1, 1), user(KDZ))
+    assert "population" in error.value.errors
+    koenigstein = ops.create_plan(service, 2028, 100, AllocationKey.KOENIGSTEIN, user(KDZ))
+    with pytest.raises(InvalidInput, match="Königsteiner Schlüssel 2028"):
+        ops.add_participant(koenigstein, member("ekom21"), date(2028, 1, 1), user(KDZ))
+    with pytest.raises(PermissionDenied):
+        ops.set_koenigstein_value(2028, member("ekom21"), Decimal("7.44344"), user(KDZ))
+    with pytest.raises(InvalidInput):
+        ops.set_koenigstein_value(2028, member("ekom21"), Decimal("7.443441"), user("betrieb@kopit.example"))
+
+
+def test_koenigstein_shares_are_renormalised_over_the_participants(app, demo, shared_service):
+    operator = user("betrieb@kopit.example")
+    ops.set_koenigstein_value(2026, member("Stadt Wiesbaden"), Decimal("7.44344"), operator)
+    ops.set_koenigstein_value(2026, member("Landkreis Darmstadt-Dieburg"), Decimal("2.93874"), operator)
+    ops.set_koenigstein_value(2026, member("ekom21"), Decimal("1.00000"), operator)
+    ops.set_koenigstein_value(2026, member("ekom21"), Decimal("5.00000"), operator)  # a correction
+    plan = ops.create_plan(shared_service(), 2026, 100_000_00, AllocationKey.KOENIGSTEIN, user(KDZ))
+    ops.add_participant(plan, member("Stadt Wiesbaden"), date(2025, 1, 1), user(KDZ))
+    ops.add_participant(plan, member("Landkreis Darmstadt-Dieburg"), date(2025, 1, 1), user(KDZ))
+    rows = share_rows(plan)
+    assert [r.planned_cents for r in rows] == [71_694_38, 28_305_62]
+    assert sum(r.share_percent for r in rows) == Decimal("100.0000")
+
+
+def test_advances_are_charged_by_the_billing_run_once_with_an_invoice(app, demo, plan, bill):
+    run = bill("2026-03")
+    advances = db.session.scalars(select(Advance).order_by(Advance.member_id)).all()
+    assert [(a.period, a.amount_cents) for a in advances] == [("2026-03", 50_000), ("2026-03", 50_000)]
+    assert run.transfers_created >= 2
+    transfer = db.session.scalar(
+        select(Transfer).where(
+            Transfer.idempotency_key == advance_key(plan.id, member("Stadt Wiesbaden").id, "2026-03")
+        )
+    )
+    assert {p.amount_cents for p in transfer.postings} == {-50_000, 50_000}
+    invoice = db.session.get(Invoice, advances[0].invoice_id)
+    assert invoice.type_code is DocumentType.INVOICE and invoice.net_cents == 50_000 and invoice.vat_cents == 0
+    assert invoice.lines[0].transfer_id == advances[0].transfer_id
+    rerun = bill("2026-03")
+    assert rerun.transfers_created == 0
+    assert db.session.scalar(select(db.func.count(Advance.id))) == 2
+    verify_ledger()
+
+
+def test_vat_of_a_taxable_advance_is_invoiced_and_posted(app, demo, shared_service, bill, assert_valid_xrechnung):
+    from marketplace.settlement.xrechnung import render
+
+    service = shared_service("anbieter@ekom21.example", VatCategory.STANDARD, "Gemeinsame Firewall")
+    ekom = user("anbieter@ekom21.example")
+    plan = ops.create_plan(service, 2026, 120_000, AllocationKey.CUSTOM, ekom)
+    ops.add_participant(plan, member("Stadt Wiesbaden"), date(2026, 1, 1), ekom, weight=Decimal("2"))
+    ops.add_participant(plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), ekom, weight=Decimal("1"))
+    db.session.commit()
+    before = balance("Stadt Wiesbaden")
+    bill("2026-02")
+    assert balance("Stadt Wiesbaden") - before == -(6_667 + 1_267)
+    invoice = db.session.scalar(
+        select(Invoice).where(Invoice.buyer_id == member("Stadt Wiesbaden").id, Invoice.cause_key.like("advance:%"))
+    )
+    assert (invoice.net_cents, invoice.vat_cents) == (6_667, 1_267)
+    assert invoice.vat_transfer_id is not None
+    assert_valid_xrechnung(render(invoice))
+    verify_ledger()
+
+
+def test_true_up_only_after_the_year_and_only_once(app, demo, plan, bill):
+    bill("2026-01")
+    with pytest.raises(Conflict, match="erst nach Ablauf"):
+        ops.true_up(plan, 1_300_000, user(KDZ))
+    app.config["MARKETPLACE_TODAY"] = "2027-01-10"
+    with pytest.raises(PermissionDenied):
+        ops.true_up(plan, 1_300_000, user("anbieter@ekom21.example"))
+    entries = ops.true_up(plan, 1_300_000, user(KDZ))
+    db.session.commit()
+    assert [(e.final_cents, e.advances_cents, e.difference_cents) for e in entries] == [
+        (650_000, 50_000, 600_000),
+        (650_000, 50_000, 600_000),
+    ]
+    assert plan.status is PlanStatus.TRUED_UP
+    with pytest.raises(Conflict, match="bereits spitz abgerechnet"):
+        ops.true_up(plan, 1_300_000, user(KDZ))
+    db.session.rollback()
+    # no more advances for a plan that is settled
+    bill("2026-12")
+    assert db.session.scalars(select(Advance).where(Advance.period == "2026-12")).all() == []
+    verify_ledger()
