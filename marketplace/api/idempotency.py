@@ -72,8 +72,10 @@ def _answer_from(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 def idempotent(run: Callable[[], Response]) -> Response:
     """Run the operation once per (user, Idempotency-Key); replay its stored response afterwards."""
+    from flask import g
+
     key = request.headers.get(HEADER)
-    if key is None:
+    if key is None or getattr(g, "api_user", None) is None:  # public operations (Stripe) have no user
         return run()
     if not _KEY_RE.match(key):
         raise InvalidInput.field(HEADER, "Der Idempotency-Key hat 1 bis 255 sichtbare ASCII-Zeichen.")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from flask import request, url_for
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError, WithJsonSchema
 
-from marketplace.api.spec import ApiModel, Money, QueryModel, money
+from marketplace.api.spec import ApiModel, Money, QueryModel, UtcDatetimes, money
 from marketplace.bookings.models import Booking, BookingStatus
 from marketplace.catalogue.models import Service, ServiceStatus, Unit, VatCategory
 from marketplace.core.errors import InvalidInput
@@ -129,7 +129,7 @@ class BookingQuery(PageQuery):
 # --- responses -----------------------------------------------------------------------------------------
 
 
-class Out(BaseModel):
+class Out(UtcDatetimes):
     """Base of responses: exactly the documented fields, nothing else."""
 
     model_config = ConfigDict(extra="forbid")

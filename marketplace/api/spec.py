@@ -45,14 +45,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Annotated, Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import models_json_schema
 
-from marketplace.core.errors import InvalidInput
+from marketplace.core.errors import InvalidInput, NotFound
 from marketplace.core.money import cents_to_str
 from marketplace.extensions import db
 
@@ -67,7 +68,18 @@ def money(cents: int) -> str:
     return cents_to_str(cents)
 
 
-class ApiModel(BaseModel):
+class UtcDatetimes(BaseModel):
+    """Datetimes leave as RFC 3339 with an offset: naive ones (SQLite drops the zone) are UTC."""
+
+    @field_validator("*", mode="after", check_fields=False)
+    @classmethod
+    def _datetimes_in_utc(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class ApiModel(UtcDatetimes):
     """Base of request bodies and responses: unknown fields are an error, text is stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -142,15 +154,17 @@ class Operation:
 REGISTRY: list[Operation] = []
 
 _RULE_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+#: Ids are 32-bit in the database; larger numbers in a path are simply not found.
+MAX_ID = 2_147_483_647
 _CONVERTER_SCHEMAS = {
-    "int": {"type": "integer", "minimum": 0},
+    "int": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     "string": {"type": "string"},
     None: {"type": "string"},
 }
 
 
 def public_endpoints() -> frozenset[str]:
-    return frozenset(op.endpoint for op in REGISTRY if not op.auth)
+    return frozenset(op.endpoint for op in REGISTRY if not op.auth)  # a handful: cheap enough per request
 
 
 def operation(
@@ -192,6 +206,8 @@ def operation(
 
         @wraps(view)
         def wrapper(**path_args: Any) -> Any:
+            if any(isinstance(value, int) and value > MAX_ID for value in path_args.values()):
+                raise NotFound("Das gibt es nicht.")
             kwargs: dict[str, Any] = dict(path_args)
             if isinstance(body, type):
                 from marketplace.api.schemas import parse_body
@@ -300,11 +316,16 @@ def _default_errors(op: Operation) -> list[int]:
         statuses.append(422)
     if op.auth:
         statuses += [401, 403]
-    if _RULE_PARAM.search(op.rule):
+    if _RULE_PARAM.search(op.rule) or _refers_to_objects(op.body) or _refers_to_objects(op.query):
         statuses.append(404)
     if op.body is not None:
         statuses += [413, 415]
     return statuses
+
+
+def _refers_to_objects(body: Any) -> bool:
+    """A body or query naming objects by id (``service_id`` …) may name one the caller cannot see: 404."""
+    return isinstance(body, type) and any(name.endswith("_id") for name in body.model_fields)
 
 
 def openapi_document() -> dict[str, Any]:
