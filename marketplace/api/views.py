@@ -43,7 +43,7 @@ from marketplace.bookings.operations import (
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.operations import ServiceInput, create_service, update_service
 from marketplace.catalogue.queries import catalogue_statement, service_for
-from marketplace.core.errors import PermissionDenied
+from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.ledger.billing import run_billing
 from marketplace.ledger.queries import member_balances
@@ -137,6 +137,8 @@ def get_service(service_id: int) -> ServiceOut:
 def patch_service(service_id: int, body: ServiceUpdate) -> ServiceOut:
     user = api_user()
     service = service_for(user, service_id)
+    if service.provider_id != user.member_id:  # published services are public, but not theirs to change
+        raise NotFound("Diese Leistung gibt es nicht.")
     fields = body.model_fields_set
     update_service(
         user,
