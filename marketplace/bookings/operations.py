@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import and_, func, or_, select
 
+from marketplace.bookings import notices
 from marketplace.bookings.models import (
     BILLABLE_STATUSES,
     COMMITTED_STATUSES,
@@ -103,6 +104,7 @@ def request_booking(actor: User, data: BookingRequest) -> Booking:
         BookingEvent(booking=booking, from_status=None, to_status=BookingStatus.REQUESTED, actor_id=actor.id)
     )
     db.session.flush()
+    notices.requested(booking)
     return booking
 
 
@@ -165,6 +167,7 @@ def accept_booking(actor: User, booking: Booking) -> Booking:
     booking.accepted_at = utcnow()
     _transition(booking, BookingStatus.ACCEPTED, actor)
     db.session.flush()
+    notices.decided(booking, accepted=True)
     return booking
 
 
@@ -176,6 +179,7 @@ def decline_booking(actor: User, booking: Booking, reason: str = "") -> Booking:
     _service, booking = _lock_for_decision(booking)
     _transition(booking, BookingStatus.DECLINED, actor, note=(reason or "").strip())
     db.session.flush()
+    notices.decided(booking, accepted=False, reason=(reason or "").strip())
     return booking
 
 
@@ -258,6 +262,7 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
         member_id=actor.member_id,
         data={"before": before, "after": {"status": booking.status.value, "ends_on": effective.isoformat()}},
     )
+    notices.cancelled(booking, actor, reason)
     return booking
 
 
@@ -345,7 +350,7 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
     )
     before = None
     if record is None:
-        record = UsageRecord(booking_id=booking.id, period=period, quantity=value, created_by_id=actor.id)
+        record = UsageRecord(booking=booking, period=period, quantity=value, created_by_id=actor.id)
         db.session.add(record)
     else:
         if record.status is UsageStatus.CONFIRMED:
@@ -366,6 +371,7 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
         member_id=actor.member_id,
         data={"booking_id": booking.id, "period": period, "before": before, "after": {"quantity": str(value)}},
     )
+    notices.usage_entered(record)
     return record
 
 
@@ -432,6 +438,7 @@ def dispute_usage(actor: User, record: UsageRecord, reason: str) -> UsageRecord:
     record_audit(
         actor, "usage.disputed", record, member_id=actor.member_id, data={"before": "entered", "reason": reason}
     )
+    notices.usage_disputed(record)
     return record
 
 
@@ -448,4 +455,5 @@ def post_message(actor: User, booking: Booking, body: str) -> BookingMessage:
     db.session.add(message)
     db.session.flush()
     record_audit(actor, "booking.message", message, member_id=actor.member_id, data={"booking_id": booking.id})
+    notices.message_posted(booking, actor)
     return message

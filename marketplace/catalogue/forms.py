@@ -136,6 +136,7 @@ class ServiceForm(FlaskForm):
     vatex_code = SelectField(
         _l("Befreiungsgrund (VATEX-Code)"),
         choices=[("", _l("– bei E bitte wählen –")), *VATEX_LABELS.items()],
+        validate_choice=False,  # checked below, so that a form without the field (S, O) is fine
     )
     minimum_term_months = IntegerField(
         _l("Mindestlaufzeit in Monaten"),
@@ -159,13 +160,11 @@ class ServiceForm(FlaskForm):
     contact_email = EmailField(_l("E-Mail der Ansprechperson"), validators=[Optional(), Length(max=254)])
     contact_phone = StringField(_l("Telefon der Ansprechperson"), validators=[Optional(), Length(max=40)])
 
-    def validate_tax_reasons(self, field: CheckboxesField) -> None:
-        if self.vat_category.data == VatCategory.NOT_TAXABLE.value and not field.data:
-            raise ValidationError(_l("Bei O bitte mindestens einen Grund nach § 2b UStG ankreuzen."))
-
     def validate_vatex_code(self, field: SelectField) -> None:
         if self.vat_category.data == VatCategory.EXEMPT.value and not field.data:
             raise ValidationError(_l("Bei E bitte den Befreiungsgrund (VATEX-Code) wählen."))
+        if field.data and field.data not in VATEX_LABELS:
+            raise ValidationError(_l("Bitte einen Befreiungsgrund aus der Liste wählen."))
 
 
 #: Uploads: PDF only, checked by content, at most this size.

@@ -66,6 +66,14 @@ def _category_choices(form: ServiceForm) -> None:
     ]
 
 
+def _warn_missing_tax_reasons(service: Service) -> None:
+    if service.vat_category is VatCategory.NOT_TAXABLE and not service.tax_reason_list:
+        flash(
+            _("Bitte ergänzen Sie die Begründung, warum die Leistung nach § 2b UStG nicht steuerbar ist."),
+            "warning",
+        )
+
+
 def _input_from(form: ServiceForm) -> ServiceInput:
     return ServiceInput(
         title=form.title.data,
@@ -198,6 +206,7 @@ def new() -> Response | str:
         else:
             db.session.commit()
             flash(_("Die Leistung „%(title)s“ ist angelegt.", title=service.title), "success")
+            _warn_missing_tax_reasons(service)
             return redirect(url_for("catalogue.show", service_id=service.id))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("catalogue/form.html", form=form, service=None), status
@@ -230,6 +239,7 @@ def edit(service_id: int) -> Response | str:
         else:
             db.session.commit()
             flash(_("Die Änderungen sind gespeichert."), "success")
+            _warn_missing_tax_reasons(service)
             return redirect(url_for("catalogue.show", service_id=service.id))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("catalogue/form.html", form=form, service=service), status

@@ -24,7 +24,7 @@ def user(app: Any) -> Callable[[str], Any]:
 def make_booking(demo: None, user: Callable[[str], Any]) -> Callable[..., Any]:
     """A booking of a demo service by Stadt Wiesbaden, accepted unless `accept=False`."""
     from marketplace.bookings.models import Booking, BookingEvent, BookingStatus
-    from marketplace.bookings.operations import accept_booking
+    from marketplace.bookings.operations import BookingRequest, accept_booking, request_booking
     from marketplace.catalogue.models import Service
 
     def make(
@@ -43,18 +43,23 @@ def make_booking(demo: None, user: Callable[[str], Any]) -> Callable[..., Any]:
         if notice_period_days is not None:
             service.notice_period_days = notice_period_days
         who = user(buyer)
-        booking = Booking(
-            service_id=service.id,
-            buyer_id=who.member_id,
-            requested_by_id=who.id,
-            quantity=quantity,
-            starts_on=starts_on,
-            ends_on=ends_on,
-            status=BookingStatus.REQUESTED,
-        )
-        db.session.add(booking)
-        db.session.flush()
-        db.session.add(BookingEvent(booking=booking, to_status=BookingStatus.REQUESTED, actor_id=who.id))
+        if starts_on >= date(2026, 11, 16):  # today in tests: the real request path (with its e-mail)
+            booking = request_booking(
+                who, BookingRequest(service_id=service.id, quantity=quantity, starts_on=starts_on, ends_on=ends_on)
+            )
+        else:
+            booking = Booking(
+                service_id=service.id,
+                buyer_id=who.member_id,
+                requested_by_id=who.id,
+                quantity=quantity,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                status=BookingStatus.REQUESTED,
+            )
+            db.session.add(booking)
+            db.session.flush()
+            db.session.add(BookingEvent(booking=booking, to_status=BookingStatus.REQUESTED, actor_id=who.id))
         if accept:
             provider = next(u for u in service.provider.users if u.has_role("provider"))
             accept_booking(provider, booking)

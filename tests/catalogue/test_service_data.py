@@ -69,7 +69,6 @@ def test_provider_publishes_a_service_with_terms_sla_contact_and_tax_reasoning(a
         ({"notice_period_days": "-1"}, "notice_period_days", "0 bis 730"),
         ({"sla_response_hours": "0"}, "sla_response_hours", "1 bis 8760"),
         ({"capacity": "0"}, "capacity", "ab 1"),
-        ({"tax_reasons": []}, "tax_reasons", "mindestens einen Grund"),
         ({"vat_category": "E", "vatex_code": ""}, "vatex_code", "VATEX"),
     ],
 )
@@ -155,3 +154,12 @@ def test_a_price_from_a_later_day_is_scheduled(as_user):
         select(PriceVersion).where(PriceVersion.service_id == service.id, PriceVersion.unit_price_cents == 9500)
     )
     assert scheduled.valid_from.date() in (date(2026, 12, 31), date(2027, 1, 1))  # midnight in Berlin
+
+
+def test_not_taxable_without_reasons_is_saved_with_a_reminder(as_user):
+    client = as_user(PROVIDER)
+    response = _create(client, tax_reasons=[], tax_legal_basis="")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"])
+    assert "Bitte ergänzen Sie die Begründung" in page.text
+    assert _service().tax_legal_basis == "§ 2b Abs. 3 Nr. 2 UStG"

@@ -1,0 +1,189 @@
+"""Writing e-mails into the outbox (in the same transaction as their cause) and sending them.
+
+`flask outbox send` delivers unsent messages over SMTP configured by the environment (`SMTP_HOST`,
+`SMTP_PORT`, `SMTP_USER`, `SMTP_PASSWORD`, `SMTP_STARTTLS`, `MAIL_FROM`); without `SMTP_HOST` (development)
+the messages are printed to the console instead.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from collections.abc import Callable, Iterable
+from email.message import EmailMessage
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from marketplace.core.timeutil import utcnow
+from marketplace.extensions import db
+from marketplace.members.models import Member, Role, User, UserRole
+from marketplace.notifications.models import NotificationKind, NotificationPreference, OutboxMessage
+
+#: Kinds a user may switch off; account e-mails (invitation, password reset) are always sent.
+OPTIONAL_KINDS = tuple(kind for kind in NotificationKind if kind is not NotificationKind.ACCOUNT)
+MAX_ATTEMPTS = 5
+SIGNATURE = "\n\n-- \nLeistungsbörse – IT-Leistungen öffentlicher Stellen\nDiese Nachricht wurde automatisch versandt."
+
+
+def base_url() -> str:
+    return (current_app.config.get("BASE_URL") or os.environ.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+
+
+def _disabled(user_ids: list[int], kind: NotificationKind) -> set[int]:
+    if kind is NotificationKind.ACCOUNT or not user_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(NotificationPreference.user_id).where(
+                NotificationPreference.user_id.in_(user_ids),
+                NotificationPreference.kind == kind,
+                NotificationPreference.enabled.is_(False),
+            )
+        )
+    )
+
+
+def notify(users: Iterable[User], kind: NotificationKind, subject: str, body: str) -> list[OutboxMessage]:
+    """Queue one e-mail per active user who has not switched this kind off."""
+    recipients = {user.id: user for user in users if user.active}
+    off = _disabled(list(recipients), kind)
+    messages = []
+    for user_id, user in sorted(recipients.items()):
+        if user_id in off:
+            continue
+        message = OutboxMessage(
+            kind=kind, recipient=user.email, subject=subject[:300], body=f"Guten Tag {user.name},\n\n{body}{SIGNATURE}"
+        )
+        db.session.add(message)
+        messages.append(message)
+    return messages
+
+
+def member_staff(member_id: int, *roles: Role) -> list[User]:
+    """Active users of a member holding one of the roles."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(User.member_id == member_id, User.active.is_(True), UserRole.role.in_(roles))
+            .distinct()
+            .order_by(User.id)
+        )
+    )
+
+
+def set_preferences(user: User, enabled: Iterable[NotificationKind]) -> None:
+    """Store the user's choice for every optional kind."""
+    wanted = set(enabled)
+    existing = {
+        row.kind: row
+        for row in db.session.scalars(select(NotificationPreference).where(NotificationPreference.user_id == user.id))
+    }
+    for kind in OPTIONAL_KINDS:
+        row = existing.get(kind)
+        if row is None:
+            db.session.add(NotificationPreference(user_id=user.id, kind=kind, enabled=kind in wanted))
+        else:
+            row.enabled = kind in wanted
+    db.session.flush()
+
+
+def preferences_of(user: User) -> dict[NotificationKind, bool]:
+    rows = db.session.scalars(select(NotificationPreference).where(NotificationPreference.user_id == user.id))
+    stored = {row.kind: row.enabled for row in rows}
+    return {kind: stored.get(kind, True) for kind in OPTIONAL_KINDS}
+
+
+# --- sending -----------------------------------------------------------------------------------------
+
+
+def _smtp_sender() -> Callable[[EmailMessage], None] | None:
+    host = os.environ.get("SMTP_HOST")
+    if not host:
+        return None
+    port = int(os.environ.get("SMTP_PORT", "587"))
+    user, password = os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD")
+    starttls = os.environ.get("SMTP_STARTTLS", "1") not in ("0", "false", "no")
+
+    def send(message: EmailMessage) -> None:
+        with smtplib.SMTP(host, port, timeout=20) as smtp:
+            if starttls:
+                smtp.starttls()
+            if user:
+                smtp.login(user, password or "")
+            smtp.send_message(message)
+
+    return send
+
+
+def send_outbox(limit: int = 200, echo: Callable[[str], Any] = print) -> tuple[int, int]:
+    """Send up to `limit` unsent messages; returns (sent, failed). Each message is committed on its own."""
+    sender = _smtp_sender()
+    mail_from = os.environ.get("MAIL_FROM", "Leistungsbörse <noreply@leistungsboerse.example>")
+    statement = (
+        select(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts < MAX_ATTEMPTS)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    sent = failed = 0
+    for message in db.session.scalars(statement).all():
+        email = EmailMessage()
+        email["From"], email["To"], email["Subject"] = mail_from, message.recipient, message.subject
+        email.set_content(message.body)
+        message.attempts += 1
+        try:
+            if sender is None:
+                echo(f"--- E-Mail an {message.recipient} ---\nBetreff: {message.subject}\n\n{message.body}\n")
+            else:
+                sender(email)
+        except (OSError, smtplib.SMTPException) as error:
+            message.last_error = str(error)[:500]
+            failed += 1
+        else:
+            message.sent_at = utcnow()
+            message.last_error = ""
+            sent += 1
+    db.session.commit()
+    return sent, failed
+
+
+# --- billing e-mails: written when a billing run is recorded (ledger code stays untouched) ----------------
+
+
+def _billing_messages(session: Session, _context: Any, _instances: Any) -> None:
+    from marketplace.bookings.models import Booking
+    from marketplace.ledger.models import BillingRun, Transfer, TransferKind
+
+    runs = [obj for obj in session.new if isinstance(obj, BillingRun)]
+    if not runs:
+        return
+    with session.no_autoflush:
+        for run in runs:
+            if not run.transfers_created:
+                continue
+            members = session.execute(
+                select(Booking.buyer_id)
+                .join(Transfer, Transfer.booking_id == Booking.id)
+                .where(Transfer.period == run.period, Transfer.kind == TransferKind.CHARGE)
+                .distinct()
+            ).scalars()
+            for member_id in members:
+                member = session.get(Member, member_id)
+                notify(
+                    member_staff(member_id, Role.MEMBER_FINANCE),
+                    NotificationKind.BILLING,
+                    f"Abrechnung {run.period}",
+                    f"für {member.name if member else 'Ihre Stelle'} wurden die Leistungen des Monats {run.period} "
+                    f"abgerechnet. Die Buchungen sehen Sie unter {base_url()}/ledger.",
+                )
+
+
+def init_billing_notifications() -> None:
+    if not event.contains(Session, "before_flush", _billing_messages):
+        event.listen(Session, "before_flush", _billing_messages)
