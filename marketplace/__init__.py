@@ -76,10 +76,12 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.core.views import bp as core_bp
     from marketplace.ledger.views import bp as ledger_bp
     from marketplace.members.views import bp as members_bp
+    from marketplace.notifications.views import bp as notifications_bp
     from marketplace.settlement.views import bp as settlement_bp
 
     for blueprint in (core_bp, members_bp, catalogue_bp, bookings_bp, ledger_bp, settlement_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(notifications_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     from marketplace.api.ui import bp as api_ui_bp
