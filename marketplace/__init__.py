@@ -74,6 +74,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.core.views import bp as core_bp
+    from marketplace.costsharing.views import bp as costsharing_bp
     from marketplace.ledger.views import bp as ledger_bp
     from marketplace.members.views import bp as members_bp
     from marketplace.notifications.views import bp as notifications_bp
@@ -82,6 +83,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (core_bp, members_bp, catalogue_bp, bookings_bp, ledger_bp, settlement_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(costsharing_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
     from marketplace.api.ui import bp as api_ui_bp

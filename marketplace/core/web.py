@@ -143,6 +143,7 @@ def _nav_items() -> list[tuple[str, str, str]]:
         items.append(("catalogue.mine", _("Meine Angebote"), "/services/mine"))
     if current_user.has_role(Role.BUYER, Role.PROVIDER):
         items.append(("bookings.index", _("Buchungen"), "/bookings"))
+        items.append(("costsharing.index", _("Kostenteilung"), "/cost-sharing/"))
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
