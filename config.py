@@ -37,6 +37,9 @@ class BaseConfig:
     LOGIN_LOCKOUT_ACCOUNT = _env("LOGIN_LOCKOUT_ACCOUNT", "5 per 15 minutes")
     LOGIN_LOCKOUT_ADDRESS = _env("LOGIN_LOCKOUT_ADDRESS", "20 per 15 minutes")
     PER_PAGE = 20
+    #: "json" for one structured line per event (marketplace/core/logs.py), "text" for Flask's default.
+    LOG_FORMAT = _env("LOG_FORMAT", "text")
+    LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     #: werkzeug hash method for passwords; scrypt with its default cost (n=2**15) outside tests.
     PASSWORD_HASH_METHOD = "scrypt"
     STRIPE_API_BASE = _env("STRIPE_API_BASE", "https://api.stripe.com")
@@ -63,6 +66,7 @@ class TestingConfig(BaseConfig):
 
 
 class ProductionConfig(BaseConfig):
+    LOG_FORMAT = _env("LOG_FORMAT", "json")
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"

@@ -43,6 +43,9 @@ def init_app(app: Flask) -> None:
     from marketplace.core import login_guard
 
     login_guard.init_app(app)
+    from marketplace.core import logs
+
+    logs.init_app(app)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
