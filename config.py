@@ -41,7 +41,7 @@ class BaseConfig:
     LOG_FORMAT = _env("LOG_FORMAT", "text")
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     #: werkzeug hash method for passwords; scrypt with its default cost (n=2**15) outside tests.
-    PASSWORD_HASH_METHOD = "scrypt"
+    PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method, not a password
     STRIPE_API_BASE = _env("STRIPE_API_BASE", "https://api.stripe.com")
     STRIPE_API_KEY = _env("STRIPE_API_KEY")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
@@ -62,11 +62,13 @@ class TestingConfig(BaseConfig):
     WTF_CSRF_ENABLED = True
     LOGIN_RATE_LIMIT = "1000 per minute"
     #: Still scrypt, at a cost that keeps the suite fast (hashes made here never protect real accounts).
-    PASSWORD_HASH_METHOD = "scrypt:4096:8:1"
+    PASSWORD_HASH_METHOD = "scrypt:4096:8:1"  # noqa: S105 - a hash method, not a password
 
 
 class ProductionConfig(BaseConfig):
     LOG_FORMAT = _env("LOG_FORMAT", "json")
+    #: Reverse proxies in front of gunicorn whose X-Forwarded-For/-Proto are trusted (docs/OPERATIONS.md).
+    TRUSTED_PROXIES = int(_env("TRUSTED_PROXIES", "1") or 1)
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"

@@ -79,3 +79,25 @@ def test_login_posts_are_throttled_per_address_with_retry_after(database_url, de
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
     assert "Zu viele Versuche" in response.text
+
+
+def test_behind_the_reverse_proxy_the_lockout_counts_the_forwarded_client(app, demo, database_url, monkeypatch):
+    from tests.security.conftest import production_app
+
+    client = production_app(database_url, monkeypatch, LOGIN_LOCKOUT_ADDRESS="3 per 15 minutes").test_client()
+    https = "https://leistungsboerse.example"
+
+    def attempt(forwarded_for: str):
+        page = client.get("/login", base_url=https, headers={"X-Forwarded-For": forwarded_for})
+        return client.post(
+            "/login",
+            base_url=https,
+            data={"email": "niemand@example.org", "password": "geraten", "csrf_token": csrf_token(page.text)},
+            headers={"X-Forwarded-For": forwarded_for, "Referer": f"{https}/login"},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},  # the proxy
+        )
+
+    for _ in range(3):
+        assert attempt("192.0.2.50").status_code == 422
+    assert attempt("192.0.2.50").status_code == 429
+    assert attempt("192.0.2.51").status_code == 422  # another client behind the same proxy is not locked out
