@@ -40,6 +40,12 @@ def init_app(app: Flask) -> None:
         except ValueError:
             return None
 
+    proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
+    if proxies:  # behind a reverse proxy: the client's address and scheme come from its X-Forwarded-* headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
     from marketplace.core import login_guard
 
     login_guard.init_app(app)
@@ -150,6 +156,4 @@ def _nav_items() -> list[tuple[str, str, str]]:
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
-    if current_user.is_operator_admin or current_user.has_role(Role.MEMBER_ADMIN):
-        items.append(("admin.index", _("Verwaltung"), "/admin"))
     return items
