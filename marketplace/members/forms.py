@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 
 class LoginForm(FlaskForm):
@@ -23,4 +23,33 @@ class LoginForm(FlaskForm):
 class TokenForm(FlaskForm):
     name = StringField(
         _l("Bezeichnung"), validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)]
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        _l("E-Mail-Adresse"),
+        validators=[
+            DataRequired(_l("Bitte Ihre E-Mail-Adresse angeben.")),
+            Email(_l("Das ist keine gültige E-Mail-Adresse.")),
+            Length(max=254),
+        ],
+    )
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("Neues Passwort"),
+        validators=[
+            DataRequired(_l("Bitte ein Passwort angeben.")),
+            Length(min=10, max=200, message=_l("Das Passwort hat 10 bis 200 Zeichen.")),
+        ],
+        description=_l("Mindestens 10 Zeichen."),
+    )
+    confirm = PasswordField(
+        _l("Passwort wiederholen"),
+        validators=[
+            DataRequired(_l("Bitte das Passwort wiederholen.")),
+            EqualTo("password", message=_l("Die beiden Passwörter stimmen nicht überein.")),
+        ],
     )

@@ -33,6 +33,10 @@ class Role(enum.StrEnum):
     MEMBER_ADMIN = "member_admin"
 
 
+#: Roles a member admin may give within any member; the operator's own roles only within the operator.
+MEMBER_ROLES = (Role.PROVIDER, Role.BUYER, Role.MEMBER_FINANCE, Role.MEMBER_ADMIN)
+OPERATOR_ROLES = (Role.OPERATOR_ADMIN, Role.OPERATOR_FINANCE)
+
 #: Roles that may read ledger data (their own member's, or all for the operator).
 FINANCE_ROLES = frozenset({Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE})
 
@@ -121,6 +125,20 @@ class User(UserMixin, db.Model):
     @property
     def is_finance(self) -> bool:
         return self.has_role(*FINANCE_ROLES)
+
+    @property
+    def is_operator_admin(self) -> bool:
+        return bool(self.member and self.member.is_operator and Role.OPERATOR_ADMIN in self.roles)
+
+    def can_manage_users_of(self, member_id: int) -> bool:
+        """The operator's admins manage every member's users; a member admin those of its own member."""
+        return self.is_operator_admin or (Role.MEMBER_ADMIN in self.roles and self.member_id == member_id)
+
+    def can_read_audit_of(self, member_id: int | None) -> bool:
+        """The operator's admins read the whole trail; a member admin its own member's."""
+        return self.is_operator_admin or (
+            member_id is not None and Role.MEMBER_ADMIN in self.roles and self.member_id == member_id
+        )
 
     def can_view_member_ledger(self, member_id: int) -> bool:
         """Operator finance sees every member's ledger, member finance only its own."""

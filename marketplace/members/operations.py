@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
+from datetime import UTC, timedelta
 
 from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from marketplace.core.errors import Conflict, InvalidInput
+from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.core.validators import clean_ags, clean_iban, clean_leitweg_id, clean_vat_id
 from marketplace.extensions import db
 from marketplace.ledger.operations import open_member_accounts
-from marketplace.members.models import ApiToken, Member, MemberKind, Role, User, UserRole
+from marketplace.members.models import (
+    MEMBER_ROLES,
+    OPERATOR_ROLES,
+    ApiToken,
+    Member,
+    MemberKind,
+    Role,
+    User,
+    UserRole,
+    UserToken,
+    UserTokenPurpose,
+)
 
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "lb_"  # noqa: S105 - a public prefix that marks our tokens in logs and scanners
 MIN_PASSWORD_LENGTH = 10
 
@@ -108,3 +122,177 @@ def create_api_token(user: User, name: str = "CLI", *, read_only: bool = False) 
 
 def touch_token(token: ApiToken) -> None:
     token.last_used_at = utcnow()
+
+
+# --- administration: admitting and suspending members, inviting users, roles, password resets ---------
+
+INVITATION_DAYS = 7
+RESET_HOURS = 2
+
+
+def assignable_roles(member: Member) -> tuple[Role, ...]:
+    return (*MEMBER_ROLES, *OPERATOR_ROLES) if member.is_operator else MEMBER_ROLES
+
+
+def set_member_active(actor: User, member: Member, active: bool) -> Member:
+    """The operator admits (re-activates) or suspends a member; suspended members' users cannot log in."""
+    if not actor.is_operator_admin:
+        raise PermissionDenied("Nur die Verwaltung des Betreibers nimmt Mitglieder auf oder sperrt sie.")
+    if member.is_operator and not active:
+        raise Conflict("Der Betreiber kann sich nicht selbst sperren.")
+    if member.active == active:
+        raise Conflict(f"„{member.name}“ ist bereits {'aktiv' if active else 'gesperrt'}.")
+    member.active = active
+    db.session.flush()
+    record_audit(
+        actor,
+        "member.admitted" if active else "member.suspended",
+        member,
+        member_id=member.id,
+        data={"before": {"active": not active}, "after": {"active": active}},
+    )
+    return member
+
+
+def _one_time_token(user: User, purpose: UserTokenPurpose, lifetime: timedelta) -> str:
+    plain = secrets.token_urlsafe(32)
+    db.session.add(UserToken(user=user, purpose=purpose, token_hash=hash_token(plain), expires_at=utcnow() + lifetime))
+    db.session.flush()
+    return plain
+
+
+def _check_roles(member: Member, roles: Iterable[Role]) -> list[Role]:
+    chosen = sorted({Role(role) for role in roles})
+    allowed = assignable_roles(member)
+    wrong = [role for role in chosen if role not in allowed]
+    if wrong:
+        raise InvalidInput.field("roles", "Diese Rolle gibt es für dieses Mitglied nicht: " + ", ".join(wrong))
+    if not chosen:
+        raise InvalidInput.field("roles", "Bitte mindestens eine Rolle wählen.")
+    return chosen
+
+
+def invite_user(actor: User, member: Member, *, email: str, name: str, roles: Iterable[Role]) -> User:
+    """Create a user without a usable password and e-mail an invitation link to set one.
+
+    Raises PermissionDenied, InvalidInput (e-mail, name, roles) or Conflict (e-mail taken).
+    """
+    from marketplace.notifications.models import NotificationKind
+    from marketplace.notifications.operations import base_url, notify
+
+    if not actor.can_manage_users_of(member.id):
+        raise PermissionDenied("Nur die Verwaltung des Mitglieds lädt Personen ein.")
+    email = (email or "").strip().lower()
+    if not _EMAIL_RE.match(email) or len(email) > 254:
+        raise InvalidInput.field("email", "Das ist keine gültige E-Mail-Adresse.")
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput.field("name", "Bitte einen Namen mit höchstens 200 Zeichen angeben.")
+    chosen = _check_roles(member, roles)
+    user = create_user(actor, member=member, email=email, name=name, password=secrets.token_urlsafe(32), roles=chosen)
+    plain = _one_time_token(user, UserTokenPurpose.INVITATION, timedelta(days=INVITATION_DAYS))
+    notify(
+        [user],
+        NotificationKind.ACCOUNT,
+        "Einladung zur Leistungsbörse",
+        f"{actor.name} ({actor.member.name}) lädt Sie zur Leistungsbörse ein, für {member.name}.\n\n"
+        f"Bitte legen Sie innerhalb von {INVITATION_DAYS} Tagen Ihr Passwort fest:\n"
+        f"{base_url()}/password/set/{plain}",
+    )
+    record_audit(
+        actor,
+        "user.invited",
+        user,
+        member_id=member.id,
+        data={"before": None, "after": {"email": email, "roles": [r.value for r in chosen]}},
+    )
+    return user
+
+
+def set_user_roles(actor: User, user: User, roles: Iterable[Role]) -> User:
+    """Replace a user's roles. An admin cannot take away their own admin role (nobody would be left to undo it)."""
+    if not actor.can_manage_users_of(user.member_id):
+        raise PermissionDenied("Nur die Verwaltung des Mitglieds vergibt Rollen.")
+    chosen = _check_roles(user.member, roles)
+    if user.id == actor.id and not ({Role.MEMBER_ADMIN, Role.OPERATOR_ADMIN} & set(chosen)):
+        raise Conflict("Sie können sich die Verwaltungsrolle nicht selbst entziehen.")
+    before = sorted(r.value for r in user.roles)
+    user.role_rows = [UserRole(role=role) for role in chosen]
+    db.session.flush()
+    record_audit(
+        actor,
+        "user.roles_changed",
+        user,
+        member_id=user.member_id,
+        data={"before": {"roles": before}, "after": {"roles": [r.value for r in chosen]}},
+    )
+    return user
+
+
+def set_user_active(actor: User, user: User, active: bool) -> User:
+    if not actor.can_manage_users_of(user.member_id):
+        raise PermissionDenied("Nur die Verwaltung des Mitglieds sperrt Zugänge.")
+    if user.id == actor.id:
+        raise Conflict("Sie können Ihren eigenen Zugang nicht sperren.")
+    if user.active == active:
+        raise Conflict(f"Der Zugang {user.email} ist bereits {'aktiv' if active else 'gesperrt'}.")
+    user.active = active
+    db.session.flush()
+    record_audit(
+        actor,
+        "user.activated" if active else "user.deactivated",
+        user,
+        member_id=user.member_id,
+        data={"before": {"active": not active}, "after": {"active": active}},
+    )
+    return user
+
+
+def request_password_reset(email: str) -> None:
+    """E-mail a reset link if an active user has this address; says nothing either way (no enumeration)."""
+    from marketplace.notifications.models import NotificationKind
+    from marketplace.notifications.operations import base_url, notify
+
+    user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None or not user.is_active:
+        return
+    plain = _one_time_token(user, UserTokenPurpose.PASSWORD_RESET, timedelta(hours=RESET_HOURS))
+    notify(
+        [user],
+        NotificationKind.ACCOUNT,
+        "Passwort zurücksetzen",
+        f"Sie (oder jemand anderes) haben ein neues Passwort angefordert. Der Link gilt {RESET_HOURS} Stunden:\n"
+        f"{base_url()}/password/set/{plain}\n\nWenn Sie das nicht waren, ignorieren Sie diese E-Mail.",
+    )
+    record_audit(None, "user.password_reset_requested", user, member_id=user.member_id, data=None)
+
+
+def token_user(plain: str) -> UserToken | None:
+    """The unused, unexpired token with this value, or None."""
+    token = db.session.scalar(select(UserToken).where(UserToken.token_hash == hash_token(plain or "")))
+    if token is None or token.used_at is not None:
+        return None
+    expires = token.expires_at if token.expires_at.tzinfo else token.expires_at.replace(tzinfo=UTC)
+    return token if expires > utcnow() else None
+
+
+def set_password_with_token(plain: str, password: str) -> User:
+    """Set a new password through an invitation or reset link (used once). Raises NotFound or InvalidInput."""
+    token = token_user(plain)
+    if token is None:
+        raise NotFound("Dieser Link ist ungültig, abgelaufen oder wurde schon verwendet.")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInput.field("password", f"Das Passwort braucht mindestens {MIN_PASSWORD_LENGTH} Zeichen.")
+    if len(password) > 200:
+        raise InvalidInput.field("password", "Das Passwort hat höchstens 200 Zeichen.")
+    token.used_at = utcnow()
+    token.user.password_hash = hash_password(password)
+    for other in db.session.scalars(
+        select(UserToken).where(UserToken.user_id == token.user_id, UserToken.used_at.is_(None))
+    ):
+        other.used_at = token.used_at
+    db.session.flush()
+    record_audit(
+        token.user, f"user.password_set.{token.purpose.value}", token.user, member_id=token.user.member_id, data=None
+    )
+    return token.user

@@ -8,10 +8,17 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from marketplace.core.auth import is_safe_next
+from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import ActionForm as LogoutForm
+from marketplace.core.forms import apply_domain_errors
 from marketplace.extensions import db, limiter
-from marketplace.members.forms import LoginForm, TokenForm
-from marketplace.members.operations import create_api_token
+from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenForm
+from marketplace.members.operations import (
+    create_api_token,
+    request_password_reset,
+    set_password_with_token,
+    token_user,
+)
 from marketplace.members.queries import authenticate
 
 bp = Blueprint("members", __name__)
@@ -70,3 +77,39 @@ def profile() -> Response | str:
         db.session.commit()
         flash(_("Der Token wird nur jetzt angezeigt. Bitte kopieren Sie ihn."), "warning")
     return render_template("members/profile.html", form=form, new_token=new_token)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def forgot_password() -> Response | str:
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        request_password_reset(form.email.data)
+        db.session.commit()
+        # the same answer whether or not the address exists (no account enumeration)
+        flash(_("Wenn die Adresse bei uns bekannt ist, erhalten Sie in Kürze eine E-Mail mit einem Link."), "info")
+        return redirect(url_for("members.login"))
+    return render_template("members/forgot.html", form=form)
+
+
+@bp.route("/password/set/<token>", methods=["GET", "POST"])
+def set_password(token: str) -> Response | tuple[str, int]:
+    if token_user(token) is None:
+        return render_template(
+            "errors/error.html",
+            status=404,
+            message=_("Dieser Link ist ungültig, abgelaufen oder wurde schon verwendet."),
+        ), 404
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            set_password_with_token(token, form.password.data)
+        except InvalidInput as error:
+            db.session.rollback()
+            apply_domain_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Ihr Passwort ist gesetzt. Bitte melden Sie sich an."), "success")
+            return redirect(url_for("members.login"))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("members/set_password.html", form=form), status

@@ -1,0 +1,1 @@
+"""Administration: the operator admits and suspends members; member admins manage users; the audit trail."""

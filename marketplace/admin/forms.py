@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectField, SelectMultipleField, StringField, widgets
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from marketplace.members.models import MemberKind, Role
+
+ROLE_LABELS = {
+    Role.PROVIDER: _l("Anbieter (Leistungen anbieten, Anfragen entscheiden, Verbrauch melden)"),
+    Role.BUYER: _l("Einkauf (Leistungen anfragen, Buchungen verwalten)"),
+    Role.MEMBER_FINANCE: _l("Finanzen (Konto, Rechnungen)"),
+    Role.MEMBER_ADMIN: _l("Verwaltung (Personen einladen, Rollen vergeben, Protokoll lesen)"),
+    Role.OPERATOR_ADMIN: _l("Betrieb: Verwaltung"),
+    Role.OPERATOR_FINANCE: _l("Betrieb: Finanzen"),
+}
+KIND_LABELS = {
+    MemberKind.DATA_CENTRE: _l("Kommunales Rechenzentrum / Zweckverband"),
+    MemberKind.MUNICIPALITY: _l("Gemeinde / Stadt"),
+    MemberKind.COUNTY: _l("Landkreis"),
+    MemberKind.STATE_AGENCY: _l("Landesbehörde"),
+    MemberKind.ASSOCIATION: _l("Verein / Verband (privatrechtlich)"),
+}
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class MemberForm(FlaskForm):
+    name = StringField(
+        _l("Name der Stelle"), validators=[DataRequired(_l("Bitte einen Namen angeben.")), Length(max=200)]
+    )
+    kind = SelectField(_l("Art"), choices=[(k.value, label) for k, label in KIND_LABELS.items()])
+    admin_name = StringField(_l("Name der ersten Verwaltungsperson"), validators=[Optional(), Length(max=200)])
+    admin_email = EmailField(
+        _l("E-Mail der ersten Verwaltungsperson"),
+        validators=[Optional(), Email(_l("Das ist keine gültige E-Mail-Adresse.")), Length(max=254)],
+        description=_l("Sie erhält eine Einladung und kann weitere Personen einladen."),
+    )
+
+
+class InviteForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Bitte einen Namen angeben.")), Length(max=200)])
+    email = EmailField(
+        _l("E-Mail-Adresse"),
+        validators=[
+            DataRequired(_l("Bitte eine E-Mail-Adresse angeben.")),
+            Email(_l("Das ist keine gültige E-Mail-Adresse.")),
+            Length(max=254),
+        ],
+    )
+    roles = CheckboxesField(_l("Rollen"))
+
+
+class RolesForm(FlaskForm):
+    roles = CheckboxesField(_l("Rollen"))
