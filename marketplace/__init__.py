@@ -71,6 +71,7 @@ def _register_models() -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from marketplace.api import api_bp
+    from marketplace.admin.views import bp as admin_bp
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.core.views import bp as core_bp
@@ -83,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (core_bp, members_bp, catalogue_bp, bookings_bp, ledger_bp, settlement_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(costsharing_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
