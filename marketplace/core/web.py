@@ -156,4 +156,6 @@ def _nav_items() -> list[tuple[str, str, str]]:
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
+    if current_user.is_operator_admin or current_user.has_role(Role.MEMBER_ADMIN):
+        items.append(("admin.index", _("Verwaltung"), "/admin"))
     return items
