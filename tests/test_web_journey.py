@@ -24,6 +24,11 @@ def _service_form(**overrides):
         "vat_category": "O",
         "capacity": "3",
         "status": "published",
+        # Not taxable under § 2b UStG: a public-law agreement, cost reimbursement without margin.
+        "tax_reasons": ["public_law_agreement", "cost_reimbursement"],
+        "vatex_code": "",
+        "minimum_term_months": "0",
+        "notice_period_days": "0",
     }
     data.update(overrides)
     return data
