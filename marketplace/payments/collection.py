@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import Conflict, PermissionDenied
 from marketplace.core.models import record_audit
@@ -132,8 +133,16 @@ def ensure_customer(member: Member, client: StripeClient) -> StripeCustomer:
             idempotency_key=f"lb-customer-{member.id}",
         )
         row = StripeCustomer(member_id=member.id, customer_id=customer["id"])
-        db.session.add(row)
-        db.session.flush()
+        try:
+            with db.session.begin_nested():
+                db.session.add(row)
+                db.session.flush()
+        except IntegrityError:  # a concurrent collect stored it first (the same key gave the same customer)
+            row = db.session.scalar(
+                select(StripeCustomer)
+                .where(StripeCustomer.member_id == member.id)
+                .execution_options(populate_existing=True)
+            )
     if row.payment_method_id is None or row.iban != iban:
         suffix = f"{member.id}-{_key_part(iban)}"
         method = client.create_sepa_payment_method(

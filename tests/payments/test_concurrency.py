@@ -1,0 +1,95 @@
+"""Collecting and webhooks under concurrency: two operators pressing "collect" at once, and Stripe
+delivering the same event twice at once, on the real database (threads, one connection each)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from marketplace.extensions import db
+from marketplace.ledger.models import Transfer, TransferKind
+from marketplace.payments.models import Debit, StripeEvent
+from tests.payments.conftest import API_KEY, WEBHOOK_SECRET
+
+
+def _run_together(calls):
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        results[index] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_two_collects_at_once_make_one_payment_intent_per_debtor(app, demo, api_as, fault_server):
+    app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
+    settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
+    debtors = {i["debtor_member_id"] for i in settlement["instructions"]}
+    first, second = api_as("betrieb@kopit.example"), api_as("pruefung@kopit.example")
+    db.session.remove()
+    path = f"/api/v1/settlements/{settlement['id']}/collect"
+
+    def collect(api):
+        def call():
+            with app.app_context():
+                client = app.test_client()
+                return client.post(path, headers=api.headers).status_code
+
+        return call
+
+    statuses = _run_together([collect(first), collect(second)])
+    assert statuses == [200, 200]
+    assert len(fault_server.intents) == len(debtors)
+    assert db.session.scalar(select(func.count()).select_from(Debit)) == len(debtors)
+    # whatever was sent twice was sent with the same key
+    keys = [r["key"] for r in fault_server.intent_requests]
+    assert set(keys) == set(db.session.scalars(select(Debit.idempotency_key)))
+
+
+def test_the_same_event_delivered_twice_at_once_is_applied_once(app, demo, api_as, fault_server):
+    app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
+    body = api_as("betrieb@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/collect").get_json()
+    payment = body["payments"][0]
+    event = {
+        "id": "evt_twice",
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": payment["payment_intent_id"],
+                "amount": int(payment["amount"].replace(".", "")),
+                "status": "succeeded",
+            }
+        },
+    }
+    raw = json.dumps(event).encode()
+    now = int(time.time())
+    signature = hmac.new(WEBHOOK_SECRET.encode(), f"{now}.".encode() + raw, hashlib.sha256).hexdigest()
+    headers = {"Stripe-Signature": f"t={now},v1={signature}", "Content-Type": "application/json"}
+    db.session.remove()
+
+    def deliver():
+        with app.app_context():
+            response = app.test_client().post("/api/v1/payments/stripe/webhook", data=raw, headers=headers)
+            return response.status_code, response.get_json()
+
+    results = _run_together([deliver, deliver])
+    assert [status for status, _ in results] == [200, 200]
+    assert sorted(answer["duplicate"] for _, answer in results) == [False, True]
+    assert db.session.scalar(select(func.count()).select_from(StripeEvent)) == 1
+    payments = db.session.scalars(select(Transfer).where(Transfer.kind == TransferKind.PAYMENT)).all()
+    assert len(payments) == 1 and payments[0].amount_cents == event["data"]["object"]["amount"]
