@@ -126,10 +126,18 @@ class ShareRow:
     advances_vat_cents: int
     final_cents: int
     vat_rate: Decimal
+    #: The advances charged plus those the schedule still holds for months not charged yet.
+    year_advances_cents: int = 0
 
     @property
     def difference_cents(self) -> int:
+        """Final amount less the advances charged so far: what a true-up now would charge (+) or credit (−)."""
         return self.final_cents - self.advances_cents
+
+    @property
+    def expected_difference_cents(self) -> int:
+        """Final amount less all of the year's advances, charged or still to come: the expected true-up."""
+        return self.final_cents - self.year_advances_cents
 
     @property
     def final_vat_cents(self) -> int:
@@ -149,6 +157,10 @@ def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[S
     total_weight = sum(weighted)
     planned = annual_parts(plan, plan.planned_cost_cents)
     final = annual_parts(plan, actual_cents)
+    schedules = planned_advances(plan)
+    charged_months: dict[int, set[int]] = defaultdict(set)
+    for advance in advances_of(plan.id):
+        charged_months[advance.member_id].add(int(advance.period[5:7]))
     rows = []
     for (participant, stake), weight in zip(pairs, weighted, strict=True):
         share = Decimal(0)
@@ -157,6 +169,13 @@ def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[S
                 Decimal(total_weight.numerator) / Decimal(total_weight.denominator)
             )
         net, vat = charged.get(participant.member_id, (0, 0))
+        outstanding = sum(
+            cents
+            for month, cents in enumerate(schedules.get(participant.id, [0] * 12), start=1)
+            if month not in charged_months[participant.member_id]
+        )
+        if plan.status.value != "open":
+            outstanding = 0
         rows.append(
             ShareRow(
                 participant=participant,
@@ -168,6 +187,7 @@ def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[S
                 advances_vat_cents=vat,
                 final_cents=final.get(participant.id, 0),
                 vat_rate=Decimal(plan.service.vat_rate),
+                year_advances_cents=net + outstanding,
             )
         )
     return rows

@@ -312,9 +312,10 @@ def shares_csv(plan_id: int) -> Response:
             "tage",
             "anteil_prozent",
             "plan_anteil",
-            "abschlaege",
+            "abschlaege_berechnet",
+            "abschlaege_im_jahr",
             "endbetrag",
-            "differenz",
+            "differenz_erwartet",
         ]
     ]
     for r in rows:
@@ -329,8 +330,9 @@ def shares_csv(plan_id: int) -> Response:
                 f"{r.share_percent:.4f}",
                 cents_to_str(r.planned_cents),
                 cents_to_str(r.advances_cents),
+                cents_to_str(r.year_advances_cents),
                 cents_to_str(r.final_cents),
-                cents_to_str(r.difference_cents),
+                cents_to_str(r.expected_difference_cents),
             ]
         )
     return _csv(table, f"kostenteilung-{plan.id}-{plan.year}-anteile.csv")

@@ -147,3 +147,15 @@ def test_true_up_only_after_the_year_and_only_once(app, demo, plan, bill):
     bill("2026-12")
     assert db.session.scalars(select(Advance).where(Advance.period == "2026-12")).all() == []
     verify_ledger()
+
+
+def test_expected_true_up_counts_the_advances_still_to_come(app, demo, plan, bill):
+    bill("2026-01")
+    rows = share_rows(plan, 1_200_000)
+    assert [(r.advances_cents, r.year_advances_cents, r.expected_difference_cents) for r in rows] == [
+        (50_000, 600_000, 0),
+        (50_000, 600_000, 0),
+    ]
+    higher = share_rows(plan, 1_300_000)
+    assert [r.expected_difference_cents for r in higher] == [50_000, 50_000]
+    assert [r.difference_cents for r in higher] == [600_000, 600_000]  # a true-up now: only January is charged
