@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from marketplace.core.errors import InvalidInput
 from marketplace.core.timeutil import month_bounds, parse_period
 from marketplace.costsharing import invoices
 from marketplace.costsharing.models import Advance, CostSharingPlan, Participant
@@ -144,7 +145,10 @@ def prepare(period: str) -> PendingAdvances:
         )
     }
     for plan in plans:
-        schedules = planned_advances(plan)
+        try:
+            schedules = planned_advances(plan)
+        except InvalidInput:  # a weight is missing: the plan's page names it; the rest is billed
+            continue
         for participant in plan.participants:
             cents = schedules.get(participant.id, [0] * 12)[first.month - 1]
             if cents <= 0 or (plan.id, participant.member_id) in charged:

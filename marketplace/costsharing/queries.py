@@ -9,6 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import InvalidInput
@@ -28,6 +29,7 @@ from marketplace.costsharing.models import (
     TrueUp,
 )
 from marketplace.extensions import db
+from marketplace.ledger.models import Transfer
 from marketplace.settlement.invoicing import vat_cents
 from marketplace.settlement.models import Invoice
 
@@ -97,11 +99,14 @@ def planned_advances(plan: CostSharingPlan) -> dict[int, list[int]]:
 
 
 def advances_charged(plan_id: int) -> dict[int, tuple[int, int]]:
-    """member id → (net advances charged, VAT invoiced with them)."""
+    """member id → (net advances charged, VAT invoiced with them), leaving out reversed advances (their
+    reversal, and the settlement's credit note for it, took them back)."""
+    reversal = aliased(Transfer)
     rows = db.session.execute(
         select(Advance.member_id, func.sum(Advance.amount_cents), func.coalesce(func.sum(Invoice.vat_cents), 0))
         .outerjoin(Invoice, Invoice.id == Advance.invoice_id)
-        .where(Advance.plan_id == plan_id)
+        .outerjoin(reversal, reversal.reverses_id == Advance.transfer_id)
+        .where(Advance.plan_id == plan_id, reversal.id.is_(None))
         .group_by(Advance.member_id)
     )
     return {member_id: (int(net), int(vat)) for member_id, net, vat in rows}

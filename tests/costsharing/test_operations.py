@@ -159,3 +159,21 @@ def test_expected_true_up_counts_the_advances_still_to_come(app, demo, plan, bil
     higher = share_rows(plan, 1_300_000)
     assert [r.expected_difference_cents for r in higher] == [50_000, 50_000]
     assert [r.difference_cents for r in higher] == [600_000, 600_000]  # a true-up now: only January is charged
+
+
+def test_a_reversed_advance_does_not_count_at_the_true_up(app, demo, plan, bill):
+    from marketplace.ledger.operations import reverse_transfer
+
+    bill("2026-01")
+    bill("2026-02")
+    wiesbaden = member("Stadt Wiesbaden").id
+    february = db.session.scalar(select(Advance).where(Advance.member_id == wiesbaden, Advance.period == "2026-02"))
+    reverse_transfer(february.transfer_id, "Doppelt berechnet", user("betrieb@kopit.example"))
+    db.session.commit()
+    assert bill("2026-02").transfers_created == 0  # the cause is used up: no second February advance
+    app.config["MARKETPLACE_TODAY"] = "2027-01-10"
+    entries = {e.member_id: e for e in ops.true_up(plan, 1_200_000, user(KDZ))}
+    db.session.commit()
+    assert entries[wiesbaden].advances_cents == 50_000
+    assert entries[wiesbaden].difference_cents == 550_000
+    verify_ledger()
