@@ -86,9 +86,9 @@ class ApiModel(UtcDatetimes):
 
 
 class QueryModel(BaseModel):
-    """Base of query-string models: unknown parameters are ignored (clients add tracking parameters)."""
+    """Base of query-string models: an unknown parameter is a 422 naming it (a typo never filters silently)."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Problem(BaseModel):
