@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
@@ -22,14 +21,13 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import DomainError
 from marketplace.core.models import record_audit
-from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind, TransferKind
 from marketplace.ledger.operations import TransferSpec, account_of, current_period, post_transfers
 from marketplace.members.models import Member
 from marketplace.payments.models import Debit, DebitStatus, StripeEvent
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
-from marketplace.settlement.operations import move_settlement
+from marketplace.settlement.operations import completion_specs, mark_paid_if_complete, move_settlement
 
 log = logging.getLogger(__name__)
 
@@ -154,31 +152,16 @@ def _payment_succeeded(intent: dict[str, Any]) -> None:
     debit.status = DebitStatus.SUCCEEDED
     debit.last_error = ""
     for instruction in settlement.instructions:
-        if instruction.debtor_member_id == debit.debtor_member_id:
+        if (
+            instruction.debtor_member_id == debit.debtor_member_id
+            and instruction.status is InstructionStatus.COLLECTING
+        ):
             instruction.status = InstructionStatus.PAID
-    everything_paid = all(i.status is InstructionStatus.PAID for i in settlement.instructions)
-    if everything_paid:
-        totals: dict[int, int] = defaultdict(int)
-        for instruction in settlement.instructions:
-            totals[instruction.creditor_member_id] += instruction.amount_cents
-        bank = account_of(operator.id, AccountKind.BANK).id
-        for creditor_id, amount in sorted(totals.items()):
-            creditor = db.session.get(Member, creditor_id)
-            specs.append(
-                TransferSpec(
-                    idempotency_key=f"payout:{settlement.id}:{creditor_id}",
-                    kind=TransferKind.PAYOUT,
-                    period=period,
-                    description=f"Auszahlung an {creditor.name}, Verrechnung {settlement.period}",
-                    postings=((account_of(creditor_id).id, -amount), (bank, amount)),
-                )
-            )
+    specs.extend(completion_specs(settlement))
     result = post_transfers(specs, None)
     if result.created_ids:
         debit.transfer_id = result.created_ids[0]
-    if everything_paid:
-        move_settlement(settlement, SettlementStatus.PAID)
-        settlement.paid_at = utcnow()
+    mark_paid_if_complete(settlement)
     db.session.flush()
     record_audit(None, "debit.succeeded", debit, member_id=debit.debtor_member_id, data={"intent": intent["id"]})
 

@@ -139,7 +139,8 @@ class SettlementStatus(enum.StrEnum):
 #: The only transitions there are; anything else is a Conflict.
 SETTLEMENT_TRANSITIONS: dict[SettlementStatus, frozenset[SettlementStatus]] = {
     SettlementStatus.DRAFT: frozenset({SettlementStatus.APPROVED}),
-    SettlementStatus.APPROVED: frozenset({SettlementStatus.COLLECTING}),
+    # PAID straight from APPROVED when every debtor paid its creditors directly
+    SettlementStatus.APPROVED: frozenset({SettlementStatus.COLLECTING, SettlementStatus.PAID}),
     SettlementStatus.COLLECTING: frozenset({SettlementStatus.PAID, SettlementStatus.FAILED}),
     # A failed debit reopens its instructions; collecting again retries them.
     SettlementStatus.FAILED: frozenset({SettlementStatus.COLLECTING, SettlementStatus.PAID}),

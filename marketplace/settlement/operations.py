@@ -16,7 +16,10 @@ from marketplace.core.models import record_audit
 from marketplace.core.timeutil import parse_period, utcnow
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Period, PeriodStatus, Posting, Transfer, TransferKind
+from marketplace.ledger.operations import TransferSpec, account_of, current_period, post_transfers
+from marketplace.members.models import Member
 from marketplace.settlement.models import (
+    InstructionStatus,
     PaymentInstruction,
     Settlement,
     SettlementPosition,
@@ -141,3 +144,91 @@ def approve_settlement(settlement: Settlement, actor: User) -> Settlement:
     db.session.flush()
     record_audit(actor, "settlement.approved", locked, data={"period": locked.period})
     return locked
+
+
+def direct_key(instruction: PaymentInstruction) -> str:
+    return f"direct:{instruction.id}"
+
+
+def completion_specs(settlement: Settlement, paid_directly_now: frozenset[int] = frozenset()) -> list[TransferSpec]:
+    """Once every instruction is paid: the payouts for those the operator collected (each creditor's
+    clearing account against the operator's bank, one transfer per creditor). Empty before that.
+
+    `paid_directly_now` names instructions whose direct payment is being posted in the same call."""
+    if not all(i.status is InstructionStatus.PAID for i in settlement.instructions):
+        return []
+    keys = [direct_key(i) for i in settlement.instructions]
+    direct = set(db.session.scalars(select(Transfer.idempotency_key).where(Transfer.idempotency_key.in_(keys))))
+    totals: dict[int, int] = {}
+    for instruction in settlement.instructions:
+        if direct_key(instruction) in direct or instruction.id in paid_directly_now:
+            continue
+        totals[instruction.creditor_member_id] = (
+            totals.get(instruction.creditor_member_id, 0) + instruction.amount_cents
+        )
+    if not totals:
+        return []
+    operator = db.session.scalar(select(Member).where(Member.is_operator.is_(True)))
+    bank = account_of(operator.id, AccountKind.BANK).id
+    specs = []
+    for creditor_id, amount in sorted(totals.items()):
+        creditor = db.session.get(Member, creditor_id)
+        specs.append(
+            TransferSpec(
+                idempotency_key=f"payout:{settlement.id}:{creditor_id}",
+                kind=TransferKind.PAYOUT,
+                period=current_period(),
+                description=f"Auszahlung an {creditor.name}, Verrechnung {settlement.period}",
+                postings=((account_of(creditor_id).id, -amount), (bank, amount)),
+            )
+        )
+    return specs
+
+
+def mark_paid_if_complete(settlement: Settlement) -> None:
+    if all(i.status is InstructionStatus.PAID for i in settlement.instructions):
+        move_settlement(settlement, SettlementStatus.PAID)
+        settlement.paid_at = utcnow()
+        db.session.flush()
+
+
+def record_direct_payment(settlement: Settlement, instruction_id: int, actor: User) -> PaymentInstruction:
+    """Book that the debtor paid this instruction straight to the creditor (the direct way, with the
+    debtor's own pain.001 file): debtor's clearing account against the creditor's, in the open month.
+
+    Raises PermissionDenied (not operator finance), NotFound (no such instruction in the settlement),
+    Conflict (settlement not approved/collecting/failed, or the instruction is being collected or paid)."""
+    from marketplace.core.errors import NotFound
+
+    _require_operator_finance(actor, "Direktzahlungen verbuchen")
+    settlement = db.session.scalar(
+        select(Settlement).where(Settlement.id == settlement.id).with_for_update(of=Settlement)
+    )
+    instruction = next((i for i in settlement.instructions if i.id == instruction_id), None)
+    if instruction is None:
+        raise NotFound("Diese Zahlungsanweisung gibt es nicht.")
+    if settlement.status not in (SettlementStatus.APPROVED, SettlementStatus.COLLECTING, SettlementStatus.FAILED):
+        raise Conflict("Direktzahlungen lassen sich nur für freigegebene, noch nicht bezahlte Verrechnungen buchen.")
+    if instruction.status is not InstructionStatus.OPEN:
+        raise Conflict("Diese Zahlungsanweisung wird gerade eingezogen oder ist bereits bezahlt.")
+    instruction.status = InstructionStatus.PAID
+    specs = [
+        TransferSpec(
+            idempotency_key=direct_key(instruction),
+            kind=TransferKind.PAYMENT,
+            period=current_period(),
+            description=(
+                f"Direktzahlung {instruction.debtor.name} an {instruction.creditor.name}, "
+                f"Verrechnung {settlement.period}"
+            ),
+            postings=(
+                (account_of(instruction.debtor_member_id).id, instruction.amount_cents),
+                (account_of(instruction.creditor_member_id).id, -instruction.amount_cents),
+            ),
+        ),
+        *completion_specs(settlement, frozenset({instruction.id})),
+    ]
+    post_transfers(specs, actor)
+    mark_paid_if_complete(settlement)
+    record_audit(actor, "instruction.paid_directly", instruction, data={"settlement": settlement.id})
+    return instruction

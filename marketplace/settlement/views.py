@@ -16,7 +16,7 @@ from marketplace.members.models import Role
 from marketplace.settlement import xrechnung
 from marketplace.settlement.forms import SettlementForm
 from marketplace.settlement.models import Settlement
-from marketplace.settlement.operations import approve_settlement, create_settlement
+from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
 from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, settlements_for, view_of
 
 bp = Blueprint("settlement", __name__)
@@ -155,3 +155,22 @@ def sepa_file(settlement_id: int, member_id: int) -> Response:
         abort(404)
     xml, name = credit_transfer_file(settlement, member_id)
     return Response(xml, mimetype="application/xml", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.post("/settlements/<int:settlement_id>/instructions/<int:instruction_id>/direct")
+@role_required(Role.OPERATOR_FINANCE)
+def direct_payment(settlement_id: int, instruction_id: int) -> Response:
+    settlement = _settlement_or_404(settlement_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    instruction = record_direct_payment(settlement, instruction_id, current_user)
+    db.session.commit()
+    flash(
+        _(
+            "Direktzahlung von %(debtor)s an %(creditor)s gebucht.",
+            debtor=instruction.debtor.name,
+            creditor=instruction.creditor.name,
+        ),
+        "success",
+    )
+    return redirect(url_for("settlement.show", settlement_id=settlement_id))
