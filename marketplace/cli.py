@@ -6,6 +6,7 @@ Each command commits once at its end, like a request.
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 
 import click
 from flask import Flask
@@ -57,7 +58,10 @@ def ledger_verify() -> None:
     if report.ok:
         click.echo(f"Hauptbuch in Ordnung: {report.transfers} Buchungen, {report.postings} Posten geprüft.")
         return
-    click.echo(f"Erste fehlerhafte Buchung: {report.first_bad_transfer_id}", err=True)
+    if report.first_bad_transfer_id is not None:
+        click.echo(f"Erste fehlerhafte Buchung: {report.first_bad_transfer_id}", err=True)
+    else:
+        click.echo("Die Buchungen sind in Ordnung, aber nicht die gespeicherten Salden:", err=True)
     for problem in report.problems[:50]:
         click.echo(f"  {problem}", err=True)
     sys.exit(1)
@@ -74,9 +78,16 @@ def billing_run(period: str, email: str | None) -> None:
     actor = user_by_email(email) if email else None
     if email and actor is None:
         raise click.ClickException(f"Kein Benutzer mit der E-Mail-Adresse {email}.")
-    with click.progressbar(length=1, label=f"Abrechnung {period}") as bar:
+    with ExitStack() as stack:
+        bars: list = []
+
+        def report(count: int, total: int) -> None:
+            if not bars:  # the total is known once the charges are computed
+                bars.append(stack.enter_context(click.progressbar(length=total, label=f"Abrechnung {period}")))
+            bars[0].update(count)
+
         try:
-            run = run_billing(period, actor, progress=lambda n: bar.update(1))
+            run = run_billing(period, actor, progress=report)
         except DomainError as error:
             raise click.ClickException(error.detail) from None
     db.session.commit()

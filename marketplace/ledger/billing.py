@@ -100,8 +100,10 @@ def compute_charges(period: str, first: date) -> list[Charge]:
     return charges
 
 
-def run_billing(period: str, actor: User | None, progress: Callable[[int], None] | None = None) -> BillingRun:
+def run_billing(period: str, actor: User | None, progress: Callable[[int, int], None] | None = None) -> BillingRun:
     """Charge every billable booking of `period` once and record the run.
+
+    `progress(count, total)` hears of each batch written (for the CLI's progress bar).
 
     Raises InvalidInput (malformed month) or Conflict (future or closed month).
     """
@@ -133,10 +135,10 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int], None]
         )
         for c in charges
     ]
-    result = post_transfers(specs + advances.specs, actor)
+    everything = specs + advances.specs
+    report = (lambda count: progress(count, len(everything))) if progress is not None else None
+    result = post_transfers(everything, actor, progress=report)
     advances.record(actor)  # advance rows and invoices for the advances created just now
-    if progress is not None:
-        progress(len(specs))
     total = result.created_amount_cents
     run = BillingRun(
         period=period,

@@ -10,7 +10,7 @@ while holding the chain head, and could deadlock with another writer.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,7 +22,7 @@ from marketplace.core.errors import Conflict, InvalidInput, NotFound
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, parse_period, period_of, today, utcnow
 from marketplace.extensions import db
-from marketplace.ledger.chain import canonical_content, chain_hash
+from marketplace.ledger.chain import canonical_content_fast, canonical_time, chain_hash
 from marketplace.ledger.models import (
     GENESIS_HASH,
     Account,
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from marketplace.members.models import Member, User
 
 _CHUNK = 900  # stays below SQLite's bound-parameter limit
+#: Transfers per multi-row insert: large enough to amortise round trips, small enough to report progress.
+WRITE_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,13 @@ def _existing_amounts(keys: list[str]) -> dict[str, int]:
     return found
 
 
-def post_transfers(specs: Sequence[TransferSpec], actor: User | None) -> PostResult:
+def post_transfers(
+    specs: Sequence[TransferSpec], actor: User | None, progress: Callable[[int], None] | None = None
+) -> PostResult:
     """Write balanced transfers, each once per idempotency key.
+
+    Rows are written in batches of `WRITE_BATCH` transfers (one multi-row insert each for transfers and
+    postings); `progress` is told how many specs each batch settled (replays count at once).
 
     Raises InvalidInput for an unbalanced spec, Conflict for a closed month or a key that exists with a
     different amount. Replays of existing keys with the same amount create nothing.
@@ -187,57 +194,104 @@ def post_transfers(specs: Sequence[TransferSpec], actor: User | None) -> PostRes
 
     now = utcnow()
     actor_id = actor.id if actor is not None else None
-    transfer_rows: list[dict] = []
-    posting_rows: list[dict] = []
+    created_at = canonical_time(now)
     deltas: dict[int, int] = defaultdict(int)
+    first_id = head.last_transfer_id + 1
     last_id, last_hash = head.last_transfer_id, head.last_hash
-    for spec in fresh:
-        last_id += 1
-        content = canonical_content(
-            transfer_id=last_id,
-            idempotency_key=spec.idempotency_key,
-            kind=spec.kind,
-            period=spec.period,
-            description=spec.description,
-            amount_cents=spec.amount_cents,
-            booking_id=spec.booking_id,
-            reverses_id=spec.reverses_id,
-            created_at=now,
-            created_by_id=actor_id,
-            postings=spec.postings,
-        )
-        digest = chain_hash(last_hash, content)
-        transfer_rows.append(
-            {
-                "id": last_id,
-                "idempotency_key": spec.idempotency_key,
-                "kind": spec.kind,
-                "period": spec.period,
-                "description": spec.description,
-                "amount_cents": spec.amount_cents,
-                "booking_id": spec.booking_id,
-                "reverses_id": spec.reverses_id,
-                "created_at": now,
-                "created_by_id": actor_id,
-                "prev_hash": last_hash,
-                "hash": digest,
-            }
-        )
-        for account_id, amount in spec.postings:
-            posting_rows.append({"transfer_id": last_id, "account_id": account_id, "amount_cents": amount})
-            deltas[account_id] += amount
-        last_hash = digest
-
-    db.session.execute(insert(Transfer), transfer_rows)
-    db.session.execute(insert(Posting), posting_rows)
+    if progress is not None and len(specs) > len(fresh):
+        progress(len(specs) - len(fresh))
+    # Hash and write batch by batch, so that memory holds one batch of rows, not the whole run.
+    for start in range(0, len(fresh), WRITE_BATCH):
+        batch = fresh[start : start + WRITE_BATCH]
+        transfer_rows: list[tuple] = []
+        posting_rows: list[tuple[int, int, int]] = []
+        for spec in batch:
+            last_id += 1
+            amount_cents = spec.amount_cents
+            content = canonical_content_fast(
+                last_id,
+                spec.idempotency_key,
+                spec.kind.value,
+                spec.period,
+                spec.description,
+                amount_cents,
+                spec.booking_id,
+                spec.reverses_id,
+                created_at,
+                actor_id,
+                spec.postings,
+            )
+            digest = chain_hash(last_hash, content)
+            transfer_rows.append(
+                (
+                    last_id,
+                    spec.idempotency_key,
+                    spec.kind.value,
+                    spec.period,
+                    spec.description,
+                    amount_cents,
+                    spec.booking_id,
+                    spec.reverses_id,
+                    now,
+                    actor_id,
+                    last_hash,
+                    digest,
+                )
+            )
+            for account_id, amount in spec.postings:
+                posting_rows.append((last_id, account_id, amount))
+                deltas[account_id] += amount
+            last_hash = digest
+        _write_rows(transfer_rows, posting_rows)
+        if progress is not None:
+            progress(len(batch))
     for account_id, delta in deltas.items():
         accounts[account_id].balance_cents += delta
     head.last_transfer_id, head.last_hash = last_id, last_hash
     db.session.flush()
     return PostResult(
-        created_ids=[row["id"] for row in transfer_rows],
+        created_ids=list(range(first_id, last_id + 1)),
         replayed=len(specs) - len(fresh),
         created_amount_cents=sum(spec.amount_cents for spec in fresh),
+    )
+
+
+_TRANSFER_COLUMNS = (
+    "id",
+    "idempotency_key",
+    "kind",
+    "period",
+    "description",
+    "amount_cents",
+    "booking_id",
+    "reverses_id",
+    "created_at",
+    "created_by_id",
+    "prev_hash",
+    "hash",
+)
+_POSTING_COLUMNS = ("transfer_id", "account_id", "amount_cents")
+
+
+def _write_rows(transfer_rows: list[tuple], posting_rows: list[tuple[int, int, int]]) -> None:
+    """Insert one batch in the session's transaction: PostgreSQL ``COPY`` (the fastest way in, and subject to
+    the same constraints), elsewhere a Core executemany."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY transfers ({', '.join(_TRANSFER_COLUMNS)}) FROM STDIN") as copy:
+                for row in transfer_rows:
+                    copy.write_row(row)
+            with cursor.copy(f"COPY postings ({', '.join(_POSTING_COLUMNS)}) FROM STDIN") as copy:
+                for row in posting_rows:
+                    copy.write_row(row)
+        return
+    connection.execute(
+        insert(Transfer.__table__), [dict(zip(_TRANSFER_COLUMNS, row, strict=True)) for row in transfer_rows]
+    )
+    connection.execute(
+        insert(Posting.__table__), [dict(zip(_POSTING_COLUMNS, row, strict=True)) for row in posting_rows]
     )
 
 
