@@ -55,7 +55,12 @@ def invoices() -> str:
 @role_required(*FINANCE)
 def invoice(invoice_id: int) -> str:
     document = _invoice_or_404(invoice_id)
-    return render_template("settlement/invoice.html", invoice=document, exemption=xrechnung.exemption(document))
+    return render_template(
+        "settlement/invoice.html",
+        invoice=document,
+        exemption=xrechnung.exemption(document),
+        payee=xrechnung.payee_of(document),
+    )
 
 
 @bp.get("/invoices/<int:invoice_id>/xrechnung")

@@ -140,6 +140,20 @@ def _party(parent: ET.Element, member: Member, *, seller: bool, invoice: Invoice
             _cbc(contact, "ElectronicMail", member.contact_email)
 
 
+def payee_of(invoice: Invoice) -> Member:
+    """Who receives the money: the provider (the buyer for a credit note), or the operator, which clears
+    all payments of the exchange, when that member has no IBAN on record."""
+    payee = invoice.buyer if invoice.is_credit_note else invoice.provider
+    if payee.iban:
+        return payee
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+
+    operator = db.session.scalar(select(Member).where(Member.is_operator.is_(True)))
+    return operator if operator is not None and operator.iban else payee
+
+
 def _tax_category(parent: ET.Element, name: str, invoice: Invoice, *, line: bool) -> None:
     category = _cac(parent, name)
     _cbc(category, "ID", invoice.vat_category.value)
@@ -185,8 +199,13 @@ def render(invoice: Invoice) -> bytes:
     _party(_cac(root, "AccountingSupplierParty"), provider, seller=True, invoice=invoice)
     _party(_cac(root, "AccountingCustomerParty"), buyer, seller=False, invoice=invoice)
 
-    # BG-16: SEPA credit transfer (58) to the account of whoever receives the money.
-    payee = buyer if credit else provider
+    # BG-16: SEPA credit transfer (58) to the account of whoever receives the money; the operator's
+    # clearing account (as payee, BG-10) when that member has given no IBAN.
+    payee = payee_of(invoice)
+    if payee.id not in (provider.id, buyer.id):
+        payee_party = _cac(root, "PayeeParty")
+        _cbc(_cac(payee_party, "PartyIdentification"), "ID", f"LB-MITGLIED-{payee.id}")
+        _cbc(_cac(payee_party, "PartyName"), "Name", payee.name)
     means = _cac(root, "PaymentMeans")
     _cbc(means, "PaymentMeansCode", "58", **{"name": "SEPA credit transfer"})
     if credit:

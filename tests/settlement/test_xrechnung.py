@@ -14,7 +14,7 @@ from marketplace.bookings.models import Booking, BookingStatus
 from marketplace.catalogue.models import Category, Service, ServiceStatus, Unit, VatCategory
 from marketplace.extensions import db
 from marketplace.ledger.operations import reverse_transfer
-from marketplace.members.models import Role
+from marketplace.members.models import Member, Role
 from marketplace.members.operations import create_user
 from marketplace.settlement.models import DocumentType, Invoice
 from marketplace.settlement.xrechnung import vat_identifier
@@ -192,3 +192,17 @@ def test_both_parties_finance_staff_see_invoices_others_get_404(app, demo, clien
     other = app.test_client()
     login(other, "kasse@kdz-mainz.example")
     assert other.get(f"/invoices/{kdz.id}").status_code == 200
+
+
+def test_a_provider_without_iban_names_the_operator_as_payee(app, demo, api_as, close_month, assert_valid_xrechnung):
+    kdz = user("anbieter@kdz-mainz.example").member
+    kdz.iban = None
+    db.session.commit()
+    close_month("2026-09")
+    invoice = next(i for i in db.session.scalars(select(Invoice)) if i.provider_id == kdz.id and i.period == "2026-09")
+    xml = _xml(api_as("betrieb@kopit.example"), invoice.id)
+    assert_valid_xrechnung(xml)
+    tree = etree.fromstring(xml)
+    assert _text(tree, "cac:PayeeParty/cac:PartyName/cbc:Name") == "KOPIT eG"
+    operator_iban = db.session.scalar(select(Member.iban).where(Member.is_operator.is_(True)))
+    assert _text(tree, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == operator_iban
