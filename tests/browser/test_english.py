@@ -89,3 +89,20 @@ def test_english_form_errors_and_back_to_german(page):
     assert page.locator("html").get_attribute("lang") == "de"
     assert page.url.endswith("/login")
     assert page.get_by_role("heading", level=1).inner_text() == "Anmelden"
+
+
+def test_errors_from_the_operations_are_english_too(page):
+    """A refused upload (checked by content in the catalogue's operation) explains itself in English."""
+    login(page, "anbieter@kdz-mainz.example")
+    page.get_by_role("link", name="English").click()
+    page.goto("/services/mine")
+    page.locator("main a[href^='/services/']").filter(has_text=re.compile(r"^(?!Offer)")).first.click()
+    upload = page.locator("form[action$='/documents']")
+    upload.get_by_label("Name").fill("Service description")
+    upload.locator("input[type=file]").set_input_files(
+        {"name": "leistung.pdf", "mimeType": "application/pdf", "buffer": b"<html>not a PDF</html>"}
+    )
+    upload.get_by_role("button", name="Upload document").click()
+    main = page.inner_text("main")
+    assert "Only PDF files are allowed; this file is not a PDF." in main
+    assert "Nur PDF-Dateien" not in main

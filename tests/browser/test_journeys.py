@@ -54,6 +54,14 @@ def request_service(page, title: str, quantity: int, starts_on: str) -> str:
     return "/bookings/" + page.url.rsplit("/", 1)[1]
 
 
+def bill_month(page, period: str) -> None:
+    """As operator finance on /ledger: the billing run for one month."""
+    billing = page.locator("form[action$='/ledger/billing']")
+    billing.get_by_label("Monat (JJJJ-MM)").fill(period)
+    billing.get_by_role("button", name="Monat abrechnen").click()
+    page.wait_for_url(re.compile(r"/ledger"))
+
+
 def test_login_shows_the_start_page_with_name(page):
     login(page, BUYER)
     assert page.get_by_role("heading", level=1).inner_text().startswith("Guten Tag")
@@ -91,21 +99,20 @@ def test_publish_request_accept_and_bill_the_month(as_user):
     # Operator finance bills November: 2 × 123,45 € × 15/30 days (16–30 Nov) = 123,45 €.
     finance = as_user(FINANCE)
     finance.goto("/ledger")
-    finance.get_by_label("Monat (JJJJ-MM)").fill("2026-11")
-    finance.get_by_role("button", name="Monat abrechnen").click()
+    bill_month(finance, "2026-11")
     finance.wait_for_url(re.compile(r"/ledger$"))
     assert "Abrechnung 2026-11:" in finance.inner_text("main")
 
-    journal_rows = finance.locator("tr", has_text=title)
-    amounts = sorted(row.locator("td").last.inner_text() for row in journal_rows.all())
+    journal = finance.locator("table", has=finance.locator("caption", has_text=re.compile(r"^Journal$")))
+    journal_rows = journal.locator("tbody tr", has_text=title)
+    amounts = sorted(row.locator("td.kern-table__cell--numeric").inner_text() for row in journal_rows.all())
     assert amounts == ["-123,45\xa0€", "123,45\xa0€"] or amounts == ["\u2212123,45\xa0€", "123,45\xa0€"], amounts
     assert finance.locator("#saldo-summe").inner_text() == "0,00\xa0€"
 
     # A second run for the same month finds nothing new for this booking.
-    finance.get_by_label("Monat (JJJJ-MM)").fill("2026-11")
-    finance.get_by_role("button", name="Monat abrechnen").click()
+    bill_month(finance, "2026-11")
     assert "nichts Neues abzurechnen" in finance.inner_text("main")
-    assert finance.locator("tr", has_text=title).count() == 2
+    assert journal.locator("tbody tr", has_text=title).count() == 2
 
 
 def _cents(text: str) -> int:
@@ -149,3 +156,34 @@ def test_invoice_download_settle_and_approve_by_a_second_person(as_user):
     second.get_by_role("button", name="Freigeben (zweite Person)").click()
     assert "Verrechnung 2026-08 freigegeben." in second.inner_text("main")
     assert second.locator("#status").inner_text() == "Freigegeben"
+
+
+def test_bill_and_close_the_month_then_read_the_statement(as_user):
+    """Operator finance bills October and closes the months up to it; member finance reads its statement."""
+    finance = as_user(FINANCE)
+    finance.goto("/ledger")
+    bill_month(finance, "2026-10")
+    assert "Abrechnung 2026-10:" in finance.inner_text("main")
+    for month in ("2026-09", "2026-10"):  # months close in order; the demo closed August already
+        link = finance.get_by_role("link", name=f"Monat {month} abschließen …")
+        if not link.count():
+            continue
+        link.click()
+        assert finance.get_by_role("heading", level=1).inner_text() == f"Monat {month} abschließen"
+        finance.get_by_role("button", name=f"Monat {month} abschließen").click()  # without the confirmation
+        assert "Bitte bestätigen Sie den Abschluss." in finance.inner_text("main")
+        finance.get_by_label("Ich habe den Monat geprüft. Danach kann nichts mehr in ihn gebucht werden.").check()
+        finance.get_by_role("button", name=f"Monat {month} abschließen").click()
+        finance.wait_for_url(re.compile(r"/ledger"))
+        assert f"Der Monat {month} ist abgeschlossen." in finance.inner_text("main")
+    assert finance.locator("#saldo-summe").inner_text() == "0,00\xa0€"  # VAT of the invoices posted, still zero
+    finance.goto("/invoices?period=2026-10")
+    assert finance.locator("main table a", has_text=re.compile(r"^LB-")).count() > 0
+
+    # Stadt Wiesbaden's finance officer opens its statement for October.
+    clerk = as_user("kasse@wiesbaden.example")
+    clerk.goto("/ledger?period=2026-10")
+    clerk.get_by_role("link", name="Kontoauszug 2026-10 ansehen und drucken").click()
+    statement = clerk.inner_text("main")
+    assert "Kontoauszug" in statement and "2026-10" in statement and "Stadt Wiesbaden" in statement
+    assert re.search(r"\d,\d\d\xa0€", statement)

@@ -10,6 +10,18 @@ from tests.conftest import login
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+def _sample(converter) -> object:
+    """A value the converter accepts: a number for ids, one of the choices for `any(...)`, a month otherwise."""
+    name = type(converter).__name__
+    if name in ("IntegerConverter", "NumberConverter", "FloatConverter"):
+        return 1
+    if name == "AnyConverter":
+        return sorted(converter.items)[0]
+    if name == "UUIDConverter":
+        return "00000000-0000-0000-0000-000000000001"
+    return "2026-10"
+
+
 def _state_changing_html_routes(app) -> list[tuple[str, str, str]]:
     app.url_map.update()
     routes = []
@@ -17,10 +29,7 @@ def _state_changing_html_routes(app) -> list[tuple[str, str, str]]:
         if rule.endpoint.startswith("api.") or rule.rule.startswith("/api/"):
             continue
         for method in sorted((rule.methods or set()) & STATE_CHANGING):
-            values = {
-                name: 1 if "int" in type(rule._converters[name]).__name__.lower() else "2026-10"
-                for name in rule.arguments
-            }
+            values = {name: _sample(rule._converters[name]) for name in rule.arguments}
             routes.append((method, rule.build(values)[1], rule.endpoint))
     return routes
 
