@@ -206,3 +206,24 @@ def test_a_provider_without_iban_names_the_operator_as_payee(app, demo, api_as, 
     assert _text(tree, "cac:PayeeParty/cac:PartyName/cbc:Name") == "KOPIT eG"
     operator_iban = db.session.scalar(select(Member.iban).where(Member.is_operator.is_(True)))
     assert _text(tree, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == operator_iban
+
+
+def test_the_german_rules_layer_runs_here(einvoice_validator):
+    """Says so (as a skip) where ../shared/einvoice-rules is absent: then only XSD and EN 16931 run."""
+    from tests.settlement.einvoice import GERMAN_UBL_XSL
+
+    if einvoice_validator.german is None:
+        pytest.skip(f"German XRechnung rules (BR-DE-*) not found at {GERMAN_UBL_XSL}: that layer is skipped")
+    broken = b'<?xml version="1.0"?><ubl:Invoice xmlns:ubl="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+    assert any(error.startswith("BR-DE-15") for error in einvoice_validator.errors(broken)["xrechnung"])
+
+
+def test_without_the_rules_folder_only_that_layer_is_left_out(monkeypatch, tmp_path):
+    from tests.settlement import einvoice
+
+    monkeypatch.setattr(einvoice, "GERMAN_UBL_XSL", tmp_path / "missing.xsl")
+    validator = einvoice.make_validator()
+    assert validator.german is None
+    empty = b'<?xml version="1.0"?><ubl:Invoice xmlns:ubl="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+    errors = validator.errors(empty)
+    assert set(errors) == {"xsd", "en16931"} and errors["xsd"] and errors["en16931"]
