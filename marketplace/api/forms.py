@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, URLField
@@ -38,6 +37,10 @@ class WebhookForm(FlaskForm):
 
     def validate_url(self, field: URLField) -> None:
         parts = urlsplit((field.data or "").strip())
-        allowed = ("https",) if not current_app.config.get("WEBHOOKS_ALLOW_PRIVATE") else ("https", "http")
+        from marketplace.api.webhooks import allow_private
+
+        allowed = ("https", "http") if allow_private() else ("https",)
         if parts.scheme not in allowed or not parts.hostname:
-            raise ValidationError(_l("Bitte eine vollständige HTTPS-Adresse angeben, z. B. https://erp.example.de/hook."))
+            raise ValidationError(
+                _l("Bitte eine vollständige HTTPS-Adresse angeben, z. B. https://erp.example.de/hook.")
+            )

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import secrets
 import socket
 import time
@@ -404,13 +405,22 @@ class DeliveryError(Exception):
         self.status = status
 
 
+def allow_private() -> bool:
+    """``WEBHOOKS_ALLOW_PRIVATE`` (config or environment, for development and tests): also deliver over
+    plain HTTP and to loopback or private addresses. Never in production."""
+    configured = current_app.config.get("WEBHOOKS_ALLOW_PRIVATE")
+    if configured is None:
+        configured = os.environ.get("WEBHOOKS_ALLOW_PRIVATE", "") in ("1", "true", "yes")
+    return bool(configured)
+
+
 def _check_destination(url: str) -> None:
     """Refuse loopback, private and link-local addresses (SSRF) unless the configuration allows them."""
     parts = urlsplit(url)
-    allow_private = bool(current_app.config.get("WEBHOOKS_ALLOW_PRIVATE"))
-    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
+    private_ok = allow_private()
+    if parts.scheme != "https" and not (private_ok and parts.scheme == "http"):
         raise DeliveryError("Nur HTTPS-Adressen werden beliefert.")
-    if allow_private:
+    if private_ok:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, proto=socket.IPPROTO_TCP)

@@ -133,3 +133,20 @@ def test_concurrent_requests_with_one_key_have_one_effect(app, api_as, demo):
     created = [body for status, body in results if status == 201]
     assert len(created) == 6, results
     assert len({b["id"] for b in created}) == 1
+
+
+def test_purge_removes_only_expired_records(app, api_as, demo):
+    api = api_as(BUYER)
+    body = {"service_id": _service_id(api), "quantity": 1, "starts_on": "2026-12-01"}
+    for key in ("old", "new"):
+        api.client.post("/api/v1/bookings", json=body, headers={**api.headers, "Idempotency-Key": key})
+    db.session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.key == "old")
+        .values(created_at=IdempotencyRecord.created_at - timedelta(hours=25))
+    )
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["idempotency", "purge"])
+    assert result.exit_code == 0 and "gelöscht: 1" in result.output
+    db.session.expire_all()
+    assert [r.key for r in db.session.scalars(select(IdempotencyRecord))] == ["new"]

@@ -179,3 +179,21 @@ def test_ping_and_cli(client, admin, receiver, app):
     result = app.test_cli_runner().invoke(args=["webhooks", "send"])
     assert result.exit_code == 0 and "zugestellt: 1" in result.output
     assert json.loads(receiver.received[0][1])["type"] == "ping"
+
+
+def test_settlement_events_reach_members_with_a_position(client, admin, receiver, api_as):
+    endpoint = _register(client, receiver.url)
+    operator = api_as("betrieb@kopit.example")
+    closed = sorted({i["period"] for i in operator.get("/api/v1/invoices").get_json()["items"]})[0]
+    created = operator.post("/api/v1/settlements", json={"period": closed})
+    assert created.status_code == 201
+    positions = {p["member_id"] for p in created.get_json()["positions"]}
+    deliveries = list(db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)))
+    assert endpoint.member_id in positions  # Wiesbaden was charged in the demo's closed month
+    assert [d.event_type for d in deliveries] == ["settlement.created"]
+    data = deliveries[0].payload["data"]["settlement"]
+    assert data["id"] == created.get_json()["id"] and data["period"] == closed
+    assert data["instructions"], "Wiesbaden owes KDZ Mainz"
+    # Only the member's own position and payments, never the other members'.
+    assert all(endpoint.member_id in (i["debtor_member_id"], i["creditor_member_id"]) for i in data["instructions"])
+    assert send_due().delivered == 1
