@@ -115,3 +115,17 @@ def test_every_contract_path_exists_and_is_routed(client, app):
             concrete = concrete.replace("{" + name + "}", "1")
         endpoint, _args = adapter.match(concrete, method=method)
         assert endpoint.startswith("api."), (method, path, endpoint)
+
+
+def test_document_is_a_valid_openapi_31_document(client):
+    import schemathesis
+
+    doc = client.get("/api/v1/openapi.json").get_json()
+    schemathesis.openapi.from_dict(doc).validate()  # the official 3.1 meta-schema (raises when invalid)
+    operation_ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    for item in doc["paths"].values():
+        for op in item.values():
+            for response in op["responses"].values():
+                for link in response.get("links", {}).values():
+                    assert link["operationId"] in operation_ids
