@@ -515,8 +515,11 @@ Die Schnittstelle der Leistungsbörse für Fachverfahren, ERP- und Finanzsysteme
 * **Idempotenz**: POST-Anfragen nehmen einen `Idempotency-Key` an. Dieselbe Anfrage mit demselben Schlüssel
   wirkt einmal; die erste erfolgreiche Antwort wird 24 Stunden lang wiederholt (Kopfzeile
   `Idempotent-Replayed: true`). Derselbe Schlüssel mit anderem Inhalt ist ein 422.
-* **Grenzen**: Anfragen je Token und Minute sind begrenzt (429 mit `Retry-After`); Inhalte höchstens 64 KiB
-  (413); eine Anfrage läuft höchstens 30 Sekunden (gunicorn `--timeout 30`), danach bricht der Server sie ab.
+* **Grenzen**: Anfragen je Token und Minute sind begrenzt (Vorgabe 1000; 429 mit `Retry-After`); Inhalte
+  höchstens 64 KiB (413); eine Anfrage läuft höchstens 30 Sekunden (gunicorn `--timeout`, Vorgabe 30), danach
+  bricht der Server sie ab. Unbekannte Felder und Abfrageparameter sind ein 422.
+* **Webhooks**: Mitglieder tragen unter „Webhooks“ eine HTTPS-Adresse ein und erhalten Buchungs- und
+  Abrechnungsereignisse, signiert mit HMAC-SHA256 (`Leistungsboerse-Signature: t=…,v1=…` über `t.Inhalt`).
 * **Seiten**: Listen antworten mit `items`, `page`, `per_page`, `total` und `links` (`self`, `first`, `last`,
   `next`, `prev`), dazu die Kopfzeile `Link` (RFC 8288).
 """
