@@ -152,10 +152,11 @@ def _nav_items() -> list[tuple[str, str, str]]:
         items.append(("catalogue.mine", _("Meine Angebote"), "/services/mine"))
     if current_user.has_role(Role.BUYER, Role.PROVIDER):
         items.append(("bookings.index", _("Buchungen"), "/bookings"))
-        items.append(("costsharing.index", _("Kostenteilung"), "/cost-sharing/"))
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
+    if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:
+        items.append(("costsharing.index", _("Kostenteilung"), "/cost-sharing/"))
     if current_user.is_operator_admin or current_user.has_role(Role.MEMBER_ADMIN):
         items.append(("admin.index", _("Verwaltung"), "/admin"))
     return items
