@@ -10,9 +10,25 @@ class DomainError(Exception):
     title = "Bad request"
 
     def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None) -> None:
+        detail = _localised(detail)
         super().__init__(detail)
         self.detail = detail
-        self.errors = errors or {}
+        self.errors = {name: [_localised(m) for m in messages] for name, messages in (errors or {}).items()}
+
+
+def _localised(message: str) -> str:
+    """The message in the language of the person's session (German unless they chose English).
+
+    The texts are German; marketplace/core/domain_messages.py marks them for the English catalogue. Outside a
+    request (CLI, tests of operations) and for the API (no language in its session) they stay German.
+    """
+    from flask import has_request_context, session
+
+    if not has_request_context() or session.get("lang") != "en":
+        return message
+    from flask_babel import gettext
+
+    return gettext(message)
 
 
 class NotFound(DomainError):

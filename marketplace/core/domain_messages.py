@@ -1,0 +1,182 @@
+"""The literal messages of the domain errors raised in `marketplace/`, marked for the English catalogue.
+
+Operations raise `DomainError`s with German texts (they are also the API's `detail`). `DomainError` looks each
+message up in the catalogue of the user's language when it is raised inside a request
+(`marketplace/core/errors.py`), so English users read English. Messages built with f-strings cannot be looked
+up; give them a fixed text where a person sees them.
+
+Regenerate after new messages appear (then `make messages` and translate):
+    .venv/bin/python -m marketplace.core.domain_messages > /tmp/m.py && mv /tmp/m.py marketplace/core/domain_messages.py
+    .venv/bin/ruff format marketplace/core/domain_messages.py
+"""
+
+# ruff: noqa: E501 - one message per line, as the catalogue shows it
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+MESSAGES = [
+    # marketplace/api/idempotency.py
+    _l("Dieser Idempotency-Key wurde schon für eine andere Anfrage (anderer Inhalt) verwendet."),
+    _l("Eine Anfrage mit diesem Idempotency-Key läuft noch. Bitte gleich erneut versuchen."),
+    _l("Der Idempotency-Key hat 1 bis 255 sichtbare ASCII-Zeichen."),
+    # marketplace/api/ledger.py
+    _l("Das Hauptbuch sehen nur Finanzrollen."),
+    _l("Dieses Mitglied gibt es nicht."),
+    # marketplace/api/schemas.py
+    _l("Die Anfrage enthält ungültige Felder."),
+    # marketplace/api/settlement.py
+    _l("Rechnungen und Verrechnungen sieht nur die Finanzabteilung."),
+    # marketplace/api/spec.py
+    _l("Die Abfrageparameter sind ungültig."),
+    _l("Das gibt es nicht."),
+    # marketplace/api/tokens.py
+    _l("Diesen Token gibt es nicht."),
+    _l("Dieser Token ist bereits widerrufen."),
+    # marketplace/api/views.py
+    _l("Diese Leistung gibt es nicht."),
+    _l("Abrechnungsläufe startet nur die Finanzabteilung des Betreibers."),
+    _l("Salden sehen nur Finanzrollen."),
+    # marketplace/api/webhooks.py
+    _l("Diesen Webhook gibt es nicht."),
+    _l("Webhooks verwalten die Administratoren des Mitglieds."),
+    _l("Dieser Webhook ist bereits abgeschaltet."),
+    _l("Dieser Webhook ist abgeschaltet."),
+    # marketplace/bookings/operations.py
+    _l("Die Anfrage ist unvollständig oder ungültig."),
+    _l("Nur Einkäuferinnen und Einkäufer können Leistungen anfragen."),
+    _l("Eigene Leistungen können nicht gebucht werden."),
+    _l("Diese Leistung ist derzeit nicht buchbar."),
+    _l("Nur der Anbieter kann diese Anfrage annehmen."),
+    _l("Nur der Anbieter kann diese Anfrage ablehnen."),
+    _l("Nur die anfragende Stelle kann die Anfrage zurückziehen."),
+    _l("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen."),
+    _l("Die Menge muss zwischen 0 und 10.000.000.000 liegen."),
+    _l("Die Menge hat höchstens drei Nachkommastellen."),
+    _l("Nur der Anbieter erfasst den Verbrauch."),
+    _l("Diese Leistung wird monatlich anteilig abgerechnet; Verbrauch wird nicht erfasst."),
+    _l("Nur die Einkäufer der abnehmenden Stelle prüfen den Verbrauch."),
+    _l("Bitte begründen Sie den Einspruch."),
+    _l("Nachrichten schreiben nur Einkauf und Anbieter dieser Buchung."),
+    _l("Bitte eine Nachricht eingeben."),
+    _l("Bitte die Menge als Zahl angeben, z. B. 12,5."),
+    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11."),
+    # marketplace/bookings/queries.py
+    _l("Diese Buchung gibt es nicht."),
+    # marketplace/catalogue/operations.py
+    _l("Die Angaben zum Angebot sind unvollständig oder ungültig."),
+    _l(
+        "Nicht steuerbar nach § 2b UStG können nur juristische Personen des öffentlichen Rechts leisten; bitte S oder E wählen."
+    ),
+    _l("Nur Anbieter-Mitarbeitende können Leistungen anbieten."),
+    _l("Pflichtangaben fehlen."),
+    _l("Nur der Anbieter kann diese Leistung ändern."),
+    _l("Nur der Anbieter kann Unterlagen hochladen."),
+    _l("Bitte eine Bezeichnung mit höchstens 200 Zeichen angeben."),
+    _l("Bitte eine PDF-Datei auswählen."),
+    _l("Die Datei ist zu groß: höchstens 5 MB."),
+    _l("Nur PDF-Dateien sind erlaubt; diese Datei ist kein PDF."),
+    # marketplace/core/validators.py
+    _l("Die Leitweg-ID ist ungültig (Aufbau oder Prüfziffer)."),
+    _l("Die USt-IdNr. ist ungültig."),
+    _l("Der Amtliche Gemeindeschlüssel hat genau 8 Ziffern."),
+    _l("Die IBAN ist ungültig."),
+    # marketplace/costsharing/operations.py
+    _l("Nur der Anbieter der Leistung kann die Kostenteilung verwalten."),
+    _l("Nur der Anbieter der Leistung kann eine Kostenteilung anlegen."),
+    _l("Der Anbieter trägt die Kosten nicht als Teilnehmer."),
+    _l("Bitte ein Gewicht größer als 0 angeben."),
+    _l("Nur der Betreiber trägt den Königsteiner Schlüssel ein."),
+    _l("Bitte einen Anteil größer als 0 und höchstens 100 angeben."),
+    _l("Höchstens fünf Nachkommastellen."),
+    _l("Die Kostenteilung hat keine Teilnehmer, die Kosten tragen."),
+    _l("Der Austritt darf nicht vor dem Beitritt liegen."),
+    _l("Bitte die Einwohnerzahl angeben (größer als 0)."),
+    _l("Bitte den Stichtag der Einwohnerzahl angeben."),
+    # marketplace/ledger/operations.py
+    _l("Derselbe Idempotenzschlüssel kommt in einem Auftrag mehrfach vor."),
+    _l("Bitte einen Grund für die Stornierung angeben."),
+    _l("Der Grund darf höchstens 300 Zeichen lang sein."),
+    _l("Eine Stornobuchung kann nicht selbst storniert werden."),
+    _l("Ungültiger Idempotenzschlüssel."),
+    _l("Eine Buchung braucht mindestens zwei Posten."),
+    _l("Ein Buchungsposten darf nicht 0 sein."),
+    # marketplace/members/operations.py
+    _l("Bitte einen Namen angeben."),
+    _l("Nur die Verwaltung des Betreibers nimmt Mitglieder auf oder sperrt sie."),
+    _l("Der Betreiber kann sich nicht selbst sperren."),
+    _l("Bitte mindestens eine Rolle wählen."),
+    _l("Nur die Verwaltung des Mitglieds lädt Personen ein."),
+    _l("Das ist keine gültige E-Mail-Adresse."),
+    _l("Bitte einen Namen mit höchstens 200 Zeichen angeben."),
+    _l("Nur die Verwaltung des Mitglieds vergibt Rollen."),
+    _l("Sie können sich die Verwaltungsrolle nicht selbst entziehen."),
+    _l("Nur die Verwaltung des Mitglieds sperrt Zugänge."),
+    _l("Sie können Ihren eigenen Zugang nicht sperren."),
+    _l("Dieser Link ist ungültig, abgelaufen oder wurde schon verwendet."),
+    _l("Das Passwort hat höchstens 200 Zeichen."),
+    # marketplace/payments/collection.py
+    _l("Lastschriften darf nur die Finanzabteilung des Betreibers einziehen."),
+    _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
+    _l("Die Verrechnung ist bereits bezahlt."),
+    _l("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY)."),
+    # marketplace/settlement/operations.py
+    _l("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben."),
+    _l("Diese Zahlungsanweisung gibt es nicht."),
+    _l("Direktzahlungen lassen sich nur für freigegebene, noch nicht bezahlte Verrechnungen buchen."),
+    _l("Diese Zahlungsanweisung wird gerade eingezogen oder ist bereits bezahlt."),
+    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10."),
+    # marketplace/settlement/queries.py
+    _l("Diese Rechnung gibt es nicht."),
+    _l("Diese Verrechnung gibt es nicht."),
+]
+
+
+def _scan() -> list[tuple[str, str]]:
+    """(message, file) for every literal message passed to a DomainError in marketplace/."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = {"DomainError", "NotFound", "PermissionDenied", "Conflict", "InvalidInput"}
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            is_field = (
+                name == "field" and isinstance(func, ast.Attribute) and getattr(func.value, "id", "") == "InvalidInput"
+            )
+            if name not in names and not is_field:
+                continue
+            candidates = list(node.args[1:2] if is_field else node.args[:1])
+            for keyword in node.keywords:
+                if keyword.arg == "errors" and isinstance(keyword.value, ast.Dict):
+                    for value in keyword.value.values:
+                        candidates += value.elts if isinstance(value, ast.List) else []
+            for arg in candidates:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and any(c.isalpha() for c in arg.value):
+                    found.setdefault(arg.value, str(path.relative_to(root.parent)))
+    return list(found.items())
+
+
+def _render(found: list[tuple[str, str]]) -> str:
+    lines, last = [], None
+    for message, where in found:
+        if where != last:
+            lines.append(f"    # {where}")
+            last = where
+        lines.append(f"    _l({message!r}),")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import re
+    from pathlib import Path
+
+    source = Path(__file__).read_text(encoding="utf-8")
+    listing = "MESSAGES = [\n" + _render(_scan()) + "\n]\n"
+    print(re.sub(r"^MESSAGES = \[\n.*?^\]\n", lambda _m: listing, source, count=1, flags=re.S | re.M), end="")
