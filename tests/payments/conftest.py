@@ -212,3 +212,7 @@ def fault_server() -> Iterator[FaultServer]:
     server, fault.url = _serve(Handler)
     yield fault
     server.shutdown()
+
+
+# Every invoice and credit note produced in these tests is validated too (XSD, EN 16931, German rules).
+from tests.settlement.conftest import einvoice_validator, every_document_is_valid_xrechnung  # noqa: E402, F401
