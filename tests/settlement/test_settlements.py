@@ -161,3 +161,23 @@ def test_an_invalid_iban_is_refused_before_any_file_is_written(app, demo, api_as
     assert response.status_code == 302  # back to the page with the message
     page = client.get("/settlements")
     assert "keine gültige IBAN" in page.text
+
+
+def test_member_finance_page_shows_its_own_part_and_no_operator_buttons(app, demo, api_as, client):
+    settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
+    login(client, "kasse@wiesbaden.example")
+    listing = client.get("/settlements")
+    assert listing.status_code == 200 and "2026-08" in listing.text and "Positionen berechnen" not in listing.text
+    page = client.get(f"/settlements/{settlement['id']}")
+    assert page.status_code == 200
+    assert "Stadt Wiesbaden" in page.text and "Landkreis Darmstadt-Dieburg" not in page.text
+    assert "Per Lastschrift einziehen" not in page.text and "Direktzahlung buchen" not in page.text
+    wiesbaden = user("kasse@wiesbaden.example").member_id
+    assert f"/sepa/{wiesbaden}.xml" in page.text
+    token = csrf_token(page.text)
+    assert client.post(f"/settlements/{settlement['id']}/collect", data={"csrf_token": token}).status_code == 403
+    # a buyer without a finance role has no settlement pages at all
+    other = app.test_client()
+    login(other, "einkauf@wiesbaden.example")
+    assert other.get("/settlements").status_code == 403
