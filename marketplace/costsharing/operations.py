@@ -241,7 +241,10 @@ def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[
     _require_manager(plan, actor)
     _check_cents("actual_cost", actual_cost_cents, "Die tatsächlichen Jahreskosten")
     locked = db.session.scalar(
-        select(CostSharingPlan).where(CostSharingPlan.id == plan.id).with_for_update(of=CostSharingPlan)
+        select(CostSharingPlan)
+        .where(CostSharingPlan.id == plan.id)
+        .with_for_update(of=CostSharingPlan)
+        .execution_options(populate_existing=True)  # the state after a true-up we waited for
     )
     _require_open(locked)
     first, last = plan_year_bounds(plan)

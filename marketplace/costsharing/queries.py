@@ -234,6 +234,7 @@ def open_plans_of_year(year: int) -> list[CostSharingPlan]:
             .order_by(CostSharingPlan.id)
             # a true-up under way (it holds the plan's row) finishes first; its plan is then skipped
             .with_for_update(of=CostSharingPlan)
+            .execution_options(populate_existing=True)
         )
     )
 
