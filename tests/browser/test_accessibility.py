@@ -139,6 +139,20 @@ def test_forms_with_errors_have_no_wcag_violations(new_page):
     billing.get_by_label("Monat (JJJJ-MM)").fill("November")
     violations += _submit_and_check(finance, "Monat abrechnen")
 
+    # Closing a month without the confirmation, a settlement for a malformed month, an empty admission.
+    finance.goto("/ledger")
+    close_link = finance.get_by_role("link", name=re.compile(r"^Monat \d{4}-\d{2} abschließen")).first
+    if close_link.count():
+        close_link.click()
+        violations += axe_violations(finance)
+        violations += _submit_and_check(finance, re.compile(r"^Monat \d{4}-\d{2} abschließen$"))
+    finance.goto("/settlements")
+    finance.get_by_label("Abgeschlossener Monat (JJJJ-MM)").fill("Oktober")
+    violations += _submit_and_check(finance, "Positionen berechnen")
+    finance.goto("/admin")
+    if finance.get_by_role("button", name="Aufnehmen").count():
+        violations += _submit_and_check(finance, "Aufnehmen")
+
     assert not violations, "\n".join(violations)
 
 
