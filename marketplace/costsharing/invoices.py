@@ -84,22 +84,15 @@ def new_document(
 
 
 CBC = "{" + xrechnung.NS["cbc"] + "}"
-CAC = "{" + xrechnung.NS["cac"] + "}"
 
 
 def render(invoice: Invoice, true_up: TrueUp | None = None) -> bytes:
-    """The XRechnung of a cost-sharing document; a final invoice states its advances as prepaid (BT-113)
-    and the remaining amount due (BT-115 = BT-112 − BT-113)."""
+    """The XRechnung of a cost-sharing document. The settlement's generator states a final invoice's
+    advances as prepaid (BT-113) and the rest as due (BT-115 = BT-112 − BT-113); the note explains it."""
     xml = xrechnung.render(invoice)
     if true_up is None or invoice.is_credit_note or not true_up.prepaid_cents:
         return xml
     root = ET.fromstring(xml)  # noqa: S314 - our own document, rendered a line above
-    totals = root.find(f"{CAC}LegalMonetaryTotal")
-    payable = totals.find(f"{CBC}PayableAmount")
-    prepaid = ET.Element(f"{CBC}PrepaidAmount", {"currencyID": "EUR"})
-    prepaid.text = f"{from_cents(true_up.prepaid_cents):.2f}"
-    totals.insert(list(totals).index(payable), prepaid)
-    payable.text = f"{from_cents(invoice.gross_cents - true_up.prepaid_cents):.2f}"
     note = root.find(f"{CBC}Note")
     note.text = (
         f"Schlussrechnung (Spitzabrechnung) {invoice.service_start.year}: Endbetrag netto "

@@ -256,3 +256,12 @@ def advance_totals_by_member(plan_ids: list[int]) -> dict[tuple[int, int], int]:
         for advance in db.session.scalars(select(Advance).where(Advance.plan_id.in_(plan_ids))):
             totals[(advance.plan_id, advance.member_id)] += advance.amount_cents
     return totals
+
+
+def prepaid_cents(invoice: Invoice) -> int:
+    """What a final invoice of cost sharing states as already paid (BT-113): the advances invoiced with
+    their VAT. 0 for every other document (the settlement's XRechnung asks for every invoice)."""
+    if invoice.id is None or invoice.is_credit_note:
+        return 0
+    entry = db.session.scalar(select(TrueUp).where(TrueUp.invoice_id == invoice.id))
+    return entry.prepaid_cents if entry is not None else 0

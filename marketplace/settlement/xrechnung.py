@@ -236,7 +236,12 @@ def render(invoice: Invoice) -> bytes:
     _amount(totals, "LineExtensionAmount", invoice.net_cents)
     _amount(totals, "TaxExclusiveAmount", invoice.net_cents)
     _amount(totals, "TaxInclusiveAmount", invoice.gross_cents)
-    _amount(totals, "PayableAmount", invoice.gross_cents)
+    from marketplace.costsharing.queries import prepaid_cents  # a final invoice's advances (BT-113)
+
+    prepaid = prepaid_cents(invoice)
+    if prepaid:
+        _amount(totals, "PrepaidAmount", prepaid)
+    _amount(totals, "PayableAmount", invoice.gross_cents - prepaid)
 
     for line in invoice.lines:
         element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")

@@ -226,6 +226,14 @@ def test_a_year_with_a_joiner_and_a_leaver_trued_up_higher_and_lower(
                 assert paid - final.gross_cents == gross_advances - final.gross_cents
     verify_ledger()
 
+    # the settlement's invoice download states the same prepaid and payable amounts
+    final = db.session.get(Invoice, net_wiesbaden.invoice_id)
+    finance = fresh(app, "kasse@wiesbaden.example")
+    downloaded = finance.get(f"/invoices/{final.id}/xrechnung")
+    assert downloaded.status_code == 200
+    assert_valid_xrechnung(downloaded.data)
+    assert f'<cbc:PrepaidAmount currencyID="EUR">{Decimal(net_wiesbaden.prepaid_cents) / 100:.2f}<' in (downloaded.text)
+
     # the participant's page shows its settled share; another participant's is not on it
     page = wiesbaden_client.get(f"/cost-sharing/{net_plan.id}")
     assert "Schlussrechnung" in page.text and "Stadt Mainz" not in page.text
