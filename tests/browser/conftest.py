@@ -134,9 +134,8 @@ def new_page(browser: Any, base_url: str, request: pytest.FixtureRequest) -> Ite
     csp_violations: list[str] = []
 
     def make(**context_args: Any) -> Any:
-        context = browser.new_context(
-            base_url=base_url, viewport={"width": 1280, "height": 900}, locale="de-DE", **context_args
-        )
+        options = {"viewport": {"width": 1280, "height": 900}, "locale": "de-DE", **context_args}
+        context = browser.new_context(base_url=base_url, **options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()

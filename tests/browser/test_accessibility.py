@@ -248,3 +248,19 @@ def test_keyboard_only_login_search_and_request(page):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/bookings/\d+$"))
     assert "Ihre Anfrage ist beim Anbieter eingegangen." in page.inner_text("main")
+
+
+@pytest.mark.parametrize("email", ["betrieb@kopit.example", "anbieter@kdz-mainz.example"])
+def test_pages_reflow_on_a_phone_without_sideways_scrolling(new_page, email):
+    """WCAG 1.4.10: at 320 CSS pixels the page scrolls only vertically (wide tables scroll in their own box)."""
+    page = new_page(viewport={"width": 320, "height": 800})
+    login(page, email)
+    too_wide = []
+    for path in ("/", "/services", "/services/mine", "/bookings", "/ledger", "/settlements", "/invoices", "/admin"):
+        response = page.goto(path)
+        if response.status >= 400:
+            continue
+        width = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if width > 1:
+            too_wide.append(f"{path}: {width}px wider than the screen")
+    assert not too_wide, too_wide
