@@ -45,7 +45,7 @@ test: install lint
 # Extract new texts into the catalogue template and merge them into the English catalogue.
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
-	$(BIN)/pybabel update -q -i marketplace/translations/messages.pot -d marketplace/translations
+	$(BIN)/pybabel update -N -i marketplace/translations/messages.pot -d marketplace/translations
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor instance
