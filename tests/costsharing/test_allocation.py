@@ -117,3 +117,16 @@ def test_pro_rata_by_day_for_a_joiner_and_a_leaver():
     mid = Stake(1, date(YEAR, 4, 16))
     schedule = advance_schedule(12000, mid, YEAR)
     assert abs(schedule[3] * 2 - schedule[4]) <= 2
+
+
+@given(st.integers(min_value=0, max_value=10**10), stakes())
+def test_each_advance_is_within_a_cent_of_its_pro_rata_part(annual, stake):
+    if sum(month_fractions(stake, YEAR)) == 0:
+        return
+    schedule = advance_schedule(annual, stake, YEAR)
+    fractions = month_fractions(stake, YEAR)
+    for cents, exact in zip(schedule, exact_shares(annual, fractions), strict=True):
+        assert abs(cents - exact) < 1
+    full_months = [cents for cents, part in zip(schedule, fractions, strict=True) if part == 1]
+    if full_months:  # every full month carries the same twelfth of the annual rate, give or take a cent
+        assert max(full_months) - min(full_months) <= 1
