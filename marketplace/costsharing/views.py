@@ -8,6 +8,7 @@ import io
 from decimal import Decimal
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -172,6 +173,7 @@ def _render_plan(plan: CostSharingPlan, status: int = 200, **forms: object) -> t
         "true_ups": true_ups if sees_all else {k: v for k, v in true_ups.items() if k == current_user.member_id},
         "advances": advances,
         "key_labels": KEY_LABELS,
+        "format_decimal": lambda value: format_decimal(value, format="#,##0.#####"),
         "year_over": today().year > plan.year,
         "participant_form": forms.get("participant_form") or _participant_form(plan),
         "cost_form": forms.get("cost_form")
