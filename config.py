@@ -7,6 +7,7 @@ between machines comes from the environment, never from the repository.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -28,6 +29,9 @@ class BaseConfig:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    #: A session cookie is accepted for this long after it was issued (Flask checks the signature's age), so a
+    #: copied cookie stops working after a working day instead of Flask's default 31 days.
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=int(_env("SESSION_HOURS", "10") or 10))
     REMEMBER_COOKIE_HTTPONLY = True
     MAX_CONTENT_LENGTH = 10 * 1024 * 1024
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")

@@ -106,3 +106,17 @@ def test_next_never_leaves_the_site(client, demo):
 def test_next_to_a_page_of_this_site_is_followed(client, demo):
     response = _login_response(client, next="/bookings?as=buyer")
     assert response.headers["Location"] == "/bookings?as=buyer"
+
+
+def test_a_session_cookie_expires_after_a_working_day(client, demo, monkeypatch):
+    import time as real_time
+
+    from itsdangerous.timed import TimestampSigner
+
+    login(client, "einkauf@wiesbaden.example")
+    assert client.get("/bookings").status_code == 200
+    later = int(real_time.time()) + 11 * 3600  # the next morning, with the same (perhaps copied) cookie
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: later)
+    response = client.get("/bookings")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
