@@ -70,8 +70,8 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from marketplace.api import api_bp
     from marketplace.admin.views import bp as admin_bp
+    from marketplace.api import api_bp
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.core.views import bp as core_bp
