@@ -19,6 +19,7 @@ from marketplace.costsharing import invoices
 from marketplace.costsharing.advances import clearing_accounts
 from marketplace.costsharing.allocation import year_bounds
 from marketplace.costsharing.models import (
+    Advance,
     AllocationKey,
     CostSharingPlan,
     KoenigsteinValue,
@@ -196,6 +197,30 @@ def set_leaving(participant: Participant, leaves_on: date | None, actor: User) -
         data={"leaves_on": leaves_on.isoformat() if leaves_on else None},
     )
     return participant
+
+
+def remove_participant(participant: Participant, actor: User) -> None:
+    """Undo a participation entered by mistake: only while no advance was charged for it (Conflict)."""
+    plan = participant.plan
+    _require_manager(plan, actor)
+    _require_open(plan)
+    charged = db.session.scalar(
+        select(Advance.id).where(Advance.plan_id == plan.id, Advance.member_id == participant.member_id).limit(1)
+    )
+    if charged is not None:
+        raise Conflict(
+            f"Für {participant.member.name} sind schon Abschläge berechnet; bitte stattdessen den Austritt eintragen."
+        )
+    record_audit(
+        actor,
+        "cost_sharing.participant_removed",
+        participant,
+        member_id=plan.provider_id,
+        data={"plan": plan.id, "member": participant.member_id},
+    )
+    db.session.delete(participant)
+    db.session.flush()
+    db.session.expire(plan, ["participants"])
 
 
 def set_koenigstein_value(year: int, member: Member, value: Decimal, actor: User) -> KoenigsteinValue:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import Conflict, InvalidInput
-from marketplace.core.forms import apply_domain_errors
+from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.money import AmountError, cents_to_str, from_cents, parse_amount, to_cents
 from marketplace.core.timeutil import today
 from marketplace.costsharing import invoices, operations, queries
@@ -179,6 +179,8 @@ def _render_plan(plan: CostSharingPlan, status: int = 200, **forms: object) -> t
         "cost_form": forms.get("cost_form")
         or PlannedCostForm(prefix="c", planned_cost=from_cents(plan.planned_cost_cents)),
         "true_up_form": forms.get("true_up_form") or TrueUpForm(prefix="t"),
+        "action_form": ActionForm(),
+        "charged_members": {a.member_id for a in queries.advances_of(plan.id)},
         "leave_forms": {p.id: LeaveForm(prefix=f"l{p.id}", leaves_on=p.leaves_on) for p in plan.participants},
         "invoices": {i.id: i for i in _invoices_of(plan)},
     }
@@ -246,6 +248,22 @@ def leave(plan_id: int, participant_id: int) -> Response | tuple[str, int]:
         _("%(name)s nimmt bis %(day)s teil.", name=participant.member.name, day=f"{form.leaves_on.data:%d.%m.%Y}"),
         "success",
     )
+    return redirect(url_for("costsharing.show", plan_id=plan.id))
+
+
+@bp.post("/<int:plan_id>/participants/<int:participant_id>/remove")
+@login_required
+def remove(plan_id: int, participant_id: int) -> Response:
+    plan = _managed_plan(plan_id)
+    participant = db.session.get(Participant, participant_id)
+    if participant is None or participant.plan_id != plan.id:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    name = participant.member.name
+    operations.remove_participant(participant, current_user)
+    db.session.commit()
+    flash(_("%(name)s ist aus der Kostenteilung entfernt.", name=name), "success")
     return redirect(url_for("costsharing.show", plan_id=plan.id))
 
 

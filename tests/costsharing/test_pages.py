@@ -107,3 +107,27 @@ def test_operator_enters_koenigstein_values_and_others_may_not(app, demo, client
     assert bad.status_code == 422 and "fünf Nachkommastellen" in bad.text
     client = fresh(app, KDZ)
     assert client.get("/cost-sharing/koenigstein").status_code == 403
+
+
+def test_a_participant_entered_by_mistake_is_removed_until_advances_are_charged(app, demo, client, shared_service):
+    from marketplace.ledger.billing import run_billing
+    from tests.costsharing.conftest import user
+
+    plan = _create_plan_through_the_form(client, shared_service)
+    _add(client, plan, "Stadt Wiesbaden", "2026-01-01")
+    _add(client, plan, "ekom21", "2026-01-01")
+    url = f"/cost-sharing/{plan.id}"
+    ekom = plan.participant_of(member("ekom21").id)
+    assert post_form(client, url, f"{url}/participants/{ekom.id}/remove", {}).status_code == 302
+    db.session.expire_all()
+    assert [p.member.name for p in db.session.get(CostSharingPlan, plan.id).participants] == ["Stadt Wiesbaden"]
+    run_billing("2026-01", user("betrieb@kopit.example"))
+    db.session.commit()
+    wiesbaden = db.session.get(CostSharingPlan, plan.id).participant_of(member("Stadt Wiesbaden").id)
+    page = client.get(url)
+    assert "Stadt Wiesbaden entfernen" not in page.text
+    refused = post_form(client, url, f"{url}/participants/{wiesbaden.id}/remove", {})
+    assert refused.status_code == 302
+    assert "schon Abschläge berechnet" in client.get(url).text
+    db.session.expire_all()
+    assert len(db.session.get(CostSharingPlan, plan.id).participants) == 1
