@@ -42,7 +42,7 @@ from marketplace.bookings.operations import (
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.operations import ServiceInput, create_service, update_service
-from marketplace.catalogue.queries import catalogue_statement, service_for
+from marketplace.catalogue.queries import catalogue_page, catalogue_statement, service_for
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.ledger.billing import run_billing
@@ -80,7 +80,7 @@ def me() -> MeOut:
 )
 def list_services(query: ServiceQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
     statement = catalogue_statement(q=query.q, category=query.category, provider_id=query.provider_id)
-    body, headers = page_out(paginate(statement, query.page, query.per_page), ServiceOut.of)
+    body, headers = page_out(catalogue_page(statement, query.page, query.per_page), ServiceOut.of)
     return body, 200, headers
 
 

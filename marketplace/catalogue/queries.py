@@ -3,19 +3,30 @@
 Full-text search uses the `services_fts` index that database triggers keep in sync (migration 0005): on
 PostgreSQL a tsvector per service in the German configuration (GIN index), on SQLite an FTS5 table. Every
 word of the query must match, as a prefix, in the title, the provider's name or the description.
+
+Search results (ids and total) and facets are cached per process, keyed by the catalogue's generation, a
+counter that triggers bump on every write to services, members and categories (`services_fts_generation`).
+A cached result is therefore never stale: a write changes the key. Reading the generation is one
+primary-key lookup; without the row (e.g. tables truncated by tests) nothing is cached.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
 
 from marketplace.catalogue.models import Category, PriceVersion, Service, ServiceStatus, Unit
 from marketplace.core.errors import NotFound
+from marketplace.core.pagination import Page, paginate
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member, User
@@ -27,6 +38,55 @@ MAX_WORDS = 8
 
 _pg_fts = table("services_fts", column("service_id"), column("document"))
 _sqlite_fts = table("services_fts", column("rowid"), column("rank"))
+
+
+_generation_table = table("services_fts_generation", column("id"), column("generation"))
+_CACHE_SIZE = 2048
+_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def catalogue_generation() -> int | None:
+    """The catalogue's current generation, or None when it cannot be read (then nothing is cached)."""
+    return db.session.scalar(select(_generation_table.c.generation).where(_generation_table.c.id == 1))
+
+
+def _cache_size() -> int:
+    """`CATALOGUE_CACHE_SIZE` (config or environment): entries per process; 0 switches the cache off."""
+    value = current_app.config.get("CATALOGUE_CACHE_SIZE") or os.environ.get("CATALOGUE_CACHE_SIZE")
+    return _CACHE_SIZE if value in (None, "") else int(value)
+
+
+def _cached(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    size = _cache_size()
+    generation = catalogue_generation() if size else None
+    if generation is None:
+        return compute()
+    full_key = (str(db.engine.url), generation, *key)
+    with _cache_lock:
+        if full_key in _cache:
+            _cache.move_to_end(full_key)
+            return _cache[full_key]
+    value = compute()
+    with _cache_lock:
+        _cache[full_key] = value
+        while len(_cache) > size:
+            _cache.popitem(last=False)
+    return value
+
+
+def catalogue_page(statement: Select, page: int, per_page: int) -> Page:
+    """`paginate(catalogue_statement(...))` with the ids and total cached by the catalogue's generation."""
+    compiled = statement.compile(db.engine)
+    key = ("page", str(compiled), tuple(sorted((k, str(v)) for k, v in compiled.params.items())), page, per_page)
+
+    def compute() -> tuple[int, list[int]]:
+        found = paginate(statement.with_only_columns(Service.id), page, per_page)
+        return found.total, list(found.items)
+
+    total, ids = _cached(key, compute)
+    services = {s.id: s for s in db.session.scalars(select(Service).where(Service.id.in_(ids)))} if ids else {}
+    return Page(items=[services[i] for i in ids if i in services], page=page, per_page=per_page, total=total)
 
 
 def categories() -> list[Category]:
@@ -145,6 +205,10 @@ SLA_STEPS = (Decimal("99.9"), Decimal("99.5"), Decimal("99"), Decimal("95"))
 
 def catalogue_facets(filters: CatalogueFilters, lang: str = "de") -> dict[str, list[FacetValue]]:
     """Counts per category, provider, unit and SLA step; each facet counts as if its own filter were unset."""
+    return _cached(("facets", filters, lang), lambda: _facets(filters, lang))
+
+
+def _facets(filters: CatalogueFilters, lang: str) -> dict[str, list[FacetValue]]:
     facets: dict[str, list[FacetValue]] = {}
 
     def grouped(skip: str, *columns: Any) -> list[Any]:

@@ -27,6 +27,7 @@ from marketplace.catalogue.queries import (
     SORTS,
     CatalogueFilters,
     catalogue_facets,
+    catalogue_page,
     catalogue_statement,
     categories,
     own_services_statement,
@@ -164,7 +165,7 @@ def index() -> str:
         sla_min=filters.sla_min,
         sort=sort,
     )
-    result = paginate(statement, page, per_page)
+    result = catalogue_page(statement, page, per_page)
     lang = str(get_locale())
     return render_template(
         "catalogue/index.html",

@@ -81,6 +81,33 @@ PG_SEARCH = [
     INSERT INTO services_fts (service_id, document)
     SELECT id, services_fts_document(title, description, provider_id) FROM services
     """,
+    # The catalogue's generation: bumped by every write that can change a search result, so that cached
+    # results (marketplace/catalogue/queries.py) are keyed by it and never stale.
+    """
+    CREATE FUNCTION services_fts_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE services_fts_generation SET generation = generation + 1 WHERE id = 1;
+        RETURN NULL;
+    END $$
+    """,
+    "CREATE TRIGGER services_fts_bump AFTER INSERT OR UPDATE OR DELETE ON services "
+    "FOR EACH STATEMENT EXECUTE FUNCTION services_fts_bump()",
+    "CREATE TRIGGER services_fts_bump AFTER UPDATE ON members FOR EACH STATEMENT EXECUTE FUNCTION services_fts_bump()",
+    "CREATE TRIGGER services_fts_bump AFTER INSERT OR UPDATE OR DELETE ON categories "
+    "FOR EACH STATEMENT EXECUTE FUNCTION services_fts_bump()",
+]
+
+_BUMP = "UPDATE services_fts_generation SET generation = generation + 1 WHERE id = 1;"
+SQLITE_BUMPS = [
+    f"CREATE TRIGGER services_fts_bump_{name} AFTER {event} ON {table} BEGIN {_BUMP} END"
+    for name, event, table in (
+        ("si", "INSERT", "services"),
+        ("su", "UPDATE", "services"),
+        ("sd", "DELETE", "services"),
+        ("mu", "UPDATE", "members"),
+        ("ci", "INSERT", "categories"),
+        ("cu", "UPDATE", "categories"),
+    )
 ]
 
 SQLITE_SEARCH = [
@@ -285,13 +312,21 @@ def upgrade():
             "role", existing_type=_role_enum(OLD_ROLES), type_=_role_enum(NEW_ROLES), existing_nullable=False
         )
 
-    statements = PG_SEARCH if op.get_bind().dialect.name == "postgresql" else SQLITE_SEARCH
+    op.execute(
+        "CREATE TABLE services_fts_generation (id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL)"
+    )
+    op.execute("INSERT INTO services_fts_generation (id, generation) VALUES (1, 0)")
+    statements = PG_SEARCH if op.get_bind().dialect.name == "postgresql" else SQLITE_SEARCH + SQLITE_BUMPS
     for statement in statements:
         op.execute(statement)
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS services_fts_bump ON services")
+        op.execute("DROP TRIGGER IF EXISTS services_fts_bump ON members")
+        op.execute("DROP TRIGGER IF EXISTS services_fts_bump ON categories")
+        op.execute("DROP FUNCTION IF EXISTS services_fts_bump() CASCADE")
         op.execute("DROP TRIGGER IF EXISTS services_fts_member_renamed ON members")
         op.execute("DROP TRIGGER IF EXISTS services_fts_sync ON services")
         op.execute("DROP TABLE IF EXISTS services_fts")
@@ -300,6 +335,12 @@ def downgrade():
         op.execute("DROP FUNCTION IF EXISTS services_fts_document(text, text, integer)")
     else:
         for trigger in (
+            "services_fts_bump_si",
+            "services_fts_bump_su",
+            "services_fts_bump_sd",
+            "services_fts_bump_mu",
+            "services_fts_bump_ci",
+            "services_fts_bump_cu",
             "services_fts_insert",
             "services_fts_update",
             "services_fts_delete",
@@ -307,6 +348,7 @@ def downgrade():
         ):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS services_fts")
+    op.execute("DROP TABLE IF EXISTS services_fts_generation")
     with op.batch_alter_table("user_roles", schema=None) as batch_op:
         batch_op.alter_column(
             "role", existing_type=_role_enum(NEW_ROLES), type_=_role_enum(OLD_ROLES), existing_nullable=False

@@ -95,3 +95,29 @@ def test_api_search_uses_the_same_statement(demo, api_as):
     body = api.get("/api/v1/services?q=georedundant").get_json()
     assert [item["title"] for item in body["items"]] == ["Objektspeicher (S3-kompatibel)"]
     assert body["total"] == 1
+
+
+def test_cached_results_follow_every_write(as_user, api_as):
+    """Results are cached by the catalogue's generation, which triggers bump on each write: never stale."""
+    from marketplace.catalogue.queries import catalogue_generation
+
+    client = as_user(BUYER)
+    api = api_as(BUYER)
+    assert "1 Leistung gefunden" in client.get("/services?q=virtuell").text
+    assert api.get("/api/v1/services?q=virtuell").get_json()["total"] == 1
+    before = catalogue_generation()
+    service = db.session.scalar(select(Service).where(Service.title == "Virtueller Server (Standard)"))
+    service.status = "paused"
+    db.session.commit()
+    if before is not None:
+        assert catalogue_generation() > before
+    assert "0 Leistungen gefunden" in client.get("/services?q=virtuell").text
+    assert api.get("/api/v1/services?q=virtuell").get_json()["total"] == 0
+    service.status = "published"
+    service.title = "Virtuelle Maschine (Standard)"
+    db.session.commit()
+    page = client.get("/services?q=virtuell").text
+    assert "Virtuelle Maschine (Standard)" in page and "Virtueller Server" not in page
+    assert [i["title"] for i in api.get("/api/v1/services?q=virtuell").get_json()["items"]] == [
+        "Virtuelle Maschine (Standard)"
+    ]
