@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated
 
 from flask import Response, current_app, request
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
 from marketplace.api import api_bp
 from marketplace.api.auth import api_user
@@ -79,11 +79,6 @@ class InvoicesQuery(QueryModel):
     period: PeriodText | None = None
     page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     per_page: Annotated[int, Field(ge=1, le=100)] = 50
-
-    @field_validator("period", mode="before")
-    @classmethod
-    def _empty_is_all(cls, value: object) -> object:
-        return None if value == "" else value  # ``?period=`` means every month
 
 
 def invoice_out(invoice: Invoice) -> InvoiceOut:

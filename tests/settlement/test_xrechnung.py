@@ -163,7 +163,7 @@ def test_both_parties_finance_staff_see_invoices_others_get_404(app, demo, clien
     assert {item["id"] for item in listed["items"]} == {i.id for i in own}
     item = next(i for i in listed["items"] if i["vat_category"] == "S")
     assert (item["net"], item["vat"], item["gross"]) == ("204.80", "38.91", "243.71")
-    everything = api.get("/api/v1/invoices?period=").get_json()
+    everything = api.get("/api/v1/invoices").get_json()
     assert everything["total"] > listed["total"]
     assert api.get("/api/v1/invoices?period=09-2026").status_code == 422
     assert api.get(f"/api/v1/invoices/{foreign[0].id}/xrechnung").status_code == 404
