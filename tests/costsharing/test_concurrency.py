@@ -61,11 +61,10 @@ def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_a
     )
     plan = ops.create_plan(service, 2025, 1_000_000, AllocationKey.EQUAL, kdz)
     for name in ("Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg", "ekom21"):
-        ops.add_participant(plan, member(name), date(2025, 1, 1), kdz)
+        ops.add_participant(plan, member(name), date(2025, 11, 1), kdz)  # two months keep the test short
     db.session.commit()
-    for month in range(1, 12):
-        run_billing(f"2025-{month:02d}", user("betrieb@kopit.example"))
-        db.session.commit()
+    run_billing("2025-11", user("betrieb@kopit.example"))
+    db.session.commit()
     operator = user("betrieb@kopit.example")
     token = create_api_token(operator, "threads")[1]
     db.session.commit()
