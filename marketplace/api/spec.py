@@ -26,12 +26,14 @@ Rules the decorator enforces:
 - ``body=Model`` parses the JSON body with ``parse_body`` and passes it as ``body=``; ``query=Model``
   validates the query string (strings converted as pydantic's lax mode does) and passes ``query=``. Bad
   input is a 422 problem naming the field.
-- The view returns a model instance, a dict (validated against the response model of the status), or a
-  ``(value, status)`` tuple; the first 2xx of ``responses`` is the default status. A response model is
-  validated on the way out, so the document cannot drift from behaviour. A view may also return a Flask
-  ``Response`` as it is (for ``Raw("application/xml")`` responses, for example).
-- ``responses={409: None}`` documents a problem+json error; 401, 403, 404 (with path ids), 413, 415, 422
-  and 429 are documented for every operation anyway (plus 405 is answered for wrong methods).
+- Unknown body fields and unknown query parameters are a 422 too; path ids above 2**31-1 are a 404.
+- The view returns a model instance, a dict (validated against the response model of the status), a
+  ``(value, status)`` or a ``(value, status, headers)`` tuple; the first 2xx of ``responses`` is the
+  default status. A response model is validated on the way out, so the document cannot drift from
+  behaviour. A view may also return a Flask ``Response`` as it is (for ``Raw("application/xml")``).
+- Datetimes in models leave with an offset (naive ones, as SQLite returns them, count as UTC).
+- ``responses={409: None}`` documents a problem+json error; 401/403 (with auth), 404 (path ids, or ids in
+  body or query), 413/415 (with a body), 422 (with any input) and 429 are documented automatically.
 - The decorator commits the session after the view returns (one commit per request, at the edge); views
   need not commit. Errors roll back (the app's error handler).
 - POSTs take an ``Idempotency-Key`` header (see ``marketplace.api.idempotency``).
