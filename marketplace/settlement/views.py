@@ -11,6 +11,7 @@ from marketplace.core.errors import Conflict, InvalidInput, NotFound
 from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period
+from marketplace.costsharing.queries import prepaid_cents
 from marketplace.extensions import db
 from marketplace.members.models import Role
 from marketplace.settlement import xrechnung
@@ -60,6 +61,7 @@ def invoice(invoice_id: int) -> str:
         invoice=document,
         exemption=xrechnung.exemption(document),
         payee=xrechnung.payee_of(document),
+        prepaid=prepaid_cents(document),  # a cost-sharing final invoice's advances (BT-113)
     )
 
 

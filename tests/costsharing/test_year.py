@@ -234,6 +234,9 @@ def test_a_year_with_a_joiner_and_a_leaver_trued_up_higher_and_lower(
     assert_valid_xrechnung(downloaded.data)
     assert f'<cbc:PrepaidAmount currencyID="EUR">{Decimal(net_wiesbaden.prepaid_cents) / 100:.2f}<' in (downloaded.text)
 
+    shown = finance.get(f"/invoices/{final.id}")
+    assert "Abzüglich bereits berechneter Abschläge" in shown.text
+
     # the participant's page shows its settled share; another participant's is not on it
     page = wiesbaden_client.get(f"/cost-sharing/{net_plan.id}")
     assert "Schlussrechnung" in page.text and "Stadt Mainz" not in page.text
