@@ -77,8 +77,11 @@ def _cached(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
 
 def catalogue_page(statement: Select, page: int, per_page: int) -> Page:
     """`paginate(catalogue_statement(...))` with the ids and total cached by the catalogue's generation."""
-    compiled = statement.compile(db.engine)
-    key = ("page", str(compiled), tuple(sorted((k, str(v)) for k, v in compiled.params.items())), page, per_page)
+    search = statement.get_execution_options().get("catalogue_search")
+    if search is None:  # a statement not made by catalogue_statement: key by its SQL (slower to build)
+        compiled = statement.compile(db.engine)
+        search = (str(compiled), tuple(sorted((k, str(v)) for k, v in compiled.params.items())))
+    key = ("page", search, page, per_page)
 
     def compute() -> tuple[int, list[int]]:
         found = paginate(statement.with_only_columns(Service.id), page, per_page)
@@ -181,6 +184,8 @@ def catalogue_statement(
     filters = CatalogueFilters(q, category, provider_id, unit, price_min_cents, price_max_cents, sla_min)
     statement, score = _filtered(filters)
     sort = sort if sort in SORTS else ("relevance" if score is not None else "newest")
+    # what the result depends on, as catalogue_page's cache key (cheaper than compiling the statement)
+    statement = statement.execution_options(catalogue_search=(filters, sort))
     if sort == "relevance" and score is not None:
         return statement.order_by(score.desc(), Service.id.desc())
     if sort == "price_asc":
