@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 SCHEMA = "bench_ledger"
 TODAY = "2026-11-16"
-MONTHS = ["2026-06", "2026-07", "2026-09", "2026-10", "2026-11"]  # August is closed by the demo
+MONTHS = ["2026-07", "2026-09", "2026-10", "2026-11", "2026-06"]  # August is closed by the demo; July bills all
 
 
 def schema_url(url: str) -> str:
@@ -186,8 +186,19 @@ def postings_count(url: str) -> int:
         return int(n)
 
 
-def time_balances(url: str, repeat: int = 40) -> float:
+def settle(url: str) -> None:
+    """VACUUM ANALYZE and CHECKPOINT, so that background work after bulk writes does not skew a timing."""
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, options=f"-csearch_path={SCHEMA}", autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+
+
+def time_balances(url: str, repeat: int = 200) -> float:
     """Median seconds of GET /api/v1/ledger/balances as operator finance (warm)."""
+    settle(url)
     app = make_app(url)
     with app.app_context():
         from marketplace.extensions import db
@@ -323,7 +334,7 @@ def main() -> None:
 
     first = runs[0]
     rates = [r["created"] / r["seconds"] for r in runs]
-    first_rate = f"{rates[0]:,.0f} charges/s ({rates[0] / raw_rate:.2f} × baseline)"
+    first_rate = f"{first['seconds']:.1f} s = {rates[0]:,.0f} charges/s ({rates[0] / raw_rate:.2f} × baseline)"
     section = f"""## Ledger
 
 Measured by `bench/ledger.py` (PostgreSQL, schema `{SCHEMA}`, {datetime.now(UTC):%Y-%m-%d}, 2 shared cores; the
@@ -332,18 +343,19 @@ machine was shared with other work, so absolute figures are lower bounds; the ra
 | what | figure | target |
 |---|---|---|
 | raw `executemany` baseline (1 transfer + 2 posting rows per charge, same shapes) | {raw_rate:,.0f} charges/s | – |
-| billing run over {first["created"]:,} bookings (first month) | {first["seconds"]:.1f} s = {first_rate} | ≥ 5,000/s |
+| billing run over {first["created"]:,} active bookings ({first["period"]}) | {first_rate} | ≥ 5,000/s |
 | billing runs, all {len(runs)} months | {min(rates):,.0f} – {max(rates):,.0f} charges/s | ≥ 5,000/s |
 | peak RSS of a billing run (whole process, incl. the app) | {max(r["peak_rss_mb"] for r in runs):.0f} MB | < 500 MB |
-| `GET /api/v1/ledger/balances` with {small:,} postings | {small_time * 1000:.2f} ms (median of 40) | – |
-| `GET /api/v1/ledger/balances` with {big:,} postings | {big_time * 1000:.2f} ms (median of 40) | ≤ 1.5 × the above |
+| `GET /api/v1/ledger/balances` with {small:,} postings | {small_time * 1000:.2f} ms (median of 200) | – |
+| `GET /api/v1/ledger/balances` with {big:,} postings | {big_time * 1000:.2f} ms (median of 200) | ≤ 1.5 × the above |
 | ratio | {big_time / small_time:.2f} | ≤ 1.5 |
 | `flask ledger verify` over {big:,} postings (whole CLI process) | {verify_seconds:.1f} s | ≤ 60 s for 1,000,000 |
 
 Balances are cached per account and updated with the postings under the same row locks, so reading them does
 not depend on the number of postings. A billing run computes all charges in one query, hashes the chain in
-Python and writes transfers and postings with batched `executemany` inserts under one lock on the involved
-accounts and the chain head.
+Python and writes transfers and postings batch by batch with `COPY` (5,000 transfers a batch) under one lock
+on the involved accounts and the chain head; only one batch of rows is held in memory. `flask ledger verify`
+reads plain rows in batches of 20,000 transfers and recomputes every hash, zero sum and balance.
 """
     print()
     print(section)

@@ -78,6 +78,12 @@ class ReverseBody(ApiModel):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 
+class CloseBody(ApiModel):
+    reason: Annotated[str, StringConstraints(max_length=300)] = Field(
+        default="", description="Optional: warum jetzt abgeschlossen wird (für das Prüfprotokoll)."
+    )
+
+
 class PeriodOut(ApiModel):
     period: str
     status: str
@@ -191,17 +197,18 @@ def reverse_ledger_transfer(transfer_id: int, body: ReverseBody) -> tuple[Transf
     api_bp,
     "POST",
     "/periods/<period>/close",
+    body=CloseBody,
     responses={200: PeriodOut, 409: None},
     summary="Monat abschließen",
     tags=["ledger"],
     path_params={"period": {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "examples": ["2026-10"]}},
 )
-def close_ledger_period(period: str) -> PeriodOut:
+def close_ledger_period(period: str, body: CloseBody) -> PeriodOut:
     """Close a month that is over: nothing can be posted into it afterwards. 409 if it is already closed or
     not yet over; 422 for a malformed month."""
     user = api_user()
     _require_operator_finance(user, "Monate abschließen")
-    row: Period = close_period(period, user)
+    row: Period = close_period(period, user, body.reason)
     return PeriodOut(
         period=row.period,
         status=row.status.value,

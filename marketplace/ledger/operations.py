@@ -313,8 +313,14 @@ def require_billable_period(period: str) -> date:
     return first
 
 
-def close_period(period: str, actor: User) -> Period:
-    """Close a month that has ended. Raises Conflict if it is already closed or not yet over."""
+def close_period(period: str, actor: User, reason: str = "") -> Period:
+    """Close a month that has ended; `reason` (optional) goes into the audit trail.
+
+    Raises Conflict if it is already closed or not yet over, InvalidInput for a malformed month or reason.
+    """
+    reason = (reason or "").strip()
+    if len(reason) > 300:
+        raise InvalidInput.field("reason", "Die Anmerkung darf höchstens 300 Zeichen lang sein.")
     first = require_billable_period(period)
     if month_bounds(first)[1] >= today():
         raise Conflict(f"Der Monat {period} ist noch nicht vorbei und kann nicht abgeschlossen werden.")
@@ -332,7 +338,7 @@ def close_period(period: str, actor: User) -> Period:
     row.closed_at = utcnow()
     row.closed_by_id = actor.id
     db.session.flush()
-    record_audit(actor, "period.closed", row, data={"period": period})
+    record_audit(actor, "period.closed", row, data={"period": period, "reason": reason})
     return row
 
 

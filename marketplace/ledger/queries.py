@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import DateTime, Select, func, select, text
+from sqlalchemy import DateTime, Select, exists, func, select, text
 
 from marketplace.extensions import db
 from marketplace.ledger.chain import canonical_content_fast, canonical_time, chain_hash
@@ -162,7 +162,8 @@ def verify_ledger(batch_size: int = 20_000) -> VerifyReport:
             expected_id = tid + 1
         last_seen = high
     orphan_postings = db.session.scalar(
-        select(func.count()).select_from(Posting).where(~Posting.transfer_id.in_(select(Transfer.id)))
+        # NOT EXISTS is an anti-join; NOT IN over a million ids can degrade to a nested scan
+        select(func.count()).select_from(Posting).where(~exists().where(Transfer.id == Posting.transfer_id))
     )
     if orphan_postings:
         report.fail(f"{orphan_postings} Posten ohne Buchung")

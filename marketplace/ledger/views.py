@@ -236,7 +236,7 @@ def close(period: str) -> Response | tuple[str, int] | str:
     form = CloseForm()
     if form.validate_on_submit():
         try:
-            close_period(period, current_user)
+            close_period(period, current_user, form.reason.data or "")
         except (Conflict, InvalidInput) as error:
             db.session.rollback()
             flash(error.detail, "danger")

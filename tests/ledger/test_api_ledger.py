@@ -116,6 +116,18 @@ def test_closing_a_month_that_is_over(operator):
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "period.closed")) is not None
 
 
+def test_closing_records_why(operator):
+    response = operator.post("/api/v1/periods/2026-10/close", json={"reason": "Alle Nutzungen erfasst"})
+    assert response.status_code == 200
+    audit = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "period.closed").order_by(AuditEvent.id.desc()).limit(1)
+    )
+    assert audit.data == {"period": "2026-10", "reason": "Alle Nutzungen erfasst"}
+    assert audit.actor_id is not None and audit.at is not None
+    too_long = operator.post("/api/v1/periods/2026-09/close", json={"reason": "x" * 301})
+    assert too_long.status_code == 422
+
+
 def test_closing_twice_is_409(operator):
     assert operator.post("/api/v1/periods/2026-09/close").status_code == 200
     assert operator.post("/api/v1/periods/2026-09/close").status_code == 409

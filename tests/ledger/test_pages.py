@@ -117,11 +117,19 @@ def test_closing_a_month_needs_a_confirmation(operator):
     refused = operator.post("/ledger/periods/2026-10/close", data={"csrf_token": token})
     assert refused.status_code == 422
     assert db.session.get(Period, "2026-10") is None or db.session.get(Period, "2026-10").status is PeriodStatus.OPEN
-    done = operator.post("/ledger/periods/2026-10/close", data={"csrf_token": token, "confirm": "y"})
+    done = operator.post(
+        "/ledger/periods/2026-10/close", data={"csrf_token": token, "confirm": "y", "reason": "Monatsende geprüft"}
+    )
     assert done.status_code == 302
     db.session.expire_all()
     assert db.session.get(Period, "2026-10").status is PeriodStatus.CLOSED
     assert "bereits abgeschlossen" in operator.get("/ledger/periods/2026-10/close").text
+    from marketplace.core.models import AuditEvent
+
+    audit = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "period.closed").order_by(AuditEvent.id.desc()).limit(1)
+    )
+    assert audit.data == {"period": "2026-10", "reason": "Monatsende geprüft"}
 
 
 def test_current_month_cannot_be_closed_in_the_ui(operator):
