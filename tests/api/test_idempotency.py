@@ -111,10 +111,11 @@ def test_concurrent_requests_with_one_key_have_one_effect(app, api_as, demo):
     before = _bookings()
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     results: list[tuple[int, dict]] = []
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(6, timeout=60)
+    # Apps are built here, one after the other: building them in the threads would race on first imports.
+    apps = [make_app(url) for _ in range(6)]
 
-    def call() -> None:
-        own = make_app(url)
+    def call(own) -> None:
         client = own.test_client()
         barrier.wait()
         response = client.post(
@@ -124,7 +125,7 @@ def test_concurrent_requests_with_one_key_have_one_effect(app, api_as, demo):
         with own.app_context():
             db.engine.dispose()
 
-    threads = [threading.Thread(target=call) for _ in range(6)]
+    threads = [threading.Thread(target=call, args=(own,)) for own in apps]
     for thread in threads:
         thread.start()
     for thread in threads:
