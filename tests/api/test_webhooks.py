@@ -197,3 +197,14 @@ def test_settlement_events_reach_members_with_a_position(client, admin, receiver
     # Only the member's own position and payments, never the other members'.
     assert all(endpoint.member_id in (i["debtor_member_id"], i["creditor_member_id"]) for i in data["instructions"])
     assert send_due().delivered == 1
+
+
+def test_signature_binds_body_and_time():
+    from marketplace.api.webhooks import sign
+
+    body = b'{"id":"1"}'
+    header = sign("whsec_test", body, 1_800_000_000)
+    assert verify_signature("whsec_test", body, header, now=1_800_000_100)
+    assert not verify_signature("whsec_test", body + b" ", header, now=1_800_000_100)
+    assert not verify_signature("whsec_test", body, header, now=1_800_000_000 + 301)  # replayed later
+    assert not verify_signature("whsec_test", body, "t=abc,v1=00", now=1_800_000_000)
