@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
 
 from marketplace.catalogue.models import Category, PriceVersion, Service, ServiceStatus, Unit
@@ -46,9 +46,17 @@ _cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def catalogue_generation() -> int | None:
-    """The catalogue's current generation, or None when it cannot be read (then nothing is cached)."""
-    return db.session.scalar(select(_generation_table.c.generation).where(_generation_table.c.id == 1))
+def catalogue_generation(*, fresh: bool = False) -> int | None:
+    """The catalogue's current generation, or None when it cannot be read (then nothing is cached).
+
+    Read once per request (kept on `g`): a page's results and facets then come from the same generation.
+    """
+    if not fresh and has_request_context() and "catalogue_generation" in g:
+        return g.catalogue_generation
+    value = db.session.scalar(select(_generation_table.c.generation).where(_generation_table.c.id == 1))
+    if has_request_context():
+        g.catalogue_generation = value
+    return value
 
 
 def _cache_size() -> int:

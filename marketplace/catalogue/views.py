@@ -179,7 +179,7 @@ def index() -> str:
         filtered=any(
             request.args.get(name) for name in ("q", "category", "provider", "unit", "price_min", "price_max", "sla")
         ),
-        categories=categories(),
+        categories=categories,  # called by the template only when needed
     )
 
 

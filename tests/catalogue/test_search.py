@@ -110,7 +110,7 @@ def test_cached_results_follow_every_write(as_user, api_as):
     service.status = "paused"
     db.session.commit()
     if before is not None:
-        assert catalogue_generation() > before
+        assert catalogue_generation(fresh=True) > before
     assert "0 Leistungen gefunden" in client.get("/services?q=virtuell").text
     assert api.get("/api/v1/services?q=virtuell").get_json()["total"] == 0
     service.status = "published"
