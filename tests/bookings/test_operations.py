@@ -143,3 +143,11 @@ def test_review_window_is_fourteen_days(make_booking, user, app):
         dispute_usage(user(BUYER), record, "zu viel")
     record.entered_at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     assert dispute_usage(user(BUYER), record, "zu viel").status is UsageStatus.DISPUTED
+
+
+def test_refresh_command_moves_statuses(app, make_booking):
+    booking = make_booking(starts_on=date(2026, 11, 16))
+    result = app.test_cli_runner().invoke(args=["bookings", "refresh"])
+    assert result.exit_code == 0 and "Statuswechsel" in result.output
+    db.session.expire_all()
+    assert booking.status is BookingStatus.ACTIVE
