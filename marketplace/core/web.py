@@ -82,6 +82,8 @@ def init_app(app: Flask) -> None:
             from marketplace.api.problems import problem
 
             response = problem(error.code or 500, error.name, error.description or error.name)
+            if error.code == 405 and error.valid_methods:  # RFC 9110: a 405 names the allowed methods
+                response.headers["Allow"] = ", ".join(error.valid_methods)
             if error.code == 429 and error.response is not None:
                 retry = error.response.headers.get("Retry-After")
                 if retry:

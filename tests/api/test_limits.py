@@ -44,3 +44,10 @@ def test_login_is_limited_per_address(app, client, demo):
     assert statuses[-1] == 429, statuses
     last = client.post("/login", data={"email": "y@example.org", "password": "falsch-falsch", "csrf_token": token})
     assert last.status_code == 429 and int(last.headers["Retry-After"]) > 0
+
+
+def test_wrong_method_is_a_405_problem_naming_the_allowed_ones(client):
+    response = client.delete("/api/v1/me")
+    assert response.status_code == 405
+    assert response.mimetype == "application/problem+json"
+    assert "GET" in response.headers["Allow"]
