@@ -340,7 +340,7 @@ class LedgerMachine(RuleBasedStateMachine):
 def test_ledger_state_machine(database_template):
     LedgerMachine.template = database_template
     LedgerMachine.TestCase.settings = settings(
-        max_examples=8,
+        max_examples=6,
         stateful_step_count=20,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
