@@ -109,3 +109,15 @@ def test_usage_outside_the_booking_or_out_of_range_gets_a_message_and_is_not_sto
     buyer = _client(app, BUYER)
     assert _post(buyer, booking.id, "usage", {"period": "2026-11", "quantity": "3"}).status_code == 403
     assert db.session.scalar(select(func.count(UsageRecord.id)).where(UsageRecord.booking_id == booking.id)) == 0
+
+
+def test_dispute_without_reason_is_refused_with_a_message(app, make_booking):
+    booking = make_booking(title="Betrieb von Fachverfahren")
+    _post(_client(app, PROVIDER), booking.id, "usage", {"period": "2026-11", "quantity": "5120"})
+    record = db.session.scalar(select(UsageRecord).where(UsageRecord.booking_id == booking.id))
+    buyer = _client(app, BUYER)
+    assert "5120 Stunde" in buyer.get(f"/bookings/{booking.id}").text
+    response = _post(buyer, booking.id, f"usage/{record.id}/dispute", {"dispute-reason": ""})
+    assert response.status_code == 422 and "Bitte begründen Sie den Einspruch" in response.text
+    db.session.expire_all()
+    assert record.status is UsageStatus.ENTERED
