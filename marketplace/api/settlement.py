@@ -75,8 +75,12 @@ class InvoicePage(ApiModel):
     total: int
 
 
+#: ``?period=`` (empty) means every month, so the document admits the empty text too.
+PeriodOrAll = Annotated[str, StringConstraints(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")]
+
+
 class InvoicesQuery(QueryModel):
-    period: PeriodText | None = None
+    period: PeriodOrAll | None = None
     page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     per_page: Annotated[int, Field(ge=1, le=100)] = 50
 
