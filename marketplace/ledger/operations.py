@@ -345,8 +345,8 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
 def reverse_transfer(transfer_id: int, reason: str, actor: User) -> Transfer:
     """Cancel a transfer by an opposite one in an open month; each transfer is reversed at most once.
 
-    Raises NotFound, InvalidInput (no reason) or Conflict (already reversed, a reversal itself, or no
-    open month to post into).
+    Raises NotFound, InvalidInput (no reason) or Conflict (already reversed, not a charge, or no open
+    month to post into).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -358,6 +358,13 @@ def reverse_transfer(transfer_id: int, reason: str, actor: User) -> Transfer:
         raise NotFound("Diese Buchung gibt es nicht.")
     if original.kind is TransferKind.REVERSAL:
         raise Conflict("Eine Stornobuchung kann nicht selbst storniert werden.")
+    if original.kind is not TransferKind.CHARGE:
+        # VAT follows the invoices (a reversed charge gets a credit note with its VAT at the next close),
+        # and payments follow the settlement; reversing them by hand would part ledger and documents.
+        raise Conflict(
+            f"Nur Leistungsentgelte können storniert werden; Buchung {original.id} ist „{original.kind.value}“ "
+            "und wird über Gutschrift oder Verrechnung korrigiert."
+        )
     if db.session.scalar(select(Transfer.id).where(Transfer.reverses_id == original.id)) is not None:
         raise Conflict(f"Die Buchung {original.id} ist bereits storniert.")
     target = db.session.get(Period, original.period)

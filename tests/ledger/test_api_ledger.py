@@ -74,6 +74,18 @@ def test_a_reversal_cannot_be_reversed(operator):
     assert response.status_code == 409
 
 
+def test_only_charges_are_reversed_by_hand(operator):
+    """VAT follows the invoices and payments the settlement: reversing them would part ledger and documents."""
+    assert operator.post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code == 201
+    assert operator.post("/api/v1/periods/2026-10/close").status_code == 200
+    vat = db.session.scalar(select(Transfer).where(Transfer.kind == "vat", Transfer.period == "2026-10"))
+    assert vat is not None, "the S-rated storage service was invoiced with VAT on closing October"
+    response = operator.post(f"/api/v1/ledger/transfers/{vat.id}/reverse", json={"reason": "Versehen"})
+    assert response.status_code == 409
+    assert "Gutschrift" in response.get_json()["detail"]
+    assert db.session.scalar(select(Transfer.id).where(Transfer.reverses_id == vat.id)) is None
+
+
 def test_reversal_of_a_closed_month_goes_into_the_current_month(operator):
     response = operator.post("/api/v1/ledger/transfers/1/reverse", json={"reason": "Falscher Preis"})
     assert response.status_code == 201
