@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from marketplace.api import api_bp
 from marketplace.api.auth import api_user
-from marketplace.api.spec import ApiModel, Money, QueryModel, money, operation
+from marketplace.api.spec import MAX_ID, ApiModel, Money, QueryModel, money, operation
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.extensions import db
@@ -68,7 +68,7 @@ class TransferOut(ApiModel):
 
 
 class TransfersQuery(QueryModel):
-    member_id: Annotated[int, Field(ge=1)] | None = None
+    member_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
     period: PeriodText | None = None
     page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     per_page: Annotated[int, Field(ge=1, le=100)] = 50

@@ -254,3 +254,10 @@ def test_journal_rejects_bad_filters(operator, query):
 
 def test_unknown_member_filter_is_404(operator):
     assert operator.get("/api/v1/ledger/transfers?member_id=999").status_code == 404
+
+
+def test_a_member_id_beyond_the_database_integer_is_422_not_500(operator):
+    """Found by Schemathesis on PostgreSQL: the id overflowed the INTEGER column."""
+    response = operator.get("/api/v1/ledger/transfers?member_id=15316586846")
+    assert response.status_code == 422
+    assert "member_id" in response.get_json()["errors"]
