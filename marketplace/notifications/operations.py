@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import smtplib
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from email.message import EmailMessage
 from typing import Any
@@ -46,10 +47,15 @@ def _disabled(user_ids: list[int], kind: NotificationKind) -> set[int]:
     )
 
 
-def notify(users: Iterable[User], kind: NotificationKind, subject: str, body: str) -> list[OutboxMessage]:
-    """Queue one e-mail per active user who has not switched this kind off."""
+def notify(
+    users: Iterable[User], kind: NotificationKind, subject: str, body: str, *, switched_off: set[int] | None = None
+) -> list[OutboxMessage]:
+    """Queue one e-mail per active user who has not switched this kind off.
+
+    `switched_off` lets a caller that notifies many groups look the preferences up once for all of them.
+    """
     recipients = {user.id: user for user in users if user.active}
-    off = _disabled(list(recipients), kind)
+    off = switched_off if switched_off is not None else _disabled(list(recipients), kind)
     messages = []
     for user_id, user in sorted(recipients.items()):
         if user_id in off:
@@ -167,20 +173,36 @@ def _billing_messages(session: Session, _context: Any, _instances: Any) -> None:
         for run in runs:
             if not run.transfers_created:
                 continue
-            members = session.execute(
-                select(Booking.buyer_id)
-                .join(Transfer, Transfer.booking_id == Booking.id)
-                .where(Transfer.period == run.period, Transfer.kind == TransferKind.CHARGE)
+            member_ids = list(
+                session.execute(
+                    select(Booking.buyer_id)
+                    .join(Transfer, Transfer.booking_id == Booking.id)
+                    .where(Transfer.period == run.period, Transfer.kind == TransferKind.CHARGE)
+                    .distinct()
+                ).scalars()
+            )
+            if not member_ids:
+                continue
+            # Three queries for the whole run, however many members were billed.
+            names = dict(session.execute(select(Member.id, Member.name).where(Member.id.in_(member_ids))).all())
+            staff: dict[int, list[User]] = defaultdict(list)
+            for user in session.scalars(
+                select(User)
+                .join(UserRole, UserRole.user_id == User.id)
+                .where(User.member_id.in_(member_ids), User.active.is_(True), UserRole.role == Role.MEMBER_FINANCE)
                 .distinct()
-            ).scalars()
-            for member_id in members:
-                member = session.get(Member, member_id)
+                .order_by(User.id)
+            ):
+                staff[user.member_id].append(user)
+            off = _disabled([user.id for users in staff.values() for user in users], NotificationKind.BILLING)
+            for member_id in sorted(staff):
                 notify(
-                    member_staff(member_id, Role.MEMBER_FINANCE),
+                    staff[member_id],
                     NotificationKind.BILLING,
                     f"Abrechnung {run.period}",
-                    f"für {member.name if member else 'Ihre Stelle'} wurden die Leistungen des Monats {run.period} "
+                    f"für {names.get(member_id, 'Ihre Stelle')} wurden die Leistungen des Monats {run.period} "
                     f"abgerechnet. Die Buchungen sehen Sie unter {base_url()}/ledger.",
+                    switched_off=off,
                 )
 
 
