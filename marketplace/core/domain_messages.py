@@ -95,6 +95,7 @@ MESSAGES = [
     _l("Bitte den Stichtag der Einwohnerzahl angeben."),
     # marketplace/ledger/operations.py
     _l("Derselbe Idempotenzschlüssel kommt in einem Auftrag mehrfach vor."),
+    _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
     _l("Bitte einen Grund für die Stornierung angeben."),
     _l("Der Grund darf höchstens 300 Zeichen lang sein."),
     _l("Eine Stornobuchung kann nicht selbst storniert werden."),
