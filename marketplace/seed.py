@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from marketplace.bookings.models import Booking, BookingEvent, BookingStatus, UsageRecord
 from marketplace.bookings.operations import accept_booking
-from marketplace.catalogue.models import Service, ServiceStatus, Unit, VatCategory
+from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.catalogue.operations import ServiceInput, create_service
 from marketplace.core.timeutil import period_of, previous_month, today
 from marketplace.extensions import db
@@ -217,6 +217,8 @@ def seed_demo_data() -> bool:
                 capacity=capacity,
                 capacity_set=True,
                 status=ServiceStatus.PUBLISHED,
+                # Services between public bodies under a public-law agreement, at cost (§ 2b Abs. 3 Nr. 2 UStG).
+                tax_reasons=list(TaxReason) if vat is VatCategory.NOT_TAXABLE else None,
             ),
         )
 

@@ -61,6 +61,9 @@ def test_demo_history_leaves_last_month_billable(app, demo, api_as):
     }
     assert october["Service-Desk (Second Level)"] == 70161
     assert october["Betrieb von Fachverfahren"] == 118750
+    descriptions = set(db.session.scalars(select(Transfer.description).where(Transfer.period == "2026-10")))
+    assert "Betrieb von Fachverfahren – 2026-10 (Verbrauch 12,5 Stunden)" in descriptions
+    assert "Objektspeicher (S3-kompatibel) – 2026-10 (Verbrauch 5.120 GB-Monate)" in descriptions
 
 
 def test_tokens_create_prints_a_working_token_on_the_last_line(app, demo, client):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select
@@ -40,6 +41,21 @@ class Charge:
     service_title: str
     cents: int
     detail: str
+
+
+#: How the journal names the metered units (the texts are stored in the ledger, so they are German).
+USAGE_UNITS = {
+    Unit.HOUR: "Stunden",
+    Unit.PIECE: "Stück",
+    Unit.GB_MONTH: "GB-Monate",
+    Unit.USER_MONTH: "Nutzer-Monate",
+}
+
+
+def _german_quantity(quantity: Decimal) -> str:
+    """``Decimal("12.500")`` -> ``"12,5"``; ``Decimal("5120")`` -> ``"5.120"``."""
+    text = f"{quantity.normalize():,f}"
+    return text.replace(",", "\u202f").replace(".", ",").replace("\u202f", ".")
 
 
 def charge_key(booking_id: int, period: str) -> str:
@@ -94,7 +110,7 @@ def compute_charges(period: str, first: date) -> list[Charge]:
             if usage is None:
                 continue
             cents = metered_cents(price, usage)
-            detail = f"Verbrauch {usage.normalize():f} {unit.value}"
+            detail = f"Verbrauch {_german_quantity(usage)} {USAGE_UNITS.get(unit, unit.value)}"
         if cents > 0:
             charges.append(Charge(booking_id, buyer_id, provider_id, title, cents, detail))
     return charges
