@@ -83,7 +83,13 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify_signature(secret: str, body: bytes, header: str, *, now: float | None = None) -> bool:
+def verify_signature(
+    secret: str,
+    body: bytes,
+    header: str,
+    *,
+    now: float | None = None,  # float: a Unix time, not money
+) -> bool:
     """True if ``header`` signs ``body`` with ``secret`` and its timestamp is at most five minutes old."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
@@ -505,5 +511,5 @@ def send_due(limit: int = 100, now: datetime | None = None) -> SendResult:
     return result
 
 
-def utc_from_timestamp(value: float) -> datetime:
+def utc_from_timestamp(value: float) -> datetime:  # float: a Unix time, not money
     return datetime.fromtimestamp(value, UTC)

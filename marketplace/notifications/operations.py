@@ -1,31 +1,22 @@
-"""Writing e-mails into the outbox (in the same transaction as their cause) and sending them.
-
-`flask outbox send` delivers unsent messages over SMTP configured by the environment (`SMTP_HOST`,
-`SMTP_PORT`, `SMTP_USER`, `SMTP_PASSWORD`, `SMTP_STARTTLS`, `MAIL_FROM`); without `SMTP_HOST` (development)
-the messages are printed to the console instead.
-"""
+"""Writing e-mails into the outbox, in the same transaction as their cause (delivery: `sending.py`)."""
 
 from __future__ import annotations
 
 import os
-import smtplib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from email.message import EmailMessage
+from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member, Role, User, UserRole
 from marketplace.notifications.models import NotificationKind, NotificationPreference, OutboxMessage
 
 #: Kinds a user may switch off; account e-mails (invitation, password reset) are always sent.
 OPTIONAL_KINDS = tuple(kind for kind in NotificationKind if kind is not NotificationKind.ACCOUNT)
-MAX_ATTEMPTS = 5
 SIGNATURE = "\n\n-- \nLeistungsbörse – IT-Leistungen öffentlicher Stellen\nDiese Nachricht wurde automatisch versandt."
 
 
@@ -101,62 +92,6 @@ def preferences_of(user: User) -> dict[NotificationKind, bool]:
     rows = db.session.scalars(select(NotificationPreference).where(NotificationPreference.user_id == user.id))
     stored = {row.kind: row.enabled for row in rows}
     return {kind: stored.get(kind, True) for kind in OPTIONAL_KINDS}
-
-
-# --- sending -----------------------------------------------------------------------------------------
-
-
-def _smtp_sender() -> Callable[[EmailMessage], None] | None:
-    host = os.environ.get("SMTP_HOST")
-    if not host:
-        return None
-    port = int(os.environ.get("SMTP_PORT", "587"))
-    user, password = os.environ.get("SMTP_USER"), os.environ.get("SMTP_PASSWORD")
-    starttls = os.environ.get("SMTP_STARTTLS", "1") not in ("0", "false", "no")
-
-    def send(message: EmailMessage) -> None:
-        with smtplib.SMTP(host, port, timeout=20) as smtp:
-            if starttls:
-                smtp.starttls()
-            if user:
-                smtp.login(user, password or "")
-            smtp.send_message(message)
-
-    return send
-
-
-def send_outbox(limit: int = 200, echo: Callable[[str], Any] = print) -> tuple[int, int]:
-    """Send up to `limit` unsent messages; returns (sent, failed). Each message is committed on its own."""
-    sender = _smtp_sender()
-    mail_from = os.environ.get("MAIL_FROM", "Leistungsbörse <noreply@leistungsboerse.example>")
-    statement = (
-        select(OutboxMessage)
-        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts < MAX_ATTEMPTS)
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    sent = failed = 0
-    for message in db.session.scalars(statement).all():
-        email = EmailMessage()
-        email["From"], email["To"], email["Subject"] = mail_from, message.recipient, message.subject
-        email.set_content(message.body)
-        message.attempts += 1
-        try:
-            if sender is None:
-                echo(f"--- E-Mail an {message.recipient} ---\nBetreff: {message.subject}\n\n{message.body}\n")
-            else:
-                sender(email)
-        except (OSError, smtplib.SMTPException) as error:
-            message.last_error = str(error)[:500]
-            failed += 1
-        else:
-            message.sent_at = utcnow()
-            message.last_error = ""
-            sent += 1
-    db.session.commit()
-    return sent, failed
 
 
 # --- billing e-mails: written when a billing run is recorded (ledger code stays untouched) ----------------

@@ -16,9 +16,9 @@ from marketplace.notifications.operations import (
     OPTIONAL_KINDS,
     init_billing_notifications,
     preferences_of,
-    send_outbox,
     set_preferences,
 )
+from marketplace.notifications.sending import send_outbox
 
 bp = Blueprint("notifications", __name__, cli_group="outbox")
 bp.record_once(lambda _state: init_billing_notifications())

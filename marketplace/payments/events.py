@@ -42,7 +42,12 @@ class WebhookRejected(DomainError):
     title = "Bad request"
 
 
-def verify_signature(payload: bytes, header: str | None, secret: str | None, now: float | None = None) -> None:
+def verify_signature(
+    payload: bytes,
+    header: str | None,
+    secret: str | None,
+    now: float | None = None,  # float: a Unix time, not money
+) -> None:
     """Check ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]``: HMAC-SHA256 with `secret` over
     ``{t}.{payload}``, compared in constant time, `t` within 300 s of now (both ways).
 

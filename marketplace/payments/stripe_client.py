@@ -187,8 +187,8 @@ class StripeClient:
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         max_retries: int = 3,
-        backoff_base: float = 0.5,
-        backoff_max: float = 8.0,
+        backoff_base: float = 0.5,  # float: seconds, not money
+        backoff_max: float = 8.0,  # float: seconds, not money
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -214,11 +214,11 @@ class StripeClient:
             config.get("STRIPE_API_KEY") or "",
             config.get("STRIPE_API_BASE") or "https://api.stripe.com",
             timeout=(
-                float(config.get("STRIPE_CONNECT_TIMEOUT") or DEFAULT_TIMEOUT[0]),
-                float(config.get("STRIPE_READ_TIMEOUT") or DEFAULT_TIMEOUT[1]),
+                float(config.get("STRIPE_CONNECT_TIMEOUT") or DEFAULT_TIMEOUT[0]),  # float: seconds
+                float(config.get("STRIPE_READ_TIMEOUT") or DEFAULT_TIMEOUT[1]),  # float: seconds
             ),
             max_retries=int(config.get("STRIPE_MAX_RETRIES") if config.get("STRIPE_MAX_RETRIES") is not None else 3),
-            backoff_base=float(config.get("STRIPE_BACKOFF_BASE") or 0.5),
+            backoff_base=float(config.get("STRIPE_BACKOFF_BASE") or 0.5),  # float: seconds
         )
 
     def _delay(self, attempt: int) -> float:
