@@ -23,7 +23,6 @@ import argparse
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+
+from servers import start_gunicorn  # noqa: E402 - bench/ is the script's own folder
+
 sys.path.insert(0, str(ROOT))
 
 SCHEMA = "bench_catalogue"
@@ -179,45 +181,6 @@ def prepare_database(url: str, members: int, services: int) -> tuple[str, str]:
     engine.dispose()
     print(f"data: {published} published services, {indexed} in the full-text index", flush=True)
     return schema_url, token
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(app: str, env: dict[str, str], workers: int, chdir: Path) -> tuple[subprocess.Popen, str]:
-    import requests
-
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--chdir",
-            str(chdir),
-            "--log-level",
-            "warning",
-            app,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            requests.get(base + "/", timeout=10)
-            return process, base
-        except requests.RequestException:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError(f"gunicorn {app} did not start")
 
 
 # ---------------------------------------------------------------- measuring

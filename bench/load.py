@@ -30,7 +30,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,9 @@ from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+
+from servers import start_gunicorn  # noqa: E402 - bench/ is the script's own folder
+
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/test_quality"
 TODAY = "2026-11-16"
 PASSWORD = "demo-passwort"  # noqa: S105 - the documented demo login of `flask seed-demo`
@@ -117,46 +119,6 @@ def _app_env(database_url: str) -> dict[str, str]:
         PYTHONPATH=str(ROOT),
     )
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(app: str, env: dict[str, str], workers: int, chdir: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--chdir",
-            str(chdir),
-            "--log-level",
-            "warning",
-            app,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    import requests
-
-    for _ in range(100):
-        try:
-            requests.get(base + "/", timeout=10)
-            return process, base
-        except requests.RequestException:
-            time.sleep(0.2)
-        except BaseException:
-            process.terminate()
-            raise
-    process.terminate()
-    raise RuntimeError(f"gunicorn {app} did not start")
 
 
 # ---------------------------------------------------------------- measuring
