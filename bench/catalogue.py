@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
-from servers import start_gunicorn  # noqa: E402 - bench/ is the script's own folder
-
 sys.path.insert(0, str(ROOT))
+
+from bench.servers import start_gunicorn  # noqa: E402 - importable as bench.catalogue from the data generator too
 
 SCHEMA = "bench_catalogue"
 TODAY = "2026-11-16"
