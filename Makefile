@@ -44,8 +44,8 @@ test: install lint
 
 # Extract new texts into the catalogue template and merge them into the English catalogue.
 messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o marketplace/translations/messages.pot .
-	$(BIN)/pybabel update -N -i marketplace/translations/messages.pot -d marketplace/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k pgettext:1c,2 -k lazy_pgettext:1c,2 -o marketplace/translations/messages.pot .
+	$(BIN)/pybabel update -N -w 120 -i marketplace/translations/messages.pot -d marketplace/translations
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor instance

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from marketplace.bookings.models import BookingStatus
-from marketplace.catalogue.forms import STATUS_LABELS, UNIT_SHORT, VAT_LABELS
+from marketplace.catalogue.forms import STATUS_LABELS, VAT_LABELS
+from marketplace.catalogue.models import Unit
 
 BOOKING_STATUS_LABELS = {
     BookingStatus.REQUESTED: _l("Angefragt"),
@@ -24,6 +26,16 @@ BOOKING_STATUS_BADGES = {
     BookingStatus.WITHDRAWN: "warning",
     BookingStatus.ENDED: "info",
     BookingStatus.CANCELLED: "warning",
+}
+
+#: Units after a price ("120,00 € je Monat") or a quantity. The context "unit" keeps them apart from the
+#: same German words elsewhere ("Monat" heads the month columns: "Month"; as a unit it is "per month").
+UNIT_SHORT = {
+    Unit.MONTH: lazy_pgettext("unit", "Monat"),
+    Unit.HOUR: lazy_pgettext("unit", "Stunde"),
+    Unit.PIECE: lazy_pgettext("unit", "Stück"),
+    Unit.GB_MONTH: lazy_pgettext("unit", "GB-Monat"),
+    Unit.USER_MONTH: lazy_pgettext("unit", "Nutzer-Monat"),
 }
 
 LABELS = {
