@@ -57,3 +57,38 @@ class InviteForm(FlaskForm):
 
 class RolesForm(FlaskForm):
     roles = CheckboxesField(_l("Rollen"))
+
+
+class CategoryForm(FlaskForm):
+    """Create or rename a service category (the operation checks uniqueness per language)."""
+
+    name_de = StringField(
+        _l("Name auf Deutsch"),
+        validators=[
+            DataRequired(_l("Bitte einen deutschen Namen angeben.")),
+            Length(max=100, message=_l("Der Name hat höchstens 100 Zeichen.")),
+        ],
+    )
+    name_en = StringField(
+        _l("Name auf Englisch"),
+        validators=[
+            DataRequired(_l("Bitte einen englischen Namen angeben.")),
+            Length(max=100, message=_l("Der Name hat höchstens 100 Zeichen.")),
+        ],
+        description=_l("Für die englische Oberfläche, z. B. Hosting oder Consulting."),
+    )
+
+
+#: The messages of marketplace/catalogue/categories.py that people see, marked for the English catalogue
+#: (the domain errors look their German text up there; see marketplace/core/domain_messages.py).
+CATEGORY_MESSAGES = [
+    _l("Kategorien verwaltet nur der Betreiber."),
+    _l("Diesen deutschen Namen hat schon eine andere Kategorie."),
+    _l("Diesen englischen Namen hat schon eine andere Kategorie."),
+    _l("Die Angaben zur Kategorie sind unvollständig oder ungültig."),
+    _l("Die Kategorie steht schon an erster Stelle."),
+    _l("Die Kategorie steht schon an letzter Stelle."),
+    _l("Mindestens eine Kategorie muss angeboten bleiben."),
+    _l("Die Kategorie ist bereits eingestellt."),
+    _l("Die Kategorie wird bereits angeboten."),
+]

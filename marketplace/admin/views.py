@@ -204,3 +204,7 @@ def audit() -> str:
     result = paginate(audit_statement(member_id, action), page, per_page, scalars=False)
     members = list(db.session.scalars(members_statement())) if current_user.is_operator_admin else []
     return render_template("admin/audit.html", page=result, member_id=member_id, action=action or "", members=members)
+
+
+# The operator's category pages live in their own module and register on this blueprint.
+from marketplace.admin import categories as _categories  # noqa: E402, F401

@@ -180,3 +180,10 @@ class DocumentForm(FlaskForm):
 
 class StatusForm(FlaskForm):
     status = SelectField(_l("Status"), choices=[(s.value, label) for s, label in STATUS_LABELS.items()])
+
+
+#: Messages of marketplace/catalogue/operations.py about publishing O and retired categories, marked for the
+#: English catalogue (domain errors look their German text up there; see marketplace/core/domain_messages.py).
+DOMAIN_MESSAGES = [
+    _l("Diese Kategorie wird nicht mehr angeboten; bitte eine andere wählen."),
+]

@@ -86,13 +86,23 @@ DEFAULT_CATEGORIES: tuple[tuple[str, str, str], ...] = (
 
 
 class Category(db.Model):
+    """A kind of service; the operator manages them (marketplace/catalogue/categories.py)."""
+
     __tablename__ = "categories"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The stable key the API and the search filter use; derived from the German name once, never changed.
     slug: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     name_de: Mapped[str] = mapped_column(String(100), nullable=False)
     name_en: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: Order in lists and facets, ascending.
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: When the operator retired it: it stays on existing services but is no longer offered for new ones.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
 
 
 class Service(db.Model):

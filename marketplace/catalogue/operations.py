@@ -89,10 +89,16 @@ class ServiceInput:
     price_valid_from: date | None = None
 
 
-def _category(slug: str) -> Category:
-    category = db.session.scalar(select(Category).where(Category.slug == slug))
+def _category(slug: str, keep_id: int | None = None) -> Category:
+    """The category with this slug, share-locked so that it cannot be deleted meanwhile.
+
+    A retired category is refused unless the service has it already (`keep_id`).
+    """
+    category = db.session.scalar(select(Category).where(Category.slug == slug).with_for_update(read=True))
     if category is None:
         raise InvalidInput.field("category", f"Unbekannte Kategorie „{slug}“.")
+    if category.retired_at is not None and category.id != keep_id:
+        raise InvalidInput.field("category", "Diese Kategorie wird nicht mehr angeboten; bitte eine andere wählen.")
     return category
 
 
@@ -299,8 +305,8 @@ def update_service(actor: User, service: Service, data: ServiceInput) -> Service
         service.title = data.title.strip()
     if data.description is not None:
         service.description = data.description.strip()
-    if data.category is not None:
-        service.category = _category(data.category)
+    if data.category is not None and data.category != service.category.slug:
+        service.category = _category(data.category, keep_id=service.category_id)
     if data.unit is not None:
         service.unit = data.unit
     if data.capacity_set:

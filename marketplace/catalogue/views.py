@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from marketplace.bookings.forms import BookingRequestForm
+from marketplace.catalogue.categories import offered_categories
 from marketplace.catalogue.forms import STATUS_LABELS, TAX_REASON_LABELS, DocumentForm, ServiceForm, StatusForm
 from marketplace.catalogue.models import Service, ServiceDocument, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.catalogue.operations import (
@@ -60,11 +61,14 @@ def apply_prices_command() -> None:
     click.echo(f"{changed} Preise aktualisiert")
 
 
-def _category_choices(form: ServiceForm) -> None:
+def _category_choices(form: ServiceForm, service: Service | None = None) -> None:
+    """The categories on offer; a retired one only for the service that already carries it."""
     lang = str(get_locale())
-    form.category.choices = [("", _("Bitte wählen"))] + [
-        (c.slug, c.name_en if lang == "en" else c.name_de) for c in categories()
-    ]
+    choices = [("", _("Bitte wählen"))]
+    for c in offered_categories(keep_id=service.category_id if service else None):
+        name = c.name_en if lang == "en" else c.name_de
+        choices.append((c.slug, _("%(name)s (eingestellt)", name=name) if c.retired else name))
+    form.category.choices = choices
 
 
 def _warn_missing_tax_reasons(service: Service) -> None:
@@ -220,7 +224,7 @@ def edit(service_id: int) -> Response | str:
     if not service.can_edit(current_user):
         return render_template("errors/error.html", status=404, message=_("Diese Seite gibt es nicht.")), 404
     form = ServiceForm(obj=service) if request.method == "GET" else ServiceForm()
-    _category_choices(form)
+    _category_choices(form, service)
     if request.method == "GET":
         from marketplace.core.money import from_cents
 
