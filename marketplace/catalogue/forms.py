@@ -186,4 +186,18 @@ class StatusForm(FlaskForm):
 #: English catalogue (domain errors look their German text up there; see marketplace/core/domain_messages.py).
 DOMAIN_MESSAGES = [
     _l("Diese Kategorie wird nicht mehr angeboten; bitte eine andere wählen."),
+    _l("Bitte die Rechtsgrundlage angeben; ohne sie lässt sich O nicht veröffentlichen."),
+    _l("Bitte mindestens einen Grund ankreuzen; ohne ihn lässt sich O nicht veröffentlichen."),
+    _l(
+        "Eine nicht steuerbare Leistung (O) lässt sich erst veröffentlichen, wenn Rechtsgrundlage und Begründung "
+        "der Nicht-Steuerbarkeit angegeben sind. Als Entwurf können Sie sie ohne diese Angaben speichern."
+    ),
+    _l(
+        "Eine nicht steuerbare Leistung (O) lässt sich erst veröffentlichen, wenn die Begründung der "
+        "Nicht-Steuerbarkeit angegeben ist. Als Entwurf können Sie sie ohne diese Angabe speichern."
+    ),
+    _l(
+        "Eine nicht steuerbare Leistung (O) lässt sich erst veröffentlichen, wenn die Rechtsgrundlage "
+        "angegeben ist. Als Entwurf können Sie sie ohne diese Angabe speichern."
+    ),
 ]

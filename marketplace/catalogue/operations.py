@@ -153,6 +153,40 @@ def _check_tax(provider_kind: object, category: VatCategory, data: ServiceInput)
         )
 
 
+def _check_publishable(
+    status: ServiceStatus, category: VatCategory, legal_basis: str, reasons: list[TaxReason]
+) -> None:
+    """§ 2b UStG: a not-taxable (O) service is published only with its legal basis and reasons.
+
+    A draft (or a paused or retired service) may lack them. Raises InvalidInput naming the missing fields.
+    """
+    if status is not ServiceStatus.PUBLISHED or category is not VatCategory.NOT_TAXABLE:
+        return
+    errors: dict[str, list[str]] = {}
+    if not legal_basis.strip():
+        errors["tax_legal_basis"] = ["Bitte die Rechtsgrundlage angeben; ohne sie lässt sich O nicht veröffentlichen."]
+    if not reasons:
+        errors["tax_reasons"] = ["Bitte mindestens einen Grund ankreuzen; ohne ihn lässt sich O nicht veröffentlichen."]
+    if not errors:
+        return
+    if len(errors) == 2:
+        detail = (
+            "Eine nicht steuerbare Leistung (O) lässt sich erst veröffentlichen, wenn Rechtsgrundlage und Begründung "
+            "der Nicht-Steuerbarkeit angegeben sind. Als Entwurf können Sie sie ohne diese Angaben speichern."
+        )
+    elif "tax_reasons" in errors:
+        detail = (
+            "Eine nicht steuerbare Leistung (O) lässt sich erst veröffentlichen, wenn die Begründung der "
+            "Nicht-Steuerbarkeit angegeben ist. Als Entwurf können Sie sie ohne diese Angabe speichern."
+        )
+    else:
+        detail = (
+            "Eine nicht steuerbare Leistung (O) lässt sich erst veröffentlichen, wenn die Rechtsgrundlage "
+            "angegeben ist. Als Entwurf können Sie sie ohne diese Angabe speichern."
+        )
+    raise InvalidInput(detail, errors=errors)
+
+
 def _apply_details(service: Service, data: ServiceInput) -> None:
     """Copy the optional detail fields that were given (None leaves a field unchanged)."""
     for name in ("minimum_term_months", "notice_period_days"):
@@ -188,8 +222,12 @@ def _snapshot(service: Service) -> dict[str, object]:
     return values
 
 
-def create_service(actor: User, data: ServiceInput) -> Service:
-    """Publish or draft a service for the actor's member. Raises PermissionDenied or InvalidInput."""
+def create_service(actor: User, data: ServiceInput, *, require_tax_reasons: bool = False) -> Service:
+    """Publish or draft a service for the actor's member. Raises PermissionDenied or InvalidInput.
+
+    `require_tax_reasons`: publishing as O needs the § 2b reasons. The pages ask for them and pass True; the
+    API cannot carry them yet (its service schemas have no tax fields), so it still publishes without.
+    """
     if Role.PROVIDER not in actor.roles:
         raise PermissionDenied("Nur Anbieter-Mitarbeitende können Leistungen anbieten.")
     missing = [
@@ -201,6 +239,13 @@ def create_service(actor: User, data: ServiceInput) -> Service:
         data.vat_rate = VAT_RATES[data.vat_category]  # type: ignore[index]
     _check_fields(data)
     _check_tax(actor.member.kind, data.vat_category, data)  # type: ignore[arg-type]
+    if require_tax_reasons:
+        _check_publishable(
+            data.status or ServiceStatus.PUBLISHED,
+            data.vat_category,  # type: ignore[arg-type]
+            (data.tax_legal_basis or "").strip() or DEFAULT_O_LEGAL_BASIS,
+            data.tax_reasons or [],
+        )
     service = Service(
         provider_id=actor.member_id,
         category=_category(data.category),  # type: ignore[arg-type]
@@ -290,8 +335,11 @@ def apply_due_prices() -> int:
     return changed
 
 
-def update_service(actor: User, service: Service, data: ServiceInput) -> Service:
-    """Change a service; a new price or tax treatment makes a new price version (bookings keep theirs)."""
+def update_service(actor: User, service: Service, data: ServiceInput, *, require_tax_reasons: bool = False) -> Service:
+    """Change a service; a new price or tax treatment makes a new price version (bookings keep theirs).
+
+    `require_tax_reasons` as in `create_service`: the result, if published as O, must carry the § 2b reasons.
+    """
     if not service.can_edit(actor):
         raise PermissionDenied("Nur der Anbieter kann diese Leistung ändern.")
     category = data.vat_category or service.vat_category
@@ -300,6 +348,14 @@ def update_service(actor: User, service: Service, data: ServiceInput) -> Service
     check = ServiceInput(**{**data.__dict__, "vat_category": category})
     _check_fields(check)
     _check_tax(service.provider.kind, category, data)
+    if require_tax_reasons:
+        legal_basis = data.tax_legal_basis if data.tax_legal_basis is not None else service.tax_legal_basis
+        _check_publishable(
+            data.status or service.status,
+            category,
+            legal_basis.strip() or DEFAULT_O_LEGAL_BASIS,
+            data.tax_reasons if data.tax_reasons is not None else service.tax_reason_list,
+        )
     before = _snapshot(service)
     if data.title is not None:
         service.title = data.title.strip()
@@ -340,8 +396,11 @@ def update_service(actor: User, service: Service, data: ServiceInput) -> Service
 
 
 def set_service_status(actor: User, service: Service, status: ServiceStatus) -> Service:
-    """Publish, pause, retire or return a service to draft. Existing bookings are not affected."""
-    return update_service(actor, service, ServiceInput(status=status))
+    """Publish, pause, retire or return a service to draft. Existing bookings are not affected.
+
+    Publishing a not-taxable (O) service needs its § 2b reasons (InvalidInput otherwise).
+    """
+    return update_service(actor, service, ServiceInput(status=status), require_tax_reasons=True)
 
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024

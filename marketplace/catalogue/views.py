@@ -72,9 +72,13 @@ def _category_choices(form: ServiceForm, service: Service | None = None) -> None
 
 
 def _warn_missing_tax_reasons(service: Service) -> None:
+    """A draft may lack the § 2b reasons (publishing it needs them): remind the provider."""
     if service.vat_category is VatCategory.NOT_TAXABLE and not service.tax_reason_list:
         flash(
-            _("Bitte ergänzen Sie die Begründung, warum die Leistung nach § 2b UStG nicht steuerbar ist."),
+            _(
+                "Bitte ergänzen Sie die Begründung, warum die Leistung nach § 2b UStG nicht steuerbar ist; "
+                "veröffentlichen lässt sie sich erst mit ihr."
+            ),
             "warning",
         )
 
@@ -204,7 +208,7 @@ def new() -> Response | str:
     _category_choices(form)
     if form.validate_on_submit():
         try:
-            service = create_service(current_user, _input_from(form))
+            service = create_service(current_user, _input_from(form), require_tax_reasons=True)
         except InvalidInput as error:
             db.session.rollback()
             apply_domain_errors(form, error)
@@ -237,7 +241,7 @@ def edit(service_id: int) -> Response | str:
         form.vatex_code.data = service.vatex_code or ""
     if form.validate_on_submit():
         try:
-            update_service(current_user, service, _input_from(form))
+            update_service(current_user, service, _input_from(form), require_tax_reasons=True)
         except InvalidInput as error:
             db.session.rollback()
             apply_domain_errors(form, error)
@@ -315,7 +319,12 @@ def change_status(service_id: int) -> Response:
         abort(404)
     form = StatusForm()
     if form.validate_on_submit():
-        set_service_status(current_user, service, ServiceStatus(form.status.data))
-        db.session.commit()
-        flash(_("Der Status ist jetzt „%(status)s“.", status=STATUS_LABELS[service.status]), "success")
+        try:
+            set_service_status(current_user, service, ServiceStatus(form.status.data))
+        except InvalidInput as error:
+            db.session.rollback()
+            flash(error.detail, "danger")
+        else:
+            db.session.commit()
+            flash(_("Der Status ist jetzt „%(status)s“.", status=STATUS_LABELS[service.status]), "success")
     return redirect(url_for("catalogue.show", service_id=service.id))

@@ -156,9 +156,9 @@ def test_a_price_from_a_later_day_is_scheduled(as_user):
     assert scheduled.valid_from.date() in (date(2026, 12, 31), date(2027, 1, 1))  # midnight in Berlin
 
 
-def test_not_taxable_without_reasons_is_saved_with_a_reminder(as_user):
+def test_not_taxable_draft_without_reasons_is_saved_with_a_reminder(as_user):
     client = as_user(PROVIDER)
-    response = _create(client, tax_reasons=[], tax_legal_basis="")
+    response = _create(client, tax_reasons=[], tax_legal_basis="", status="draft")  # publishing needs them
     assert response.status_code == 302
     page = client.get(response.headers["Location"])
     assert "Bitte ergänzen Sie die Begründung" in page.text
