@@ -1,4 +1,5 @@
-"""Command-line tasks: `flask seed-demo`, `flask tokens create`, `flask ledger verify`, `flask billing run`.
+"""Command-line tasks: `flask seed-demo`, `flask tokens create`, `flask ledger verify`, `flask billing run`,
+`flask bookings advance`.
 
 Each command commits once at its end, like a request.
 """
@@ -19,6 +20,7 @@ from marketplace.extensions import db
 tokens_cli = AppGroup("tokens", help="API tokens.")
 ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
 billing_cli = AppGroup("billing", help="Monthly billing runs.")
+bookings_cli = AppGroup("bookings", help="Bookings.")
 
 
 @click.command("seed-demo")
@@ -94,8 +96,24 @@ def billing_run(period: str, email: str | None) -> None:
     click.echo(f"{run.transfers_created} Buchungen erstellt, Summe {format_eur(run.total_cents)}")
 
 
+@bookings_cli.command("advance")
+def bookings_advance() -> None:
+    """Record the status changes the dates have made (accepted -> active -> ended); run daily."""
+    from marketplace.bookings.operations import advance_booking_statuses
+    from marketplace.core.timeutil import today
+
+    moved = advance_booking_statuses(today())
+    db.session.commit()
+    click.echo(f"{moved} Statuswechsel")
+
+
+# the job's former name, so that cron entries written for it keep working
+bookings_cli.add_command(click.Command("refresh", callback=bookings_advance.callback, hidden=True))
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(billing_cli)
+    app.cli.add_command(bookings_cli)

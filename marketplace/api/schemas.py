@@ -200,6 +200,10 @@ class BookingOut(Out):
 
     @classmethod
     def of(cls, booking: Booking) -> BookingOut:
+        # the status the dates give it today, as the pages show it (the daily job records it later)
+        from marketplace.bookings.models import effective_status
+        from marketplace.core.timeutil import today
+
         return cls(
             id=booking.id,
             service_id=booking.service_id,
@@ -207,7 +211,7 @@ class BookingOut(Out):
             quantity=booking.quantity,
             starts_on=booking.starts_on,
             ends_on=booking.ends_on,
-            status=booking.status,
+            status=effective_status(booking, today()),
             unit_price=money(booking.unit_price_cents) if booking.unit_price_cents is not None else None,
             note=booking.note,
         )

@@ -52,6 +52,20 @@ BILLABLE_STATUSES = frozenset(
 )
 
 
+def effective_status(booking: Booking, on: date) -> BookingStatus:
+    """The status the booking's dates give it on `on`, whether or not `advance_booking_statuses` has run.
+
+    Accepted counts as active from the start date; accepted or active counts as ended after the last booked
+    day. Nothing is written: pages and the API show this, the daily job records the same transitions.
+    """
+    if booking.status in COMMITTED_STATUSES:
+        if booking.ends_on is not None and booking.ends_on < on:
+            return BookingStatus.ENDED
+        if booking.starts_on <= on:
+            return BookingStatus.ACTIVE
+    return booking.status
+
+
 class UsageStatus(enum.StrEnum):
     ENTERED = "entered"  # entered by the provider; billed unless the buyer disputes it
     CONFIRMED = "confirmed"  # confirmed by the buyer

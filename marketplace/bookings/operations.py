@@ -1,5 +1,6 @@
-"""Writes on bookings: request, decide, withdraw, cancel, the automatic transitions by date, usage of
-metered services and its review, messages. Every function flushes; the caller commits.
+"""Writes on bookings: request, decide, withdraw, cancel, the transitions by date (recorded by the daily
+job and the billing run, never by a page view), usage of metered services and its review, messages.
+Every function flushes; the caller commits.
 
 Accepting locks the service row first (then the booking), so that concurrent accepts against one
 capacity queue up and the capacity is never exceeded.
@@ -25,6 +26,7 @@ from marketplace.bookings.models import (
     BookingStatus,
     UsageRecord,
     UsageStatus,
+    effective_status,
 )
 from marketplace.catalogue.models import Service, ServiceStatus
 from marketplace.catalogue.queries import current_price_version
@@ -230,6 +232,8 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
     if len(reason) > MAX_NOTE:
         raise InvalidInput.field("reason", f"Der Grund hat höchstens {MAX_NOTE} Zeichen.")
     _service, booking = _lock_for_decision(booking)
+    # the history shows what the dates did before the cancellation (e.g. accepted -> active -> cancelled)
+    _catch_up(booking, today())
     if booking.status not in COMMITTED_STATUSES:
         raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht gekündigt werden.")
     notice_end = today() + timedelta(days=booking.notice_period_days or 0)
@@ -266,13 +270,15 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
     return booking
 
 
-def refresh_booking_statuses(on: date | None = None) -> int:
-    """Bring statuses up to date: accepted -> active from the start date, -> ended after the end date.
+def advance_booking_statuses(day: date) -> int:
+    """Record the transitions the dates have made by `day`: accepted -> active from the start date,
+    accepted or active -> ended after the last booked day (see `effective_status`).
 
-    Called before bookings are listed or billed and by `flask bookings refresh`; returns the number of
-    transitions made (recorded as events without an acting user).
+    Run daily by `flask bookings advance` and at the start of every billing run; pages never call it, they
+    show `effective_status` instead. Each transition is a `BookingEvent` without an acting user (the
+    system, by date). Idempotent: a second run on the same day finds nothing to do. Returns the number of
+    transitions recorded.
     """
-    day = on or today()
     due = db.session.scalars(
         select(Booking)
         .where(
@@ -283,16 +289,24 @@ def refresh_booking_statuses(on: date | None = None) -> int:
         )
         .order_by(Booking.id)
         .with_for_update(of=Booking)
+        # a concurrent run may have moved them while we waited for the lock
+        .execution_options(populate_existing=True)
     ).all()
-    moved = 0
-    for booking in due:
-        if booking.status is BookingStatus.ACCEPTED:
-            _transition(booking, BookingStatus.ACTIVE, None)
-            moved += 1
-        if booking.ends_on is not None and booking.ends_on < day:
-            _transition(booking, BookingStatus.ENDED, None)
-            moved += 1
+    moved = sum(_catch_up(booking, day) for booking in due)
     db.session.flush()
+    return moved
+
+
+def _catch_up(booking: Booking, day: date) -> int:
+    """Record the transitions by date that `effective_status` says have happened; returns how many."""
+    target = effective_status(booking, day)
+    moved = 0
+    if booking.status is BookingStatus.ACCEPTED and target is not BookingStatus.ACCEPTED:
+        _transition(booking, BookingStatus.ACTIVE, None)
+        moved += 1
+    if booking.status is BookingStatus.ACTIVE and target is BookingStatus.ENDED:
+        _transition(booking, BookingStatus.ENDED, None)
+        moved += 1
     return moved
 
 

@@ -18,7 +18,7 @@ from marketplace.bookings.forms import (
     MessageForm,
     UsageForm,
 )
-from marketplace.bookings.models import Booking, BookingStatus, UsageRecord
+from marketplace.bookings.models import COMMITTED_STATUSES, Booking, BookingStatus, UsageRecord, effective_status
 from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
@@ -29,7 +29,6 @@ from marketplace.bookings.operations import (
     earliest_cancellation,
     post_message,
     record_usage,
-    refresh_booking_statuses,
     request_booking,
     review_deadline,
     withdraw_booking,
@@ -39,22 +38,11 @@ from marketplace.catalogue.queries import service_for
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
+from marketplace.core.timeutil import today
 from marketplace.extensions import db
 from marketplace.members.models import Role
 
-bp = Blueprint("bookings", __name__, url_prefix="/bookings", cli_group="bookings")
-
-
-@bp.cli.command("refresh")
-def refresh_command() -> None:
-    """Bring booking statuses up to date (accepted -> active -> ended by date)."""
-    import click
-
-    from marketplace.bookings.operations import refresh_booking_statuses
-
-    moved = refresh_booking_statuses()
-    db.session.commit()
-    click.echo(f"{moved} Statuswechsel")
+bp = Blueprint("bookings", __name__, url_prefix="/bookings")
 
 
 @bp.get("")
@@ -69,11 +57,16 @@ def index() -> str:
     page, per_page = clamp_page_args(
         request.args.get("page"), request.args.get("per_page"), current_app.config["PER_PAGE"]
     )
-    if refresh_booking_statuses():
-        db.session.commit()
     result = paginate(bookings_statement(current_user.member_id, side, status), page, per_page)
+    day = today()
     return render_template(
-        "bookings/index.html", page=result, side=side, sides=sides, status=status, statuses=list(BookingStatus)
+        "bookings/index.html",
+        page=result,
+        shown_status={b.id: effective_status(b, day) for b in result.items},
+        side=side,
+        sides=sides,
+        status=status,
+        statuses=list(BookingStatus),
     )
 
 
@@ -123,10 +116,12 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         "dispute_form": DisputeForm(prefix="dispute"),
     }
     defaults.update(forms)
-    can_cancel = booking.status in (BookingStatus.ACCEPTED, BookingStatus.ACTIVE) and booking.can_cancel(current_user)
+    shown_status = effective_status(booking, today())
+    can_cancel = shown_status in COMMITTED_STATUSES and booking.can_cancel(current_user)
     return render_template(
         "bookings/show.html",
         booking=booking,
+        shown_status=shown_status,
         history=_history(booking),
         earliest_end=earliest_cancellation(booking) if can_cancel else None,
         can_cancel=can_cancel,
@@ -138,10 +133,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
 @bp.get("/<int:booking_id>")
 @login_required
 def show(booking_id: int) -> tuple[str, int]:
-    booking = booking_for(current_user, booking_id)
-    if booking.status in (BookingStatus.ACCEPTED, BookingStatus.ACTIVE) and refresh_booking_statuses():
-        db.session.commit()
-    return render_booking(booking)
+    return render_booking(booking_for(current_user, booking_id))
 
 
 @bp.post("/<int:booking_id>/cancel")

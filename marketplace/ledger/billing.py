@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import and_, or_, select
 
 from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord
+from marketplace.bookings.operations import advance_booking_statuses
 from marketplace.catalogue.models import Service, Unit
 from marketplace.core.models import record_audit
-from marketplace.core.timeutil import month_bounds
+from marketplace.core.timeutil import month_bounds, today
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, BillingRun, TransferKind
 from marketplace.ledger.operations import (
@@ -121,9 +122,13 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
 
     `progress(count, total)` hears of each batch written (for the CLI's progress bar).
 
+    First records the booking status changes the dates have made, so billing never depends on someone
+    having opened a booking page.
+
     Raises InvalidInput (malformed month) or Conflict (future or closed month).
     """
     first = require_billable_period(period)
+    advance_booking_statuses(today())
     charges = compute_charges(period, first)
     from marketplace.costsharing.advances import prepare as prepare_advances  # cost sharing builds on the ledger
 

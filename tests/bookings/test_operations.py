@@ -6,15 +6,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.bookings.models import BookingEvent, BookingStatus, UsageRecord, UsageStatus
 from marketplace.bookings.operations import (
+    advance_booking_statuses,
     cancel_booking,
     confirm_usage,
     dispute_usage,
     record_usage,
-    refresh_booking_statuses,
 )
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
 from marketplace.extensions import db
@@ -32,7 +32,7 @@ def test_cancel_without_terms_ends_today(make_booking, user):
     assert booking.ends_on == date(2026, 11, 16)
     event = booking.events[-1]
     assert (event.from_status, event.to_status, event.note) == (
-        BookingStatus.ACCEPTED,
+        BookingStatus.ACTIVE,  # it started today
         BookingStatus.CANCELLED,
         "Bedarf entfallen",
     )
@@ -73,21 +73,61 @@ def test_only_parties_with_roles_cancel_and_only_committed_bookings(make_booking
         cancel_booking(user("kasse@wiesbaden.example"), make_booking())
 
 
-def test_refresh_moves_accepted_to_active_and_active_to_ended(make_booking, user):
+def test_advance_moves_accepted_to_active_and_active_to_ended(make_booking, user):
     starting = make_booking(starts_on=date(2026, 11, 16))
     future = make_booking(starts_on=date(2026, 12, 1))
-    assert refresh_booking_statuses() >= 1
+    assert advance_booking_statuses(date(2026, 11, 16)) >= 1
     db.session.commit()
     assert starting.status is BookingStatus.ACTIVE
     assert future.status is BookingStatus.ACCEPTED
-    refresh_booking_statuses(date(2027, 1, 1))
+    advance_booking_statuses(date(2027, 1, 1))
     assert future.status is BookingStatus.ACTIVE
     short = make_booking(starts_on=date(2026, 11, 16), ends_on=date(2026, 11, 20))
-    refresh_booking_statuses(date(2026, 11, 21))
+    advance_booking_statuses(date(2026, 11, 21))
     assert short.status is BookingStatus.ENDED
     events = db.session.scalars(select(BookingEvent).where(BookingEvent.booking_id == short.id)).all()
     assert [e.to_status for e in events][-2:] == [BookingStatus.ACTIVE, BookingStatus.ENDED]
     assert events[-1].actor_id is None
+
+
+def test_advance_records_each_transition_once(make_booking):
+    booking = make_booking(starts_on=date(2026, 11, 16), ends_on=date(2026, 11, 20))
+    assert advance_booking_statuses(date(2026, 11, 21)) >= 2  # accepted -> active -> ended in one run
+    db.session.commit()
+    count = select(func.count()).select_from(BookingEvent).where(BookingEvent.booking_id == booking.id)
+    events = db.session.scalar(count)
+    assert advance_booking_statuses(date(2026, 11, 21)) == 0
+    assert advance_booking_statuses(date(2026, 11, 22)) == 0
+    assert db.session.scalar(count) == events
+
+
+@pytest.mark.parametrize("day", [date(2026, 11, 15), date(2026, 11, 16), date(2026, 11, 20), date(2026, 11, 21)])
+def test_effective_status_agrees_with_its_filter_and_with_what_advance_records(make_booking, day):
+    from marketplace.bookings.models import Booking, effective_status
+    from marketplace.bookings.queries import effective_status_is
+
+    make_booking(starts_on=date(2026, 11, 16), ends_on=date(2026, 11, 20))
+    make_booking(starts_on=date(2026, 11, 16))
+    make_booking(starts_on=date(2026, 11, 21))
+    make_booking(starts_on=date(2026, 12, 1), accept=False)
+    make_booking(starts_on=date(2026, 11, 1), ends_on=date(2026, 11, 30))  # demo-style: started earlier
+    bookings = db.session.scalars(select(Booking)).all()
+    shown = {b.id: effective_status(b, day) for b in bookings}
+    for status in BookingStatus:
+        matched = set(db.session.scalars(select(Booking.id).where(effective_status_is(status, day))))
+        assert matched == {i for i, s in shown.items() if s is status}, status
+    advance_booking_statuses(day)
+    db.session.flush()
+    assert {b.id: b.status for b in bookings} == shown
+
+
+def test_cancel_records_the_start_the_dates_made_first(make_booking, user):
+    booking = make_booking(starts_on=date(2026, 11, 16))  # accepted; starts today; the job has not run
+    cancel_booking(user(BUYER), booking)
+    assert [(e.from_status, e.to_status, e.actor_id is None) for e in booking.events[-2:]] == [
+        (BookingStatus.ACCEPTED, BookingStatus.ACTIVE, True),
+        (BookingStatus.ACTIVE, BookingStatus.CANCELLED, False),
+    ]
 
 
 def test_usage_is_recorded_corrected_confirmed_or_disputed(make_booking, user):
@@ -145,9 +185,18 @@ def test_review_window_is_fourteen_days(make_booking, user, app):
     assert dispute_usage(user(BUYER), record, "zu viel").status is UsageStatus.DISPUTED
 
 
-def test_refresh_command_moves_statuses(app, make_booking):
+def test_advance_command_records_the_transitions_once(app, make_booking):
     booking = make_booking(starts_on=date(2026, 11, 16))
-    result = app.test_cli_runner().invoke(args=["bookings", "refresh"])
-    assert result.exit_code == 0 and "Statuswechsel" in result.output
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["bookings", "advance"])
+    assert result.exit_code == 0, result.output
+    assert "1 Statuswechsel" in result.output
     db.session.expire_all()
     assert booking.status is BookingStatus.ACTIVE
+    assert [e.to_status for e in booking.events][-1] is BookingStatus.ACTIVE and booking.events[-1].actor_id is None
+    again = runner.invoke(args=["bookings", "advance"])
+    assert again.exit_code == 0 and "0 Statuswechsel" in again.output
+    db.session.expire_all()
+    assert [e.to_status for e in booking.events].count(BookingStatus.ACTIVE) == 1
+    # the job's former name still works for cron entries written before
+    assert "0 Statuswechsel" in runner.invoke(args=["bookings", "refresh"]).output

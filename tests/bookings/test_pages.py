@@ -50,12 +50,53 @@ def test_cancellation_inside_the_minimum_term_shows_a_message_and_changes_nothin
     assert booking.status is not BookingStatus.CANCELLED and booking.ends_on is None
 
 
-def test_page_brings_the_status_up_to_date(app, make_booking):
-    booking = make_booking(starts_on=date(2026, 11, 16))
-    page = _client(app, BUYER).get(f"/bookings/{booking.id}")
-    assert "Laufend" in page.text and "automatisch nach Datum" in page.text
+def _written_rows():
+    """What a page view could have written: booking events, bookings' statuses, audit entries."""
+    from marketplace.bookings.models import Booking, BookingEvent
+    from marketplace.core.models import AuditEvent
+
+    return (
+        db.session.scalar(select(func.count()).select_from(BookingEvent)),
+        db.session.execute(select(Booking.id, Booking.status).order_by(Booking.id)).all(),
+        db.session.scalar(select(func.count()).select_from(AuditEvent)),
+    )
+
+
+def test_pages_show_the_status_the_dates_give_without_writing(app, make_booking):
+    starting = make_booking(starts_on=date(2026, 11, 16))  # today in tests
+    later = make_booking(starts_on=date(2026, 12, 1))
+    db.session.commit()
+    before = _written_rows()
+    assert starting.status is BookingStatus.ACCEPTED  # the daily job has not run
+    client = _client(app, BUYER)
+    page = client.get(f"/bookings/{starting.id}")
+    assert page.status_code == 200
+    assert 'kern-badge--success">Laufend</span>' in page.text
+    assert "automatisch nach Datum" not in page.text  # nothing recorded yet
+    listing = client.get("/bookings").text
+    row_of = {b.id: listing.split(f'/bookings/{b.id}"', 1)[1].split("</tr>", 1)[0] for b in (starting, later)}
+    assert "Laufend" in row_of[starting.id] and "Angenommen" in row_of[later.id]
+    # the filter follows what is shown
+    active = client.get("/bookings?status=active").text
+    assert f'/bookings/{starting.id}"' in active and f'/bookings/{later.id}"' not in active
+    client.get(f"/bookings/{later.id}")
     db.session.expire_all()
-    assert booking.status is BookingStatus.ACTIVE
+    assert _written_rows() == before
+
+
+def test_page_shows_ended_after_the_last_day_without_writing(app, make_booking):
+    from marketplace.bookings.operations import advance_booking_statuses
+
+    booking = make_booking(starts_on=date(2026, 11, 16), ends_on=date(2026, 11, 20))
+    advance_booking_statuses(date(2026, 11, 16))
+    db.session.commit()
+    app.config["MARKETPLACE_TODAY"] = "2026-11-21"
+    before = _written_rows()
+    page = _client(app, BUYER).get(f"/bookings/{booking.id}")
+    assert 'kern-badge--info">Beendet</span>' in page.text
+    assert "cancel-reason" not in page.text  # nothing left to cancel
+    db.session.expire_all()
+    assert _written_rows() == before
 
 
 def test_messages_between_buyer_and_provider(app, make_booking):
@@ -121,3 +162,20 @@ def test_dispute_without_reason_is_refused_with_a_message(app, make_booking):
     assert response.status_code == 422 and "Bitte begründen Sie den Einspruch" in response.text
     db.session.expire_all()
     assert record.status is UsageStatus.ENTERED
+
+
+def test_units_read_per_month_in_english_and_je_monat_in_german(app, make_booking):
+    booking = make_booking()  # "Virtueller Server (Standard)", billed per month
+    client = _client(app, BUYER)
+    pages = [f"/services/{booking.service_id}", f"/bookings/{booking.id}"]
+    for url in pages:
+        assert " je Monat" in client.get(url).text, url
+    client.get("/sprache/en")
+    for url in pages:
+        text = client.get(url).text
+        assert " per month" in text and "per Month" not in text, url
+    # "Monat" as a month (a column heading) keeps its own English
+    from flask_babel import force_locale, gettext
+
+    with app.test_request_context(), force_locale("en"):
+        assert gettext("Monat") == "Month"
