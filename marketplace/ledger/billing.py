@@ -2,7 +2,8 @@
 
 Recurring services (unit ``month``) are charged in advance for the booked days of the month, pro rata;
 metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
-makes a rerun pick up only what is new.
+makes a rerun pick up only what is new. The run records the booking status changes due by date first and
+queues the billing e-mails last, both by explicit calls.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from marketplace.catalogue.models import Service, Unit
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, today
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, AccountKind, BillingRun, TransferKind
+from marketplace.ledger.models import Account, AccountKind, BillingRun, Transfer, TransferKind
 from marketplace.ledger.operations import (
     TransferSpec,
     metered_cents,
@@ -29,6 +30,7 @@ from marketplace.ledger.operations import (
     prorated_cents,
     require_billable_period,
 )
+from marketplace.notifications.operations import notify_billed
 
 if TYPE_CHECKING:
     from marketplace.members.models import User
@@ -122,8 +124,8 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
 
     `progress(count, total)` hears of each batch written (for the CLI's progress bar).
 
-    First records the booking status changes the dates have made, so billing never depends on someone
-    having opened a booking page.
+    First records the booking status changes the dates have made (so billing never depends on someone
+    having opened a booking page); last queues the billing e-mails to the buyers this run charged.
 
     Raises InvalidInput (malformed month) or Conflict (future or closed month).
     """
@@ -170,4 +172,22 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     db.session.add(run)
     db.session.flush()
     record_audit(actor, "billing.run", run, data={"period": period, "created": result.created, "total": total})
+    notify_billed(period, billed_buyers(result.created_ids))
     return run
+
+
+def billed_buyers(transfer_ids: list[int]) -> list[int]:
+    """The buyers charged by the given new transfers: one query, so with `notify_billed`'s two the billing
+    e-mails cost three queries per run however many members were billed (none for a rerun that created
+    nothing)."""
+    if not transfer_ids:
+        return []
+    # post_transfers numbers one run's transfers without gaps, so the range is exactly these transfers
+    return list(
+        db.session.scalars(
+            select(Booking.buyer_id)
+            .join(Transfer, Transfer.booking_id == Booking.id)
+            .where(Transfer.id.between(min(transfer_ids), max(transfer_ids)), Transfer.kind == TransferKind.CHARGE)
+            .distinct()
+        )
+    )

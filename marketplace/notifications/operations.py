@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 from flask import current_app
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from marketplace.extensions import db
-from marketplace.members.models import Member, Role, User, UserRole
+from marketplace.members.models import Role, User, UserRole
 from marketplace.notifications.models import NotificationKind, NotificationPreference, OutboxMessage
 
 #: Kinds a user may switch off; account e-mails (invitation, password reset) are always sent.
@@ -94,53 +93,35 @@ def preferences_of(user: User) -> dict[NotificationKind, bool]:
     return {kind: stored.get(kind, True) for kind in OPTIONAL_KINDS}
 
 
-# --- billing e-mails: written when a billing run is recorded (ledger code stays untouched) ----------------
+def notify_billed(period: str, member_ids: Iterable[int]) -> list[OutboxMessage]:
+    """Queue the billing e-mail to the finance staff of each member billed in `period`.
 
-
-def _billing_messages(session: Session, _context: Any, _instances: Any) -> None:
-    from marketplace.bookings.models import Booking
-    from marketplace.ledger.models import BillingRun, Transfer, TransferKind
-
-    runs = [obj for obj in session.new if isinstance(obj, BillingRun)]
-    if not runs:
-        return
-    with session.no_autoflush:
-        for run in runs:
-            if not run.transfers_created:
-                continue
-            member_ids = list(
-                session.execute(
-                    select(Booking.buyer_id)
-                    .join(Transfer, Transfer.booking_id == Booking.id)
-                    .where(Transfer.period == run.period, Transfer.kind == TransferKind.CHARGE)
-                    .distinct()
-                ).scalars()
-            )
-            if not member_ids:
-                continue
-            # Three queries for the whole run, however many members were billed.
-            names = dict(session.execute(select(Member.id, Member.name).where(Member.id.in_(member_ids))).all())
-            staff: dict[int, list[User]] = defaultdict(list)
-            for user in session.scalars(
-                select(User)
-                .join(UserRole, UserRole.user_id == User.id)
-                .where(User.member_id.in_(member_ids), User.active.is_(True), UserRole.role == Role.MEMBER_FINANCE)
-                .distinct()
-                .order_by(User.id)
-            ):
-                staff[user.member_id].append(user)
-            off = _disabled([user.id for users in staff.values() for user in users], NotificationKind.BILLING)
-            for member_id in sorted(staff):
-                notify(
-                    staff[member_id],
-                    NotificationKind.BILLING,
-                    f"Abrechnung {run.period}",
-                    f"für {names.get(member_id, 'Ihre Stelle')} wurden die Leistungen des Monats {run.period} "
-                    f"abgerechnet. Die Buchungen sehen Sie unter {base_url()}/ledger.",
-                    switched_off=off,
-                )
-
-
-def init_billing_notifications() -> None:
-    if not event.contains(Session, "before_flush", _billing_messages):
-        event.listen(Session, "before_flush", _billing_messages)
+    Called explicitly by `ledger.billing.run_billing` with the buyers its run charged. Two queries however
+    many members were billed: their finance staff (with the member, joined) and those who switched
+    billing e-mails off.
+    """
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        return []
+    staff: dict[int, list[User]] = defaultdict(list)
+    for user in db.session.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(User.member_id.in_(wanted), User.active.is_(True), UserRole.role == Role.MEMBER_FINANCE)
+        .distinct()
+        .order_by(User.id)
+        .options(lazyload(User.role_rows))  # the roles were the filter; loading them would be a third query
+    ):
+        staff[user.member_id].append(user)
+    off = _disabled([user.id for users in staff.values() for user in users], NotificationKind.BILLING)
+    messages: list[OutboxMessage] = []
+    for member_id in sorted(staff):
+        messages += notify(
+            staff[member_id],
+            NotificationKind.BILLING,
+            f"Abrechnung {period}",
+            f"für {staff[member_id][0].member.name} wurden die Leistungen des Monats {period} "
+            f"abgerechnet. Die Buchungen sehen Sie unter {base_url()}/ledger.",
+            switched_off=off,
+        )
+    return messages

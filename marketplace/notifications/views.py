@@ -14,14 +14,12 @@ from marketplace.extensions import db
 from marketplace.notifications.models import NotificationKind
 from marketplace.notifications.operations import (
     OPTIONAL_KINDS,
-    init_billing_notifications,
     preferences_of,
     set_preferences,
 )
 from marketplace.notifications.sending import send_outbox
 
 bp = Blueprint("notifications", __name__, cli_group="outbox")
-bp.record_once(lambda _state: init_billing_notifications())
 
 KIND_LABELS = {
     NotificationKind.BOOKING_REQUESTED: _l("Neue Anfrage zu einer Leistung meiner Stelle (Anbieter)"),

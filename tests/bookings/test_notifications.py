@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select
 
 from marketplace.extensions import db
@@ -67,6 +68,87 @@ def test_billing_run_emails_member_finance(app, demo):
     db.session.commit()
     recipients = {m.recipient for m in _outbox(NotificationKind.BILLING)}
     assert "kasse@wiesbaden.example" in recipients
+
+
+FINANCE = "kasse@wiesbaden.example"  # Stadt Wiesbaden's member finance: the only finance staff of a buyer
+OPERATOR = "betrieb@kopit.example"
+
+
+def _bill_by_api(app, api_as, period):
+    response = api_as(OPERATOR).post("/api/v1/billing-runs", json={"period": period})
+    assert response.status_code == 201, response.get_json()
+
+
+def _bill_by_cli(app, _api_as, period):
+    result = app.test_cli_runner().invoke(args=["billing", "run", period, "--as", OPERATOR])
+    assert result.exit_code == 0, result.output
+
+
+def _bill_on_the_page(app, _api_as, period):
+    from tests.conftest import post_form
+
+    client = _client(app, OPERATOR)
+    response = post_form(client, "/ledger", "/ledger/billing", {"period": period})
+    assert response.status_code == 302, response.text
+
+
+@pytest.mark.parametrize("bill", [_bill_by_api, _bill_by_cli, _bill_on_the_page], ids=["api", "cli", "web"])
+def test_every_way_of_billing_emails_the_billed_buyers_finance_once(app, demo, api_as, bill):
+    before = len(_outbox(NotificationKind.BILLING))  # the demo's own billing runs
+    bill(app, api_as, "2026-10")
+    db.session.expire_all()
+    billing = _outbox(NotificationKind.BILLING)[before:]
+    assert [m.recipient for m in billing] == [FINANCE]
+    assert billing[0].subject == "Abrechnung 2026-10" and "Stadt Wiesbaden" in billing[0].body
+    bill(app, api_as, "2026-10")  # a rerun that charges nothing new tells nobody
+    db.session.expire_all()
+    assert len(_outbox(NotificationKind.BILLING)) == before + 1
+
+
+def test_a_billing_run_row_flushed_elsewhere_sends_nothing(app, demo):
+    from marketplace.ledger.models import BillingRun
+
+    before = len(_outbox(NotificationKind.BILLING))
+    # the demo billed 2026-09 already; the former flush listener mailed that month's buyers for any new run row
+    db.session.add(BillingRun(period="2026-09", transfers_created=1, total_cents=100))
+    db.session.flush()
+    db.session.commit()
+    assert len(_outbox(NotificationKind.BILLING)) == before
+
+
+def test_billing_emails_respect_the_preference(app, demo, user):
+    from marketplace.ledger.billing import run_billing
+    from marketplace.notifications.operations import OPTIONAL_KINDS, set_preferences
+
+    set_preferences(user(FINANCE), [k for k in OPTIONAL_KINDS if k is not NotificationKind.BILLING])
+    db.session.commit()
+    before = len(_outbox(NotificationKind.BILLING))
+    run = run_billing("2026-10", None)
+    assert run.transfers_created > 0
+    assert len(_outbox(NotificationKind.BILLING)) == before
+
+
+def test_billing_emails_take_two_queries_however_many_members(app, demo, create_member, create_user):
+    from sqlalchemy import event
+
+    from marketplace.members.models import Member, Role
+    from marketplace.notifications.operations import notify_billed
+
+    members = [db.session.scalar(select(Member.id).where(Member.name == "Stadt Wiesbaden"))]
+    for number in range(5):
+        member = create_member(f"Gemeinde {number}")
+        create_user(member, f"kasse{number}@gemeinde.example", [Role.MEMBER_FINANCE])
+        members.append(member.id)
+    db.session.commit()
+    statements = []
+    listener = lambda *args: statements.append(args[2]) if args[2].startswith("SELECT") else None  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        messages = notify_billed("2026-10", members)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert len(messages) == 6
+    assert len(statements) == 2, statements
 
 
 def test_outbox_send_prints_in_development_and_marks_sent(app, make_booking, monkeypatch):
