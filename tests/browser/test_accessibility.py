@@ -156,6 +156,23 @@ def test_forms_with_errors_have_no_wcag_violations(new_page):
     assert not violations, "\n".join(violations)
 
 
+def test_category_pages_have_no_wcag_violations(new_page):
+    """The operator's category list (with an empty create form sent), its rename page and both states of the
+    delete confirmation: a category no service carries, and one that services use (deleting is refused)."""
+    operator = new_page()
+    login(operator, "betrieb@kopit.example")
+    operator.goto("/admin/categories")
+    violations = axe_violations(operator)
+    violations += _submit_and_check(operator, "Kategorie anlegen")
+    edit = operator.get_by_role("link", name=re.compile(r"^Umbenennen")).first.get_attribute("href")
+    unused = operator.get_by_role("link", name=re.compile(r"^Löschen")).first.get_attribute("href")
+    for path in (edit, unused, edit.replace("/edit", "/delete")):  # the first category (hosting) is in use
+        operator.goto(path)
+        violations += axe_violations(operator)
+    assert "nicht gelöscht werden" in operator.inner_text("main")
+    assert not violations, "\n".join(violations)
+
+
 def test_error_summary_links_to_the_fields(page):
     page.goto("/login")
     page.get_by_role("button", name="Anmelden").click()
