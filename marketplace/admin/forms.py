@@ -91,4 +91,5 @@ CATEGORY_MESSAGES = [
     _l("Mindestens eine Kategorie muss angeboten bleiben."),
     _l("Die Kategorie ist bereits eingestellt."),
     _l("Die Kategorie wird bereits angeboten."),
+    _l("Diese Kategorie gibt es nicht mehr."),
 ]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from marketplace.catalogue.models import Category, Service
-from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
@@ -88,6 +88,14 @@ def _lock_all() -> list[Category]:
     category another operator created a moment earlier. SQLite runs each write transaction alone anyway.
     """
     return list(db.session.scalars(_ordered().with_for_update().execution_options(populate_existing=True)))
+
+
+def _lock_with(category: Category) -> list[Category]:
+    """`_lock_all()`, making sure `category` is still there (another operator may have just deleted it)."""
+    categories = _lock_all()
+    if not any(c.id == category.id for c in categories):
+        raise NotFound("Diese Kategorie gibt es nicht mehr.")
+    return categories
 
 
 def _snapshot(category: Category) -> dict[str, object]:
@@ -167,7 +175,7 @@ def rename_category(actor: User, category: Category, name_de: str, name_en: str)
     """Give the category new names (its slug stays). Raises PermissionDenied or InvalidInput."""
     _require_operator(actor)
     name_de, name_en = _clean(name_de), _clean(name_en)
-    others = [c for c in _lock_all() if c.id != category.id]
+    others = [c for c in _lock_with(category) if c.id != category.id]
     _check_names(name_de, name_en, others)
     if (category.name_de, category.name_en) == (name_de, name_en):
         return category
@@ -184,7 +192,7 @@ def move_category(actor: User, category: Category, offset: int) -> Category:
     Raises PermissionDenied, or Conflict when it already stands first or last.
     """
     _require_operator(actor)
-    ordered = _lock_all()
+    ordered = _lock_with(category)
     index = next(i for i, c in enumerate(ordered) if c.id == category.id)
     target = index + (1 if offset > 0 else -1)
     if target < 0:
@@ -212,7 +220,7 @@ def retire_category(actor: User, category: Category) -> Category:
     Raises PermissionDenied, or Conflict when it is already retired or the last one offered.
     """
     _require_operator(actor)
-    categories = _lock_all()
+    categories = _lock_with(category)
     if category.retired_at is not None:
         raise Conflict("Die Kategorie ist bereits eingestellt.")
     _ensure_one_offered(category, categories)
@@ -226,7 +234,7 @@ def retire_category(actor: User, category: Category) -> Category:
 def reactivate_category(actor: User, category: Category) -> Category:
     """Offer a retired category again. Raises PermissionDenied, or Conflict when it is offered already."""
     _require_operator(actor)
-    _lock_all()
+    _lock_with(category)
     if category.retired_at is None:
         raise Conflict("Die Kategorie wird bereits angeboten.")
     before = _snapshot(category)
@@ -237,9 +245,12 @@ def reactivate_category(actor: User, category: Category) -> Category:
 
 
 def delete_category(actor: User, category: Category) -> None:
-    """Delete a category no service carries. Raises PermissionDenied, CategoryInUse (a Conflict) or Conflict."""
+    """Delete a category no service carries.
+
+    Raises PermissionDenied, NotFound, CategoryInUse (a Conflict), or Conflict for the last one offered.
+    """
     _require_operator(actor)
-    categories = _lock_all()
+    categories = _lock_with(category)
     count = services_using(category)
     if count:
         raise CategoryInUse(category, count)

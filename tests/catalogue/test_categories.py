@@ -300,3 +300,19 @@ def test_the_category_pages_speak_english(as_user):
     assert "Another category already has this German name." in taken.text  # the operation's message
     confirm = operator.get(f"/admin/categories/{hosting.id}/delete").text
     assert "“Hosting” is used by 2 services and therefore cannot be deleted" in confirm
+
+
+def test_operations_check_the_actor_and_that_the_category_still_exists(app, demo):
+    from marketplace.catalogue.categories import move_category, rename_category, retire_category
+    from marketplace.core.errors import NotFound, PermissionDenied
+    from marketplace.members.queries import user_by_email
+
+    with pytest.raises(PermissionDenied):
+        retire_category(user_by_email(PROVIDER), _category("training"))
+    gone = Category(id=999_999, slug="weg", name_de="Weg", name_en="Gone", position=99)
+    operator = user_by_email(OPERATOR)
+    with pytest.raises(NotFound):
+        rename_category(operator, gone, "Weg", "Gone")
+    with pytest.raises(NotFound):
+        move_category(operator, gone, -1)
+    db.session.rollback()
