@@ -21,6 +21,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
 from marketplace import create_app
+from marketplace.catalogue.queries import clear_caches
 from marketplace.extensions import db
 
 #: Tests run on a fixed day, so pro-rata expectations do not depend on the calendar.
@@ -100,6 +101,8 @@ def _reset_postgres(url: str) -> None:
         conn.execute(
             text("INSERT INTO ledger_head (id, last_transfer_id, last_hash) VALUES (1, 0, :g)"), {"g": "0" * 64}
         )
+        # the catalogue's generation row, so the search caches work here as in production
+        conn.execute(text("INSERT INTO services_fts_generation (id, generation) VALUES (1, 0)"))
     engine.dispose()
 
 
@@ -115,6 +118,8 @@ def database_url(database_template: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
+    # the search caches are per process and keyed by URL and generation; a reset database repeats both
+    clear_caches()
     application = make_app(database_url)
     with application.app_context():
         yield application

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app, jsonify, request
+from werkzeug.wrappers import Response
+
 from marketplace.api import api_bp
 from marketplace.api.auth import api_user
 from marketplace.api.schemas import (
@@ -42,7 +45,7 @@ from marketplace.bookings.operations import (
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.operations import ServiceInput, create_service, update_service
-from marketplace.catalogue.queries import catalogue_page, catalogue_statement, service_for
+from marketplace.catalogue.queries import catalogue_page, catalogue_statement, rendered_cache, service_for
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.ledger.billing import run_billing
@@ -78,10 +81,17 @@ def me() -> MeOut:
     summary="Veröffentlichte Leistungen suchen",
     tags=["services"],
 )
-def list_services(query: ServiceQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
-    statement = catalogue_statement(q=query.q, category=query.category, provider_id=query.provider_id)
-    body, headers = page_out(catalogue_page(statement, query.page, query.per_page), ServiceOut.of)
-    return body, 200, headers
+def list_services(query: ServiceQuery) -> Response:
+    # The answer is the same for every caller (published services only), so it is serialised once per
+    # catalogue generation and query string and then served from the cache.
+    def answer() -> tuple[bytes, dict[str, str]]:
+        statement = catalogue_statement(q=query.q, category=query.category, provider_id=query.provider_id)
+        body, headers = page_out(catalogue_page(statement, query.page, query.per_page), ServiceOut.of)
+        return jsonify(ServicePage.model_validate(body).model_dump(mode="json")).get_data(), headers
+
+    key = ("api-services", tuple(sorted(request.args.items(multi=True))))
+    data, headers = rendered_cache.get(key, answer)
+    return current_app.response_class(data, status=200, headers=headers, mimetype="application/json")
 
 
 @operation(

@@ -4,10 +4,11 @@ Full-text search uses the `services_fts` index that database triggers keep in sy
 PostgreSQL a tsvector per service in the German configuration (GIN index), on SQLite an FTS5 table. Every
 word of the query must match, as a prefix, in the title, the provider's name or the description.
 
-Search results (ids and total) and facets are cached per process, keyed by the catalogue's generation, a
-counter that triggers bump on every write to services, members and categories (`services_fts_generation`).
-A cached result is therefore never stale: a write changes the key. Reading the generation is one
-primary-key lookup; without the row (e.g. tables truncated by tests) nothing is cached.
+Search results (ids and total), facets and the rendered answers built from them (the search page's form and
+result list, the API's JSON) are cached per process, keyed by the catalogue's generation, a counter that
+triggers bump on every write to services, members and categories (`services_fts_generation`). A cached
+result is therefore never stale: a write changes the key. Reading the generation is one primary-key lookup;
+without the row nothing is cached.
 """
 
 from __future__ import annotations
@@ -41,9 +42,6 @@ _sqlite_fts = table("services_fts", column("rowid"), column("rank"))
 
 
 _generation_table = table("services_fts_generation", column("id"), column("generation"))
-_CACHE_SIZE = 2048
-_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 def catalogue_generation(*, fresh: bool = False) -> int | None:
@@ -59,28 +57,63 @@ def catalogue_generation(*, fresh: bool = False) -> int | None:
     return value
 
 
+class GenerationCache:
+    """A per-process LRU of values that depend only on the catalogue (and the key), keyed by its generation.
+
+    Holds `CATALOGUE_CACHE_SIZE` (config or environment, default 2048) entries divided by `divisor`;
+    0 switches every cache off.
+    """
+
+    def __init__(self, divisor: int = 1) -> None:
+        self.divisor = divisor
+        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """The cached value for `key` in the current generation, computing and storing it when missing."""
+        size = _cache_size() // self.divisor
+        if size <= 0:
+            return compute()
+        generation = catalogue_generation()
+        if generation is None:
+            return compute()
+        full_key = (str(db.engine.url), generation, *key)
+        with self._lock:
+            if full_key in self._entries:
+                self._entries.move_to_end(full_key)
+                return self._entries[full_key]
+        value = compute()
+        with self._lock:
+            self._entries[full_key] = value
+            while len(self._entries) > size:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def size_now(self) -> int:
+        return len(self._entries)
+
+
 def _cache_size() -> int:
-    """`CATALOGUE_CACHE_SIZE` (config or environment): entries per process; 0 switches the cache off."""
-    value = current_app.config.get("CATALOGUE_CACHE_SIZE") or os.environ.get("CATALOGUE_CACHE_SIZE")
-    return _CACHE_SIZE if value in (None, "") else int(value)
+    value = current_app.config.get("CATALOGUE_CACHE_SIZE")
+    if value in (None, ""):
+        value = os.environ.get("CATALOGUE_CACHE_SIZE")
+    return 2048 if value in (None, "") else int(value)
 
 
-def _cached(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    size = _cache_size()
-    generation = catalogue_generation() if size else None
-    if generation is None:
-        return compute()
-    full_key = (str(db.engine.url), generation, *key)
-    with _cache_lock:
-        if full_key in _cache:
-            _cache.move_to_end(full_key)
-            return _cache[full_key]
-    value = compute()
-    with _cache_lock:
-        _cache[full_key] = value
-        while len(_cache) > size:
-            _cache.popitem(last=False)
-    return value
+#: Search results (ids and total) and facets: small entries.
+results_cache = GenerationCache()
+#: Rendered search forms with their results and API answers (tens of kilobytes each): a quarter as many.
+rendered_cache = GenerationCache(divisor=4)
+
+
+def clear_caches() -> None:
+    """Forget every cached search (tests that recreate a database with the same URL call this)."""
+    results_cache.clear()
+    rendered_cache.clear()
 
 
 def catalogue_page(statement: Select, page: int, per_page: int) -> Page:
@@ -95,7 +128,7 @@ def catalogue_page(statement: Select, page: int, per_page: int) -> Page:
         found = paginate(statement.with_only_columns(Service.id), page, per_page)
         return found.total, list(found.items)
 
-    total, ids = _cached(key, compute)
+    total, ids = results_cache.get(key, compute)
     services = {s.id: s for s in db.session.scalars(select(Service).where(Service.id.in_(ids)))} if ids else {}
     return Page(items=[services[i] for i in ids if i in services], page=page, per_page=per_page, total=total)
 
@@ -218,7 +251,7 @@ SLA_STEPS = (Decimal("99.9"), Decimal("99.5"), Decimal("99"), Decimal("95"))
 
 def catalogue_facets(filters: CatalogueFilters, lang: str = "de") -> dict[str, list[FacetValue]]:
     """Counts per category, provider, unit and SLA step; each facet counts as if its own filter were unset."""
-    return _cached(("facets", filters, lang), lambda: _facets(filters, lang))
+    return results_cache.get(("facets", filters, lang), lambda: _facets(filters, lang))
 
 
 def _facets(filters: CatalogueFilters, lang: str) -> dict[str, list[FacetValue]]:

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from marketplace.bookings.forms import BookingRequestForm
@@ -33,6 +34,7 @@ from marketplace.catalogue.queries import (
     categories,
     own_services_statement,
     price_history,
+    rendered_cache,
     service_for,
 )
 from marketplace.core.auth import role_required
@@ -158,6 +160,15 @@ def _filters_from_args() -> tuple[CatalogueFilters, list[str]]:
 @bp.get("")
 @login_required
 def index() -> str:
+    # The form and results depend only on the query string, the language and the catalogue: rendered once
+    # per catalogue generation and reused for every user (the page around them is rendered per user).
+    lang = str(get_locale())
+    key = ("search-page", lang, tuple(sorted(request.args.items(multi=True))))
+    search_html = rendered_cache.get(key, lambda: Markup(_render_search(lang)))  # noqa: S704 - autoescaped template output
+    return render_template("catalogue/index.html", search_html=search_html)
+
+
+def _render_search(lang: str) -> str:
     filters, notices = _filters_from_args()
     sort = request.args.get("sort") if request.args.get("sort") in SORTS else None
     page, per_page = clamp_page_args(
@@ -173,11 +184,9 @@ def index() -> str:
         sla_min=filters.sla_min,
         sort=sort,
     )
-    result = catalogue_page(statement, page, per_page)
-    lang = str(get_locale())
     return render_template(
-        "catalogue/index.html",
-        page=result,
+        "catalogue/_search.html",
+        page=catalogue_page(statement, page, per_page),
         q=filters.q or "",
         category=filters.category,
         filters=filters,
