@@ -33,10 +33,10 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> Any:
-        from marketplace.members.models import User
+        from marketplace.members.queries import user_for_session
 
         try:
-            return db.session.get(User, int(user_id))
+            return user_for_session(int(user_id))
         except ValueError:
             return None
 

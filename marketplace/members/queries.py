@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace.extensions import db
@@ -33,10 +34,18 @@ def authenticate(email: str, password: str) -> User | None:
     return user if user.is_active else None
 
 
+def user_for_session(user_id: int) -> User | None:
+    """The signed-in user with member and roles in one query (every page needs all three)."""
+    return db.session.get(User, user_id, options=[joinedload(User.role_rows)])
+
+
 def user_by_token(plain: str) -> tuple[User, ApiToken] | None:
-    token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None))
-    )
+    """The active user of an unrevoked API token, with member and roles loaded in the same query."""
+    token = db.session.scalars(
+        select(ApiToken)
+        .where(ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None))
+        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+    ).unique().one_or_none()
     if token is None or not token.user.is_active:
         return None
     return token.user, token
