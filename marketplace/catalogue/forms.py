@@ -29,13 +29,6 @@ UNIT_LABELS = {
     Unit.GB_MONTH: _l("GB-Monat (nach Verbrauch)"),
     Unit.USER_MONTH: _l("Nutzer-Monat (nach Verbrauch)"),
 }
-UNIT_SHORT = {
-    Unit.MONTH: _l("Monat"),
-    Unit.HOUR: _l("Stunde"),
-    Unit.PIECE: _l("Stück"),
-    Unit.GB_MONTH: _l("GB-Monat"),
-    Unit.USER_MONTH: _l("Nutzer-Monat"),
-}
 VAT_LABELS = {
     VatCategory.STANDARD: _l("S – steuerpflichtig, 19 %"),
     VatCategory.NOT_TAXABLE: _l("O – nicht steuerbar nach § 2b UStG"),
