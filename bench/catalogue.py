@@ -286,7 +286,7 @@ def main() -> None:
             ("api_cold", "api", cold_base, cold_sessions),
         )
         for _name, kind, base, chosen in targets:
-            measure(kind, base, token, 1.0, args.concurrency, chosen)  # warm up workers and caches
+            measure(kind, base, token, 3.0, args.concurrency, chosen)  # warm up workers and their caches
         results: dict[str, list[float]] = {name: [] for name, *_rest in targets}
         elapsed: dict[str, float] = {name: 0.0 for name, *_rest in targets}
         for round_number in range(args.rounds):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -34,9 +34,13 @@ def authenticate(email: str, password: str) -> User | None:
     return user if user.is_active else None
 
 
+#: Built once: SQLAlchemy then reuses its cache key instead of computing it on every request.
+_USER_WITH_ROLES = select(User).options(joinedload(User.role_rows)).where(User.id == bindparam("user_id"))
+
+
 def user_for_session(user_id: int) -> User | None:
     """The signed-in user with member and roles in one query (every page needs all three)."""
-    return db.session.get(User, user_id, options=[joinedload(User.role_rows)])
+    return db.session.execute(_USER_WITH_ROLES, {"user_id": user_id}).unique().scalar_one_or_none()
 
 
 def user_by_token(plain: str) -> tuple[User, ApiToken] | None:
