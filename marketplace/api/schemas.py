@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 
 from marketplace.api.spec import ApiModel, Money, QueryModel, UtcDatetimes, money
 from marketplace.bookings.models import Booking, BookingStatus
-from marketplace.catalogue.models import Service, ServiceStatus, Unit, VatCategory
+from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.core.errors import InvalidInput
 from marketplace.core.pagination import MAX_PER_PAGE, Page
 
@@ -30,6 +30,22 @@ CategorySlug = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=10_000)]
 Capacity = Annotated[StrictInt, Field(ge=1, le=1_000_000, description="Einheiten gleichzeitig; null: unbegrenzt")]
+# The tax treatment, with the limits of the service form (marketplace/catalogue/forms.py).
+TaxLegalBasis = Annotated[str, StringConstraints(max_length=200)]
+TaxReasons = Annotated[list[TaxReason], Field(max_length=len(TaxReason))]
+TaxReasoning = Annotated[str, StringConstraints(max_length=5000)]
+#: The exemption codes (EN 16931 VATEX) the service form offers (``VATEX_LABELS`` there; a test keeps them equal).
+VatexCode = Literal["VATEX-EU-132", "VATEX-EU-132-1I", "VATEX-EU-132-1J", "VATEX-EU-132-1L", "VATEX-EU-135-1"]
+TAX_LEGAL_BASIS_TEXT = "Rechtsgrundlage bei O, z. B. „§ 2b Abs. 3 Nr. 2 UStG“ (leer: diese)"
+TAX_REASONS_TEXT = (
+    "Begründung der Nicht-Steuerbarkeit bei O (§ 2b Abs. 3 Nr. 2 UStG): public_law_agreement (langfristige "
+    "öffentlich-rechtliche Vereinbarung), shared_public_task (gemeinsame öffentliche Aufgabe), cost_reimbursement "
+    "(nur Kostenerstattung, ohne Gewinnaufschlag), mainly_public_bodies (der Anbieter leistet im Wesentlichen an "
+    "juristische Personen des öffentlichen Rechts). Eine Leistung mit O lässt sich nur mit mindestens einem Grund "
+    "veröffentlichen (sonst 422); ein Entwurf darf ohne sein."
+)
+TAX_REASONING_TEXT = "Erläuterung zur Steuerbehandlung"
+VATEX_TEXT = "Befreiungsgrund (VATEX-Code); bei E Pflicht (sonst 422), bei S und O ohne Wirkung"
 
 #: Kept for code that imported the old name: request bodies forbid unknown fields.
 Strict = ApiModel
@@ -48,10 +64,18 @@ class ServiceCreate(ApiModel):
     vat_rate: VatRateStr | None = None
     capacity: Capacity | None = None
     status: ServiceStatus = ServiceStatus.PUBLISHED
+    tax_legal_basis: Annotated[TaxLegalBasis, Field(description=TAX_LEGAL_BASIS_TEXT)] = ""
+    tax_reasons: Annotated[TaxReasons, Field(description=TAX_REASONS_TEXT)] = []
+    tax_reasoning: Annotated[TaxReasoning, Field(description=TAX_REASONING_TEXT)] = ""
+    vatex_code: Annotated[VatexCode | None, Field(description=VATEX_TEXT)] = None
 
 
 class ServiceUpdate(ApiModel):
-    """Only the fields sent change; a new ``unit_price`` makes a new price version."""
+    """Only the fields sent change; a new ``unit_price`` makes a new price version.
+
+    The result, if published as O, needs its § 2b reasons (``tax_reasons``) when the change publishes it,
+    makes it O or changes its tax reasons or legal basis; otherwise 422. Changing to E needs ``vatex_code``.
+    """
 
     title: Title | None = None
     description: Description | None = None
@@ -62,6 +86,10 @@ class ServiceUpdate(ApiModel):
     vat_rate: VatRateStr | None = None
     capacity: Capacity | None = None
     status: ServiceStatus | None = None
+    tax_legal_basis: Annotated[TaxLegalBasis | None, Field(description=TAX_LEGAL_BASIS_TEXT)] = None
+    tax_reasons: Annotated[TaxReasons | None, Field(description=TAX_REASONS_TEXT)] = None
+    tax_reasoning: Annotated[TaxReasoning | None, Field(description=TAX_REASONING_TEXT)] = None
+    vatex_code: Annotated[VatexCode | None, Field(description=VATEX_TEXT)] = None
 
 
 class BookingCreate(ApiModel):
@@ -167,6 +195,10 @@ class ServiceOut(Out):
     capacity: int | None
     status: ServiceStatus
     provider: MemberRef
+    tax_legal_basis: Annotated[str, Field(description="Rechtsgrundlage der Steuerbehandlung (bei O)")]
+    tax_reasons: Annotated[list[TaxReason], Field(description="Begründung der Nicht-Steuerbarkeit (bei O)")]
+    tax_reasoning: Annotated[str, Field(description="Erläuterung zur Steuerbehandlung")]
+    vatex_code: Annotated[str | None, Field(description="Befreiungsgrund (VATEX-Code, bei E)")]
 
     @classmethod
     def of(cls, service: Service) -> ServiceOut:
@@ -182,6 +214,10 @@ class ServiceOut(Out):
             capacity=service.capacity,
             status=service.status,
             provider=MemberRef(id=service.provider.id, name=service.provider.name),
+            tax_legal_basis=service.tax_legal_basis,
+            tax_reasons=service.tax_reason_list,
+            tax_reasoning=service.tax_reasoning,
+            vatex_code=service.vatex_code,
         )
 
 

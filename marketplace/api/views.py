@@ -44,12 +44,15 @@ from marketplace.bookings.operations import (
     withdraw_booking,
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
+from marketplace.catalogue.models import ServiceStatus, VatCategory
 from marketplace.catalogue.operations import ServiceInput, create_service, update_service
 from marketplace.catalogue.queries import catalogue_page, catalogue_statement, rendered_cache, service_for
-from marketplace.core.errors import NotFound, PermissionDenied
+from marketplace.core.errors import InvalidInput, NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.ledger.billing import run_billing
 from marketplace.ledger.queries import member_balances
+
+_VATEX_MISSING = "Bei E bitte den Befreiungsgrund (VATEX-Code) angeben."
 
 _BOOKING_LINKS = {
     "GetBooking": ("get_booking", {"booking_id": "$response.body#/id"}),
@@ -105,8 +108,13 @@ def list_services(query: ServiceQuery) -> Response:
     links={201: {"GetService": ("get_service", {"service_id": "$response.body#/id"})}},
 )
 def create_service_api(body: ServiceCreate) -> tuple[ServiceOut, int]:
+    """Publishing a not-taxable (O) service needs its § 2b reasons (`tax_reasons`), as on the pages; a draft
+    may lack them. An exempt (E) service needs its exemption code (`vatex_code`). Otherwise 422."""
+    user = api_user()
+    if body.vat_category is VatCategory.EXEMPT and body.vatex_code is None:
+        raise InvalidInput.field("vatex_code", _VATEX_MISSING)
     service = create_service(
-        api_user(),
+        user,
         ServiceInput(
             title=body.title,
             description=body.description,
@@ -118,7 +126,12 @@ def create_service_api(body: ServiceCreate) -> tuple[ServiceOut, int]:
             capacity=body.capacity,
             capacity_set=True,
             status=body.status,
+            tax_legal_basis=body.tax_legal_basis,
+            tax_reasons=body.tax_reasons,
+            tax_reasoning=body.tax_reasoning,
+            vatex_code=body.vatex_code,
         ),
+        require_tax_reasons=True,
     )
     return ServiceOut.of(service), 201
 
@@ -145,11 +158,21 @@ def get_service(service_id: int) -> ServiceOut:
     tags=["services"],
 )
 def patch_service(service_id: int, body: ServiceUpdate) -> ServiceOut:
+    """A change that publishes a not-taxable (O) service, makes a published service O or changes its tax
+    reasons or legal basis needs the § 2b reasons (`tax_reasons`) in the result; a change to E needs the
+    exemption code (`vatex_code`). Otherwise 422, and nothing changes."""
     user = api_user()
     service = service_for(user, service_id)
     if service.provider_id != user.member_id:  # published services are public, but not theirs to change
         raise NotFound("Diese Leistung gibt es nicht.")
     fields = body.model_fields_set
+    if body.vat_category is VatCategory.EXEMPT and body.vatex_code is None and not service.vatex_code:
+        raise InvalidInput.field("vatex_code", _VATEX_MISSING)
+    # Only a change that touches publication or the tax treatment is held to the § 2b rule, so that services
+    # published through the API before it carried the reasons can still change their price or title.
+    touches_tax = body.status is ServiceStatus.PUBLISHED or bool(
+        fields & {"vat_category", "tax_reasons", "tax_legal_basis"}
+    )
     update_service(
         user,
         service,
@@ -164,7 +187,12 @@ def patch_service(service_id: int, body: ServiceUpdate) -> ServiceOut:
             capacity=body.capacity,
             capacity_set="capacity" in fields,
             status=body.status,
+            tax_legal_basis=body.tax_legal_basis,
+            tax_reasons=body.tax_reasons,
+            tax_reasoning=body.tax_reasoning,
+            vatex_code=body.vatex_code,
         ),
+        require_tax_reasons=touches_tax,
     )
     return ServiceOut.of(service)
 

@@ -30,6 +30,7 @@ from marketplace.ledger.queries import verify_ledger
 from marketplace.members.models import MemberKind, Role
 from marketplace.members.operations import create_api_token, create_member, create_user
 from tests.conftest import BACKEND, _reset_postgres, make_app
+from tests.taxdata import O_TAX
 
 PERIODS = ["2026-09", "2026-10", "2026-11"]
 CLOSABLE = ["2026-09", "2026-10"]
@@ -124,6 +125,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 "unit_price": f"{Decimal(price) / 100:.2f}",
                 "vat_category": "O",
                 "capacity": capacity,
+                **O_TAX,
             },
         )
         assert status == 201, body
