@@ -28,7 +28,10 @@ from marketplace.extensions import db
 TODAY = "2026-11-16"
 BACKEND = os.environ.get("DATABASE_BACKEND", "sqlite")
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
-KEEP_TABLES = ("alembic_version", "categories")
+KEEP_TABLES = ("alembic_version",)
+#: The categories the migrations seed, read once from the freshly migrated PostgreSQL database: each reset
+#: truncates the table and puts exactly these rows back, so a test that changes categories cannot leak.
+_SEEDED_CATEGORIES: list[dict[str, Any]] | None = None
 
 
 def _pg_url() -> str:
@@ -80,6 +83,7 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
         with app.app_context():
             upgrade()
             db.engine.dispose()
+        _snapshot_categories(_pg_url())
         return _pg_url()
     path = tmp_path_factory.mktemp("db") / "template.db"
     app = make_app(f"sqlite:///{path}")
@@ -89,7 +93,19 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+def _snapshot_categories(url: str) -> list[dict[str, Any]]:
+    """The seeded categories as the migrations left them (taken once per session, before any test ran)."""
+    global _SEEDED_CATEGORIES
+    if _SEEDED_CATEGORIES is None:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            _SEEDED_CATEGORIES = [dict(row) for row in conn.execute(text("SELECT * FROM categories")).mappings()]
+        engine.dispose()
+    return _SEEDED_CATEGORIES
+
+
 def _reset_postgres(url: str) -> None:
+    categories = _snapshot_categories(url)
     engine = create_engine(url)
     with engine.begin() as conn:
         tables = [
@@ -98,6 +114,20 @@ def _reset_postgres(url: str) -> None:
             if row[0] not in KEEP_TABLES
         ]
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # The seeded categories with their ids, before the generation row exists: the categories' trigger
+        # bumps that row, and the one inserted below is the only one, at 0.
+        if categories:
+            columns = list(categories[0])
+            conn.execute(
+                text(
+                    f"INSERT INTO categories ({', '.join(columns)}) "
+                    f"VALUES ({', '.join(':' + column for column in columns)})"
+                ),
+                categories,
+            )
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('categories', 'id'), (SELECT max(id) FROM categories))")
+            )
         conn.execute(
             text("INSERT INTO ledger_head (id, last_transfer_id, last_hash) VALUES (1, 0, :g)"), {"g": "0" * 64}
         )

@@ -22,32 +22,6 @@ OPERATOR = "betrieb@kopit.example"
 LIST = "/admin/categories"
 
 
-@pytest.fixture(autouse=True)
-def _seeded_categories_afterwards(app):
-    """Put the seeded categories back after each test.
-
-    On PostgreSQL the per-test reset truncates every table but `categories` (tests/conftest.py, KEEP_TABLES),
-    so what these tests create, rename, move, retire or delete would reach the tests that follow.
-    """
-    yield
-    from marketplace.catalogue.models import DEFAULT_CATEGORIES
-
-    db.session.rollback()
-    if db.engine.dialect.name != "postgresql":
-        return  # each SQLite test has its own copy of the database
-    seeded = {slug: (position, de, en) for position, (slug, de, en) in enumerate(DEFAULT_CATEGORIES)}
-    used = set(db.session.scalars(select(Service.category_id)))
-    for category in db.session.scalars(select(Category)):
-        if category.slug in seeded:
-            position, category.name_de, category.name_en = seeded.pop(category.slug)
-            category.position, category.retired_at = position, None
-        elif category.id not in used:
-            db.session.delete(category)
-    for slug, (position, de, en) in seeded.items():
-        db.session.add(Category(slug=slug, name_de=de, name_en=en, position=position))
-    db.session.commit()
-
-
 def _category(slug: str) -> Category | None:
     db.session.expire_all()
     return db.session.scalar(select(Category).where(Category.slug == slug))
