@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from marketplace.extensions import db
 from marketplace.members.models import Member, User
+from tests.taxdata import O_TAX
 
 
 def user(email: str) -> User:
@@ -46,6 +47,7 @@ def shared_service(app: Any) -> Callable[..., Any]:
                 unit_price=Decimal("0"),
                 vat_category=vat,
                 status=ServiceStatus.PUBLISHED,
+                **(O_TAX if vat is VatCategory.NOT_TAXABLE else {}),
             ),
         )
         db.session.commit()

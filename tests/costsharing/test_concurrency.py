@@ -23,6 +23,7 @@ from marketplace.ledger.models import Account, Posting, Transfer
 from marketplace.members.operations import create_api_token
 from tests.conftest import make_app, requires_postgres
 from tests.costsharing.conftest import member, user, verify_ledger
+from tests.taxdata import O_TAX
 
 pytestmark = [requires_postgres, pytest.mark.timeout(120)]
 THREADS = 8
@@ -57,6 +58,7 @@ def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_a
             unit_price=Decimal("0"),
             vat_category=VatCategory.NOT_TAXABLE,
             status=ServiceStatus.PUBLISHED,
+            **O_TAX,
         ),
     )
     plan = ops.create_plan(service, 2025, 1_000_000, AllocationKey.EQUAL, kdz)

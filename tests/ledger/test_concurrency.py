@@ -26,6 +26,7 @@ from marketplace.ledger.queries import verify_ledger
 from marketplace.members.operations import create_api_token
 from marketplace.members.queries import user_by_email
 from tests.conftest import make_app, requires_postgres
+from tests.taxdata import O_TAX
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.timeout(120)]
 
@@ -100,6 +101,7 @@ def new_service(capacity: int | None, unit: Unit = Unit.MONTH) -> int:
             capacity=capacity,
             capacity_set=True,
             status=ServiceStatus.PUBLISHED,
+            **O_TAX,
         ),
     )
     db.session.commit()
