@@ -43,13 +43,16 @@ def user_for_session(user_id: int) -> User | None:
     return db.session.execute(_USER_WITH_ROLES, {"user_id": user_id}).unique().scalar_one_or_none()
 
 
+_TOKEN_WITH_USER = (
+    select(ApiToken)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+    .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+)
+
+
 def user_by_token(plain: str) -> tuple[User, ApiToken] | None:
     """The active user of an unrevoked API token, with member and roles loaded in the same query."""
-    token = db.session.scalars(
-        select(ApiToken)
-        .where(ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None))
-        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
-    ).unique().one_or_none()
+    token = db.session.scalars(_TOKEN_WITH_USER, {"token_hash": hash_token(plain)}).unique().one_or_none()
     if token is None or not token.user.is_active:
         return None
     return token.user, token
