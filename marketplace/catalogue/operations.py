@@ -225,8 +225,8 @@ def _snapshot(service: Service) -> dict[str, object]:
 def create_service(actor: User, data: ServiceInput, *, require_tax_reasons: bool = False) -> Service:
     """Publish or draft a service for the actor's member. Raises PermissionDenied or InvalidInput.
 
-    `require_tax_reasons`: publishing as O needs the § 2b reasons. The pages ask for them and pass True; the
-    API cannot carry them yet (its service schemas have no tax fields), so it still publishes without.
+    `require_tax_reasons`: publishing as O needs the § 2b reasons. The pages and the API pass True; False is
+    for callers that create services from trusted data (the demo seed, tests of other areas).
     """
     if Role.PROVIDER not in actor.roles:
         raise PermissionDenied("Nur Anbieter-Mitarbeitende können Leistungen anbieten.")

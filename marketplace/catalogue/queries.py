@@ -128,9 +128,7 @@ def catalogue_page(statement: Select, page: int, per_page: int) -> Page:
         # one query for the page and the total (a window count over all matches); a page past the end
         # has no rows to carry the total, so only then is it counted on its own
         rows = db.session.execute(
-            statement.with_only_columns(Service.id, func.count().over())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
+            statement.with_only_columns(Service.id, func.count().over()).limit(per_page).offset((page - 1) * per_page)
         ).all()
         if rows:
             return rows[0][1], [row[0] for row in rows]
