@@ -49,6 +49,7 @@ from marketplace.catalogue.operations import ServiceInput, create_service, updat
 from marketplace.catalogue.queries import catalogue_page, catalogue_statement, rendered_cache, service_for
 from marketplace.core.errors import InvalidInput, NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
+from marketplace.core.readonly import reads_only
 from marketplace.ledger.billing import run_billing
 from marketplace.ledger.queries import member_balances
 
@@ -75,6 +76,7 @@ def me() -> MeOut:
     )
 
 
+@reads_only
 @operation(
     api_bp,
     "GET",

@@ -42,6 +42,7 @@ from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.money import AmountError, parse_amount, to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
+from marketplace.core.readonly import reads_only
 from marketplace.extensions import db
 from marketplace.members.models import Role
 
@@ -158,6 +159,7 @@ def _filters_from_args() -> tuple[CatalogueFilters, list[str]]:
 
 
 @bp.get("")
+@reads_only
 @login_required
 def index() -> str:
     # The form and results depend only on the query string, the language and the catalogue: rendered once

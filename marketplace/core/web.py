@@ -49,9 +49,10 @@ def init_app(app: Flask) -> None:
     from marketplace.core import login_guard
 
     login_guard.init_app(app)
-    from marketplace.core import logs
+    from marketplace.core import logs, readonly
 
     logs.init_app(app)
+    readonly.init_app(app)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
