@@ -187,7 +187,21 @@ class CatalogueFilters:
 
 
 #: The filters that are also facets: each facet counts as if its own filter were unset.
-FACETS = ("category", "provider", "unit", "sla")
+FACETS = ("category", "provider", "unit", "sla", "price")
+
+#: Price bands offered as a facet, in cents: (from, up to and including); None is open-ended.
+PRICE_BANDS: tuple[tuple[int, int | None], ...] = ((0, 9_999), (10_000, 99_999), (100_000, 999_999), (1_000_000, None))
+#: The band of a service's unit price (0 to 3). Literal SQL on purpose: PostgreSQL matches the expression in
+#: SELECT with the one in GROUPING SETS by its text, which bound parameters would make differ.
+_PRICE_BAND = literal_column(
+    "CASE "
+    + " ".join(
+        f"WHEN services.unit_price_cents <= {upper} THEN {index}"
+        for index, (_lower, upper) in enumerate(PRICE_BANDS)
+        if upper is not None
+    )
+    + f" ELSE {len(PRICE_BANDS) - 1} END"
+)
 
 
 def _facet_conditions(filters: CatalogueFilters) -> dict[str, ColumnElement[bool]]:
@@ -200,11 +214,18 @@ def _facet_conditions(filters: CatalogueFilters) -> dict[str, ColumnElement[bool
         conditions["unit"] = Service.unit == filters.unit
     if filters.sla_min is not None:
         conditions["sla"] = Service.sla_availability >= filters.sla_min
+    price = []
+    if filters.price_min_cents is not None:
+        price.append(Service.unit_price_cents >= filters.price_min_cents)
+    if filters.price_max_cents is not None:
+        price.append(Service.unit_price_cents <= filters.price_max_cents)
+    if price:
+        conditions["price"] = and_(*price)
     return conditions
 
 
 def _filtered(filters: CatalogueFilters, *, skip: Iterable[str] = ()) -> tuple[Select, ColumnElement[Any] | None]:
-    """Published services matching the words, the price range and the facet filters not in `skip`."""
+    """Published services matching the words and the facet filters (price range included) not in `skip`."""
     statement = (
         select(Service)
         .join(Member, Member.id == Service.provider_id)
@@ -219,10 +240,6 @@ def _filtered(filters: CatalogueFilters, *, skip: Iterable[str] = ()) -> tuple[S
     for name, condition in _facet_conditions(filters).items():
         if name not in skip:
             statement = statement.where(condition)
-    if filters.price_min_cents is not None:
-        statement = statement.where(Service.unit_price_cents >= filters.price_min_cents)
-    if filters.price_max_cents is not None:
-        statement = statement.where(Service.unit_price_cents <= filters.price_max_cents)
     return statement, score
 
 
@@ -281,6 +298,7 @@ def _facet_groups(lang: str) -> dict[str, tuple[Any, ...]]:
         "provider": (Member.id, Member.name),
         "unit": (Service.unit,),
         "sla": (Service.sla_availability,),
+        "price": (_PRICE_BAND,),
     }
 
 
@@ -302,6 +320,7 @@ def _facets(filters: CatalogueFilters, lang: str) -> dict[str, list[FacetValue]]
             FacetValue(str(step), str(step), sum(n for value, n in rows["sla"] if value is not None and value >= step))
             for step in SLA_STEPS
         ],
+        "price": [FacetValue(str(band), str(band), n) for band, n in sorted(rows["price"])],
     }
 
 

@@ -26,8 +26,10 @@ from marketplace.catalogue.operations import (
     update_service,
 )
 from marketplace.catalogue.queries import (
+    PRICE_BANDS,
     SORTS,
     CatalogueFilters,
+    FacetValue,
     catalogue_facets,
     catalogue_page,
     catalogue_statement,
@@ -186,13 +188,15 @@ def _render_search(lang: str) -> str:
         sla_min=filters.sla_min,
         sort=sort,
     )
+    facets = catalogue_facets(filters, lang)
     return render_template(
         "catalogue/_search.html",
         page=catalogue_page(statement, page, per_page),
         q=filters.q or "",
         category=filters.category,
         filters=filters,
-        facets=catalogue_facets(filters, lang),
+        facets=facets,
+        price_bands=_price_band_links(facets["price"], filters),
         sort=sort or ("relevance" if filters.q else "newest"),
         notices=notices,
         filtered=any(
@@ -200,6 +204,32 @@ def _render_search(lang: str) -> str:
         ),
         categories=categories,  # called by the template only when needed
     )
+
+
+def _price_band_links(counts: list[FacetValue], filters: CatalogueFilters) -> list[dict[str, object]]:
+    """Each price band with hits as a link that sets the from/to filter (other filters kept, page 1)."""
+
+    def amount(cents: int) -> str:
+        euros, rest = divmod(cents, 100)
+        return f"{euros},{rest:02d}"
+
+    args = {key: value for key, value in request.args.items() if key not in ("page", "price_min", "price_max")}
+    links = []
+    for facet in counts:
+        lower, upper = PRICE_BANDS[int(facet.value)]
+        bounds = {"price_min": amount(lower)} if lower else {}
+        if upper is not None:
+            bounds["price_max"] = amount(upper)
+        links.append(
+            {
+                "lower": lower,
+                "upper": upper,
+                "count": facet.count,
+                "url": url_for("catalogue.index", **args, **bounds),
+                "current": (filters.price_min_cents or 0, filters.price_max_cents) == (lower, upper),
+            }
+        )
+    return links
 
 
 @bp.get("/mine")

@@ -101,3 +101,19 @@ def test_unknown_and_bad_parameters_are_answered_like_before(as_user, api_as):
     # a category that does not exist (yet) is an empty result, not an error
     assert db.session.scalar(select(Category).where(Category.slug == "nirgends")) is None
     assert "Keine Leistung passt" in client.get("/services?category=nirgends").text
+
+
+def test_price_band_links_count_and_filter(as_user):
+    client = as_user(BUYER)
+    page = client.get("/services?q=betrieb").text
+    links = re.findall(r'<li><a class="kern-link" href="([^"]+)"[^>]*>\s*([^<]+?)\s*</a> <span[^>]*>\((\d+)\)', page)
+    assert links, "no price band links"
+    assert sum(int(count) for _url, _label, count in links) == int(re.search(r"(\d+) Leistung", page).group(1))
+    url, label, count = next(link for link in links if link[1].startswith("bis"))
+    assert label == "bis 99,99\xa0€" and "price_max=99,99" in url and "q=betrieb" in url
+    narrowed = client.get(url.replace("&amp;", "&")).text
+    assert f"{count} Leistung" in narrowed
+    assert 'aria-current="true">' in narrowed
+    english = as_user(BUYER)
+    english.get("/sprache/en")
+    assert "up to €99.99" in english.get("/services?q=betrieb").text
