@@ -44,16 +44,14 @@ from marketplace.bookings.operations import (
     withdraw_booking,
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
-from marketplace.catalogue.models import ServiceStatus, VatCategory
+from marketplace.catalogue.models import ServiceStatus
 from marketplace.catalogue.operations import ServiceInput, create_service, update_service
 from marketplace.catalogue.queries import catalogue_page, catalogue_statement, rendered_cache, service_for
-from marketplace.core.errors import InvalidInput, NotFound, PermissionDenied
+from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.core.readonly import reads_only
 from marketplace.ledger.billing import run_billing
 from marketplace.ledger.queries import member_balances
-
-_VATEX_MISSING = "Bei E bitte den Befreiungsgrund (VATEX-Code) angeben."
 
 _BOOKING_LINKS = {
     "GetBooking": ("get_booking", {"booking_id": "$response.body#/id"}),
@@ -112,11 +110,8 @@ def list_services(query: ServiceQuery) -> Response:
 def create_service_api(body: ServiceCreate) -> tuple[ServiceOut, int]:
     """Publishing a not-taxable (O) service needs its § 2b reasons (`tax_reasons`), as on the pages; a draft
     may lack them. An exempt (E) service needs its exemption code (`vatex_code`). Otherwise 422."""
-    user = api_user()
-    if body.vat_category is VatCategory.EXEMPT and body.vatex_code is None:
-        raise InvalidInput.field("vatex_code", _VATEX_MISSING)
     service = create_service(
-        user,
+        api_user(),
         ServiceInput(
             title=body.title,
             description=body.description,
@@ -168,8 +163,6 @@ def patch_service(service_id: int, body: ServiceUpdate) -> ServiceOut:
     if service.provider_id != user.member_id:  # published services are public, but not theirs to change
         raise NotFound("Diese Leistung gibt es nicht.")
     fields = body.model_fields_set
-    if body.vat_category is VatCategory.EXEMPT and body.vatex_code is None and not service.vatex_code:
-        raise InvalidInput.field("vatex_code", _VATEX_MISSING)
     # Only a change that touches publication or the tax treatment is held to the § 2b rule, so that services
     # published through the API before it carried the reasons can still change their price or title.
     touches_tax = body.status is ServiceStatus.PUBLISHED or bool(

@@ -143,14 +143,24 @@ def _check_fields(data: ServiceInput) -> None:
         raise InvalidInput("Die Angaben zum Angebot sind unvollständig oder ungültig.", errors=errors)
 
 
-def _check_tax(provider_kind: object, category: VatCategory, data: ServiceInput) -> None:
-    """§ 2b UStG: only legal persons under public law may offer O; E needs its exemption code (VATEX)."""
+def _check_tax(
+    provider_kind: object, category: VatCategory, data: ServiceInput, *, current_vatex: str | None = None
+) -> None:
+    """§ 2b UStG: only legal persons under public law may offer O; E needs its exemption code (VATEX).
+
+    The code is checked when the input sets the category or the code (`current_vatex`: the service's own),
+    so that an older E service without one can still change its title or price.
+    """
     if category is VatCategory.NOT_TAXABLE and provider_kind not in PUBLIC_LAW_KINDS:
         raise InvalidInput.field(
             "vat_category",
             "Nicht steuerbar nach § 2b UStG können nur juristische Personen des öffentlichen Rechts leisten; "
             "bitte S oder E wählen.",
         )
+    if category is VatCategory.EXEMPT and (data.vat_category is not None or data.vatex_code is not None):
+        code = (data.vatex_code if data.vatex_code is not None else current_vatex) or ""
+        if not code.strip():
+            raise InvalidInput.field("vatex_code", "Bei E bitte den Befreiungsgrund (VATEX-Code) angeben.")
 
 
 def _check_publishable(
@@ -347,7 +357,7 @@ def update_service(actor: User, service: Service, data: ServiceInput, *, require
         data.vat_rate = VAT_RATES[data.vat_category]
     check = ServiceInput(**{**data.__dict__, "vat_category": category})
     _check_fields(check)
-    _check_tax(service.provider.kind, category, data)
+    _check_tax(service.provider.kind, category, data, current_vatex=service.vatex_code)
     if require_tax_reasons:
         legal_basis = data.tax_legal_basis if data.tax_legal_basis is not None else service.tax_legal_basis
         _check_publishable(
