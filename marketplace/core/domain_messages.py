@@ -63,7 +63,17 @@ MESSAGES = [
     _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11."),
     # marketplace/bookings/queries.py
     _l("Diese Buchung gibt es nicht."),
+    # marketplace/catalogue/categories.py
+    _l("Kategorien verwaltet nur der Betreiber."),
+    _l("Diese Kategorie gibt es nicht mehr."),
+    _l("Die Angaben zur Kategorie sind unvollständig oder ungültig."),
+    _l("Die Kategorie steht schon an erster Stelle."),
+    _l("Die Kategorie steht schon an letzter Stelle."),
+    _l("Mindestens eine Kategorie muss angeboten bleiben."),
+    _l("Die Kategorie ist bereits eingestellt."),
+    _l("Die Kategorie wird bereits angeboten."),
     # marketplace/catalogue/operations.py
+    _l("Diese Kategorie wird nicht mehr angeboten; bitte eine andere wählen."),
     _l("Die Angaben zum Angebot sind unvollständig oder ungültig."),
     _l(
         "Nicht steuerbar nach § 2b UStG können nur juristische Personen des öffentlichen Rechts leisten; bitte S oder E wählen."
@@ -76,6 +86,7 @@ MESSAGES = [
     _l("Bitte eine PDF-Datei auswählen."),
     _l("Die Datei ist zu groß: höchstens 5 MB."),
     _l("Nur PDF-Dateien sind erlaubt; diese Datei ist kein PDF."),
+    _l("Bei E bitte den Befreiungsgrund (VATEX-Code) angeben."),
     # marketplace/core/validators.py
     _l("Die Leitweg-ID ist ungültig (Aufbau oder Prüfziffer)."),
     _l("Die USt-IdNr. ist ungültig."),
