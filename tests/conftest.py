@@ -47,7 +47,9 @@ class IsolatedClient(FlaskClient):
     The `app` fixture keeps an application context open for the test body; Flask would otherwise reuse it
     for requests, sharing `g` (e.g. the cached CSRF token) and the database session with the test. The
     test's own transaction is committed first, so that SQLite's write lock is free for the request and the
-    test sees the request's writes afterwards.
+    test sees the request's writes afterwards. A streamed body is read to its end in here too (`buffered`),
+    as a server reads it: outside the test's context, so a generator that needs the request after the view
+    returned fails here as it would in production.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
@@ -55,6 +57,7 @@ class IsolatedClient(FlaskClient):
 
         if _cv_app.get(None) is not None:
             db.session.commit()
+        kwargs["buffered"] = True
         token = _cv_app.set(None)
         try:
             return super().open(*args, **kwargs)
@@ -264,3 +267,13 @@ def create_user(app: Flask) -> Callable[..., Any]:
 
 
 requires_postgres = pytest.mark.skipif(BACKEND != "postgresql", reason="needs PostgreSQL (TEST_DATABASE_URL)")
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[Any]:
+    """The test's application behind a real HTTP server on a free port (tests/live_server.py): for
+    streamed downloads and whatever else the test client cannot show."""
+    from tests.live_server import serve
+
+    with serve(app) as server:
+        yield server

@@ -15,7 +15,7 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
 
-from flask import Response
+from flask import Response, stream_with_context
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
@@ -62,8 +62,12 @@ def _csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
 
 
 def csv_response(rows: Iterable[list[str]], filename: str) -> Response:
-    """UTF-8 with BOM, `;`, CRLF: opens cleanly in German Excel; streamed row by row."""
+    """UTF-8 with BOM, `;`, CRLF: opens cleanly in German Excel; streamed row by row.
 
+    The rows are read while the server sends them, after the view has returned: `stream_with_context`
+    keeps the request (and with it the database session) open until the last row is out."""
+
+    @stream_with_context
     def generate() -> Iterator[bytes]:
         yield "\ufeff".encode()
         for line in _csv_lines(rows):
@@ -185,7 +189,8 @@ def datev_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _datev_text(value: str, limit: int) -> str:
-    cleaned = value.replace('"', "'").replace("\r", " ").replace("\n", " ")[:limit]
+    """A quoted DATEV text field; spreadsheets open these files too, so a formula start is neutralised."""
+    cleaned = safe_text(value).replace('"', "'").replace("\r", " ").replace("\n", " ")[:limit]
     return f'"{cleaned}"'
 
 
@@ -349,7 +354,10 @@ def gdpdu_zip(period: str) -> bytes:
     files = {
         "mitglieder.csv": _gdpdu_csv(
             [["MitgliedNr", "Name", "Art", "Ort", "LeitwegID", "UStIdNr"]]
-            + [[str(m.id), m.name, m.kind.value, m.city, m.leitweg_id or "", m.vat_id or ""] for m in members]
+            + [
+                [str(m.id), safe_text(m.name), m.kind.value, safe_text(m.city), m.leitweg_id or "", m.vat_id or ""]
+                for m in members
+            ]
         ),
         "konten.csv": _gdpdu_csv(
             [["KontoNr", "MitgliedNr", "Kontoart"]] + [[str(a.id), str(a.member_id), a.kind.value] for a in accounts]
@@ -376,8 +384,8 @@ def gdpdu_zip(period: str) -> bytes:
                     local_date(t.created_at).strftime("%d.%m.%Y"),
                     t.period,
                     t.kind.value,
-                    t.idempotency_key,
-                    t.description,
+                    safe_text(t.idempotency_key),
+                    safe_text(t.description),
                     german_amount(t.amount_cents),
                     str(t.reverses_id or ""),
                     str(t.created_by_id or ""),

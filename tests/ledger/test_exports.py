@@ -150,3 +150,40 @@ def test_gdpdu_export_is_a_zip_with_index_xml(operator):
     assert sum(int(p[3].replace(",", "")) for p in postings) == 0
     transfers = [line.split(";") for line in archive.read("buchungen.csv").decode().split("\r\n")[1:] if line]
     assert [t[0] for t in transfers] == ["4", "5", "6", "7", "8", "9"]
+
+
+FORMULA_TITLE = '=HYPERLINK("http://x")'
+
+
+def test_a_formula_in_a_service_title_is_neutralised_in_every_export(client, demo, api_as):
+    """A provider names its service like a spreadsheet formula; once billed, its title is the transfer's
+    text in the journal, the DATEV Buchungstext and the GDPdU buchungen.csv: a cell that would start with
+    `=` starts with an apostrophe instead, everywhere alike."""
+    provider, operator_api = api_as("anbieter@kdz-mainz.example"), api_as("betrieb@kopit.example")
+    services = provider.get("/api/v1/services?q=Virtueller Server").get_json()["items"]
+    service = next(s for s in services if s["title"] == "Virtueller Server (Standard)")
+    renamed = provider.patch(f"/api/v1/services/{service['id']}", json={"title": FORMULA_TITLE})
+    assert renamed.status_code == 200, renamed.text
+    billed = operator_api.post("/api/v1/billing-runs", json={"period": "2026-10"})
+    assert billed.status_code == 201, billed.text
+    login(client, "betrieb@kopit.example")
+
+    journal = client.get("/ledger/exports/journal.csv?period=2026-10").data.decode("utf-8-sig")
+    texts = [row[5] for row in csv.reader(io.StringIO(journal, newline=""), delimiter=";")][1:]
+    neutralised = [text for text in texts if "HYPERLINK" in text]
+    assert neutralised and all(text.startswith("'" + FORMULA_TITLE) for text in neutralised)
+
+    wiesbaden = member_id("Stadt Wiesbaden")
+    datev = client.get(f"/ledger/exports/datev/{wiesbaden}/2026-10.csv").data.decode("cp1252")
+    booking_texts = [line.split(";")[13] for line in datev.split("\r\n")[2:] if "HYPERLINK" in line]
+    assert booking_texts
+    # DATEV quotes text with `"` and has no escape for it: the title's quotes become apostrophes
+    assert all(text.startswith("\"'=HYPERLINK('http://x')") for text in booking_texts), booking_texts
+
+    archive = zipfile.ZipFile(io.BytesIO(client.get("/ledger/exports/gdpdu/2026-10.zip").data))
+    rows = list(csv.reader(io.StringIO(archive.read("buchungen.csv").decode("utf-8"), newline=""), delimiter=";"))
+    column = rows[0].index("Buchungstext")
+    gdpdu_texts = [row[column] for row in rows[1:] if "HYPERLINK" in row[column]]
+    assert gdpdu_texts and all(text.startswith("'" + FORMULA_TITLE) for text in gdpdu_texts)
+    for row in rows[1:]:
+        assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r")), row
