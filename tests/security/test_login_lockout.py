@@ -101,3 +101,26 @@ def test_behind_the_reverse_proxy_the_lockout_counts_the_forwarded_client(app, d
         assert attempt("192.0.2.50").status_code == 422
     assert attempt("192.0.2.50").status_code == 429
     assert attempt("192.0.2.51").status_code == 422  # another client behind the same proxy is not locked out
+
+
+def test_a_signed_in_user_cannot_reset_another_accounts_failures(client, demo):
+    """Someone with an account of its own signs in, guesses at another account from a second browser, and
+    posts the login form for that account while signed in (it is redirected, as every signed-in user is):
+    the guessing must still run into the lockout; only a login of that account itself forgives failures."""
+    guesser = client.application.test_client()
+    for _ in range(4):
+        assert _attempt(guesser, "betrieb@kopit.example", "geraten").status_code == 422
+
+    signed_in = client.application.test_client()
+    assert _attempt(signed_in, "einkauf@wiesbaden.example", "demo-passwort", address="127.0.0.1").status_code == 302
+    token = csrf_token(signed_in.get("/profile").text)  # /login redirects a signed-in user away
+    for password in ("geraten", "demo-passwort"):
+        reset = signed_in.post(
+            "/login", data={"email": "betrieb@kopit.example", "password": password, "csrf_token": token}
+        )
+        assert reset.status_code == 302
+
+    assert _attempt(guesser, "betrieb@kopit.example", "geraten").status_code == 422  # the fifth failure
+    locked = _attempt(guesser, "betrieb@kopit.example", "demo-passwort")
+    assert locked.status_code == 429
+    assert LOCKED in locked.text
