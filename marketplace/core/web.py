@@ -35,10 +35,7 @@ def init_app(app: Flask) -> None:
     def load_user(user_id: str) -> Any:
         from marketplace.members.queries import user_for_session
 
-        try:
-            return user_for_session(int(user_id))
-        except ValueError:
-            return None
+        return user_for_session(user_id)
 
     proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
     if proxies:  # behind a reverse proxy: the client's address and scheme come from its X-Forwarded-* headers

@@ -103,9 +103,15 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    #: Counts the user's logouts (and new passwords). A session cookie names the number it was issued under
+    #: (`get_id`) and is refused once that is no longer current, so a copy saved before a logout is worthless.
+    session_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     member: Mapped[Member] = relationship(back_populates="users", lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+    def get_id(self) -> str:  # flask-login: how the session cookie names its user
+        return f"{self.id}:{self.session_epoch}"
 
     @property
     def roles(self) -> frozenset[Role]:

@@ -124,6 +124,13 @@ def touch_token(token: ApiToken) -> None:
     token.last_used_at = utcnow()
 
 
+def end_sessions(user: User) -> None:
+    """End every session of `user`, on every device and in every copied cookie: each names the epoch it
+    was issued under, and the epoch moves on (in SQL, so two logouts at once both count)."""
+    user.session_epoch = User.session_epoch + 1
+    db.session.flush()
+
+
 # --- administration: admitting and suspending members, inviting users, roles, password resets ---------
 
 INVITATION_DAYS = 7
@@ -287,6 +294,7 @@ def set_password_with_token(plain: str, password: str) -> User:
         raise InvalidInput.field("password", "Das Passwort hat höchstens 200 Zeichen.")
     token.used_at = utcnow()
     token.user.password_hash = hash_password(password)
+    end_sessions(token.user)  # whoever held a session under the old password loses it
     for other in db.session.scalars(
         select(UserToken).where(UserToken.user_id == token.user_id, UserToken.used_at.is_(None))
     ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from sqlalchemy import bindparam, select
@@ -35,12 +36,24 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 #: Built once: SQLAlchemy then reuses its cache key instead of computing it on every request.
-_USER_WITH_ROLES = select(User).options(joinedload(User.role_rows)).where(User.id == bindparam("user_id"))
+_USER_WITH_ROLES = (
+    select(User)
+    .options(joinedload(User.role_rows))
+    .where(User.id == bindparam("user_id"), User.session_epoch == bindparam("session_epoch"))
+)
 
 
-def user_for_session(user_id: int) -> User | None:
-    """The signed-in user with member and roles in one query (every page needs all three)."""
-    return db.session.execute(_USER_WITH_ROLES, {"user_id": user_id}).unique().scalar_one_or_none()
+_SESSION_ID = re.compile(r"(?P<user_id>[0-9]{1,18}):(?P<epoch>[0-9]{1,18})")
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The user a session cookie names (`User.get_id`: "<id>:<epoch>"), with member and roles in one query
+    (every page needs all three); None when the session has been ended by a logout since, or is malformed."""
+    match = _SESSION_ID.fullmatch(session_id)
+    if match is None:
+        return None
+    params = {"user_id": int(match["user_id"]), "session_epoch": int(match["epoch"])}
+    return db.session.execute(_USER_WITH_ROLES, params).unique().scalar_one_or_none()
 
 
 _TOKEN_WITH_USER = (

@@ -15,6 +15,7 @@ from marketplace.extensions import db, limiter
 from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenForm
 from marketplace.members.operations import (
     create_api_token,
+    end_sessions,
     request_password_reset,
     set_password_with_token,
     token_user,
@@ -58,6 +59,10 @@ def logout() -> Response | str:
         return render_template("members/logout.html", form=LogoutForm())
     if not LogoutForm().validate_on_submit():
         return redirect(url_for("members.logout"))
+    if current_user.is_authenticated:
+        # Server-side: a copy of the session cookie (another tab, a saved cookie) stops working too.
+        end_sessions(current_user._get_current_object())
+        db.session.commit()
     logout_user()
     lang = session.get("lang")
     session.clear()

@@ -120,3 +120,70 @@ def test_a_session_cookie_expires_after_a_working_day(client, demo, monkeypatch)
     response = client.get("/bookings")
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+def _logout(client) -> None:
+    page = client.get("/logout")
+    assert client.post("/logout", data={"csrf_token": csrf_token(page.text)}).status_code == 302
+
+
+def _replayed(app, cookie: str, path: str = "/bookings"):
+    """Another browser that only has a copy of the cookie."""
+    other = app.test_client()
+    other.set_cookie("session", cookie)
+    return other.get(path)
+
+
+def test_a_session_cookie_saved_before_logout_is_refused_after_it(client, demo):
+    login(client, "einkauf@wiesbaden.example")
+    saved = client.get_cookie("session").value
+    assert _replayed(client.application, saved).status_code == 200  # the copy works while the session lives
+
+    _logout(client)
+
+    response = _replayed(client.application, saved)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+    # a login afterwards works as ever
+    login(client, "einkauf@wiesbaden.example")
+    assert client.get("/bookings").status_code == 200
+
+
+def test_logout_ends_the_sessions_of_the_other_browsers_of_that_user_only(client, demo):
+    login(client, "einkauf@wiesbaden.example")
+    laptop = client.application.test_client()
+    login(laptop, "einkauf@wiesbaden.example")
+    colleague = client.application.test_client()
+    login(colleague, "kasse@wiesbaden.example")
+
+    _logout(client)
+
+    assert laptop.get("/bookings").status_code == 302
+    assert colleague.get("/ledger").status_code == 200
+
+
+def test_a_new_password_ends_the_sessions_under_the_old_one(client, demo):
+    import re
+
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.notifications.models import OutboxMessage
+
+    login(client, "einkauf@wiesbaden.example")  # say, on a computer someone else has used since
+    owner = client.application.test_client()
+    page = owner.get("/password/forgot")
+    owner.post("/password/forgot", data={"email": "einkauf@wiesbaden.example", "csrf_token": csrf_token(page.text)})
+    body = db.session.scalar(
+        select(OutboxMessage.body)
+        .where(OutboxMessage.recipient == "einkauf@wiesbaden.example")
+        .order_by(OutboxMessage.id.desc())
+    )
+    link = re.search(r"http://[^\s]+(/password/set/[\w-]+)", body).group(1)
+    page = owner.get(link)
+    response = owner.post(
+        link, data={"password": "neues-passwort-1", "confirm": "neues-passwort-1", "csrf_token": csrf_token(page.text)}
+    )
+    assert response.status_code == 302
+
+    assert client.get("/bookings").status_code == 302
