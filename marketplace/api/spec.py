@@ -26,7 +26,8 @@ Rules the decorator enforces:
 - ``body=Model`` parses the JSON body with ``parse_body`` and passes it as ``body=``; ``query=Model``
   validates the query string (strings converted as pydantic's lax mode does) and passes ``query=``. Bad
   input is a 422 problem naming the field.
-- Unknown body fields and unknown query parameters are a 422 too; path ids above 2**31-1 are a 404.
+- Unknown body fields and unknown query parameters are a 422 too (a GET without ``query=`` takes none);
+  path ids above 2**31-1 are a 404.
 - The view returns a model instance, a dict (validated against the response model of the status), a
   ``(value, status)`` or a ``(value, status, headers)`` tuple; the first 2xx of ``responses`` is the
   default status. A response model is validated on the way out, so the document cannot drift from
@@ -91,6 +92,10 @@ class QueryModel(BaseModel):
     """Base of query-string models: an unknown parameter is a 422 naming it (a typo never filters silently)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class NoQuery(QueryModel):
+    """The query of a GET operation that declares none: every parameter is unknown, so a 422 naming it."""
 
 
 class Problem(BaseModel):
@@ -218,6 +223,8 @@ def operation(
                 kwargs["body"] = parse_body(body, request.get_data())
             if query is not None:
                 kwargs["query"] = parse_query(query)
+            elif method == "GET" and request.args:
+                parse_query(NoQuery)
             if method == "POST":
                 from marketplace.api.idempotency import idempotent
 
@@ -256,7 +263,10 @@ def parse_query(model: type[QueryModel]) -> Any:
         errors: dict[str, list[str]] = {}
         for item in exc.errors():
             name = str(item["loc"][0]) if item["loc"] else "query"
-            errors.setdefault(name, []).append(item["msg"])
+            unknown = item["type"] == "extra_forbidden"
+            errors.setdefault(name, []).append(
+                "Diesen Abfrageparameter gibt es hier nicht." if unknown else item["msg"]
+            )
         raise InvalidInput("Die Abfrageparameter sind ungültig.", errors=errors) from None
 
 
@@ -314,7 +324,7 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 def _default_errors(op: Operation) -> list[int]:
     statuses = [429]
-    if op.body is not None or op.query is not None or op.method == "POST" or _RULE_PARAM.search(op.rule):
+    if op.body is not None or op.query is not None or op.method in ("GET", "POST") or _RULE_PARAM.search(op.rule):
         statuses.append(422)
     if op.auth:
         statuses += [401, 403]
