@@ -76,7 +76,7 @@ def csv_response(rows: Iterable[list[str]], filename: str) -> Response:
     return Response(
         generate(),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
