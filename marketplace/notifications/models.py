@@ -24,8 +24,17 @@ class NotificationKind(enum.StrEnum):
     ACCOUNT = "account"  # invitations and password resets: always sent
 
 
+#: Tries before `flask outbox send` gives a message up; a message that cannot be sent at all (a header with a
+#: line break, say) is given up at its first try.
+MAX_ATTEMPTS = 5
+
+
 class OutboxMessage(db.Model):
-    """An e-mail waiting to be sent (written in the same transaction as its cause)."""
+    """An e-mail waiting to be sent (written in the same transaction as its cause).
+
+    Sent: `sent_at` is set. Failed for good: unsent with `attempts` at MAX_ATTEMPTS, the reason in
+    `last_error`; such a message is never picked again, so it cannot hold up the ones after it.
+    """
 
     __tablename__ = "outbox_messages"
 
@@ -39,6 +48,10 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     last_error: Mapped[str] = mapped_column(String(500), nullable=False, default="", server_default="")
+
+    @property
+    def failed(self) -> bool:
+        return self.sent_at is None and self.attempts >= MAX_ATTEMPTS
 
 
 class NotificationPreference(db.Model):

@@ -35,10 +35,17 @@ KIND_LABELS = {
 @bp.cli.command("send")
 @click.option("--limit", default=200, show_default=True, help="Höchstens so viele E-Mails senden.")
 def send_command(limit: int) -> None:
-    """Send queued e-mails over SMTP (printed to the console when SMTP_HOST is not set)."""
-    sent, failed = send_outbox(limit, echo=click.echo)
-    click.echo(f"{sent} gesendet, {failed} fehlgeschlagen")
-    if failed:
+    """Send queued e-mails over SMTP (printed to the console when SMTP_HOST is not set).
+
+    Exits 1 when a message failed, naming each; the others are sent all the same."""
+    report = send_outbox(limit, echo=click.echo)
+    for failure in report.failures:
+        outcome = "aufgegeben" if failure.final else "wird beim nächsten Lauf erneut versucht"
+        click.echo(
+            f"E-Mail {failure.message_id} an {failure.recipient} nicht gesendet ({outcome}): {failure.error}", err=True
+        )
+    click.echo(f"{report.sent} gesendet, {len(report.failures)} fehlgeschlagen")
+    if report.failures:
         raise SystemExit(1)
 
 
