@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from marketplace.core.errors import Conflict, NotFound, PermissionDenied
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
@@ -469,7 +470,7 @@ def _due(now: datetime, limit: int) -> list[WebhookDelivery]:
         .limit(limit)
     )
     if db.engine.dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True, of=WebhookDelivery)
+        statement = locked(statement, WebhookDelivery, skip_locked=True)
     return list(db.session.scalars(statement))
 
 

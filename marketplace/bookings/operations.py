@@ -31,6 +31,7 @@ from marketplace.bookings.models import (
 from marketplace.catalogue.models import Service, ServiceStatus
 from marketplace.catalogue.queries import current_price_version
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, parse_period, today, utcnow
 from marketplace.extensions import db
@@ -125,20 +126,10 @@ def committed_quantity(service_id: int, starts_on: date, ends_on: date | None, e
 
 
 def _lock_for_decision(booking: Booking) -> tuple[Service, Booking]:
-    service = db.session.scalar(
-        select(Service)
-        .where(Service.id == booking.service_id)
-        .with_for_update(of=Service)
-        .execution_options(populate_existing=True)
-    )
-    locked = db.session.scalar(
-        select(Booking)
-        .where(Booking.id == booking.id)
-        .with_for_update(of=Booking)
-        .execution_options(populate_existing=True)
-    )
-    assert service is not None and locked is not None  # noqa: S101 - rows cannot vanish (no deletes)
-    return service, locked
+    service = db.session.scalar(locked(select(Service).where(Service.id == booking.service_id), Service))
+    fresh = db.session.scalar(locked(select(Booking).where(Booking.id == booking.id), Booking))
+    assert service is not None and fresh is not None  # noqa: S101 - rows cannot vanish (no deletes)
+    return service, fresh
 
 
 def accept_booking(actor: User, booking: Booking) -> Booking:
@@ -280,17 +271,18 @@ def advance_booking_statuses(day: date) -> int:
     transitions recorded.
     """
     due = db.session.scalars(
-        select(Booking)
-        .where(
-            or_(
-                and_(Booking.status == BookingStatus.ACCEPTED, Booking.starts_on <= day),
-                and_(Booking.status == BookingStatus.ACTIVE, Booking.ends_on.is_not(None), Booking.ends_on < day),
-            )
-        )
-        .order_by(Booking.id)
-        .with_for_update(of=Booking)
         # a concurrent run may have moved them while we waited for the lock
-        .execution_options(populate_existing=True)
+        locked(
+            select(Booking)
+            .where(
+                or_(
+                    and_(Booking.status == BookingStatus.ACCEPTED, Booking.starts_on <= day),
+                    and_(Booking.status == BookingStatus.ACTIVE, Booking.ends_on.is_not(None), Booking.ends_on < day),
+                )
+            )
+            .order_by(Booking.id),
+            Booking,
+        )
     ).all()
     moved = sum(_catch_up(booking, day) for booking in due)
     db.session.flush()

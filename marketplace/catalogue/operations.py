@@ -23,6 +23,7 @@ from marketplace.catalogue.models import (
     VatCategory,
 )
 from marketplace.core.errors import InvalidInput, PermissionDenied
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.money import to_cents
 from marketplace.core.timeutil import today, utcnow
@@ -94,7 +95,7 @@ def _category(slug: str, keep_id: int | None = None) -> Category:
 
     A retired category is refused unless the service has it already (`keep_id`).
     """
-    category = db.session.scalar(select(Category).where(Category.slug == slug).with_for_update(read=True))
+    category = db.session.scalar(locked(select(Category).where(Category.slug == slug), read=True))
     if category is None:
         raise InvalidInput.field("category", f"Unbekannte Kategorie „{slug}“.")
     if category.retired_at is not None and category.id != keep_id:

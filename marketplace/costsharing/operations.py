@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import today, utcnow
 from marketplace.costsharing import invoices
@@ -265,13 +266,11 @@ def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[
     """
     _require_manager(plan, actor)
     _check_cents("actual_cost", actual_cost_cents, "Die tatsächlichen Jahreskosten")
-    locked = db.session.scalar(
-        select(CostSharingPlan)
-        .where(CostSharingPlan.id == plan.id)
-        .with_for_update(of=CostSharingPlan)
-        .execution_options(populate_existing=True)  # the state after a true-up we waited for
+    plan = db.session.scalar(
+        # the state after a true-up we waited for
+        locked(select(CostSharingPlan).where(CostSharingPlan.id == plan.id), CostSharingPlan)
     )
-    _require_open(locked)
+    _require_open(plan)
     first, last = plan_year_bounds(plan)
     if today() <= last:
         raise Conflict(f"Die Spitzabrechnung für {plan.year} ist erst nach Ablauf des Jahres möglich.")
@@ -383,15 +382,15 @@ def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[
             db.session.flush()
             entry.invoice_id = invoice.id
         db.session.add(entry)
-    locked.status = PlanStatus.TRUED_UP
-    locked.actual_cost_cents = actual_cost_cents
-    locked.trued_up_at = utcnow()
-    locked.trued_up_by_id = actor.id
+    plan.status = PlanStatus.TRUED_UP
+    plan.actual_cost_cents = actual_cost_cents
+    plan.trued_up_at = utcnow()
+    plan.trued_up_by_id = actor.id
     db.session.flush()
     record_audit(
         actor,
         "cost_sharing.trued_up",
-        locked,
+        plan,
         member_id=plan.provider_id,
         data={"actual": actual_cost_cents, "period": period},
     )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased
 
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import InvalidInput
+from marketplace.core.locking import locked
 from marketplace.costsharing.allocation import (
     Stake,
     advance_schedule,
@@ -229,12 +230,13 @@ def open_plans_of_year(year: int) -> list[CostSharingPlan]:
 
     return list(
         db.session.scalars(
-            select(CostSharingPlan)
-            .where(CostSharingPlan.year == year, CostSharingPlan.status == PlanStatus.OPEN)
-            .order_by(CostSharingPlan.id)
             # a true-up under way (it holds the plan's row) finishes first; its plan is then skipped
-            .with_for_update(of=CostSharingPlan)
-            .execution_options(populate_existing=True)
+            locked(
+                select(CostSharingPlan)
+                .where(CostSharingPlan.year == year, CostSharingPlan.status == PlanStatus.OPEN)
+                .order_by(CostSharingPlan.id),
+                CostSharingPlan,
+            )
         )
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select
 
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, parse_period, period_of, today, utcnow
 from marketplace.extensions import db
@@ -55,6 +56,9 @@ class TransferSpec:
     postings: tuple[tuple[int, int], ...]
     booking_id: int | None = None
     reverses_id: int | None = None
+    #: A correction (e.g. a reversal) whose month has been closed by the time the ledger is locked goes to
+    #: the open current month instead of being refused.
+    into_open_month: bool = False
 
     @property
     def amount_cents(self) -> int:
@@ -109,7 +113,7 @@ def account_of(member_id: int, kind: AccountKind = AccountKind.CLEARING) -> Acco
 
 
 def _lock_head() -> LedgerHead:
-    head = db.session.scalar(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
+    head = db.session.scalar(locked(select(LedgerHead).where(LedgerHead.id == 1)))
     if head is None:  # the migration creates it; a database restored without it gets a new genesis
         head = LedgerHead(id=1, last_transfer_id=0, last_hash=GENESIS_HASH)
         db.session.add(head)
@@ -123,20 +127,39 @@ def lock_whole_ledger() -> None:
     Used by month-end work (closing, invoicing) that must see a ledger nobody else is writing to. A later
     `post_transfers` in the same transaction re-locks rows it already holds, so it cannot deadlock.
     """
-    db.session.execute(select(Account.id).order_by(Account.id).with_for_update(of=Account)).all()
+    db.session.execute(locked(select(Account.id).order_by(Account.id), Account)).all()
     _lock_head()
 
 
-def _check_periods(periods: set[str]) -> None:
-    """Create missing months as open; refuse a closed one (Conflict)."""
-    existing = {p.period: p for p in db.session.scalars(select(Period).where(Period.period.in_(periods)))}
-    for period in sorted(periods):
-        row = existing.get(period)
-        if row is None:
-            db.session.add(Period(period=period, status=PeriodStatus.OPEN))
-        elif row.status is PeriodStatus.CLOSED:
+def _check_periods(specs: list[TransferSpec]) -> list[TransferSpec]:
+    """The specs with their months checked under the ledger lock: missing months are created as open; a
+    closed month is refused with Conflict, or, for a spec marked `into_open_month`, replaced by the current
+    month.
+
+    Called while the chain head is locked, so no close can commit in between; the rows are read afresh
+    (a month loaded before the lock may have been closed while this transaction waited for it).
+    """
+    wanted = {spec.period for spec in specs}
+    if any(spec.into_open_month for spec in specs):
+        wanted.add(current_period())
+    rows = {
+        row.period: row
+        for row in db.session.scalars(
+            select(Period).where(Period.period.in_(wanted)).execution_options(populate_existing=True)
+        )
+    }
+    closed = {period for period, row in rows.items() if row.status is PeriodStatus.CLOSED}
+    resolved = [
+        replace(spec, period=current_period()) if spec.into_open_month and spec.period in closed else spec
+        for spec in specs
+    ]
+    for period in sorted({spec.period for spec in resolved}):
+        if period in closed:
             raise Conflict(f"Der Monat {period} ist abgeschlossen; es kann nichts mehr hineingebucht werden.")
+        if period not in rows:
+            db.session.add(Period(period=period, status=PeriodStatus.OPEN))
     db.session.flush()
+    return resolved
 
 
 def _existing_amounts(keys: list[str]) -> dict[str, int]:
@@ -171,10 +194,8 @@ def post_transfers(
     account_ids = sorted({account for spec in specs for account, _amount in spec.postings})
     accounts: dict[int, Account] = {}
     for chunk in _chunks(account_ids):
-        locked = db.session.scalars(
-            select(Account).where(Account.id.in_(chunk)).order_by(Account.id).with_for_update(of=Account)
-        )
-        accounts.update({account.id: account for account in locked})
+        rows = db.session.scalars(locked(select(Account).where(Account.id.in_(chunk)).order_by(Account.id), Account))
+        accounts.update({account.id: account for account in rows})
     missing = set(account_ids) - set(accounts)
     if missing:
         raise NotFound(f"Unbekannte Konten: {sorted(missing)}")
@@ -190,7 +211,7 @@ def post_transfers(
             fresh.append(spec)
     if not fresh:
         return PostResult(created_ids=[], replayed=len(specs))
-    _check_periods({spec.period for spec in fresh})
+    fresh = _check_periods(fresh)
 
     now = utcnow()
     actor_id = actor.id if actor is not None else None
@@ -325,7 +346,7 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
     if month_bounds(first)[1] >= today():
         raise Conflict(f"Der Monat {period} ist noch nicht vorbei und kann nicht abgeschlossen werden.")
     lock_whole_ledger()  # the close waits for postings under way, and none can start until it commits
-    row = db.session.scalar(select(Period).where(Period.period == period).with_for_update(of=Period))
+    row = db.session.scalar(locked(select(Period).where(Period.period == period), Period))
     if row is None:
         row = Period(period=period, status=PeriodStatus.OPEN)
         db.session.add(row)
@@ -367,12 +388,12 @@ def reverse_transfer(transfer_id: int, reason: str, actor: User) -> Transfer:
         )
     if db.session.scalar(select(Transfer.id).where(Transfer.reverses_id == original.id)) is not None:
         raise Conflict(f"Die Buchung {original.id} ist bereits storniert.")
-    target = db.session.get(Period, original.period)
-    period = original.period if target is not None and target.status is PeriodStatus.OPEN else current_period()
     spec = TransferSpec(
         idempotency_key=f"reversal:{original.id}",
         kind=TransferKind.REVERSAL,
-        period=period,
+        # into the charge's own month while it is open; whether it is, is decided under the ledger lock
+        period=original.period,
+        into_open_month=True,
         description=f"Storno von Buchung {original.id}: {reason}"[:500],
         postings=tuple((p.account_id, -p.amount_cents) for p in original.postings),
         booking_id=original.booking_id,

@@ -29,7 +29,7 @@ from marketplace.members.models import Member
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
 from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
-from marketplace.settlement.operations import move_settlement
+from marketplace.settlement.operations import lock_settlement, move_settlement
 from marketplace.settlement.sepa import checked_iban
 
 if TYPE_CHECKING:
@@ -69,9 +69,7 @@ def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
     """
     if not actor.is_operator_finance:
         raise PermissionDenied("Lastschriften darf nur die Finanzabteilung des Betreibers einziehen.")
-    settlement = db.session.scalar(
-        select(Settlement).where(Settlement.id == settlement.id).with_for_update(of=Settlement)
-    )
+    settlement = lock_settlement(settlement.id)
     if settlement.status is SettlementStatus.DRAFT:
         raise Conflict("Die Verrechnung muss erst von einer zweiten Person freigegeben werden.")
     if settlement.status is SettlementStatus.PAID:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import DomainError
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind, TransferKind
@@ -27,7 +28,12 @@ from marketplace.ledger.operations import TransferSpec, account_of, current_peri
 from marketplace.members.models import Member
 from marketplace.payments.models import Debit, DebitStatus, StripeEvent
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
-from marketplace.settlement.operations import completion_specs, mark_paid_if_complete, move_settlement
+from marketplace.settlement.operations import (
+    completion_specs,
+    lock_settlement,
+    mark_paid_if_complete,
+    move_settlement,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +114,7 @@ def apply_event(event: dict[str, Any]) -> bool:
 def _debit_for(intent: dict[str, Any]) -> Debit | None:
     intent_id = intent.get("id")
     debit = (
-        db.session.scalar(select(Debit).where(Debit.payment_intent_id == intent_id).with_for_update(of=Debit))
+        db.session.scalar(locked(select(Debit).where(Debit.payment_intent_id == intent_id), Debit))
         if intent_id
         else None
     )
@@ -116,7 +122,7 @@ def _debit_for(intent: dict[str, Any]) -> Debit | None:
         # the answer to our create may have been lost: find the debit by the metadata we sent
         debit_id = (intent.get("metadata") or {}).get("debit_id")
         if debit_id and str(debit_id).isdigit():
-            debit = db.session.get(Debit, int(debit_id))
+            debit = db.session.scalar(locked(select(Debit).where(Debit.id == int(debit_id)), Debit))
             if debit is not None and debit.payment_intent_id is None:
                 debit.payment_intent_id = intent_id
             elif debit is not None and debit.payment_intent_id != intent_id:
@@ -137,9 +143,7 @@ def _payment_succeeded(intent: dict[str, Any]) -> None:
     if int(intent.get("amount") or 0) != debit.amount_cents:
         log.error("stripe payment intent %s: amount differs from debit %s", intent.get("id"), debit.id)
         return
-    settlement = db.session.scalar(
-        select(Settlement).where(Settlement.id == debit.settlement_id).with_for_update(of=Settlement)
-    )
+    settlement = lock_settlement(debit.settlement_id)
     operator = _operator()
     period = current_period()
     specs = [
@@ -175,9 +179,7 @@ def _payment_failed(intent: dict[str, Any]) -> None:
     debit = _debit_for(intent)
     if debit is None or debit.status in (DebitStatus.SUCCEEDED, DebitStatus.FAILED):
         return
-    settlement = db.session.scalar(
-        select(Settlement).where(Settlement.id == debit.settlement_id).with_for_update(of=Settlement)
-    )
+    settlement = lock_settlement(debit.settlement_id)
     error = intent.get("last_payment_error") or {}
     debit.status = DebitStatus.FAILED
     debit.last_error = f"Lastschrift abgelehnt: {error.get('message') or error.get('code') or 'ohne Angabe'}"[:500]

@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 
 from marketplace.bookings.models import Booking
 from marketplace.catalogue.models import Service, VatCategory
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, parse_period, today
 from marketplace.extensions import db
@@ -115,10 +116,11 @@ def _next_numbers(provider_ids: list[int]) -> dict[int, InvoiceCounter]:
     counters = {
         counter.member_id: counter
         for counter in db.session.scalars(
-            select(InvoiceCounter)
-            .where(InvoiceCounter.member_id.in_(provider_ids))
-            .order_by(InvoiceCounter.member_id)
-            .with_for_update()
+            locked(
+                select(InvoiceCounter)
+                .where(InvoiceCounter.member_id.in_(provider_ids))
+                .order_by(InvoiceCounter.member_id)
+            )
         )
     }
     for provider_id in provider_ids:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import parse_period, utcnow
 from marketplace.extensions import db
@@ -120,6 +121,24 @@ def create_settlement(period: str, actor: User) -> Settlement:
     return settlement
 
 
+def lock_settlement(settlement_id: int) -> Settlement:
+    """The settlement and its payment instructions, locked and read afresh (in this order, by every writer).
+
+    Every change of a settlement's or an instruction's status happens under this lock, so what a write
+    checks (the settlement's status, which instructions are still open) is what the last writer committed.
+    """
+    settlement = db.session.scalar(locked(select(Settlement).where(Settlement.id == settlement_id), Settlement))
+    db.session.scalars(
+        locked(
+            select(PaymentInstruction)
+            .where(PaymentInstruction.settlement_id == settlement_id)
+            .order_by(PaymentInstruction.id),
+            PaymentInstruction,
+        )
+    ).all()
+    return settlement
+
+
 def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
     """Change the state along the transition table; Conflict otherwise."""
     if not settlement.may_become(status):
@@ -137,13 +156,13 @@ def approve_settlement(settlement: Settlement, actor: User) -> Settlement:
     _require_operator_finance(actor, "Verrechnungen freigeben")
     if actor.id == settlement.created_by_id:
         raise PermissionDenied("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben.")
-    locked = db.session.scalar(select(Settlement).where(Settlement.id == settlement.id).with_for_update(of=Settlement))
-    move_settlement(locked, SettlementStatus.APPROVED)
-    locked.approved_by = actor
-    locked.approved_at = utcnow()
+    settlement = lock_settlement(settlement.id)
+    move_settlement(settlement, SettlementStatus.APPROVED)
+    settlement.approved_by = actor
+    settlement.approved_at = utcnow()
     db.session.flush()
-    record_audit(actor, "settlement.approved", locked, data={"period": locked.period})
-    return locked
+    record_audit(actor, "settlement.approved", settlement, data={"period": settlement.period})
+    return settlement
 
 
 def direct_key(instruction: PaymentInstruction) -> str:
@@ -201,9 +220,7 @@ def record_direct_payment(settlement: Settlement, instruction_id: int, actor: Us
     from marketplace.core.errors import NotFound
 
     _require_operator_finance(actor, "Direktzahlungen verbuchen")
-    settlement = db.session.scalar(
-        select(Settlement).where(Settlement.id == settlement.id).with_for_update(of=Settlement)
-    )
+    settlement = lock_settlement(settlement.id)
     instruction = next((i for i in settlement.instructions if i.id == instruction_id), None)
     if instruction is None:
         raise NotFound("Diese Zahlungsanweisung gibt es nicht.")
