@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -87,48 +88,106 @@ def reopen_instructions(settlement: Settlement, debtor_id: int) -> None:
             instruction.status = InstructionStatus.OPEN
 
 
+class _Strict(BaseModel):
+    """Stripe's JSON as it is documented: the types are checked, unknown fields are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+#: The largest amount a ledger column (BIGINT, cents) holds.
+_BIGINT = 2**63 - 1
+#: Stripe object ids (e.g. ``pi_3Nx…``, ``evt_1…``): printable ASCII without spaces.
+_STRIPE_ID = r"^[\x21-\x7e]{1,255}$"
+
+
+class _PaymentError(_Strict):
+    message: str | None = Field(default=None, max_length=5000)
+    code: str | None = Field(default=None, max_length=255)
+
+
+class _Intent(_Strict):
+    id: str = Field(pattern=_STRIPE_ID)
+    amount: int | None = Field(default=None, ge=0, le=_BIGINT)
+    metadata: dict[str, str | int] = Field(default_factory=dict)
+    last_payment_error: _PaymentError | None = None
+
+
+class _Payout(_Strict):
+    id: str = Field(pattern=_STRIPE_ID)
+    amount: int = Field(ge=0, le=_BIGINT)
+
+
+class _Data(_Strict):
+    object: dict[str, Any]
+
+
+class _Event(_Strict):
+    id: str = Field(min_length=1, max_length=100, pattern=_STRIPE_ID)
+    type: str = Field(max_length=100, pattern=r"^[a-z0-9_.]*$")
+    #: checked only for the event types this exchange acts on
+    data: Any = None
+
+
+_OBJECTS: dict[str, type[_Strict]] = {
+    "payment_intent.succeeded": _Intent,
+    "payment_intent.payment_failed": _Intent,
+    "payout.paid": _Payout,
+}
+
+
+def _parse(event: dict[str, Any]) -> tuple[_Event, _Strict | None]:
+    """The event and the object it is about, type-checked before anything is written.
+
+    Raises WebhookRejected (400) naming the first field that is missing or of the wrong type: a correctly
+    signed event that is malformed is refused, not half applied."""
+    try:
+        parsed = _Event.model_validate(event)
+        model = _OBJECTS.get(parsed.type)
+        if model is None:
+            return parsed, None
+        data = _Data.model_validate(parsed.data)
+        return parsed, model.model_validate(data.object)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "Ereignis"
+        raise WebhookRejected(f"Das Stripe-Ereignis ist fehlerhaft ({where}).") from None
+
+
 def apply_event(event: dict[str, Any]) -> bool:
-    """Apply a verified event once; False if it was applied before (then nothing happens)."""
-    event_id = str(event.get("id") or "")
-    event_type = str(event.get("type") or "")
-    if not event_id:
-        raise WebhookRejected("Das Ereignis hat keine id.")
+    """Apply a verified event once; False if it was applied before (then nothing happens).
+
+    Raises WebhookRejected for an event whose fields are missing or of the wrong type."""
+    parsed, obj = _parse(event)
     try:
         with db.session.begin_nested():
-            db.session.add(StripeEvent(id=event_id[:100], type=event_type[:100]))
+            db.session.add(StripeEvent(id=parsed.id, type=parsed.type))
             db.session.flush()
     except IntegrityError:
-        log.info("stripe event %s (%s) already applied", event_id, event_type)
+        log.info("stripe event %s (%s) already applied", parsed.id, parsed.type)
         return False
-    obj = (event.get("data") or {}).get("object") or {}
-    log.info("stripe event %s (%s) for %s", event_id, event_type, obj.get("id"))
-    if event_type == "payment_intent.succeeded":
+    log.info("stripe event %s (%s) for %s", parsed.id, parsed.type, getattr(obj, "id", None))
+    if isinstance(obj, _Intent) and parsed.type == "payment_intent.succeeded":
         _payment_succeeded(obj)
-    elif event_type == "payment_intent.payment_failed":
+    elif isinstance(obj, _Intent):
         _payment_failed(obj)
-    elif event_type == "payout.paid":
+    elif isinstance(obj, _Payout):
         _payout_paid(obj)
     return True
 
 
-def _debit_for(intent: dict[str, Any]) -> Debit | None:
-    intent_id = intent.get("id")
-    debit = (
-        db.session.scalar(locked(select(Debit).where(Debit.payment_intent_id == intent_id), Debit))
-        if intent_id
-        else None
-    )
+def _debit_for(intent: _Intent) -> Debit | None:
+    debit = db.session.scalar(locked(select(Debit).where(Debit.payment_intent_id == intent.id), Debit))
     if debit is None:
         # the answer to our create may have been lost: find the debit by the metadata we sent
-        debit_id = (intent.get("metadata") or {}).get("debit_id")
-        if debit_id and str(debit_id).isdigit():
+        debit_id = str(intent.metadata.get("debit_id", ""))
+        if debit_id.isascii() and debit_id.isdigit() and len(debit_id) < 10:
             debit = db.session.scalar(locked(select(Debit).where(Debit.id == int(debit_id)), Debit))
             if debit is not None and debit.payment_intent_id is None:
-                debit.payment_intent_id = intent_id
-            elif debit is not None and debit.payment_intent_id != intent_id:
+                debit.payment_intent_id = intent.id
+            elif debit is not None and debit.payment_intent_id != intent.id:
                 debit = None
     if debit is None:
-        log.warning("stripe payment intent %s matches no debit", intent_id)
+        log.warning("stripe payment intent %s matches no debit", intent.id)
     return debit
 
 
@@ -136,19 +195,19 @@ def _operator() -> Member:
     return db.session.scalar(select(Member).where(Member.is_operator.is_(True)))
 
 
-def _payment_succeeded(intent: dict[str, Any]) -> None:
+def _payment_succeeded(intent: _Intent) -> None:
     debit = _debit_for(intent)
     if debit is None or debit.status is DebitStatus.SUCCEEDED:
         return
-    if int(intent.get("amount") or 0) != debit.amount_cents:
-        log.error("stripe payment intent %s: amount differs from debit %s", intent.get("id"), debit.id)
+    if intent.amount != debit.amount_cents:
+        log.error("stripe payment intent %s: amount differs from debit %s", intent.id, debit.id)
         return
     settlement = lock_settlement(debit.settlement_id)
     operator = _operator()
     period = current_period()
     specs = [
         TransferSpec(
-            idempotency_key=f"payment:{intent['id']}",
+            idempotency_key=f"payment:{intent.id}",
             kind=TransferKind.PAYMENT,
             period=period,
             description=f"SEPA-Lastschrift {debit.debtor.name}, Verrechnung {settlement.period}",
@@ -172,36 +231,36 @@ def _payment_succeeded(intent: dict[str, Any]) -> None:
         debit.transfer_id = result.created_ids[0]
     mark_paid_if_complete(settlement)
     db.session.flush()
-    record_audit(None, "debit.succeeded", debit, member_id=debit.debtor_member_id, data={"intent": intent["id"]})
+    record_audit(None, "debit.succeeded", debit, member_id=debit.debtor_member_id, data={"intent": intent.id})
 
 
-def _payment_failed(intent: dict[str, Any]) -> None:
+def _payment_failed(intent: _Intent) -> None:
     debit = _debit_for(intent)
     if debit is None or debit.status in (DebitStatus.SUCCEEDED, DebitStatus.FAILED):
         return
     settlement = lock_settlement(debit.settlement_id)
-    error = intent.get("last_payment_error") or {}
+    error = intent.last_payment_error or _PaymentError()
     debit.status = DebitStatus.FAILED
-    debit.last_error = f"Lastschrift abgelehnt: {error.get('message') or error.get('code') or 'ohne Angabe'}"[:500]
+    debit.last_error = f"Lastschrift abgelehnt: {error.message or error.code or 'ohne Angabe'}"[:500]
     reopen_instructions(settlement, debit.debtor_member_id)
     if settlement.status is SettlementStatus.COLLECTING:
         move_settlement(settlement, SettlementStatus.FAILED)
     db.session.flush()
-    record_audit(None, "debit.failed", debit, member_id=debit.debtor_member_id, data={"intent": intent.get("id")})
+    record_audit(None, "debit.failed", debit, member_id=debit.debtor_member_id, data={"intent": intent.id})
 
 
-def _payout_paid(payout: dict[str, Any]) -> None:
-    amount = int(payout.get("amount") or 0)
-    if amount <= 0 or not payout.get("id"):
+def _payout_paid(payout: _Payout) -> None:
+    amount = payout.amount
+    if amount <= 0:
         return
     operator = _operator()
     post_transfers(
         [
             TransferSpec(
-                idempotency_key=f"stripe-payout:{payout['id']}",
+                idempotency_key=f"stripe-payout:{payout.id}",
                 kind=TransferKind.PAYMENT,
                 period=current_period(),
-                description=f"Stripe-Auszahlung {payout['id']} auf das Bankkonto",
+                description=f"Stripe-Auszahlung {payout.id} auf das Bankkonto",
                 postings=(
                     (account_of(operator.id, AccountKind.IN_TRANSIT).id, amount),
                     (account_of(operator.id, AccountKind.BANK).id, -amount),

@@ -103,3 +103,48 @@ def test_verify_signature_compares_in_constant_time(monkeypatch):
     assert calls
     with pytest.raises(WebhookRejected):
         verify_signature(body, _signed(body, 1000), WEBHOOK_SECRET, now=1301)
+
+
+def _object_event(event_type: str, obj: object, event_id: str = "evt_malformed") -> bytes:
+    return json.dumps({"id": event_id, "type": event_type, "data": {"object": obj}}).encode()
+
+
+MALFORMED = [
+    b'{"id": {"x": 1}, "type": "payment_intent.succeeded"}',
+    b'{"id": "evt_1", "type": 7}',
+    b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": []}',
+    b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": "pi_1"}}',
+    b'{"id": "evt_1", "type": "payment_intent.succeeded"}',
+    b'{"id": "evt\\u0000nul", "type": "payout.paid", "data": {"object": {"id": "po_1", "amount": 5}}}',
+    _object_event("payment_intent.succeeded", {"id": {"nested": True}, "amount": 100}),
+    _object_event("payment_intent.succeeded", {"id": "pi_1", "amount": "100"}),
+    _object_event("payment_intent.succeeded", {"id": "pi_1", "amount": 1e30}),
+    _object_event("payment_intent.succeeded", {"id": "pi_1", "amount": 10**30}),
+    _object_event("payment_intent.succeeded", {"id": "pi_1", "amount": True}),
+    _object_event("payment_intent.succeeded", {"id": "pi_1", "amount": 100, "metadata": ["debit_id", "1"]}),
+    _object_event("payment_intent.payment_failed", {"id": "pi_1", "last_payment_error": "card declined"}),
+    _object_event("payout.paid", {"id": "po_1", "amount": "12"}),
+    _object_event("payout.paid", {"id": "po_1"}),
+    _object_event("payout.paid", {"id": None, "amount": 12}),
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED)
+def test_a_signed_but_malformed_event_is_refused_with_400_and_not_recorded(app, client, secret, body):
+    from sqlalchemy import func, select
+
+    from marketplace.extensions import db
+    from marketplace.payments.models import StripeEvent
+
+    response = _post(client, body, _signed(body, int(time.time())))
+    assert response.status_code == 400, response.text
+    assert response.mimetype == "application/problem+json"
+    assert "fehlerhaft" in response.get_json()["detail"] or "fehlt" in response.get_json()["detail"]
+    # not marked as applied: Stripe's retry of a corrected event is still taken
+    assert db.session.scalar(select(func.count()).select_from(StripeEvent)) == 0
+
+
+def test_an_event_of_a_type_we_do_not_use_needs_only_its_id_and_type(app, client, secret):
+    body = json.dumps({"id": "evt_other", "type": "charge.dispute.created", "data": {"object": "anything"}}).encode()
+    response = _post(client, body, _signed(body, int(time.time())))
+    assert response.status_code == 200 and response.get_json() == {"received": True, "duplicate": False}
