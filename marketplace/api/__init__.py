@@ -12,13 +12,9 @@ from flask import Blueprint
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from flask_sqlalchemy.session import Session as _Session
-
-from marketplace.api import webhooks as _webhooks
 from marketplace.api.spec import register_document_route
 
 register_document_route(api_bp)
-_webhooks.install(_Session)
 
 from marketplace.api import limits, auth, views
 from marketplace.api import ledger

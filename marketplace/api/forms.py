@@ -1,13 +1,11 @@
-"""Forms of the API's HTML side: tokens in the profile, webhook endpoints of a member."""
+"""Forms of the API's HTML side: tokens in the profile."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, StringField, URLField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms import RadioField, StringField
+from wtforms.validators import DataRequired, Length
 
 
 class TokenCreateForm(FlaskForm):
@@ -25,22 +23,3 @@ class TokenCreateForm(FlaskForm):
         default="read",
         validators=[DataRequired(_l("Bitte eine Berechtigung wählen."))],
     )
-
-
-class WebhookForm(FlaskForm):
-    url = URLField(
-        _l("Adresse (URL)"),
-        description=_l("HTTPS-Adresse Ihres Systems, an die Ereignisse gesendet werden."),
-        validators=[DataRequired(_l("Bitte eine Adresse angeben.")), Length(max=500)],
-    )
-    description = StringField(_l("Beschreibung"), validators=[Length(max=200)])
-
-    def validate_url(self, field: URLField) -> None:
-        parts = urlsplit((field.data or "").strip())
-        from marketplace.api.webhooks import allow_private
-
-        allowed = ("https", "http") if allow_private() else ("https",)
-        if parts.scheme not in allowed or not parts.hostname:
-            raise ValidationError(
-                _l("Bitte eine vollständige HTTPS-Adresse angeben, z. B. https://erp.example.de/hook.")
-            )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select
 
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
+from marketplace.core.events import PeriodClosed, announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, parse_period, period_of, today, utcnow
@@ -360,6 +361,7 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
     row.closed_by_id = actor.id
     db.session.flush()
     record_audit(actor, "period.closed", row, data={"period": period, "reason": reason})
+    announce(PeriodClosed(period=period, actor_id=actor.id))
     return row
 
 

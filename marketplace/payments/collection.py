@@ -22,11 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import Conflict, PermissionDenied
+from marketplace.core.events import PaymentFailed, announce
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member
-from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
+from marketplace.payments.models import Debit, DebitStatus, StripeCustomer, debit_event
 from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
 from marketplace.settlement.operations import lock_settlement, move_settlement
@@ -74,9 +75,6 @@ def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
         raise Conflict("Die Verrechnung muss erst von einer zweiten Person freigegeben werden.")
     if settlement.status is SettlementStatus.PAID:
         raise Conflict("Die Verrechnung ist bereits bezahlt.")
-    if settlement.status is not SettlementStatus.COLLECTING:
-        move_settlement(settlement, SettlementStatus.COLLECTING)
-        settlement.collected_at = utcnow()
 
     debits = {
         (d.debtor_member_id, d.attempt): d
@@ -108,6 +106,10 @@ def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
             if instruction.debtor_member_id == debtor_id and instruction.status is InstructionStatus.OPEN:
                 instruction.status = InstructionStatus.COLLECTING
     db.session.flush()
+    if settlement.status is not SettlementStatus.COLLECTING:
+        # after the instructions: the announced settlement shows which of them are being collected
+        settlement.collected_at = utcnow()
+        move_settlement(settlement, SettlementStatus.COLLECTING)
     record_audit(actor, "settlement.collect", settlement, data={"debits": [d.id for d in to_submit]})
     return to_submit
 
@@ -168,6 +170,7 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
     for debit in debits:
         if debit.status is not DebitStatus.PENDING:
             continue
+        failed = outcome.failed
         member = db.session.get(Member, debit.debtor_member_id)
         try:
             customer = ensure_customer(member, client)
@@ -196,6 +199,8 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
             debit.last_error = ""
             outcome.submitted += 1
         db.session.flush()
+        if outcome.failed > failed:
+            announce(debit_event(PaymentFailed, debit))
     if outcome.failed and settlement.status is SettlementStatus.COLLECTING:
         move_settlement(settlement, SettlementStatus.FAILED)
     return outcome
