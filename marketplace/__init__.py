@@ -56,6 +56,8 @@ def _subscribe(app: Flask) -> None:
     """Connect the subscribers of the domain events (`marketplace.core.events`): e-mails and webhooks.
 
     The areas announce; only the packages listed here hear them (docs/ARCHITECTURE.md, "Domain events")."""
+    # imported here like the blueprints below: the application is built from every area, none of them
+    # imports this module
     from marketplace import notifications, webhooks
 
     notifications.init_app(app)

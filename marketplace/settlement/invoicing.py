@@ -247,19 +247,22 @@ def issue_invoices(period: str, actor: User | None) -> list[Invoice]:
             data={"number": document.number, "net": document.net_cents, "vat": document.vat_cents},
         )
     for document in documents:
-        announce(
-            InvoiceIssued(
-                invoice_id=document.id,
-                number=document.number,
-                credit_note=document.is_credit_note,
-                period=document.period,
-                provider_id=document.provider_id,
-                buyer_id=document.buyer_id,
-                net_cents=document.net_cents,
-                vat_cents=document.vat_cents,
-            )
-        )
+        announce(invoice_issued(document))
     return documents
+
+
+def invoice_issued(document: Invoice) -> InvoiceIssued:
+    """The event of a flushed invoice or credit note (also the cost-sharing advances and true-ups)."""
+    return InvoiceIssued(
+        invoice_id=document.id,
+        number=document.number,
+        credit_note=document.is_credit_note,
+        period=document.period,
+        provider_id=document.provider_id,
+        buyer_id=document.buyer_id,
+        net_cents=document.net_cents,
+        vat_cents=document.vat_cents,
+    )
 
 
 def _post_vat(documents: list[Invoice], period: str, actor: User | None) -> None:
