@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from marketplace.api import api_bp
 from marketplace.api.auth import api_user
+from marketplace.api.blueprint import api_bp
 from marketplace.api.spec import MAX_ID, ApiModel, Money, QueryModel, money, operation
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate

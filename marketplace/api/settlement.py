@@ -10,8 +10,8 @@ from typing import Annotated
 from flask import Response, current_app, request
 from pydantic import Field, StringConstraints
 
-from marketplace.api import api_bp
 from marketplace.api.auth import api_user
+from marketplace.api.blueprint import api_bp
 from marketplace.api.spec import ApiModel, Money, QueryModel, Raw, RawBody, money, operation
 from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import paginate

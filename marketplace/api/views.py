@@ -10,8 +10,8 @@ from typing import Any
 from flask import current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from marketplace.api import api_bp
 from marketplace.api.auth import api_user
+from marketplace.api.blueprint import api_bp
 from marketplace.api.schemas import (
     BalancesOut,
     BillingRunCreate,

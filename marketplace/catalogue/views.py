@@ -39,13 +39,13 @@ from marketplace.catalogue.queries import (
     rendered_cache,
     service_for,
 )
-from marketplace.core.auth import role_required
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.money import AmountError, parse_amount, to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.readonly import reads_only
 from marketplace.extensions import db
+from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 
 bp = Blueprint("catalogue", __name__, url_prefix="/services", cli_group="catalogue")

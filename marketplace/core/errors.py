@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
+
 
 class DomainError(Exception):
     """Base of every expected failure of an operation."""
@@ -61,3 +67,22 @@ class InvalidInput(DomainError):
     @classmethod
     def field(cls, name: str, message: str) -> InvalidInput:
         return cls(message, errors={name: [message]})
+
+
+#: Renders an error (a DomainError, an HTTPException or any other exception) as a response.
+ErrorRenderer = Callable[[Exception], Any]
+
+
+def register_error_renderer(app: Flask, path_prefix: str, render: ErrorRenderer) -> None:
+    """An edge that answers in a format of its own (the API: problem+json) renders the errors of its paths.
+
+    The web shell's error handlers ask `error_renderer_for` first and render HTML only where no edge
+    claimed the path, so the shell needs to know nothing about the edges."""
+    app.extensions.setdefault("error_renderers", {})[path_prefix] = render
+
+
+def error_renderer_for(app: Flask, path: str) -> ErrorRenderer | None:
+    for prefix, render in app.extensions.get("error_renderers", {}).items():
+        if path.startswith(prefix):
+            return render
+    return None

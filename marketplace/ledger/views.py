@@ -7,7 +7,6 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.core.auth import role_required
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
@@ -21,6 +20,7 @@ from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.operations import close_period, current_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
 from marketplace.ledger.reports import charged_volume, period_overview, recent_periods, statement_for
+from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")

@@ -7,10 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from marketplace.core.auth import is_safe_next
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import ActionForm as LogoutForm
 from marketplace.core.forms import apply_domain_errors
+from marketplace.core.urls import is_safe_next
 from marketplace.extensions import db, limiter
 from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenForm
 from marketplace.members.operations import (
@@ -33,7 +33,7 @@ def _login_limit() -> str:
 @limiter.limit(_login_limit, methods=["POST"])
 def login() -> Response | str:
     if current_user.is_authenticated:
-        return redirect(url_for("core.index"))
+        return redirect(url_for("web.index"))
     form = LoginForm()
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
@@ -47,7 +47,7 @@ def login() -> Response | str:
             login_user(user)
             flash(_("Willkommen, %(name)s.", name=user.name), "success")
             target = request.args.get("next")
-            return redirect(target if is_safe_next(target) else url_for("core.index"))
+            return redirect(target if is_safe_next(target) else url_for("web.index"))
     return render_template("members/login.html", form=form), 200 if not form.errors and not form.form_errors else 422
 
 
@@ -55,7 +55,7 @@ def login() -> Response | str:
 def logout() -> Response | str:
     if request.method == "GET":  # logging out changes state: confirm with a CSRF-protected button
         if not current_user.is_authenticated:
-            return redirect(url_for("core.index"))
+            return redirect(url_for("web.index"))
         return render_template("members/logout.html", form=LogoutForm())
     if not LogoutForm().validate_on_submit():
         return redirect(url_for("members.logout"))
@@ -69,7 +69,7 @@ def logout() -> Response | str:
     if lang:
         session["lang"] = lang
     flash(_("Sie sind abgemeldet."), "info")
-    return redirect(url_for("core.index"))
+    return redirect(url_for("web.index"))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
