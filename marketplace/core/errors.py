@@ -58,6 +58,17 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class TooManyAttempts(DomainError):
+    """Tried too often: refused until `retry_after` seconds have passed (e.g. a locked login)."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class InvalidInput(DomainError):
     """The input is malformed or out of range; `errors` names the fields."""
 

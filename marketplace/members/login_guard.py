@@ -1,13 +1,10 @@
 """Temporary lockout after repeated failed logins, per account and per client address.
 
-The login form's view stays as it is; this guard wraps the endpoint from outside:
-- before a login POST: if the account (the e-mail typed) or the address has failed too often within the
-  window, answer 429 with `Retry-After` and a German message, whatever the password;
-- after it: a refused login with both fields filled (422) counts one failure for the account and the
-  address; a successful login clears the counter of the account that logged in (not the address's, so one
-  valid account cannot be used to reset an attacker's address). Only a login that really happened counts
-  as a success (Flask-Login's `user_logged_in` signal), not any redirect: a user who is signed in already
-  is redirected whatever address it posts, and must not reset another account's counter that way.
+The counters behind `members.operations.log_in`: a refused login (both fields filled) counts one failure
+for the account (the e-mail typed) and for the address; while either has failed too often within its
+window (`LOGIN_LOCKOUT_ACCOUNT`, `LOGIN_LOCKOUT_ADDRESS`), every login is refused with `LoginLocked`
+(429 with `Retry-After`), whatever the password. Only a successful login of an account forgets that
+account's failures (not the address's, so one valid account cannot be used to reset an attacker's address).
 
 Counters live in the rate-limit storage of Flask-Limiter (`RATELIMIT_STORAGE_URI`: memory for one process,
 Redis when several app servers run), keyed by a hash of the e-mail, never the address itself.
@@ -19,85 +16,43 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from typing import Any
 
-from flask import Flask, current_app, g, render_template, request
-from flask_babel import gettext as _
-from flask_limiter.util import get_remote_address
-from flask_login import user_logged_in
+from flask import current_app
 from limits import RateLimitItem, parse
-from werkzeug.wrappers import Response
 
 from marketplace.extensions import limiter
 
-LOGIN_ENDPOINT = "members.login"
+_NAMESPACE = "login-failures"
 
 
 def _account_key(email: str) -> str:
     return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
-def _address_key() -> str:
-    return "address:" + (get_remote_address() or "unknown")
-
-
-def _limits() -> list[tuple[RateLimitItem, str]]:
+def _limits(email: str, address: str) -> list[tuple[RateLimitItem, str]]:
     config = current_app.config
     keys = []
-    email = (request.form.get("email") or "").strip()
-    if email:
+    if email.strip():
         keys.append((parse(config["LOGIN_LOCKOUT_ACCOUNT"]), _account_key(email)))
-    keys.append((parse(config["LOGIN_LOCKOUT_ADDRESS"]), _address_key()))
+    keys.append((parse(config["LOGIN_LOCKOUT_ADDRESS"]), "address:" + (address or "unknown")))
     return keys
 
 
-def _locked_for() -> int:
-    """Seconds until the login may be tried again (0: not locked)."""
+def locked_for(email: str, address: str) -> int:
+    """Seconds until a login for `email` from `address` may be tried again (0: not locked)."""
     wait = 0
-    for item, key in _limits():
-        if not limiter.limiter.test(item, "login-failures", key):
-            reset_at, _remaining = limiter.limiter.get_window_stats(item, "login-failures", key)
+    for item, key in _limits(email, address):
+        if not limiter.limiter.test(item, _NAMESPACE, key):
+            reset_at, _remaining = limiter.limiter.get_window_stats(item, _NAMESPACE, key)
             wait = max(wait, math.ceil(reset_at - time.time()), 1)
     return wait
 
 
-def _note_login(_app: Flask, user: Any, **_extra: Any) -> None:
-    """Flask-Login announced a login in this request: its account's failures may be forgotten."""
-    g.login_guard_logged_in = user.email
+def record_failure(email: str, address: str) -> None:
+    for item, key in _limits(email, address):
+        limiter.limiter.hit(item, _NAMESPACE, key)
 
 
-def init_app(app: Flask) -> None:
-    user_logged_in.connect(_note_login, app)
-
-    @app.before_request
-    def refuse_locked_login() -> Response | None:
-        if request.method != "POST" or request.endpoint != LOGIN_ENDPOINT:
-            return None
-        wait = _locked_for()
-        if not wait:
-            return None
-        minutes = max(1, math.ceil(wait / 60))
-        message = _(
-            "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist vorübergehend gesperrt; "
-            "bitte versuchen Sie es in %(minutes)d Minuten erneut.",
-            minutes=minutes,
-        )
-        response = app.make_response((render_template("errors/error.html", status=429, message=message), 429))
-        response.headers["Retry-After"] = str(wait)
-        app.logger.warning("login locked", extra={"event": "login_locked", "retry_after": wait})
-        return response
-
-    @app.after_request
-    def count_login_failures(response: Response) -> Response:
-        if request.method != "POST" or request.endpoint != LOGIN_ENDPOINT:
-            return response
-        email = (request.form.get("email") or "").strip()
-        logged_in = g.pop("login_guard_logged_in", None)
-        if response.status_code == 422 and email and request.form.get("password"):
-            for item, key in _limits():
-                limiter.limiter.hit(item, "login-failures", key)
-            app.logger.info("login failed", extra={"event": "login_failed"})
-        elif logged_in is not None:
-            item = parse(app.config["LOGIN_LOCKOUT_ACCOUNT"])
-            limiter.limiter.clear(item, "login-failures", _account_key(logged_in))
-        return response
+def forget_failures(email: str) -> None:
+    """The account logged in: its failures are forgiven (the address's stay)."""
+    limiter.limiter.clear(parse(current_app.config["LOGIN_LOCKOUT_ACCOUNT"]), _NAMESPACE, _account_key(email))

@@ -10,8 +10,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace.extensions import db
-from marketplace.members.models import ApiToken, Member, User
-from marketplace.members.operations import hash_token
+from marketplace.members.models import ApiToken, Member, User, hash_token
 
 
 @lru_cache(maxsize=1)

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address as remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from marketplace.core.errors import InvalidInput
+from marketplace.core.errors import InvalidInput, TooManyAttempts
 from marketplace.core.forms import ActionForm as LogoutForm
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.urls import is_safe_next
 from marketplace.extensions import db, limiter
 from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenForm
+from marketplace.members.login_guard import locked_for
 from marketplace.members.operations import (
     create_api_token,
     end_sessions,
+    log_in,
     request_password_reset,
     set_password_with_token,
     token_user,
 )
-from marketplace.members.queries import authenticate
 
 bp = Blueprint("members", __name__)
 
@@ -35,11 +39,17 @@ def login() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("web.index"))
     form = LoginForm()
+    if request.method == "POST" and (wait := locked_for(request.form.get("email") or "", remote_address())):
+        return _locked(wait)  # whatever else was sent, also a form the validators refuse
     if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data)
-        if user is None:
+        try:
+            user = log_in(form.email.data, form.password.data, remote_address())
+        except TooManyAttempts as locked:  # the failure limit was reached by a parallel request just now
+            return _locked(locked.retry_after)
+        except InvalidInput:
             form.form_errors.append(_("E-Mail-Adresse oder Passwort sind falsch."))
-        else:
+            user = None
+        if user is not None:
             lang = session.get("lang")
             session.clear()  # a fresh session on login (no fixation)
             if lang:
@@ -49,6 +59,18 @@ def login() -> Response | str:
             target = request.args.get("next")
             return redirect(target if is_safe_next(target) else url_for("web.index"))
     return render_template("members/login.html", form=form), 200 if not form.errors and not form.form_errors else 422
+
+
+def _locked(wait: int) -> Response:
+    """The page of a locked login: 429 with `Retry-After`, in whole minutes for the person."""
+    message = _(
+        "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist vorübergehend gesperrt; "
+        "bitte versuchen Sie es in %(minutes)d Minuten erneut.",
+        minutes=max(1, math.ceil(wait / 60)),
+    )
+    response = current_app.make_response((render_template("errors/error.html", status=429, message=message), 429))
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.route("/logout", methods=["GET", "POST"])

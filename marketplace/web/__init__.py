@@ -21,21 +21,10 @@ CSP = (
 )
 
 
-#: Pages, downloads and API answers with members' money are never kept by a browser or proxy cache: on a
-#: shared office computer the back button or the cache would show them to the next person. The finance
-#: areas by blueprint (every page, statement and export in it), the API's money by path.
+#: Pages and downloads with members' money are never kept by a browser or proxy cache: on a shared office
+#: computer the back button or the cache would show them to the next person. The finance areas by
+#: blueprint (every page, statement and export in it); the API marks its own money answers.
 NO_STORE_BLUEPRINTS = frozenset({"ledger", "settlement", "costsharing"})
-NO_STORE_API_PATHS = (
-    "/api/v1/ledger/",
-    "/api/v1/invoices",
-    "/api/v1/settlements",
-    "/api/v1/periods/",
-    "/api/v1/billing-runs",
-)
-
-
-def _holds_money() -> bool:
-    return request.blueprint in NO_STORE_BLUEPRINTS or request.path.startswith(NO_STORE_API_PATHS)
 
 
 def init_app(app: Flask) -> None:
@@ -56,9 +45,6 @@ def init_app(app: Flask) -> None:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
-    from marketplace.members import login_guard
-
-    login_guard.init_app(app)
     from marketplace.core import readonly
     from marketplace.web import logs
 
@@ -73,7 +59,7 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if _holds_money():
+        if request.blueprint in NO_STORE_BLUEPRINTS:
             response.headers["Cache-Control"] = "no-store"
         return response
 
