@@ -11,6 +11,7 @@ from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period, period_of, previous_month, today
+from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.ledger import exports
 from marketplace.ledger.billing import run_billing
@@ -54,11 +55,8 @@ def _member_filter() -> int | None:
     own = _visible_member_id()
     if own is not None:
         return own
-    try:
-        chosen = int(request.args.get("member_id") or 0)
-    except ValueError:
-        return None
-    return chosen if chosen > 0 and db.session.get(Member, chosen) is not None else None
+    chosen = parse_query_int(request.args.get("member_id"))
+    return chosen if chosen is not None and db.session.get(Member, chosen) is not None else None
 
 
 def _eur(cents: int) -> str:
@@ -166,6 +164,15 @@ def billing() -> Response | tuple[str, int]:
                 )
             else:
                 flash(_("Abrechnung %(period)s: nichts Neues abzurechnen.", period=run.period), "info")
+            for item in run.skipped:  # what the run could not charge; the rest is booked
+                flash(
+                    _(
+                        "Buchung %(booking)s nicht abgerechnet: %(reason)s",
+                        booking=item["booking_id"],
+                        reason=item["reason"],
+                    ),
+                    "warning",
+                )
             return redirect(url_for("ledger.index"))
     return _dashboard(form, 422)
 

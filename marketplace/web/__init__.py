@@ -46,7 +46,10 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     from marketplace.core import readonly
+    from marketplace.core.validators import check_request_input
     from marketplace.web import logs
+
+    app.before_request(check_request_input)  # first: the views may put text into SQL
 
     logs.init_app(app)
     readonly.init_app(app)
