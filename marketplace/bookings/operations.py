@@ -316,7 +316,6 @@ def _charged(booking_id: int, period: str) -> bool:
 def _usage_quantity(quantity: object) -> Decimal:
     """The entered quantity as a Decimal: as the form's or the API's parser gave it (both refuse other scripts'
     digits, underscores, exponents and ``-0``), an int, or technical text like ``"12.5"``."""
-    message = "Bitte die Menge als Zahl angeben, z. B. 12,5."
     if isinstance(quantity, Decimal):
         value = quantity
     elif isinstance(quantity, int) and not isinstance(quantity, bool):
@@ -325,9 +324,9 @@ def _usage_quantity(quantity: object) -> Decimal:
         try:
             value = parse_api_decimal(str(quantity).strip(), 30, signed=True)
         except AmountError:
-            raise InvalidInput.field("quantity", message) from None
+            raise InvalidInput.field("quantity", "Bitte die Menge als Zahl angeben, z. B. 12,5.") from None
     if not value.is_finite() or (value == 0 and value.is_signed()):  # NaN, infinity, "-0"
-        raise InvalidInput.field("quantity", message)
+        raise InvalidInput.field("quantity", "Bitte die Menge als Zahl angeben, z. B. 12,5.")
     if value < 0 or value > MAX_USAGE_QUANTITY:
         raise InvalidInput.field("quantity", "Die Menge muss zwischen 0 und 10.000.000.000 liegen.")
     if value.as_tuple().exponent < -USAGE_QUANTITY_PLACES:  # type: ignore[operator]

@@ -151,7 +151,7 @@ def add_participant(
     _check_dates(plan, joins_on, leaves_on)
     key = plan.allocation_key
     if population is not None and population > MAX_POPULATION:
-        raise InvalidInput.field("population", f"Die Einwohnerzahl ist höchstens {MAX_POPULATION:,}.".replace(",", "."))
+        raise InvalidInput.field("population", "Die Einwohnerzahl ist höchstens 2.147.483.647.")
     if weight is not None and (not weight.is_finite() or weight > MAX_WEIGHT):
         raise InvalidInput.field("weight", "Das Gewicht ist höchstens 999.999.999,99999.")
     if weight is not None and weight.as_tuple().exponent < -WEIGHT_PLACES:  # type: ignore[operator]

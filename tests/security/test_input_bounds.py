@@ -450,3 +450,14 @@ def test_period_with_other_digits_is_refused(app, api_as, expensive_booking):
     page = client.get("/ledger")
     refused = client.post("/ledger/billing", data={"period": "٢٠٢٦-11", "csrf_token": csrf_token(page.text)})
     assert refused.status_code == 422
+
+
+def test_token_name_with_a_line_break_is_refused(app, demo):
+    from marketplace.members.models import ApiToken
+
+    client = _web(app, PROVIDER)
+    before = db.session.scalar(select(func.count(ApiToken.id)))
+    response = post_form(client, "/profile", "/profile/tokens", {"name": "SAP\r\nKämmerei", "scope": "read"})
+    assert response.status_code == 422
+    assert "Bitte ohne Zeilenumbrüche, Tabulatoren und andere Steuerzeichen eingeben." in response.text
+    assert db.session.scalar(select(func.count(ApiToken.id))) == before
