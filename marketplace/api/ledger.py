@@ -11,13 +11,13 @@ from marketplace.api.auth import api_user
 from marketplace.api.blueprint import api_bp
 from marketplace.api.schemas import MultiLine, QueryInt, SingleLine
 from marketplace.api.spec import MAX_ID, ApiModel, Money, QueryModel, money, operation
-from marketplace.core.errors import NotFound, PermissionDenied
+from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
-from marketplace.extensions import db
 from marketplace.ledger.models import Period, Transfer
 from marketplace.ledger.operations import close_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, reversals_of
-from marketplace.members.models import Member, User
+from marketplace.members.models import User
+from marketplace.members.queries import visible_ledger_member
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 
@@ -142,13 +142,7 @@ def list_ledger_transfers(query: TransfersQuery) -> PostingPage:
     `member_id`); member finance sees only its own member (another `member_id` is 404)."""
     user = api_user()
     _require_finance(user)
-    member_id = query.member_id
-    if not user.is_operator_finance:
-        if member_id is not None and member_id != user.member_id:
-            raise NotFound("Dieses Mitglied gibt es nicht.")
-        member_id = user.member_id
-    elif member_id is not None and db.session.get(Member, member_id) is None:
-        raise NotFound("Dieses Mitglied gibt es nicht.")
+    member_id = visible_ledger_member(user, query.member_id)
     page = paginate(journal_statement(member_id, query.period), query.page, query.per_page, scalars=False)
     reversed_by = reversals_of(sorted({transfer.id for _p, transfer, _a, _m in page.items}))
     return PostingPage(
