@@ -165,21 +165,6 @@ def webhooks_send(limit: int) -> None:
     click.echo(f"zugestellt: {result.delivered}, später erneut: {result.retrying}, aufgegeben: {result.failed}")
 
 
-@bp.cli.group("idempotency", help="Gespeicherte Antworten idempotenter API-Anfragen.")
-def idempotency_cli() -> None:
-    pass
-
-
-@idempotency_cli.command("purge")
-def idempotency_purge() -> None:
-    """Antworten löschen, die älter als 24 Stunden sind (sie werden ohnehin nicht mehr wiederholt)."""
-    from marketplace.api.idempotency import purge_expired
-
-    removed = purge_expired()
-    db.session.commit()
-    click.echo(f"gelöscht: {removed}")
-
-
 # --- the API reference -----------------------------------------------------------------------------------
 
 
