@@ -108,6 +108,16 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
+def revoke_token(actor: User, token: ApiToken) -> ApiToken:
+    """Revoke an API token at once (requests with it get 401). Raises Conflict if it is revoked already."""
+    if token.revoked_at is not None:
+        raise Conflict("Dieser Token ist bereits widerrufen.")
+    token.revoked_at = utcnow()
+    db.session.flush()
+    record_audit(actor, "token.revoked", token, member_id=actor.member_id, data={"name": token.name})
+    return token
+
+
 def create_api_token(user: User, name: str = "CLI", *, read_only: bool = False) -> tuple[ApiToken, str]:
     """Create a token for `user`; returns the row and the plain token (shown once, never stored)."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -96,3 +96,22 @@ def visible_ledger_member(user: User, requested: int | None) -> int | None:
     if requested is not None and requested != user.member_id:
         raise NotFound("Dieses Mitglied gibt es nicht.")
     return user.member_id
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    """The user's API tokens, active first, newest first."""
+    return list(
+        db.session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+        )
+    )
+
+
+def own_token(user: User, token_id: int) -> ApiToken:
+    """One of the user's own tokens; NotFound for anyone else's."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("Diesen Token gibt es nicht.")
+    return token
