@@ -17,6 +17,7 @@ from marketplace.ledger.models import Period, Transfer
 from marketplace.ledger.operations import close_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, reversals_of
 from marketplace.members.models import User
+from marketplace.members.permissions import require_operator_finance
 from marketplace.members.queries import visible_ledger_member
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
@@ -96,11 +97,6 @@ class PeriodOut(ApiModel):
 def _require_finance(user: User) -> None:
     if not user.is_finance:
         raise PermissionDenied("Das Hauptbuch sehen nur Finanzrollen.")
-
-
-def _require_operator_finance(user: User, what: str) -> None:
-    if not user.is_operator_finance:
-        raise PermissionDenied(f"{what} darf nur die Finanzabteilung des Betreibers.")
 
 
 def transfer_out(transfer: Transfer) -> TransferOut:
@@ -184,8 +180,7 @@ def reverse_ledger_transfer(transfer_id: int, body: ReverseBody) -> tuple[Transf
     """Cancel a transfer by an opposite one that references it, in its month if still open, else in the
     current month. A transfer is reversed at most once (409); a reversal cannot be reversed (409)."""
     user = api_user()
-    _require_operator_finance(user, "Stornieren")
-    reversal = reverse_transfer(transfer_id, body.reason, user)
+    reversal = reverse_transfer(user, transfer_id, body.reason)
     return transfer_out(reversal), 201
 
 
@@ -203,7 +198,7 @@ def close_ledger_period(period: str, body: CloseBody) -> PeriodOut:
     """Close a month that is over: nothing can be posted into it afterwards. 409 if it is already closed or
     not yet over; 422 for a malformed month."""
     user = api_user()
-    _require_operator_finance(user, "Monate abschließen")
+    require_operator_finance(user, "Monate abschließen")
     row: Period = close_period(period, user, body.reason)
     return PeriodOut(
         period=row.period,

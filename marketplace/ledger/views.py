@@ -186,7 +186,7 @@ def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
     form = ReverseForm()
     if form.validate_on_submit():
         try:
-            reversal = reverse_transfer(transfer.id, form.reason.data, current_user)
+            reversal = reverse_transfer(current_user, transfer.id, form.reason.data)
         except InvalidInput as error:
             db.session.rollback()
             apply_domain_errors(form, error)
