@@ -10,8 +10,8 @@ from typing import Any
 from flask import current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from marketplace.api import api_bp
 from marketplace.api.auth import api_user
+from marketplace.api.blueprint import api_bp
 from marketplace.api.schemas import (
     BalancesOut,
     BillingRunCreate,
@@ -334,7 +334,14 @@ def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut, int]:
     if not user.is_operator_finance:
         raise PermissionDenied("Abrechnungsläufe startet nur die Finanzabteilung des Betreibers.")
     run = run_billing(body.period, user)
-    return BillingRunOut(period=run.period, transfers_created=run.transfers_created, total=money(run.total_cents)), 201
+    return BillingRunOut.model_validate(
+        {
+            "period": run.period,
+            "transfers_created": run.transfers_created,
+            "total": money(run.total_cents),
+            "skipped": run.skipped,
+        }
+    ), 201
 
 
 @operation(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -20,7 +18,6 @@ from marketplace.catalogue.operations import (
     MAX_UNIT_PRICE,
     ServiceInput,
     add_document,
-    apply_due_prices,
     create_service,
     set_service_status,
     update_service,
@@ -39,31 +36,22 @@ from marketplace.catalogue.queries import (
     rendered_cache,
     service_for,
 )
-from marketplace.core.auth import role_required
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import apply_domain_errors
-from marketplace.core.money import AmountError, parse_amount, to_cents
+from marketplace.core.money import AmountError, parse_amount, parse_form_decimal, to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.readonly import reads_only
+from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
+from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 
-bp = Blueprint("catalogue", __name__, url_prefix="/services", cli_group="catalogue")
+bp = Blueprint("catalogue", __name__, url_prefix="/services")
 
 
 @bp.app_context_processor
 def catalogue_labels() -> dict[str, object]:
     return {"tax_reason_labels": TAX_REASON_LABELS}
-
-
-@bp.cli.command("apply-prices")
-def apply_prices_command() -> None:
-    """Make scheduled price versions that have begun the services' current prices."""
-    import click
-
-    changed = apply_due_prices()
-    db.session.commit()
-    click.echo(f"{changed} Preise aktualisiert")
 
 
 def _category_choices(form: ServiceForm, service: Service | None = None) -> None:
@@ -135,15 +123,13 @@ def _filters_from_args() -> tuple[CatalogueFilters, list[str]]:
             return None
         return to_cents(value)
 
-    provider_id = None
-    if (args.get("provider") or "").isdigit():
-        provider_id = int(args["provider"])
+    provider_id = parse_query_int(args.get("provider"))
     unit = Unit(args["unit"]) if args.get("unit") in {u.value for u in Unit} else None
     sla_min = None
     if args.get("sla"):
         try:
-            sla_min = Decimal(args["sla"])
-        except InvalidOperation:
+            sla_min = parse_form_decimal(args["sla"], 2)
+        except AmountError:
             sla_min = None
         if sla_min is not None and not (0 <= sla_min <= 100):
             notices.append(_("Die Verfügbarkeit ist ein Prozentwert zwischen 0 und 100."))

@@ -30,7 +30,7 @@ MESSAGES = [
     # marketplace/api/spec.py
     _l("Die Abfrageparameter sind ungültig."),
     _l("Das gibt es nicht."),
-    # marketplace/api/tokens.py
+    # marketplace/members (API tokens)
     _l("Diesen Token gibt es nicht."),
     _l("Dieser Token ist bereits widerrufen."),
     # marketplace/api/views.py
@@ -46,6 +46,7 @@ MESSAGES = [
     _l("Nur der Anbieter kann diese Anfrage ablehnen."),
     _l("Nur die anfragende Stelle kann die Anfrage zurückziehen."),
     _l("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen."),
+    _l("Bitte die Menge als Zahl angeben, z. B. 12,5."),
     _l("Die Menge muss zwischen 0 und 10.000.000.000 liegen."),
     _l("Die Menge hat höchstens drei Nachkommastellen."),
     _l("Nur der Anbieter erfasst den Verbrauch."),
@@ -54,7 +55,6 @@ MESSAGES = [
     _l("Bitte begründen Sie den Einspruch."),
     _l("Nachrichten schreiben nur Einkauf und Anbieter dieser Buchung."),
     _l("Bitte eine Nachricht eingeben."),
-    _l("Bitte die Menge als Zahl angeben, z. B. 12,5."),
     _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11."),
     # marketplace/bookings/queries.py
     _l("Diese Buchung gibt es nicht."),
@@ -91,6 +91,9 @@ MESSAGES = [
     _l("Nur der Anbieter der Leistung kann die Kostenteilung verwalten."),
     _l("Nur der Anbieter der Leistung kann eine Kostenteilung anlegen."),
     _l("Der Anbieter trägt die Kosten nicht als Teilnehmer."),
+    _l("Die Einwohnerzahl ist höchstens 2.147.483.647."),
+    _l("Das Gewicht ist höchstens 999.999.999,99999."),
+    _l("Das Gewicht hat höchstens fünf Nachkommastellen."),
     _l("Bitte ein Gewicht größer als 0 angeben."),
     _l("Nur der Betreiber trägt den Königsteiner Schlüssel ein."),
     _l("Bitte einen Anteil größer als 0 und höchstens 100 angeben."),

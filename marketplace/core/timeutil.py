@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app, has_app_context
 
-_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")  # ASCII digits: "٢٠٢٦-11" is no period
 
 
 def utcnow() -> datetime:
@@ -46,8 +46,3 @@ def month_bounds(first: date) -> tuple[date, date]:
 
 def previous_month(day: date) -> date:
     return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def next_month(day: date) -> date:
-    last = month_bounds(day.replace(day=1))[1]
-    return last + timedelta(days=1)

@@ -4,6 +4,10 @@ Recurring services (unit ``month``) are charged in advance for the booked days o
 metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
 makes a rerun pick up only what is new. The run records the booking status changes due by date first (an
 explicit call) and announces `BillingRunCompleted` last (the notifications e-mail the billed buyers).
+
+A charge the ledger cannot hold (an amount above `MAX_CHARGE_CENTS`, from data that got in before entry
+was bounded, or one that would carry a balance or the run's total beyond BIGINT) is skipped and reported in
+the run's `skipped` instead of failing the whole month; a later run charges it once the data is corrected.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select
@@ -21,6 +25,7 @@ from marketplace.bookings.operations import advance_booking_statuses
 from marketplace.catalogue.models import Service, Unit
 from marketplace.core.events import BillingRunCompleted, announce
 from marketplace.core.models import record_audit
+from marketplace.core.money import BIGINT_MAX, MAX_CHARGE_CENTS, format_eur
 from marketplace.core.timeutil import month_bounds, today
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, BillingRun, Transfer, TransferKind
@@ -44,6 +49,17 @@ class Charge:
     service_title: str
     cents: int
     detail: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A booking the run could not charge, and why (German: the operator reads it)."""
+
+    booking_id: int
+    reason: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {"booking_id": self.booking_id, "reason": self.reason}
 
 
 #: How the journal names the metered units (the texts are stored in the ledger, so they are German).
@@ -72,8 +88,13 @@ def billable_days(starts_on: date, ends_on: date | None, first: date, last: date
     return max(0, (end - start).days + 1)
 
 
-def compute_charges(period: str, first: date) -> list[Charge]:
-    """What the month owes, booking by booking (nothing is written)."""
+def compute_charges(period: str, first: date, skipped: list[Skipped] | None = None) -> list[Charge]:
+    """What the month owes, booking by booking (nothing is written).
+
+    A charge whose amount cannot be computed or exceeds `MAX_CHARGE_CENTS` is left out and, if `skipped` is
+    given, reported there.
+    """
+    skipped = skipped if skipped is not None else []
     first, last = month_bounds(first)
     days_in_month = last.day
     rows = db.session.execute(
@@ -105,15 +126,22 @@ def compute_charges(period: str, first: date) -> list[Charge]:
     )
     charges: list[Charge] = []
     for booking_id, buyer_id, quantity, starts_on, ends_on, unit, price, provider_id, title, usage in rows:
-        if unit is Unit.MONTH:
-            days = billable_days(starts_on, ends_on, first, last)
-            cents = prorated_cents(price, quantity, days, days_in_month)
-            detail = f"{quantity} × {days}/{days_in_month} Tage"
-        else:
-            if usage is None:
-                continue
-            cents = metered_cents(price, usage)
-            detail = f"Verbrauch {_german_quantity(usage)} {USAGE_UNITS.get(unit, unit.value)}"
+        try:
+            if unit is Unit.MONTH:
+                days = billable_days(starts_on, ends_on, first, last)
+                cents = prorated_cents(price, quantity, days, days_in_month)
+                detail = f"{quantity} × {days}/{days_in_month} Tage"
+            else:
+                if usage is None:
+                    continue
+                cents = metered_cents(price, usage)
+                detail = f"Verbrauch {_german_quantity(usage)} {USAGE_UNITS.get(unit, unit.value)}"
+        except (InvalidOperation, OverflowError):  # beyond what Decimal's 28 digits can round to a cent
+            skipped.append(Skipped(booking_id, _too_large(None)))
+            continue
+        if cents > MAX_CHARGE_CENTS:
+            skipped.append(Skipped(booking_id, _too_large(cents)))
+            continue
         if cents > 0:
             charges.append(Charge(booking_id, buyer_id, provider_id, title, cents, detail))
     return charges
@@ -131,22 +159,23 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     """
     first = require_billable_period(period)
     advance_booking_statuses(today())
-    charges = compute_charges(period, first)
+    skipped: list[Skipped] = []
+    charges = compute_charges(period, first, skipped)
     from marketplace.costsharing.advances import prepare as prepare_advances  # cost sharing builds on the ledger
 
     advances = prepare_advances(period)
     member_ids = {c.buyer_id for c in charges} | {c.provider_id for c in charges}
-    clearing = (
-        dict(
-            db.session.execute(
-                select(Account.member_id, Account.id).where(
-                    Account.member_id.in_(member_ids), Account.kind == AccountKind.CLEARING
-                )
-            ).all()
-        )
+    accounts = (
+        db.session.execute(
+            select(Account.member_id, Account.id, Account.balance_cents).where(
+                Account.member_id.in_(member_ids), Account.kind == AccountKind.CLEARING
+            )
+        ).all()
         if member_ids
-        else {}
+        else []
     )
+    clearing = {member_id: account_id for member_id, account_id, _balance in accounts}
+    charges = _within_bigint(charges, {member_id: balance for member_id, _id, balance in accounts}, skipped)
     specs = [
         TransferSpec(
             idempotency_key=charge_key(c.booking_id, period),
@@ -168,10 +197,16 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
         created_by_id=actor.id if actor is not None else None,
         transfers_created=result.created,
         total_cents=total,
+        skipped=[item.as_dict() for item in skipped],
     )
     db.session.add(run)
     db.session.flush()
-    record_audit(actor, "billing.run", run, data={"period": period, "created": result.created, "total": total})
+    record_audit(
+        actor,
+        "billing.run",
+        run,
+        data={"period": period, "created": result.created, "total": total, "skipped": run.skipped},
+    )
     announce(
         BillingRunCompleted(
             run_id=run.id,
@@ -183,6 +218,37 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
         )
     )
     return run
+
+
+def _too_large(cents: int | None) -> str:
+    amount = f"Der Betrag ({format_eur(cents)})" if cents is not None else "Der Betrag"
+    return (
+        f"{amount} übersteigt die Obergrenze einer Buchung von {format_eur(MAX_CHARGE_CENTS)}; "
+        "bitte Verbrauch und Preis der Buchung prüfen."
+    )
+
+
+def _within_bigint(charges: list[Charge], balances: dict[int, int], skipped: list[Skipped]) -> list[Charge]:
+    """The charges that keep every clearing balance and the run's total inside BIGINT; the others skipped.
+
+    The balances are read without a lock: this only keeps absurd data from failing the whole run, the
+    posting itself locks and checks (a balance beyond BIGINT would still be refused by the database).
+    """
+    kept: list[Charge] = []
+    projected = dict(balances)
+    total = 0
+    for charge in charges:
+        buyer = projected.get(charge.buyer_id, 0) - charge.cents
+        provider = projected.get(charge.provider_id, 0) + charge.cents
+        if buyer >= -BIGINT_MAX and provider <= BIGINT_MAX and total + charge.cents <= BIGINT_MAX:
+            projected[charge.buyer_id], projected[charge.provider_id] = buyer, provider
+            total += charge.cents
+            kept.append(charge)
+        else:
+            skipped.append(
+                Skipped(charge.booking_id, "Der Saldo eines Kontos oder die Summe des Laufs würde zu groß werden.")
+            )
+    return kept
 
 
 def billed_buyers(transfer_ids: list[int]) -> list[int]:

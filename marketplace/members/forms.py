@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from marketplace.core.forms import Form
 
-class LoginForm(FlaskForm):
+
+class LoginForm(Form):
     email = EmailField(
         _l("E-Mail-Adresse"),
         validators=[
@@ -20,13 +21,24 @@ class LoginForm(FlaskForm):
     )
 
 
-class TokenForm(FlaskForm):
+class TokenCreateForm(Form):
     name = StringField(
-        _l("Bezeichnung"), validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)]
+        _l("Bezeichnung"),
+        description=_l("Wofür ist der Token? Zum Beispiel „SAP-Anbindung Kämmerei“."),
+        validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)],
+    )
+    scope = RadioField(
+        _l("Berechtigung"),
+        choices=[
+            ("read", _l("Nur lesen")),
+            ("write", _l("Lesen und schreiben (anfragen, annehmen, Verbrauch erfassen …)")),
+        ],
+        default="read",
+        validators=[DataRequired(_l("Bitte eine Berechtigung wählen."))],
     )
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField(
         _l("E-Mail-Adresse"),
         validators=[
@@ -37,7 +49,7 @@ class ForgotPasswordForm(FlaskForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(Form):
     password = PasswordField(
         _l("Neues Passwort"),
         validators=[

@@ -5,7 +5,7 @@
 - `subscribers`: domain events (`marketplace.core.events`) -> delivery rows, in the transaction of the change;
 - `delivery`: ``flask webhooks send`` signs (`marketplace.core.signing`) and posts what is due, with a
   timeout, retries with backoff and no internal addresses;
-- `views`: the member admins' pages and the CLI command.
+- `views`: the member admins' pages (the CLI command is in `marketplace.cli.webhooks`).
 
 The area sits above every area whose events it hears; none of them imports it.
 """
@@ -16,7 +16,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages and the CLI command, and subscribe the deliveries to the domain events."""
+    """Register the pages and subscribe the deliveries to the domain events."""
     # imported here, not at the top: importing `marketplace.webhooks.models` (migrations, other areas'
     # tests) then loads the tables alone, not the pages and their forms
     from marketplace.core import events

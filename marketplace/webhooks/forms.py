@@ -5,14 +5,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import StringField, URLField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from marketplace.core.forms import Form
 from marketplace.webhooks.delivery import allow_private
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(Form):
     url = URLField(
         _l("Adresse (URL)"),
         description=_l("HTTPS-Adresse Ihres Systems, an die Ereignisse gesendet werden."),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -15,14 +14,13 @@ from werkzeug.wrappers import Response
 
 from marketplace.core.forms import ActionForm
 from marketplace.extensions import db
-from marketplace.webhooks.delivery import send_due
 from marketplace.webhooks.forms import WebhookForm
 from marketplace.webhooks.models import can_manage_webhooks
 from marketplace.webhooks.operations import create_endpoint, deactivate_endpoint, retry_delivery, send_ping
 from marketplace.webhooks.queries import deliveries_of, delivery_of, endpoint_for, endpoints_of
 from marketplace.webhooks.subscribers import EVENT_TYPES
 
-bp = Blueprint("webhooks", __name__, cli_group=None)
+bp = Blueprint("webhooks", __name__)
 
 
 @bp.app_template_global("can_manage_webhooks")
@@ -97,16 +95,3 @@ def retry(endpoint_id: int, delivery_id: int) -> Response:
     db.session.commit()
     flash(_("Die Zustellung wird beim nächsten Versand wiederholt."), "success")
     return redirect(url_for("webhooks.endpoint", endpoint_id=found.id))
-
-
-@bp.cli.group("webhooks", help="Webhooks an Mitglieder zustellen.")
-def webhooks_cli() -> None:
-    pass
-
-
-@webhooks_cli.command("send")
-@click.option("--limit", default=500, show_default=True, help="Höchstens so viele Zustellungen in diesem Lauf.")
-def webhooks_send(limit: int) -> None:
-    """Fällige Webhooks signiert zustellen; Fehlschläge werden mit wachsendem Abstand wiederholt."""
-    result = send_due(limit=limit)
-    click.echo(f"zugestellt: {result.delivered}, später erneut: {result.retrying}, aufgegeben: {result.failed}")

@@ -118,7 +118,7 @@ def test_usage_events_carry_quantity_and_status_of_their_moment(app, endpoint):
     accept_booking(provider, booking)
     db.session.commit()
     record = record_usage(provider, booking, "2026-11", 3)
-    record_usage(provider, booking, "2026-11", "4,5")  # corrected before the buyer reviewed it
+    record_usage(provider, booking, "2026-11", "4.5")  # corrected before the buyer reviewed it
     db.session.commit()
     usage = [d.payload["data"]["usage"] for d in _deliveries(endpoint.id) if d.event_type.startswith("usage.")]
     assert [(u["quantity"], u["status"]) for u in usage] == [("3.000", "entered"), ("4.500", "entered")]
