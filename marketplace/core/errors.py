@@ -18,12 +18,16 @@ class DomainError(Exception):
     def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None, **params: Any) -> None:
         """`detail` is a fixed German text, or a template with ``%(name)s`` placeholders filled from
         `params`: the template (not the filled text) is looked up in the catalogue, so it translates."""
-        detail = _localised(detail)
-        if params:
-            detail = detail % params
+        detail = _filled(detail, params)
         super().__init__(detail)
         self.detail = detail
-        self.errors = {name: [_localised(m) for m in messages] for name, messages in (errors or {}).items()}
+        self.errors = {name: [_filled(m, params) for m in messages] for name, messages in (errors or {}).items()}
+
+
+def _filled(template: str, params: dict[str, Any]) -> str:
+    """The localised template with its ``%(name)s`` placeholders filled (a template without params as it is)."""
+    text = _localised(template)
+    return text % params if params else text
 
 
 def _localised(message: str) -> str:
@@ -80,8 +84,9 @@ class InvalidInput(DomainError):
     title = "Unprocessable content"
 
     @classmethod
-    def field(cls, name: str, message: str) -> InvalidInput:
-        return cls(message, errors={name: [message]})
+    def field(cls, name: str, message: str, /, **params: Any) -> InvalidInput:
+        """The error of one field; `message` may be a template with ``%(name)s`` placeholders from `params`."""
+        return cls(message, errors={name: [message]}, **params)
 
 
 #: Renders an error (a DomainError, an HTTPException or any other exception) as a response.

@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, PasswordField, StringField, TextAreaField, ValidationError
 from wtforms import IntegerField as _IntegerField
 
-from marketplace.core.errors import InvalidInput
+from marketplace.core.errors import DomainError
 from marketplace.core.money import AmountError, parse_amount, parse_form_decimal
 from marketplace.core.validators import text_problem
 
@@ -119,8 +119,9 @@ class ActionForm(Form):
     """A button that changes state: only the CSRF token."""
 
 
-def apply_domain_errors(form: FlaskForm, error: InvalidInput) -> None:
-    """Show an operation's field errors at the matching form fields (others at the top)."""
+def apply_domain_errors(form: FlaskForm, error: DomainError) -> None:
+    """Show an operation's field errors at the matching form fields (others, and an error without fields such
+    as a Conflict, at the top)."""
     for name, messages in error.errors.items():
         field = getattr(form, name, None)
         if field is not None:
