@@ -35,8 +35,9 @@ from marketplace.bookings.operations import (
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.queries import service_for
+from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import InvalidInput
-from marketplace.core.forms import ActionForm, apply_domain_errors
+from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import today
 from marketplace.extensions import db
@@ -72,11 +73,12 @@ def index() -> str:
 
 @bp.post("/request/<int:service_id>")
 @login_required
+@writes
 def create(service_id: int) -> Response | tuple[str, int]:
     service = service_for(current_user, service_id)
     form = BookingRequestForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             booking = request_booking(
                 current_user,
                 BookingRequest(
@@ -87,11 +89,6 @@ def create(service_id: int) -> Response | tuple[str, int]:
                     note=form.note.data or "",
                 ),
             )
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Ihre Anfrage ist beim Anbieter eingegangen."), "success")
             return redirect(url_for("bookings.show", booking_id=booking.id))
     from marketplace.catalogue.views import render_service
@@ -138,12 +135,12 @@ def show(booking_id: int) -> tuple[str, int]:
 
 @bp.post("/<int:booking_id>/cancel")
 @login_required
+@writes
 def cancel(booking_id: int) -> Response | tuple[str, int]:
     booking = booking_for(current_user, booking_id)
     form = CancelForm(prefix="cancel")
     if form.validate_on_submit():
         cancel_booking(current_user, booking, form.reason.data or "", ends_on=form.ends_on.data)
-        db.session.commit()
         flash(_("Die Buchung ist gekündigt; sie endet am %(day)s.", day=format_date(booking.ends_on)), "info")
         return redirect(url_for("bookings.show", booking_id=booking_id))
     return render_booking(booking, 422, cancel_form=form)
@@ -151,17 +148,13 @@ def cancel(booking_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/<int:booking_id>/messages")
 @login_required
+@writes
 def message(booking_id: int) -> Response | tuple[str, int]:
     booking = booking_for(current_user, booking_id)
     form = MessageForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             post_message(current_user, booking, form.body.data)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Ihre Nachricht ist gesendet."), "success")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verlauf"))
     return render_booking(booking, 422, message_form=form)
@@ -169,17 +162,13 @@ def message(booking_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/<int:booking_id>/usage")
 @login_required
+@writes
 def usage(booking_id: int) -> Response | tuple[str, int]:
     booking = booking_for(current_user, booking_id)
     form = UsageForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             record = record_usage(current_user, booking, form.period.data.strip(), form.quantity.data)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Der Verbrauch für %(period)s ist erfasst.", period=record.period), "success")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
     return render_booking(booking, 422, usage_form=form)
@@ -194,30 +183,26 @@ def _usage_of(booking: Booking, usage_id: int) -> UsageRecord:
 
 @bp.post("/<int:booking_id>/usage/<int:usage_id>/confirm")
 @login_required
+@writes
 def confirm(booking_id: int, usage_id: int) -> Response:
     booking = booking_for(current_user, booking_id)
     record = _usage_of(booking, usage_id)
     if ActionForm().validate_on_submit():
         confirm_usage(current_user, record)
-        db.session.commit()
         flash(_("Der Verbrauch für %(period)s ist bestätigt.", period=record.period), "success")
     return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
 
 
 @bp.post("/<int:booking_id>/usage/<int:usage_id>/dispute")
 @login_required
+@writes
 def dispute(booking_id: int, usage_id: int) -> Response | tuple[str, int]:
     booking = booking_for(current_user, booking_id)
     record = _usage_of(booking, usage_id)
     form = DisputeForm(prefix="dispute")
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             dispute_usage(current_user, record, form.reason.data)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Ihr Einspruch ist eingetragen; der Verbrauch wird bis zur Klärung nicht abgerechnet."), "info")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
     return render_booking(booking, 422, dispute_form=form)
@@ -225,33 +210,33 @@ def dispute(booking_id: int, usage_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/<int:booking_id>/accept")
 @login_required
+@writes
 def accept(booking_id: int) -> Response:
     booking = booking_for(current_user, booking_id)
     if ActionForm().validate_on_submit():
         accept_booking(current_user, booking)
-        db.session.commit()
         flash(_("Die Anfrage ist angenommen."), "success")
     return redirect(url_for("bookings.show", booking_id=booking_id))
 
 
 @bp.post("/<int:booking_id>/decline")
 @login_required
+@writes
 def decline(booking_id: int) -> Response:
     booking = booking_for(current_user, booking_id)
     form = DeclineForm()
     if form.validate_on_submit():
         decline_booking(current_user, booking, form.reason.data or "")
-        db.session.commit()
         flash(_("Die Anfrage ist abgelehnt."), "info")
     return redirect(url_for("bookings.show", booking_id=booking_id))
 
 
 @bp.post("/<int:booking_id>/withdraw")
 @login_required
+@writes
 def withdraw(booking_id: int) -> Response:
     booking = booking_for(current_user, booking_id)
     if ActionForm().validate_on_submit():
         withdraw_booking(current_user, booking)
-        db.session.commit()
         flash(_("Ihre Anfrage ist zurückgezogen."), "info")
     return redirect(url_for("bookings.show", booking_id=booking_id))
