@@ -36,8 +36,8 @@ from marketplace.catalogue.queries import (
     rendered_cache,
     service_for,
 )
+from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import InvalidInput
-from marketplace.core.forms import apply_domain_errors
 from marketplace.core.money import AmountError, parse_amount, parse_form_decimal, to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.readonly import reads_only
@@ -230,17 +230,13 @@ def mine() -> str:
 
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(Role.PROVIDER)
+@writes
 def new() -> Response | str:
     form = ServiceForm()
     _category_choices(form)
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             service = create_service(current_user, _input_from(form), require_tax_reasons=True)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Die Leistung „%(title)s“ ist angelegt.", title=service.title), "success")
             _warn_missing_tax_reasons(service)
             return redirect(url_for("catalogue.show", service_id=service.id))
@@ -250,6 +246,7 @@ def new() -> Response | str:
 
 @bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
 @role_required(Role.PROVIDER)
+@writes
 def edit(service_id: int) -> Response | str:
     service = service_for(current_user, service_id)
     if not service.can_edit(current_user):
@@ -267,13 +264,8 @@ def edit(service_id: int) -> Response | str:
         form.tax_reasons.data = [r.value for r in service.tax_reason_list]
         form.vatex_code.data = service.vatex_code or ""
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             update_service(current_user, service, _input_from(form), require_tax_reasons=True)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Die Änderungen sind gespeichert."), "success")
             _warn_missing_tax_reasons(service)
             return redirect(url_for("catalogue.show", service_id=service.id))
@@ -305,6 +297,7 @@ def show(service_id: int) -> str:
 
 @bp.post("/<int:service_id>/documents")
 @role_required(Role.PROVIDER)
+@writes
 def upload_document(service_id: int) -> Response | tuple[str, int]:
     service = service_for(current_user, service_id)
     if not service.can_edit(current_user):
@@ -313,13 +306,8 @@ def upload_document(service_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         upload = request.files.get("file")
         content = upload.stream.read(MAX_DOCUMENT_BYTES + 1) if upload is not None else b""
-        try:
+        with errors_on(form, InvalidInput):
             add_document(current_user, service, form.title.data, upload.filename if upload else "", content)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Die Unterlage ist hochgeladen."), "success")
             return redirect(url_for("catalogue.show", service_id=service.id))
     return render_service(service, document_form=form), 422
@@ -340,18 +328,14 @@ def document(service_id: int, document_id: int) -> Response:
 
 @bp.post("/<int:service_id>/status")
 @role_required(Role.PROVIDER)
+@writes
 def change_status(service_id: int) -> Response:
     service = service_for(current_user, service_id)
     if not service.can_edit(current_user):
         abort(404)
     form = StatusForm()
     if form.validate_on_submit():
-        try:
+        with errors_flashed(InvalidInput):
             set_service_status(current_user, service, ServiceStatus(form.status.data))
-        except InvalidInput as error:
-            db.session.rollback()
-            flash(error.detail, "danger")
-        else:
-            db.session.commit()
             flash(_("Der Status ist jetzt „%(status)s“.", status=STATUS_LABELS[service.status]), "success")
     return redirect(url_for("catalogue.show", service_id=service.id))

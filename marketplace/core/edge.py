@@ -22,7 +22,9 @@ shape from two pieces:
           return render_template(..., form=form), 422
 
 A view whose operation may only fail on its input names the kinds it shows on the form:
-``errors_on(form, InvalidInput)``; every other domain error goes to the app's handler.
+``errors_on(form, InvalidInput)``; every other domain error goes to the app's handler. A button that answers
+with a redirect either way (no form page to show again) uses ``with errors_flashed():`` instead: the error is
+rolled back and flashed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, ParamSpec
 
-from flask import current_app
+from flask import current_app, flash
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
@@ -74,3 +76,15 @@ def errors_on(form: FlaskForm, *kinds: type[DomainError]) -> Iterator[None]:
     except shown as error:
         db.session.rollback()
         apply_domain_errors(form, error)
+
+
+@contextmanager
+def errors_flashed(*kinds: type[DomainError]) -> Iterator[None]:
+    """For a button without a form page to show again: the InvalidInput or Conflict (or only `kinds`) raised
+    inside is rolled back and flashed, and the view goes on to its redirect (which @writes then commits empty)."""
+    shown: tuple[type[DomainError], ...] = kinds or (InvalidInput, Conflict)
+    try:
+        yield
+    except shown as error:
+        db.session.rollback()
+        flash(error.detail, "danger")

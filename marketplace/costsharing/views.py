@@ -14,8 +14,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from marketplace.catalogue.models import Service
-from marketplace.core.errors import Conflict, InvalidInput
-from marketplace.core.forms import ActionForm, apply_domain_errors
+from marketplace.core.edge import errors_on, writes
+from marketplace.core.errors import InvalidInput
+from marketplace.core.forms import ActionForm
 from marketplace.core.money import AmountError, cents_to_str, from_cents, parse_amount, to_cents
 from marketplace.core.timeutil import today
 from marketplace.core.validators import parse_query_int
@@ -111,6 +112,7 @@ def _plan_form() -> PlanForm:
 
 @bp.post("/")
 @login_required
+@writes
 def create() -> Response | tuple[str, int]:
     if not current_user.has_role(Role.PROVIDER):
         abort(403)
@@ -119,7 +121,7 @@ def create() -> Response | tuple[str, int]:
         service = db.session.get(Service, form.service_id.data)
         if service is None or service.provider_id != current_user.member_id:
             abort(404)
-        try:
+        with errors_on(form):
             plan = operations.create_plan(
                 service,
                 form.year.data,
@@ -127,11 +129,6 @@ def create() -> Response | tuple[str, int]:
                 AllocationKey(form.allocation_key.data),
                 current_user,
             )
-        except (InvalidInput, Conflict) as error:
-            db.session.rollback()
-            apply_domain_errors(form, error if isinstance(error, InvalidInput) else InvalidInput(error.detail))
-        else:
-            db.session.commit()
             flash(_("Kostenteilung %(year)s angelegt.", year=plan.year), "success")
             return redirect(url_for("costsharing.show", plan_id=plan.id))
     return render_template(
@@ -204,6 +201,7 @@ def show(plan_id: int) -> tuple[str, int]:
 
 @bp.post("/<int:plan_id>/participants")
 @login_required
+@writes
 def add_participant(plan_id: int) -> Response | tuple[str, int]:
     plan = _managed_plan(plan_id)
     form = _participant_form(plan)
@@ -211,7 +209,7 @@ def add_participant(plan_id: int) -> Response | tuple[str, int]:
         member = db.session.get(Member, form.member_id.data)
         if member is None:
             abort(404)
-        try:
+        with errors_on(form):
             operations.add_participant(
                 plan,
                 member,
@@ -222,11 +220,6 @@ def add_participant(plan_id: int) -> Response | tuple[str, int]:
                 population=form.population.data,
                 population_date=form.population_date.data,
             )
-        except (InvalidInput, Conflict) as error:
-            db.session.rollback()
-            apply_domain_errors(form, error if isinstance(error, InvalidInput) else InvalidInput(error.detail))
-        else:
-            db.session.commit()
             flash(_("%(name)s nimmt teil.", name=member.name), "success")
             return redirect(url_for("costsharing.show", plan_id=plan.id))
     return _render_plan(plan, 422, participant_form=form)
@@ -234,6 +227,7 @@ def add_participant(plan_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/<int:plan_id>/participants/<int:participant_id>/leave")
 @login_required
+@writes
 def leave(plan_id: int, participant_id: int) -> Response | tuple[str, int]:
     plan = _managed_plan(plan_id)
     participant = db.session.get(Participant, participant_id)
@@ -244,7 +238,6 @@ def leave(plan_id: int, participant_id: int) -> Response | tuple[str, int]:
         flash(_("Bitte ein gültiges Datum für den Austritt angeben."), "danger")
         return redirect(url_for("costsharing.show", plan_id=plan.id))
     operations.set_leaving(participant, form.leaves_on.data, current_user)
-    db.session.commit()
     flash(
         _("%(name)s nimmt bis %(day)s teil.", name=participant.member.name, day=f"{form.leaves_on.data:%d.%m.%Y}"),
         "success",
@@ -254,6 +247,7 @@ def leave(plan_id: int, participant_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/<int:plan_id>/participants/<int:participant_id>/remove")
 @login_required
+@writes
 def remove(plan_id: int, participant_id: int) -> Response:
     plan = _managed_plan(plan_id)
     participant = db.session.get(Participant, participant_id)
@@ -263,24 +257,19 @@ def remove(plan_id: int, participant_id: int) -> Response:
         abort(400)
     name = participant.member.name
     operations.remove_participant(participant, current_user)
-    db.session.commit()
     flash(_("%(name)s ist aus der Kostenteilung entfernt.", name=name), "success")
     return redirect(url_for("costsharing.show", plan_id=plan.id))
 
 
 @bp.post("/<int:plan_id>/planned-cost")
 @login_required
+@writes
 def planned_cost(plan_id: int) -> Response | tuple[str, int]:
     plan = _managed_plan(plan_id)
     form = PlannedCostForm(prefix="c")
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             operations.update_planned_cost(plan, to_cents(form.planned_cost.data), current_user)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Geplante Jahreskosten geändert; noch nicht berechnete Abschläge folgen ihnen."), "success")
             return redirect(url_for("costsharing.show", plan_id=plan.id))
     return _render_plan(plan, 422, cost_form=form)
@@ -288,17 +277,13 @@ def planned_cost(plan_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/<int:plan_id>/true-up")
 @login_required
+@writes
 def true_up(plan_id: int) -> Response | tuple[str, int]:
     plan = _managed_plan(plan_id)
     form = TrueUpForm(prefix="t")
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             operations.true_up(plan, to_cents(form.actual_cost.data), current_user)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Spitzabrechnung gebucht; Schlussrechnungen und Gutschriften sind erstellt."), "success")
             return redirect(url_for("costsharing.show", plan_id=plan.id))
     return _render_plan(plan, 422, true_up_form=form)
@@ -422,6 +407,7 @@ def koenigstein() -> str:
 
 @bp.post("/koenigstein")
 @login_required
+@writes
 def koenigstein_set() -> Response | tuple[str, int]:
     if not _is_operator():
         abort(403)
@@ -430,13 +416,8 @@ def koenigstein_set() -> Response | tuple[str, int]:
         member = db.session.get(Member, form.member_id.data)
         if member is None:
             abort(404)
-        try:
+        with errors_on(form, InvalidInput):
             operations.set_koenigstein_value(form.year.data, member, Decimal(form.value.data), current_user)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Königsteiner Schlüssel für %(name)s gespeichert.", name=member.name), "success")
             return redirect(url_for("costsharing.koenigstein", year=form.year.data))
     year = form.year.data or today().year

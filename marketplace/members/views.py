@@ -10,10 +10,11 @@ from flask_limiter.util import get_remote_address as remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import InvalidInput, TooManyAttempts
-from marketplace.core.forms import ActionForm, apply_domain_errors
+from marketplace.core.forms import ActionForm
 from marketplace.core.urls import is_safe_next
-from marketplace.extensions import db, limiter
+from marketplace.extensions import limiter
 from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenCreateForm
 from marketplace.members.login_guard import locked_for
 from marketplace.members.operations import (
@@ -75,6 +76,7 @@ def _locked(wait: int) -> Response:
 
 
 @bp.route("/logout", methods=["GET", "POST"])
+@writes
 def logout() -> Response | str:
     if request.method == "GET":  # logging out changes state: confirm with a CSRF-protected button
         if not current_user.is_authenticated:
@@ -85,7 +87,6 @@ def logout() -> Response | str:
     if current_user.is_authenticated:
         # Server-side: a copy of the session cookie (another tab, a saved cookie) stops working too.
         end_sessions(current_user._get_current_object())
-        db.session.commit()
     logout_user()
     lang = session.get("lang")
     session.clear()
@@ -97,6 +98,7 @@ def logout() -> Response | str:
 
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
+@writes
 def profile() -> Response | str:
     form = TokenCreateForm(formdata=None)
     new_token = None
@@ -106,7 +108,6 @@ def profile() -> Response | str:
             _token, new_token = create_api_token(
                 current_user, form.name.data.strip(), read_only=form.scope.data == "read"
             )
-            db.session.commit()
             flash(_("Der Token wird nur jetzt angezeigt. Bitte kopieren Sie ihn."), "warning")
     return render_template(
         "members/profile.html",
@@ -119,34 +120,34 @@ def profile() -> Response | str:
 
 @bp.post("/profile/tokens")
 @login_required
+@writes
 def create_token() -> Response | str | tuple[str, int]:
     form = TokenCreateForm()
     if not form.validate_on_submit():
         return render_template("members/token_new.html", token_form=form), 422
     token, plain = create_api_token(current_user, form.name.data.strip(), read_only=form.scope.data == "read")
-    db.session.commit()
     return render_template("members/token_created.html", token=token, plain=plain)
 
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")
 @login_required
+@writes
 def revoke_token_view(token_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     token = own_token(current_user, token_id)
     revoke_token(current_user, token)
-    db.session.commit()
     flash(_("Der Token „%(name)s“ ist widerrufen.", name=token.name), "success")
     return redirect(url_for("members.profile") + "#tokens")
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@writes
 def forgot_password() -> Response | str:
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         request_password_reset(form.email.data)
-        db.session.commit()
         # the same answer whether or not the address exists (no account enumeration)
         flash(_("Wenn die Adresse bei uns bekannt ist, erhalten Sie in Kürze eine E-Mail mit einem Link."), "info")
         return redirect(url_for("members.login"))
@@ -154,6 +155,7 @@ def forgot_password() -> Response | str:
 
 
 @bp.route("/password/set/<token>", methods=["GET", "POST"])
+@writes
 def set_password(token: str) -> Response | tuple[str, int]:
     if token_user(token) is None:
         return render_template(
@@ -163,13 +165,8 @@ def set_password(token: str) -> Response | tuple[str, int]:
         ), 404
     form = SetPasswordForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput):
             set_password_with_token(token, form.password.data)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Ihr Passwort ist gesetzt. Bitte melden Sie sich an."), "success")
             return redirect(url_for("members.login"))
     status = 422 if form.errors or form.form_errors else 200

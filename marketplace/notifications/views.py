@@ -8,8 +8,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from marketplace.core.edge import writes
 from marketplace.core.forms import ActionForm
-from marketplace.extensions import db
 from marketplace.notifications.models import NotificationKind
 from marketplace.notifications.operations import (
     OPTIONAL_KINDS,
@@ -30,9 +30,9 @@ KIND_LABELS = {
 }
 
 
-
 @bp.route("/profile/notifications", methods=["GET", "POST"])
 @login_required
+@writes
 def preferences() -> Response | str:
     from flask import request
 
@@ -40,7 +40,6 @@ def preferences() -> Response | str:
     if form.validate_on_submit():
         chosen = set(request.form.getlist("kinds"))
         set_preferences(current_user, [kind for kind in OPTIONAL_KINDS if kind.value in chosen])
-        db.session.commit()
         flash(_("Ihre Einstellungen sind gespeichert."), "success")
         return redirect(url_for("notifications.preferences"))
     return render_template(

@@ -6,12 +6,12 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.core.errors import Conflict, InvalidInput, NotFound
-from marketplace.core.forms import ActionForm, apply_domain_errors
+from marketplace.core.edge import errors_on, writes
+from marketplace.core.errors import NotFound
+from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period
 from marketplace.costsharing.queries import prepaid_cents
-from marketplace.extensions import db
 from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 from marketplace.settlement import xrechnung
@@ -92,16 +92,12 @@ def settlements() -> str:
 
 @bp.post("/settlements")
 @role_required(Role.OPERATOR_FINANCE)
+@writes
 def create() -> Response | tuple[str, int]:
     form = SettlementForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form):
             settlement = create_settlement(form.period.data, current_user)
-        except (InvalidInput, Conflict) as error:
-            db.session.rollback()
-            apply_domain_errors(form, error if isinstance(error, InvalidInput) else InvalidInput(error.detail))
-        else:
-            db.session.commit()
             flash(
                 _(
                     "Verrechnung %(period)s angelegt; sie muss von einer zweiten Person freigegeben werden.",
@@ -128,26 +124,28 @@ def show(settlement_id: int) -> str:
 
 @bp.post("/settlements/<int:settlement_id>/approve")
 @role_required(Role.OPERATOR_FINANCE)
+@writes
 def approve(settlement_id: int) -> Response:
     settlement = _settlement_or_404(settlement_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     approve_settlement(settlement, current_user)
-    db.session.commit()
     flash(_("Verrechnung %(period)s freigegeben.", period=settlement.period), "success")
     return redirect(url_for("settlement.show", settlement_id=settlement.id))
 
 
 @bp.post("/settlements/<int:settlement_id>/collect")
 @role_required(Role.OPERATOR_FINANCE)
+@writes
 def collect(settlement_id: int) -> Response:
     from marketplace.payments.collection import collect_settlement
 
     settlement = _settlement_or_404(settlement_id)
     if not ActionForm().validate_on_submit():
         abort(400)
+    # collect_settlement commits once in the middle on purpose (each debit's Idempotency-Key is durable before
+    # Stripe hears of it); @writes commits the outcome of the requests after it
     outcome = collect_settlement(settlement, current_user)
-    db.session.commit()
     flash(outcome.message(), "success" if outcome.ok else "warning")
     return redirect(url_for("settlement.show", settlement_id=settlement.id))
 
@@ -166,12 +164,12 @@ def sepa_file(settlement_id: int, member_id: int) -> Response:
 
 @bp.post("/settlements/<int:settlement_id>/instructions/<int:instruction_id>/direct")
 @role_required(Role.OPERATOR_FINANCE)
+@writes
 def direct_payment(settlement_id: int, instruction_id: int) -> Response:
     settlement = _settlement_or_404(settlement_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     instruction = record_direct_payment(settlement, instruction_id, current_user)
-    db.session.commit()
     flash(
         _(
             "Direktzahlung von %(debtor)s an %(creditor)s gebucht.",

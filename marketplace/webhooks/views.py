@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from marketplace.core.edge import writes
 from marketplace.core.forms import ActionForm
-from marketplace.extensions import db
 from marketplace.webhooks.forms import WebhookForm
 from marketplace.webhooks.models import can_manage_webhooks
 from marketplace.webhooks.operations import create_endpoint, deactivate_endpoint, retry_delivery, send_ping
@@ -35,12 +35,12 @@ def _require_webhook_admin() -> None:
 
 @bp.route("/webhooks", methods=["GET", "POST"])
 @login_required
+@writes
 def index() -> Response | str | tuple[str, int]:
     _require_webhook_admin()
     form = WebhookForm()
     if form.validate_on_submit():
         endpoint = create_endpoint(current_user, form.url.data, form.description.data or "")
-        db.session.commit()
         return render_template("webhooks/created.html", endpoint=endpoint)
     status = 422 if form.errors else 200
     return render_template(
@@ -63,35 +63,35 @@ def endpoint(endpoint_id: int) -> str:
 
 @bp.post("/webhooks/<int:endpoint_id>/ping")
 @login_required
+@writes
 def ping(endpoint_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     found = endpoint_for(current_user, endpoint_id)
     send_ping(current_user, found)
-    db.session.commit()
     flash(_("Ein Test-Ereignis („ping“) wird beim nächsten Versand zugestellt."), "success")
     return redirect(url_for("webhooks.endpoint", endpoint_id=found.id))
 
 
 @bp.post("/webhooks/<int:endpoint_id>/deactivate")
 @login_required
+@writes
 def deactivate(endpoint_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     found = endpoint_for(current_user, endpoint_id)
     deactivate_endpoint(current_user, found)
-    db.session.commit()
     flash(_("Der Webhook ist abgeschaltet."), "success")
     return redirect(url_for("webhooks.index"))
 
 
 @bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/retry")
 @login_required
+@writes
 def retry(endpoint_id: int, delivery_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     found = endpoint_for(current_user, endpoint_id)
     retry_delivery(current_user, delivery_of(found, delivery_id))
-    db.session.commit()
     flash(_("Die Zustellung wird beim nächsten Versand wiederholt."), "success")
     return redirect(url_for("webhooks.endpoint", endpoint_id=found.id))

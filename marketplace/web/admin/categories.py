@@ -24,8 +24,9 @@ from marketplace.catalogue.categories import (
     services_using,
 )
 from marketplace.catalogue.models import Category
-from marketplace.core.errors import Conflict, InvalidInput
-from marketplace.core.forms import ActionForm, apply_domain_errors
+from marketplace.core.edge import errors_flashed, errors_on, writes
+from marketplace.core.errors import Conflict
+from marketplace.core.forms import ActionForm
 from marketplace.extensions import db
 from marketplace.web.admin.blueprint import bp
 from marketplace.web.admin.forms import CategoryForm
@@ -58,26 +59,15 @@ def _in_use_message(category: Category, count: int) -> str:
     )
 
 
-def _show_errors(form: CategoryForm, error: InvalidInput | Conflict) -> None:
-    db.session.rollback()
-    if isinstance(error, InvalidInput):
-        apply_domain_errors(form, error)
-    else:
-        form.form_errors.append(error.detail)
-
-
 @bp.route("/categories", methods=["GET", "POST"])
 @login_required
+@writes
 def categories() -> Response | tuple[str, int]:
     _require_operator()
     form = CategoryForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form):
             category = create_category(current_user, form.name_de.data, form.name_en.data)
-        except (InvalidInput, Conflict) as error:
-            _show_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Die Kategorie „%(name)s“ ist angelegt.", name=_name(category)), "success")
             return redirect(url_for("admin.categories"))
     status = 422 if form.errors or form.form_errors else 200
@@ -88,17 +78,14 @@ def categories() -> Response | tuple[str, int]:
 
 @bp.route("/categories/<int:category_id>/edit", methods=["GET", "POST"])
 @login_required
+@writes
 def category_edit(category_id: int) -> Response | tuple[str, int]:
     _require_operator()
     category = _category_or_404(category_id)
     form = CategoryForm(obj=category) if request.method == "GET" else CategoryForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form):
             rename_category(current_user, category, form.name_de.data, form.name_en.data)
-        except (InvalidInput, Conflict) as error:
-            _show_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("Die Kategorie „%(name)s“ ist gespeichert.", name=_name(category)), "success")
             return redirect(url_for("admin.categories"))
     status = 422 if form.errors or form.form_errors else 200
@@ -107,37 +94,29 @@ def category_edit(category_id: int) -> Response | tuple[str, int]:
 
 @bp.post("/categories/<int:category_id>/<any(up, down):direction>")
 @login_required
+@writes
 def category_move(category_id: int, direction: str) -> Response:
     _require_operator()
     category = _category_or_404(category_id)
     if ActionForm().validate_on_submit():
-        try:
+        with errors_flashed(Conflict):
             move_category(current_user, category, -1 if direction == "up" else 1)
-        except Conflict as error:
-            db.session.rollback()
-            flash(error.detail, "danger")
-        else:
-            db.session.commit()
             flash(_("„%(name)s“ ist verschoben.", name=_name(category)), "info")
     return redirect(url_for("admin.categories"))
 
 
 @bp.post("/categories/<int:category_id>/<any(retire, reactivate):action>")
 @login_required
+@writes
 def category_status(category_id: int, action: str) -> Response:
     _require_operator()
     category = _category_or_404(category_id)
     if ActionForm().validate_on_submit():
-        try:
+        with errors_flashed(Conflict):
             if action == "retire":
                 retire_category(current_user, category)
             else:
                 reactivate_category(current_user, category)
-        except Conflict as error:
-            db.session.rollback()
-            flash(error.detail, "danger")
-        else:
-            db.session.commit()
             message = (
                 _("„%(name)s“ ist eingestellt und wird für neue Leistungen nicht mehr angeboten.", name=_name(category))
                 if action == "retire"
@@ -149,6 +128,7 @@ def category_status(category_id: int, action: str) -> Response:
 
 @bp.route("/categories/<int:category_id>/delete", methods=["GET", "POST"])
 @login_required
+@writes
 def category_delete(category_id: int) -> Response | tuple[str, int]:
     """A confirmation page first; a category that services use is refused with their number."""
     _require_operator()
@@ -158,14 +138,13 @@ def category_delete(category_id: int) -> Response | tuple[str, int]:
         name = _name(category)
         try:
             delete_category(current_user, category)
-        except CategoryInUse as error:
+        except CategoryInUse as error:  # flashed with the number of services (the redirect is committed empty)
             db.session.rollback()
             flash(_in_use_message(category, error.count), "danger")
         except Conflict as error:
             db.session.rollback()
             flash(error.detail, "danger")
         else:
-            db.session.commit()
             flash(_("Die Kategorie „%(name)s“ ist gelöscht.", name=name), "success")
         return redirect(url_for("admin.categories"))
     count = services_using(category)

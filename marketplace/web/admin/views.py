@@ -9,8 +9,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
-from marketplace.core.forms import ActionForm, apply_domain_errors
+from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
@@ -55,12 +56,13 @@ def index() -> Response:
 
 @bp.route("/members", methods=["GET", "POST"])
 @login_required
+@writes
 def members() -> Response | tuple[str, int]:
     if not current_user.is_operator_admin:
         abort(403)
     form = MemberForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form):
             member = create_member(current_user, name=form.name.data, kind=MemberKind(form.kind.data))
             if form.admin_email.data:
                 invite_user(
@@ -70,14 +72,6 @@ def members() -> Response | tuple[str, int]:
                     name=form.admin_name.data or form.admin_email.data,
                     roles=[Role.MEMBER_ADMIN],
                 )
-        except (InvalidInput, Conflict) as error:
-            db.session.rollback()
-            if isinstance(error, Conflict):
-                form.form_errors.append(error.detail)
-            else:
-                apply_domain_errors(form, error)
-        else:
-            db.session.commit()
             flash(_("„%(name)s“ ist aufgenommen.", name=member.name), "success")
             return redirect(url_for("admin.members"))
     rows = list(db.session.scalars(members_statement()))
@@ -89,6 +83,7 @@ def members() -> Response | tuple[str, int]:
 
 @bp.post("/members/<int:member_id>/<any(suspend, admit):action>")
 @login_required
+@writes
 def member_status(member_id: int, action: str) -> Response:
     if not current_user.is_operator_admin:
         abort(403)
@@ -97,7 +92,6 @@ def member_status(member_id: int, action: str) -> Response:
         abort(404)
     if ActionForm().validate_on_submit():
         set_member_active(current_user, member, action == "admit")
-        db.session.commit()
         message = (
             _("„%(name)s“ ist gesperrt.", name=member.name)
             if action == "suspend"
@@ -109,6 +103,7 @@ def member_status(member_id: int, action: str) -> Response:
 
 @bp.route("/members/<int:member_id>/users", methods=["GET", "POST"])
 @login_required
+@writes
 def users(member_id: int) -> Response | tuple[str, int]:
     _require_admin()
     member = _member_or_404(member_id)
@@ -116,19 +111,15 @@ def users(member_id: int) -> Response | tuple[str, int]:
     _role_choices(form, member)
     if form.validate_on_submit():
         try:
-            user = invite_user(
-                current_user, member, email=form.email.data, name=form.name.data, roles=form.roles.data or []
-            )
-        except (InvalidInput, Conflict) as error:
+            with errors_on(form, InvalidInput):
+                user = invite_user(
+                    current_user, member, email=form.email.data, name=form.name.data, roles=form.roles.data or []
+                )
+                flash(_("Die Einladung an %(email)s ist unterwegs.", email=user.email), "success")
+                return redirect(url_for("admin.users", member_id=member.id))
+        except Conflict as error:  # the address is taken: shown at the e-mail field, not at the top
             db.session.rollback()
-            if isinstance(error, Conflict):
-                form.email.errors = [*form.email.errors, error.detail]  # type: ignore[misc]
-            else:
-                apply_domain_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("Die Einladung an %(email)s ist unterwegs.", email=user.email), "success")
-            return redirect(url_for("admin.users", member_id=member.id))
+            form.email.errors = [*form.email.errors, error.detail]  # type: ignore[misc]
     people = list(db.session.scalars(users_statement(member.id)))
     roles_forms = {}
     for person in people:
@@ -155,19 +146,15 @@ def _user_or_404(user_id: int) -> User:
 
 @bp.post("/users/<int:user_id>/roles")
 @login_required
+@writes
 def user_roles(user_id: int) -> Response:
     _require_admin()
     user = _user_or_404(user_id)
     form = RolesForm(prefix=f"u{user.id}")
     _role_choices(form, user.member)
     if form.validate_on_submit():
-        try:
+        with errors_flashed(InvalidInput):
             set_user_roles(current_user, user, [Role(r) for r in form.roles.data or []])
-        except InvalidInput as error:
-            db.session.rollback()
-            flash(error.detail, "danger")
-        else:
-            db.session.commit()
             flash(_("Die Rollen von %(name)s sind gespeichert.", name=user.name), "success")
     else:
         flash(_("Bitte nur angebotene Rollen wählen."), "danger")
@@ -176,12 +163,12 @@ def user_roles(user_id: int) -> Response:
 
 @bp.post("/users/<int:user_id>/<any(deactivate, activate):action>")
 @login_required
+@writes
 def user_status(user_id: int, action: str) -> Response:
     _require_admin()
     user = _user_or_404(user_id)
     if ActionForm().validate_on_submit():
         set_user_active(current_user, user, action == "activate")
-        db.session.commit()
         flash(_("Der Zugang von %(name)s ist geändert.", name=user.name), "info")
     return redirect(url_for("admin.users", member_id=user.member_id))
 
@@ -201,4 +188,3 @@ def audit() -> str:
     result = paginate(audit_statement(member_id, action), page, per_page, scalars=False)
     members = list(db.session.scalars(members_statement())) if current_user.is_operator_admin else []
     return render_template("admin/audit.html", page=result, member_id=member_id, action=action or "", members=members)
-
