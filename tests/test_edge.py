@@ -17,6 +17,7 @@ from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import Form
 from marketplace.extensions import csrf, db
 from marketplace.members.models import Member, MemberKind
+from tests.conftest import csrf_token, login
 
 PAGE = (
     "{% for e in form.form_errors %}<p class=top>{{ e }}</p>{% endfor %}"
@@ -137,3 +138,19 @@ def test_invalid_form_rolls_back_without_commit(edge_client: tuple[FlaskClient, 
     response = client.post("/_edge/create", data={"name": ""})  # the form refuses it
     assert response.status_code == 422
     assert commits == []
+
+
+def test_a_parameterised_domain_error_reads_english_on_an_english_page(app: Flask, demo: None) -> None:
+    """The template of the error is what the catalogue translates; its parameter is filled in afterwards."""
+    operator = app.test_client()
+    login(operator, "betrieb@kopit.example")
+    operator.get("/sprache/en")
+    page = operator.get("/admin/members")
+    response = operator.post(
+        "/admin/members",
+        data={"name": "Stadt Wiesbaden", "kind": "municipality", "csrf_token": csrf_token(page.text)},
+    )
+    assert response.status_code == 422
+    assert "A member named “Stadt Wiesbaden” already exists." in response.text
+    assert "gibt es bereits" not in response.text
+    assert _members("Stadt Wiesbaden") == 1

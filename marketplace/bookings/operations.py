@@ -130,7 +130,12 @@ def _transition(booking: Booking, to: BookingStatus, actor: User | None, note: s
     Returns the event to announce once the caller has flushed: the booking as it is right after this
     transition (a later transition in the same transaction does not change it)."""
     if not booking.may_become(to):
-        raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht „{to.value}“ werden.")
+        raise Conflict(
+            "Die Buchung %(booking)s ist „%(status)s“ und kann nicht „%(to)s“ werden.",
+            booking=booking.id,
+            status=booking.status.value,
+            to=to.value,
+        )
     db.session.add(
         BookingEvent(
             booking=booking,
@@ -216,13 +221,19 @@ def accept_booking(actor: User, booking: Booking) -> Booking:
         raise PermissionDenied("Nur der Anbieter kann diese Anfrage annehmen.")
     service, booking = _lock_for_decision(booking)
     if not booking.may_become(BookingStatus.ACCEPTED):
-        raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht angenommen werden.")
+        raise Conflict(
+            "Die Buchung %(booking)s ist „%(status)s“ und kann nicht angenommen werden.",
+            booking=booking.id,
+            status=booking.status.value,
+        )
     if service.capacity is not None:
         held = committed_quantity(service.id, booking.starts_on, booking.ends_on, booking.id)
         if held + booking.quantity > service.capacity:
             raise Conflict(
-                f"Die Kapazität reicht nicht: {service.capacity} Einheiten, davon {held} belegt, "
-                f"angefragt {booking.quantity}."
+                "Die Kapazität reicht nicht: %(capacity)s Einheiten, davon %(held)s belegt, angefragt %(quantity)s.",
+                capacity=service.capacity,
+                held=held,
+                quantity=booking.quantity,
             )
     version = current_price_version(service.id)
     booking.unit_price_cents = version.unit_price_cents if version is not None else service.unit_price_cents
@@ -243,7 +254,7 @@ def decline_booking(actor: User, booking: Booking, reason: str = "") -> Booking:
     if not booking.can_decide(actor):
         raise PermissionDenied("Nur der Anbieter kann diese Anfrage ablehnen.")
     if len(reason or "") > MAX_NOTE:
-        raise InvalidInput.field("reason", f"Der Grund hat höchstens {MAX_NOTE} Zeichen.")
+        raise InvalidInput.field("reason", "Der Grund hat höchstens %(max_note)s Zeichen.", max_note=MAX_NOTE)
     _service, booking = _lock_for_decision(booking)
     declined = _transition(booking, BookingStatus.DECLINED, actor, note=(reason or "").strip())
     db.session.flush()
@@ -297,27 +308,35 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
         raise PermissionDenied("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen.")
     reason = (reason or "").strip()
     if len(reason) > MAX_NOTE:
-        raise InvalidInput.field("reason", f"Der Grund hat höchstens {MAX_NOTE} Zeichen.")
+        raise InvalidInput.field("reason", "Der Grund hat höchstens %(max_note)s Zeichen.", max_note=MAX_NOTE)
     _service, booking = _lock_for_decision(booking)
     # the history shows what the dates did before the cancellation (e.g. accepted -> active -> cancelled)
     happened = _catch_up(booking, today())
     if booking.status not in COMMITTED_STATUSES:
-        raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht gekündigt werden.")
+        raise Conflict(
+            "Die Buchung %(booking)s ist „%(status)s“ und kann nicht gekündigt werden.",
+            booking=booking.id,
+            status=booking.status.value,
+        )
     notice_end = today() + timedelta(days=booking.notice_period_days or 0)
     term_end = minimum_term_end(booking)
     effective = ends_on or notice_end
     if effective < notice_end:
         raise Conflict(
-            f"Die Kündigungsfrist beträgt {booking.notice_period_days} Tage: "
-            f"die Buchung kann frühestens zum {_fmt(notice_end)} enden."
+            "Die Kündigungsfrist beträgt %(notice_period_days)s Tage: die Buchung kann frühestens zum "
+            "%(notice_end)s enden.",
+            notice_period_days=booking.notice_period_days,
+            notice_end=_fmt(notice_end),
         )
     if term_end is not None and effective < term_end:
         raise Conflict(
-            f"Die Kündigung fällt in die Mindestlaufzeit von {booking.minimum_term_months} Monaten: "
-            f"die Buchung kann frühestens zum {_fmt(term_end)} enden."
+            "Die Kündigung fällt in die Mindestlaufzeit von %(minimum_term_months)s Monaten: die "
+            "Buchung kann frühestens zum %(term_end)s enden.",
+            minimum_term_months=booking.minimum_term_months,
+            term_end=_fmt(term_end),
         )
     if booking.ends_on is not None and effective >= booking.ends_on:
-        raise Conflict(f"Die Buchung endet ohnehin am {_fmt(booking.ends_on)}.")
+        raise Conflict("Die Buchung endet ohnehin am %(ends_on)s.", ends_on=_fmt(booking.ends_on))
     before = {"status": booking.status.value, "ends_on": booking.ends_on.isoformat() if booking.ends_on else None}
     if effective < booking.starts_on:
         # cancelled before it began: it ends the day before its start, so no day is billed
@@ -418,8 +437,8 @@ def _check_chargeable(booking: Booking, quantity: Decimal) -> None:
     if charge_cents(booking.unit_price_cents, quantity) > MAX_CHARGE_CENTS:
         raise InvalidInput.field(
             "quantity",
-            f"Menge mal Preis je Einheit ergibt mehr als {format_eur(MAX_CHARGE_CENTS)} für einen Monat; "
-            "bitte die Menge prüfen.",
+            "Menge mal Preis je Einheit ergibt mehr als %(max_charge_cents)s für einen Monat; bitte die Menge prüfen.",
+            max_charge_cents=format_eur(MAX_CHARGE_CENTS),
         )
 
 
@@ -433,7 +452,11 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
     if not booking.can_decide(actor):
         raise PermissionDenied("Nur der Anbieter erfasst den Verbrauch.")
     if booking.status not in BILLABLE_STATUSES or booking.unit is None:
-        raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“: Verbrauch gibt es erst nach Annahme.")
+        raise Conflict(
+            "Die Buchung %(booking)s ist „%(status)s“: Verbrauch gibt es erst nach Annahme.",
+            booking=booking.id,
+            status=booking.status.value,
+        )
     if booking.unit.recurring:
         raise Conflict("Diese Leistung wird monatlich anteilig abgerechnet; Verbrauch wird nicht erfasst.")
     try:
@@ -441,18 +464,23 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
     except ValueError:
         raise InvalidInput.field("period", "Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11.") from None
     if first > today().replace(day=1):
-        raise InvalidInput.field("period", f"Der Monat {period} liegt in der Zukunft.")
+        raise InvalidInput.field("period", "Der Monat %(period)s liegt in der Zukunft.", period=period)
     last = month_bounds(first)[1]
     if last < booking.starts_on or (booking.ends_on is not None and first > booking.ends_on):
         until = _fmt(booking.ends_on) if booking.ends_on else "unbefristet"
         raise InvalidInput.field(
             "period",
-            f"Der Monat {period} liegt außerhalb der Buchung ({_fmt(booking.starts_on)} bis {until}).",
+            "Der Monat %(period)s liegt außerhalb der Buchung (%(starts_on)s bis %(until)s).",
+            period=period,
+            starts_on=_fmt(booking.starts_on),
+            until=until,
         )
     value = _usage_quantity(quantity)
     _check_chargeable(booking, value)
     if _charged(booking.id, period):
-        raise Conflict(f"Der Verbrauch für {period} ist bereits abgerechnet und kann nicht mehr geändert werden.")
+        raise Conflict(
+            "Der Verbrauch für %(period)s ist bereits abgerechnet und kann nicht mehr geändert werden.", period=period
+        )
     record = db.session.scalar(
         select(UsageRecord).where(UsageRecord.booking_id == booking.id, UsageRecord.period == period)
     )
@@ -463,7 +491,7 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
         db.session.add(record)
     else:
         if record.status is UsageStatus.CONFIRMED:
-            raise Conflict(f"Der Verbrauch für {period} ist von der abnehmenden Stelle bestätigt.")
+            raise Conflict("Der Verbrauch für %(period)s ist von der abnehmenden Stelle bestätigt.", period=period)
         before = {"quantity": str(record.quantity), "status": record.status.value}
         previous_status = record.status.value
         record.quantity = value
@@ -503,7 +531,9 @@ def _review(actor: User, record: UsageRecord) -> None:
         raise PermissionDenied("Nur die Einkäufer der abnehmenden Stelle prüfen den Verbrauch.")
     if not _review_window_open(record):
         raise Conflict(
-            f"Die Prüffrist von {USAGE_REVIEW_DAYS} Tagen ist am {_fmt(review_deadline(record))} abgelaufen."
+            "Die Prüffrist von %(usage_review_days)s Tagen ist am %(review_deadline)s abgelaufen.",
+            usage_review_days=USAGE_REVIEW_DAYS,
+            review_deadline=_fmt(review_deadline(record)),
         )
 
 
@@ -511,7 +541,7 @@ def confirm_usage(actor: User, record: UsageRecord) -> UsageRecord:
     """The buyer confirms a month's usage (also withdrawing an earlier dispute)."""
     _review(actor, record)
     if record.status is UsageStatus.CONFIRMED:
-        raise Conflict(f"Der Verbrauch für {record.period} ist bereits bestätigt.")
+        raise Conflict("Der Verbrauch für %(period)s ist bereits bestätigt.", period=record.period)
     before = record.status.value
     record.status = UsageStatus.CONFIRMED
     record.reviewed_at = utcnow()
@@ -531,15 +561,17 @@ def dispute_usage(actor: User, record: UsageRecord, reason: str) -> UsageRecord:
     if not reason:
         raise InvalidInput.field("reason", "Bitte begründen Sie den Einspruch.")
     if len(reason) > MAX_NOTE:
-        raise InvalidInput.field("reason", f"Die Begründung hat höchstens {MAX_NOTE} Zeichen.")
+        raise InvalidInput.field("reason", "Die Begründung hat höchstens %(max_note)s Zeichen.", max_note=MAX_NOTE)
     if record.status is not UsageStatus.ENTERED:
         raise Conflict(
-            f"Der Verbrauch für {record.period} ist „{record.status.value}“ und kann nicht bestritten werden."
+            "Der Verbrauch für %(period)s ist „%(status)s“ und kann nicht bestritten werden.",
+            period=record.period,
+            status=record.status.value,
         )
     if _charged(record.booking_id, record.period):
         raise Conflict(
-            f"Der Verbrauch für {record.period} ist bereits abgerechnet; eine Korrektur erfolgt durch Storno "
-            "beim Betreiber."
+            "Der Verbrauch für %(period)s ist bereits abgerechnet; eine Korrektur erfolgt durch Storno beim Betreiber.",
+            period=record.period,
         )
     record.status = UsageStatus.DISPUTED
     record.dispute_reason = reason
@@ -561,7 +593,9 @@ def post_message(actor: User, booking: Booking, body: str) -> BookingMessage:
     if not body:
         raise InvalidInput.field("body", "Bitte eine Nachricht eingeben.")
     if len(body) > MAX_MESSAGE:
-        raise InvalidInput.field("body", f"Die Nachricht hat höchstens {MAX_MESSAGE} Zeichen.")
+        raise InvalidInput.field(
+            "body", "Die Nachricht hat höchstens %(max_message)s Zeichen.", max_message=MAX_MESSAGE
+        )
     message = BookingMessage(booking_id=booking.id, author_id=actor.id, body=body)
     db.session.add(message)
     db.session.flush()

@@ -97,7 +97,7 @@ def _category(slug: str, keep_id: int | None = None) -> Category:
     """
     category = db.session.scalar(locked(select(Category).where(Category.slug == slug), read=True))
     if category is None:
-        raise InvalidInput.field("category", f"Unbekannte Kategorie „{slug}“.")
+        raise InvalidInput.field("category", "Unbekannte Kategorie „%(slug)s“.", slug=slug)
     if category.retired_at is not None and category.id != keep_id:
         raise InvalidInput.field("category", "Diese Kategorie wird nicht mehr angeboten; bitte eine andere wählen.")
     return category
@@ -439,7 +439,9 @@ def add_document(actor: User, service: Service, title: str, filename: str, conte
     if not content.startswith(b"%PDF-") or b"%%EOF" not in content[-2048:]:
         raise InvalidInput.field("file", "Nur PDF-Dateien sind erlaubt; diese Datei ist kein PDF.")
     if len(service.documents) >= MAX_DOCUMENTS:
-        raise InvalidInput.field("file", f"Eine Leistung hat höchstens {MAX_DOCUMENTS} Unterlagen.")
+        raise InvalidInput.field(
+            "file", "Eine Leistung hat höchstens %(max_documents)s Unterlagen.", max_documents=MAX_DOCUMENTS
+        )
     safe_name = secure_filename(filename or "") or "unterlage.pdf"
     if not safe_name.lower().endswith(".pdf"):
         safe_name += ".pdf"

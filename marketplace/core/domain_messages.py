@@ -22,7 +22,6 @@ MESSAGES = [
     _l("Der Idempotency-Key hat 1 bis 255 sichtbare ASCII-Zeichen."),
     # marketplace/api/ledger.py
     _l("Das Hauptbuch sehen nur Finanzrollen."),
-    _l("Dieses Mitglied gibt es nicht."),
     # marketplace/api/schemas.py
     _l("Die Anfrage enthält ungültige Felder."),
     # marketplace/api/settlement.py
@@ -30,32 +29,53 @@ MESSAGES = [
     # marketplace/api/spec.py
     _l("Die Abfrageparameter sind ungültig."),
     _l("Das gibt es nicht."),
-    # marketplace/members (API tokens)
-    _l("Diesen Token gibt es nicht."),
-    _l("Dieser Token ist bereits widerrufen."),
     # marketplace/api/views.py
     _l("Diese Leistung gibt es nicht."),
     _l("Abrechnungsläufe startet nur die Finanzabteilung des Betreibers."),
     _l("Salden sehen nur Finanzrollen."),
     # marketplace/bookings/operations.py
+    _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht „%(to)s“ werden."),
     _l("Die Anfrage ist unvollständig oder ungültig."),
     _l("Nur Einkäuferinnen und Einkäufer können Leistungen anfragen."),
     _l("Eigene Leistungen können nicht gebucht werden."),
     _l("Diese Leistung ist derzeit nicht buchbar."),
     _l("Nur der Anbieter kann diese Anfrage annehmen."),
+    _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht angenommen werden."),
     _l("Nur der Anbieter kann diese Anfrage ablehnen."),
+    _l("Der Grund hat höchstens %(max_note)s Zeichen."),
     _l("Nur die anfragende Stelle kann die Anfrage zurückziehen."),
     _l("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen."),
+    _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht gekündigt werden."),
+    _l(
+        "Die Kündigungsfrist beträgt %(notice_period_days)s Tage: die Buchung kann frühestens zum %(notice_end)s enden."
+    ),
+    _l(
+        "Die Kündigung fällt in die Mindestlaufzeit von %(minimum_term_months)s Monaten: die Buchung kann frühestens zum %(term_end)s enden."
+    ),
+    _l("Die Buchung endet ohnehin am %(ends_on)s."),
     _l("Bitte die Menge als Zahl angeben, z. B. 12,5."),
     _l("Die Menge muss zwischen 0 und 10.000.000.000 liegen."),
     _l("Die Menge hat höchstens drei Nachkommastellen."),
+    _l("Menge mal Preis je Einheit ergibt mehr als %(max_charge_cents)s für einen Monat; bitte die Menge prüfen."),
     _l("Nur der Anbieter erfasst den Verbrauch."),
+    _l("Die Buchung %(booking)s ist „%(status)s“: Verbrauch gibt es erst nach Annahme."),
     _l("Diese Leistung wird monatlich anteilig abgerechnet; Verbrauch wird nicht erfasst."),
+    _l("Der Monat %(period)s liegt in der Zukunft."),
+    _l("Der Monat %(period)s liegt außerhalb der Buchung (%(starts_on)s bis %(until)s)."),
+    _l("Der Verbrauch für %(period)s ist bereits abgerechnet und kann nicht mehr geändert werden."),
     _l("Nur die Einkäufer der abnehmenden Stelle prüfen den Verbrauch."),
+    _l("Die Prüffrist von %(usage_review_days)s Tagen ist am %(review_deadline)s abgelaufen."),
+    _l("Der Verbrauch für %(period)s ist bereits bestätigt."),
     _l("Bitte begründen Sie den Einspruch."),
+    _l("Die Begründung hat höchstens %(max_note)s Zeichen."),
+    _l("Der Verbrauch für %(period)s ist „%(status)s“ und kann nicht bestritten werden."),
+    _l("Der Verbrauch für %(period)s ist bereits abgerechnet; eine Korrektur erfolgt durch Storno beim Betreiber."),
     _l("Nachrichten schreiben nur Einkauf und Anbieter dieser Buchung."),
     _l("Bitte eine Nachricht eingeben."),
+    _l("Die Nachricht hat höchstens %(max_message)s Zeichen."),
+    _l("Die Kapazität reicht nicht: %(capacity)s Einheiten, davon %(held)s belegt, angefragt %(quantity)s."),
     _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11."),
+    _l("Der Verbrauch für %(period)s ist von der abnehmenden Stelle bestätigt."),
     # marketplace/bookings/queries.py
     _l("Diese Buchung gibt es nicht."),
     # marketplace/catalogue/categories.py
@@ -68,6 +88,7 @@ MESSAGES = [
     _l("Die Kategorie ist bereits eingestellt."),
     _l("Die Kategorie wird bereits angeboten."),
     # marketplace/catalogue/operations.py
+    _l("Unbekannte Kategorie „%(slug)s“."),
     _l("Diese Kategorie wird nicht mehr angeboten; bitte eine andere wählen."),
     _l("Die Angaben zum Angebot sind unvollständig oder ungültig."),
     _l(
@@ -81,6 +102,7 @@ MESSAGES = [
     _l("Bitte eine PDF-Datei auswählen."),
     _l("Die Datei ist zu groß: höchstens 5 MB."),
     _l("Nur PDF-Dateien sind erlaubt; diese Datei ist kein PDF."),
+    _l("Eine Leistung hat höchstens %(max_documents)s Unterlagen."),
     _l("Bei E bitte den Befreiungsgrund (VATEX-Code) angeben."),
     # marketplace/core/validators.py
     _l("Die Leitweg-ID ist ungültig (Aufbau oder Prüfziffer)."),
@@ -88,20 +110,36 @@ MESSAGES = [
     _l("Der Amtliche Gemeindeschlüssel hat genau 8 Ziffern."),
     _l("Die IBAN ist ungültig."),
     # marketplace/costsharing/operations.py
+    _l("Bitte ein Jahr zwischen %(min_year)s und %(max_year)s angeben."),
+    _l("%(label)s darf nicht negativ sein."),
+    _l("%(label)s ist unplausibel hoch."),
+    _l("Der Plan %(year)s ist bereits spitz abgerechnet und kann nicht mehr geändert werden."),
     _l("Nur der Anbieter der Leistung kann die Kostenteilung verwalten."),
     _l("Nur der Anbieter der Leistung kann eine Kostenteilung anlegen."),
+    _l("Für diese Leistung gibt es für %(year)s bereits eine Kostenteilung."),
+    _l("Der Beitritt muss spätestens am %(last)s liegen."),
     _l("Der Anbieter trägt die Kosten nicht als Teilnehmer."),
+    _l("%(member)s ist kein aktives Mitglied."),
+    _l("%(member)s nimmt an dieser Kostenteilung bereits teil."),
     _l("Die Einwohnerzahl ist höchstens 2.147.483.647."),
     _l("Das Gewicht ist höchstens 999.999.999,99999."),
     _l("Das Gewicht hat höchstens fünf Nachkommastellen."),
     _l("Bitte ein Gewicht größer als 0 angeben."),
+    _l("Für %(member)s ist kein Königsteiner Schlüssel %(year)s hinterlegt; der Betreiber trägt ihn ein."),
+    _l("Für %(member)s sind schon Abschläge berechnet; bitte stattdessen den Austritt eintragen."),
     _l("Nur der Betreiber trägt den Königsteiner Schlüssel ein."),
     _l("Bitte einen Anteil größer als 0 und höchstens 100 angeben."),
     _l("Höchstens fünf Nachkommastellen."),
+    _l("Die Spitzabrechnung für %(year)s ist erst nach Ablauf des Jahres möglich."),
     _l("Die Kostenteilung hat keine Teilnehmer, die Kosten tragen."),
     _l("Der Austritt darf nicht vor dem Beitritt liegen."),
+    _l("Der Austritt muss im Jahr %(year)s oder später liegen."),
     _l("Bitte die Einwohnerzahl angeben (größer als 0)."),
     _l("Bitte den Stichtag der Einwohnerzahl angeben."),
+    # marketplace/costsharing/queries.py
+    _l("Für %(name)s fehlt das Gewicht."),
+    _l("Für %(name)s fehlt die Einwohnerzahl."),
+    _l("Für %(name)s fehlt der Königsteiner Schlüssel %(year)s."),
     # marketplace/ledger/operations.py
     _l("Derselbe Idempotenzschlüssel kommt in einem Auftrag mehrfach vor."),
     _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
@@ -113,8 +151,14 @@ MESSAGES = [
     _l("Ein Buchungsposten darf nicht 0 sein."),
     # marketplace/members/operations.py
     _l("Bitte einen Namen angeben."),
+    _l("Ein Mitglied namens „%(name)s“ gibt es bereits."),
+    _l("Das Passwort braucht mindestens %(min_password_length)s Zeichen."),
+    _l("Die E-Mail-Adresse %(email)s ist bereits vergeben."),
+    _l("Dieser Token ist bereits widerrufen."),
     _l("Nur die Verwaltung des Betreibers nimmt Mitglieder auf oder sperrt sie."),
     _l("Der Betreiber kann sich nicht selbst sperren."),
+    _l("„%(member)s“ ist bereits aktiv."),
+    _l("„%(member)s“ ist bereits gesperrt."),
     _l("Bitte mindestens eine Rolle wählen."),
     _l("Nur die Verwaltung des Mitglieds lädt Personen ein."),
     _l("Das ist keine gültige E-Mail-Adresse."),
@@ -123,14 +167,27 @@ MESSAGES = [
     _l("Sie können sich die Verwaltungsrolle nicht selbst entziehen."),
     _l("Nur die Verwaltung des Mitglieds sperrt Zugänge."),
     _l("Sie können Ihren eigenen Zugang nicht sperren."),
+    _l("Der Zugang %(email)s ist bereits aktiv."),
+    _l("Der Zugang %(email)s ist bereits gesperrt."),
     _l("Dieser Link ist ungültig, abgelaufen oder wurde schon verwendet."),
     _l("Das Passwort hat höchstens 200 Zeichen."),
+    _l("E-Mail-Adresse oder Passwort sind falsch."),
+    # marketplace/members/permissions.py
+    _l("Das darf nur die Finanzabteilung des Betreibers: %(action)s."),
+    # marketplace/members/queries.py
+    _l("Konten und Salden sehen nur Finanzrollen."),
+    _l("Dieses Mitglied gibt es nicht."),
+    _l("Diesen Token gibt es nicht."),
     # marketplace/payments/collection.py
-    _l("Lastschriften darf nur die Finanzabteilung des Betreibers einziehen."),
     _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
     _l("Die Verrechnung ist bereits bezahlt."),
     _l("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY)."),
     # marketplace/settlement/operations.py
+    _l("Der Monat %(period)s ist nicht abgeschlossen; erst danach kann er verrechnet werden."),
+    _l("Für %(period)s gibt es bereits eine Verrechnung."),
+    _l("Es gibt bereits eine Verrechnung für den späteren Monat %(later)s."),
+    _l("Für %(period)s gibt es nichts zu verrechnen."),
+    _l("Die Verrechnung %(period)s ist „%(status)s“ und kann nicht „%(to)s“ werden."),
     _l("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben."),
     _l("Diese Zahlungsanweisung gibt es nicht."),
     _l("Direktzahlungen lassen sich nur für freigegebene, noch nicht bezahlte Verrechnungen buchen."),
@@ -139,6 +196,9 @@ MESSAGES = [
     # marketplace/settlement/queries.py
     _l("Diese Rechnung gibt es nicht."),
     _l("Diese Verrechnung gibt es nicht."),
+    # marketplace/settlement/sepa.py
+    _l("%(payer)s überweist in dieser Verrechnung nichts."),
+    _l("Für %(member)s ist keine gültige IBAN hinterlegt."),
     # marketplace/webhooks/operations.py
     _l("Webhooks verwalten die Administratoren des Mitglieds."),
     _l("Dieser Webhook ist bereits abgeschaltet."),
@@ -174,6 +234,8 @@ def _scan() -> list[tuple[str, str]]:
                 if keyword.arg == "errors" and isinstance(keyword.value, ast.Dict):
                     for value in keyword.value.values:
                         candidates += value.elts if isinstance(value, ast.List) else []
+            for choice in [c for c in candidates if isinstance(c, ast.IfExp)]:  # "… aktiv." if … else "… gesperrt."
+                candidates += [choice.body, choice.orelse]
             for arg in candidates:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and any(c.isalpha() for c in arg.value):
                     found.setdefault(arg.value, str(path.relative_to(root.parent)))

@@ -49,19 +49,26 @@ MAX_CENTS = 10**13  # 100 billion euros: beyond any public IT budget, safely ins
 
 def _check_year(year: int) -> None:
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise InvalidInput.field("year", f"Bitte ein Jahr zwischen {MIN_YEAR} und {MAX_YEAR} angeben.")
+        raise InvalidInput.field(
+            "year",
+            "Bitte ein Jahr zwischen %(min_year)s und %(max_year)s angeben.",
+            min_year=MIN_YEAR,
+            max_year=MAX_YEAR,
+        )
 
 
 def _check_cents(name: str, cents: int, label: str) -> None:
     if cents < 0:
-        raise InvalidInput.field(name, f"{label} darf nicht negativ sein.")
+        raise InvalidInput.field(name, "%(label)s darf nicht negativ sein.", label=label)
     if cents > MAX_CENTS:
-        raise InvalidInput.field(name, f"{label} ist unplausibel hoch.")
+        raise InvalidInput.field(name, "%(label)s ist unplausibel hoch.", label=label)
 
 
 def _require_open(plan: CostSharingPlan) -> None:
     if plan.status is not PlanStatus.OPEN:
-        raise Conflict(f"Der Plan {plan.year} ist bereits spitz abgerechnet und kann nicht mehr geändert werden.")
+        raise Conflict(
+            "Der Plan %(year)s ist bereits spitz abgerechnet und kann nicht mehr geändert werden.", year=plan.year
+        )
 
 
 def _require_manager(plan: CostSharingPlan, actor: User) -> None:
@@ -81,7 +88,7 @@ def create_plan(
         select(CostSharingPlan.id).where(CostSharingPlan.service_id == service.id, CostSharingPlan.year == year)
     )
     if existing is not None:
-        raise Conflict(f"Für diese Leistung gibt es für {year} bereits eine Kostenteilung.")
+        raise Conflict("Für diese Leistung gibt es für %(year)s bereits eine Kostenteilung.", year=year)
     plan = CostSharingPlan(
         service_id=service.id,
         year=year,
@@ -117,12 +124,16 @@ def update_planned_cost(plan: CostSharingPlan, planned_cost_cents: int, actor: U
 def _check_dates(plan: CostSharingPlan, joins_on: date, leaves_on: date | None) -> None:
     first, last = year_bounds(plan.year)
     if joins_on > last:
-        raise InvalidInput.field("joins_on", f"Der Beitritt muss spätestens am {last:%d.%m.%Y} liegen.")
+        raise InvalidInput.field(
+            "joins_on", "Der Beitritt muss spätestens am %(last)s liegen.", last=format(last, "%d.%m.%Y")
+        )
     if leaves_on is not None:
         if leaves_on < joins_on:
             raise InvalidInput.field("leaves_on", "Der Austritt darf nicht vor dem Beitritt liegen.")
         if leaves_on < first:
-            raise InvalidInput.field("leaves_on", f"Der Austritt muss im Jahr {plan.year} oder später liegen.")
+            raise InvalidInput.field(
+                "leaves_on", "Der Austritt muss im Jahr %(year)s oder später liegen.", year=plan.year
+            )
 
 
 def add_participant(
@@ -146,9 +157,9 @@ def add_participant(
     if member.id == plan.provider_id:
         raise Conflict("Der Anbieter trägt die Kosten nicht als Teilnehmer.")
     if not member.active:
-        raise Conflict(f"{member.name} ist kein aktives Mitglied.")
+        raise Conflict("%(member)s ist kein aktives Mitglied.", member=member.name)
     if plan.participant_of(member.id) is not None:
-        raise Conflict(f"{member.name} nimmt an dieser Kostenteilung bereits teil.")
+        raise Conflict("%(member)s nimmt an dieser Kostenteilung bereits teil.", member=member.name)
     _check_dates(plan, joins_on, leaves_on)
     key = plan.allocation_key
     if population is not None and population > MAX_POPULATION:
@@ -167,7 +178,9 @@ def add_participant(
     if key is AllocationKey.KOENIGSTEIN and member.id not in koenigstein_values(plan.year):
         raise InvalidInput.field(
             "member_id",
-            f"Für {member.name} ist kein Königsteiner Schlüssel {plan.year} hinterlegt; der Betreiber trägt ihn ein.",
+            "Für %(member)s ist kein Königsteiner Schlüssel %(year)s hinterlegt; der Betreiber trägt ihn ein.",
+            member=member.name,
+            year=plan.year,
         )
     participant = Participant(
         plan_id=plan.id,
@@ -220,7 +233,8 @@ def remove_participant(participant: Participant, actor: User) -> None:
     )
     if charged is not None:
         raise Conflict(
-            f"Für {participant.member.name} sind schon Abschläge berechnet; bitte stattdessen den Austritt eintragen."
+            "Für %(member)s sind schon Abschläge berechnet; bitte stattdessen den Austritt eintragen.",
+            member=participant.member.name,
         )
     record_audit(
         actor,
@@ -283,7 +297,7 @@ def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[
     _require_open(plan)
     first, last = plan_year_bounds(plan)
     if today() <= last:
-        raise Conflict(f"Die Spitzabrechnung für {plan.year} ist erst nach Ablauf des Jahres möglich.")
+        raise Conflict("Die Spitzabrechnung für %(year)s ist erst nach Ablauf des Jahres möglich.", year=plan.year)
     period = current_period()
     require_billable_period(period)
     rows = share_rows(plan, actual_cost_cents)

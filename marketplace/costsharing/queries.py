@@ -58,14 +58,14 @@ def key_weight(plan: CostSharingPlan, participant: Participant, koenigstein: dic
         return Decimal(1)
     if plan.allocation_key is AllocationKey.POPULATION:
         if participant.population is None:
-            raise InvalidInput(f"Für {name} fehlt die Einwohnerzahl.")
+            raise InvalidInput("Für %(name)s fehlt die Einwohnerzahl.", name=name)
         return Decimal(participant.population)
     if plan.allocation_key is AllocationKey.KOENIGSTEIN:
         if participant.member_id not in koenigstein:
-            raise InvalidInput(f"Für {name} fehlt der Königsteiner Schlüssel {plan.year}.")
+            raise InvalidInput("Für %(name)s fehlt der Königsteiner Schlüssel %(year)s.", name=name, year=plan.year)
         return koenigstein[participant.member_id]
     if participant.weight is None:
-        raise InvalidInput(f"Für {name} fehlt das Gewicht.")
+        raise InvalidInput("Für %(name)s fehlt das Gewicht.", name=name)
     return Decimal(participant.weight)
 
 

@@ -59,7 +59,7 @@ def create_member(
     if not name:
         raise InvalidInput.field("name", "Bitte einen Namen angeben.")
     if db.session.scalar(select(Member.id).where(Member.name == name)) is not None:
-        raise Conflict(f"Ein Mitglied namens „{name}“ gibt es bereits.")
+        raise Conflict("Ein Mitglied namens „%(name)s“ gibt es bereits.", name=name)
     member = Member(
         name=name,
         kind=kind,
@@ -89,9 +89,13 @@ def create_user(
     """Create a user of `member`. Raises InvalidInput (weak password) or Conflict (e-mail taken)."""
     email = (email or "").strip().lower()
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise InvalidInput.field("password", f"Das Passwort braucht mindestens {MIN_PASSWORD_LENGTH} Zeichen.")
+        raise InvalidInput.field(
+            "password",
+            "Das Passwort braucht mindestens %(min_password_length)s Zeichen.",
+            min_password_length=MIN_PASSWORD_LENGTH,
+        )
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"Die E-Mail-Adresse {email} ist bereits vergeben.")
+        raise Conflict("Die E-Mail-Adresse %(email)s ist bereits vergeben.", email=email)
     user = User(
         member=member,
         email=email,
@@ -157,7 +161,9 @@ def set_member_active(actor: User, member: Member, active: bool) -> Member:
     if member.is_operator and not active:
         raise Conflict("Der Betreiber kann sich nicht selbst sperren.")
     if member.active == active:
-        raise Conflict(f"„{member.name}“ ist bereits {'aktiv' if active else 'gesperrt'}.")
+        raise Conflict(
+            "„%(member)s“ ist bereits aktiv." if active else "„%(member)s“ ist bereits gesperrt.", member=member.name
+        )
     member.active = active
     db.session.flush()
     record_audit(
@@ -243,7 +249,10 @@ def set_user_active(actor: User, user: User, active: bool) -> User:
     if user.id == actor.id:
         raise Conflict("Sie können Ihren eigenen Zugang nicht sperren.")
     if user.active == active:
-        raise Conflict(f"Der Zugang {user.email} ist bereits {'aktiv' if active else 'gesperrt'}.")
+        raise Conflict(
+            "Der Zugang %(email)s ist bereits aktiv." if active else "Der Zugang %(email)s ist bereits gesperrt.",
+            email=user.email,
+        )
     user.active = active
     db.session.flush()
     record_audit(
@@ -283,7 +292,11 @@ def set_password_with_token(plain: str, password: str) -> User:
     if token is None:
         raise NotFound("Dieser Link ist ungültig, abgelaufen oder wurde schon verwendet.")
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise InvalidInput.field("password", f"Das Passwort braucht mindestens {MIN_PASSWORD_LENGTH} Zeichen.")
+        raise InvalidInput.field(
+            "password",
+            "Das Passwort braucht mindestens %(min_password_length)s Zeichen.",
+            min_password_length=MIN_PASSWORD_LENGTH,
+        )
     if len(password) > 200:
         raise InvalidInput.field("password", "Das Passwort hat höchstens 200 Zeichen.")
     token.used_at = utcnow()

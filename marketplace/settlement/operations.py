@@ -115,15 +115,17 @@ def create_settlement(period: str, actor: User) -> Settlement:
         raise InvalidInput.field("period", "Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10.") from exc
     row = db.session.get(Period, period)
     if row is None or row.status is not PeriodStatus.CLOSED:
-        raise Conflict(f"Der Monat {period} ist nicht abgeschlossen; erst danach kann er verrechnet werden.")
+        raise Conflict(
+            "Der Monat %(period)s ist nicht abgeschlossen; erst danach kann er verrechnet werden.", period=period
+        )
     if db.session.scalar(select(Settlement.id).where(Settlement.period == period)) is not None:
-        raise Conflict(f"Für {period} gibt es bereits eine Verrechnung.")
+        raise Conflict("Für %(period)s gibt es bereits eine Verrechnung.", period=period)
     later = db.session.scalar(select(func.max(Settlement.period)).where(Settlement.period > period))
     if later is not None:
-        raise Conflict(f"Es gibt bereits eine Verrechnung für den späteren Monat {later}.")
+        raise Conflict("Es gibt bereits eine Verrechnung für den späteren Monat %(later)s.", later=later)
     positions = member_positions(period)
     if not positions:
-        raise Conflict(f"Für {period} gibt es nichts zu verrechnen.")
+        raise Conflict("Für %(period)s gibt es nichts zu verrechnen.", period=period)
     settlement = Settlement(period=period, status=SettlementStatus.DRAFT, created_by_id=actor.id)
     settlement.positions = [
         SettlementPosition(member_id=member_id, amount_cents=amount) for member_id, amount in sorted(positions.items())
@@ -141,7 +143,7 @@ def create_settlement(period: str, actor: User) -> Settlement:
             db.session.add(settlement)
             db.session.flush()
     except IntegrityError as exc:  # another operator created the same month's settlement just now
-        raise Conflict(f"Für {period} gibt es bereits eine Verrechnung.") from exc
+        raise Conflict("Für %(period)s gibt es bereits eine Verrechnung.", period=period) from exc
     record_audit(
         actor,
         "settlement.created",
@@ -177,8 +179,10 @@ def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
     that belong to the move (e.g. all paid) before it calls this."""
     if not settlement.may_become(status):
         raise Conflict(
-            f"Die Verrechnung {settlement.period} ist „{settlement.status.value}“ und kann nicht "
-            f"„{status.value}“ werden."
+            "Die Verrechnung %(period)s ist „%(status)s“ und kann nicht „%(to)s“ werden.",
+            period=settlement.period,
+            status=settlement.status.value,
+            to=status.value,
         )
     settlement.status = status
     db.session.flush()

@@ -30,7 +30,7 @@ def checked_iban(member: Member) -> IBAN:
             raise SchwiftyException("missing")
         return IBAN(member.iban)
     except SchwiftyException as exc:
-        raise Conflict(f"Für {member.name} ist keine gültige IBAN hinterlegt.") from exc
+        raise Conflict("Für %(member)s ist keine gültige IBAN hinterlegt.", member=member.name) from exc
 
 
 def _account(member: Member) -> dict[str, str]:
@@ -64,7 +64,7 @@ def credit_transfer_file(settlement: Settlement, payer_id: int) -> tuple[bytes, 
             if i.debtor_member_id == payer_id
         ]
     if not transfers:
-        raise NotFound(f"{payer.name} überweist in dieser Verrechnung nichts.")
+        raise NotFound("%(payer)s überweist in dieser Verrechnung nichts.", payer=payer.name)
     members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_([t[0] for t in transfers])))}
     sepa = SepaTransfer({**_account(payer), "batch": True, "currency": "EUR"}, schema=SCHEMA)
     execution = today()
