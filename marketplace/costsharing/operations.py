@@ -57,11 +57,24 @@ def _check_year(year: int) -> None:
         )
 
 
-def _check_cents(name: str, cents: int, label: str) -> None:
+def _check_cents(name: str, cents: int) -> None:
+    """The planned (`planned_cost`) or actual (`actual_cost`) annual cost; each has whole messages of its own,
+    so they translate (a German label inside a template would not)."""
+    planned = name == "planned_cost"
     if cents < 0:
-        raise InvalidInput.field(name, "%(label)s darf nicht negativ sein.", label=label)
+        raise InvalidInput.field(
+            name,
+            "Die geplanten Jahreskosten darf nicht negativ sein."
+            if planned
+            else "Die tatsächlichen Jahreskosten darf nicht negativ sein.",
+        )
     if cents > MAX_CENTS:
-        raise InvalidInput.field(name, "%(label)s ist unplausibel hoch.", label=label)
+        raise InvalidInput.field(
+            name,
+            "Die geplanten Jahreskosten ist unplausibel hoch."
+            if planned
+            else "Die tatsächlichen Jahreskosten ist unplausibel hoch.",
+        )
 
 
 def _require_open(plan: CostSharingPlan) -> None:
@@ -83,7 +96,7 @@ def create_plan(
     if not service.can_edit(actor):
         raise PermissionDenied("Nur der Anbieter der Leistung kann eine Kostenteilung anlegen.")
     _check_year(year)
-    _check_cents("planned_cost", planned_cost_cents, "Die geplanten Jahreskosten")
+    _check_cents("planned_cost", planned_cost_cents)
     existing = db.session.scalar(
         select(CostSharingPlan.id).where(CostSharingPlan.service_id == service.id, CostSharingPlan.year == year)
     )
@@ -107,7 +120,7 @@ def update_planned_cost(plan: CostSharingPlan, planned_cost_cents: int, actor: U
     """New planned cost: advances not yet charged follow it; those charged stay (the true-up settles)."""
     _require_manager(plan, actor)
     _require_open(plan)
-    _check_cents("planned_cost", planned_cost_cents, "Die geplanten Jahreskosten")
+    _check_cents("planned_cost", planned_cost_cents)
     old = plan.planned_cost_cents
     plan.planned_cost_cents = planned_cost_cents
     db.session.flush()
@@ -289,7 +302,7 @@ def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[
     closed) or InvalidInput (a negative cost, nobody to carry it).
     """
     _require_manager(plan, actor)
-    _check_cents("actual_cost", actual_cost_cents, "Die tatsächlichen Jahreskosten")
+    _check_cents("actual_cost", actual_cost_cents)
     plan = db.session.scalar(
         # the state after a true-up we waited for
         locked(select(CostSharingPlan).where(CostSharingPlan.id == plan.id), CostSharingPlan)

@@ -188,7 +188,9 @@ def _check_roles(member: Member, roles: Iterable[Role]) -> list[Role]:
     allowed = assignable_roles(member)
     wrong = [role for role in chosen if role not in allowed]
     if wrong:
-        raise InvalidInput.field("roles", "Diese Rolle gibt es für dieses Mitglied nicht: " + ", ".join(wrong))
+        raise InvalidInput.field(
+            "roles", "Diese Rolle gibt es für dieses Mitglied nicht: %(roles)s", roles=", ".join(wrong)
+        )
     if not chosen:
         raise InvalidInput.field("roles", "Bitte mindestens eine Rolle wählen.")
     return chosen
