@@ -133,6 +133,24 @@ def test_raised_error_rolls_back(edge_client: tuple[FlaskClient, list[int]]) -> 
     assert _members("Absturz") == 0
 
 
+def test_a_failed_commit_takes_back_the_success_message(
+    edge_client: tuple[FlaskClient, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _commits = edge_client
+
+    def refuse() -> None:
+        if has_request_context():
+            raise RuntimeError("the database refused the commit")
+
+    monkeypatch.setattr(db.session, "commit", refuse)
+    response = client.post("/_edge/create", data={"name": "Gemeinde Spät"})
+    assert response.status_code == 500
+    assert "Angelegt." not in response.text  # the error page shows the flashed messages
+    with client.session_transaction() as session:
+        assert ("success", "Angelegt.") not in session.get("_flashes", [])
+    assert _members("Gemeinde Spät") == 0
+
+
 def test_invalid_form_rolls_back_without_commit(edge_client: tuple[FlaskClient, list[int]]) -> None:
     client, commits = edge_client
     response = client.post("/_edge/create", data={"name": ""})  # the form refuses it

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, ParamSpec
 
-from flask import current_app, flash
+from flask import current_app, flash, session
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
@@ -50,18 +50,25 @@ def writes(view: Callable[P, Any]) -> Callable[P, Response]:
 
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        flashed = len(session.get("_flashes", []))
         try:
             response = current_app.make_response(view(*args, **kwargs))
+            if response.status_code < 400:
+                db.session.commit()
+            else:
+                db.session.rollback()
         except BaseException:
             db.session.rollback()
+            _forget_flashes_since(flashed)  # "… ist gespeichert." was flashed before the commit failed
             raise
-        if response.status_code < 400:
-            db.session.commit()
-        else:
-            db.session.rollback()
         return response
 
     return wrapper
+
+
+def _forget_flashes_since(count: int) -> None:
+    if len(session.get("_flashes", [])) > count:
+        session["_flashes"] = session["_flashes"][:count]
 
 
 @contextmanager
