@@ -33,10 +33,11 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import current_app
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from marketplace.bookings.operations import ADVANCED_KEY, Advanced
 from marketplace.core.errors import Conflict, NotFound, PermissionDenied
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
@@ -354,13 +355,52 @@ def _after_flush(session: Session, _context: Any) -> None:
         session.info.setdefault("webhook_events", []).extend(events)
 
 
+def _advanced(session: Session) -> list[PendingEvent]:
+    """The transitions by date that `bookings.operations.advance_bookings` made set-based and announced in
+    batches: a ``booking.<status>`` event per moved booking whose buyer or provider has an active endpoint,
+    each with the status of its own transition. One query finds the subscribers (none: done), then one
+    per 900 moved bookings."""
+    batches: list[Advanced] = session.info.pop(ADVANCED_KEY, [])
+    if not batches:
+        return []
+    subscribed = set(session.scalars(select(WebhookEndpoint.member_id).where(WebhookEndpoint.active.is_(True))))
+    if not subscribed:
+        return []
+    from marketplace.bookings.models import Booking
+    from marketplace.catalogue.models import Service
+
+    pending: list[PendingEvent] = []
+    for batch in batches:
+        ids = batch.booking_ids
+        for start in range(0, len(ids), 900):
+            bookings = session.scalars(
+                select(Booking)
+                .join(Service, Service.id == Booking.service_id)
+                .where(
+                    Booking.id.in_(ids[start : start + 900]),
+                    or_(Booking.buyer_id.in_(subscribed), Service.provider_id.in_(subscribed)),
+                )
+                .order_by(Booking.id)
+            )
+            for booking in bookings:
+                data = _booking_data(booking)
+                data["booking"]["status"] = batch.to_status.value
+                pending.append(
+                    PendingEvent(
+                        f"booking.{batch.to_status.value}", (booking.buyer_id, booking.service.provider_id), data
+                    )
+                )
+    return pending
+
+
 def _before_commit(session: Session) -> None:
     """Turn the events noticed in this transaction into outbox rows (committed with the change)."""
-    if not session.info.get("webhook_events"):
+    if not session.info.get("webhook_events") and not session.info.get(ADVANCED_KEY):
         return
     session.flush()
     noticed: list[Noticed] = list(dict.fromkeys(session.info.pop("webhook_events", [])))
     pending = [event for event in (_resolve(session, item) for item in noticed) if event is not None]
+    pending += _advanced(session)
     member_ids = {member_id for item in pending for member_id in item.member_ids}
     if not member_ids:
         return
@@ -389,6 +429,7 @@ def _before_commit(session: Session) -> None:
 
 def _after_rollback(session: Session) -> None:
     session.info.pop("webhook_events", None)
+    session.info.pop(ADVANCED_KEY, None)
 
 
 def install(session_class: type[Session]) -> None:

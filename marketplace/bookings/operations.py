@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 
 from marketplace.bookings import notices
 from marketplace.bookings.models import (
@@ -261,32 +261,95 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
     return booking
 
 
+@dataclass(frozen=True)
+class Advanced:
+    """The bookings that one transition by date moved, in one statement (ascending ids)."""
+
+    from_status: BookingStatus
+    to_status: BookingStatus
+    booking_ids: list[int]
+
+
+def _due_by_date(day: date) -> list[tuple[BookingStatus, BookingStatus, ColumnElement[bool]]]:
+    """The transitions the calendar makes by `day`, in the order they are recorded: a booking that started
+    and ended before `day` goes accepted -> active first, then active -> ended (as `_catch_up` does one by
+    one, and as `effective_status` shows it)."""
+    return [
+        (BookingStatus.ACCEPTED, BookingStatus.ACTIVE, Booking.starts_on <= day),
+        (BookingStatus.ACTIVE, BookingStatus.ENDED, and_(Booking.ends_on.is_not(None), Booking.ends_on < day)),
+    ]
+
+
+#: History rows per multi-row insert.
+_EVENT_BATCH = 10_000
+#: Where `_announce` keeps this transaction's batches (read by `marketplace.api.webhooks` at commit).
+ADVANCED_KEY = "bookings_advanced"
+
+
+def advance_bookings(day: date) -> list[Advanced]:
+    """Record the transitions the dates have made by `day`, set-based: per transition one UPDATE of every
+    due booking (its rows locked in ascending id order, so two runs queue up instead of deadlocking) and
+    its `BookingEvent` history rows in multi-row inserts, without an acting user (the system, by date).
+
+    Returns one `Advanced` per transition, also when it moved nothing; each is announced once
+    (`_announce`). What `effective_status` shows, this records: accepted -> active from the start date,
+    accepted or active -> ended after the last booked day. Idempotent: a second run on the same day finds
+    nothing to do.
+    """
+    now = utcnow()
+    batches: list[Advanced] = []
+    for from_status, to_status, due in _due_by_date(day):
+        # lock first, in id order (a concurrent cancel or run holds some of them: wait, then re-check)
+        locked_ids = (
+            select(Booking.id).where(Booking.status == from_status, due).order_by(Booking.id).with_for_update()
+        )
+        moved = db.session.scalars(
+            update(Booking)
+            .where(Booking.id.in_(locked_ids), Booking.status == from_status)
+            .values(status=to_status)
+            .returning(Booking.id)
+            # objects this session holds of the moved rows get the new status too
+            .execution_options(synchronize_session="fetch")
+        ).all()
+        ids = sorted(moved)
+        for start in range(0, len(ids), _EVENT_BATCH):
+            db.session.execute(
+                insert(BookingEvent.__table__),
+                [
+                    {
+                        "booking_id": booking_id,
+                        "from_status": from_status,
+                        "to_status": to_status,
+                        "actor_id": None,
+                        "at": now,
+                        "note": "",
+                    }
+                    for booking_id in ids[start : start + _EVENT_BATCH]
+                ],
+            )
+        batch = Advanced(from_status, to_status, ids)
+        _announce(batch)
+        batches.append(batch)
+    return batches
+
+
+def _announce(batch: Advanced) -> None:
+    """The one place where a transition's batch is announced to whoever reacts to it (outbound webhooks
+    today; a typed batch event once the domain events exist). The batch is kept in the transaction's
+    `session.info` under `ADVANCED_KEY`; the webhooks read it at commit, in one query for all bookings
+    of subscribed members, instead of one object per booking."""
+    if batch.booking_ids:
+        db.session.info.setdefault(ADVANCED_KEY, []).append(batch)
+
+
+
 def advance_booking_statuses(day: date) -> int:
-    """Record the transitions the dates have made by `day`: accepted -> active from the start date,
-    accepted or active -> ended after the last booked day (see `effective_status`).
+    """Record the transitions the dates have made by `day` (see `advance_bookings`); returns how many.
 
     Run daily by `flask bookings advance` and at the start of every billing run; pages never call it, they
-    show `effective_status` instead. Each transition is a `BookingEvent` without an acting user (the
-    system, by date). Idempotent: a second run on the same day finds nothing to do. Returns the number of
-    transitions recorded.
+    show `effective_status` instead.
     """
-    due = db.session.scalars(
-        # a concurrent run may have moved them while we waited for the lock
-        locked(
-            select(Booking)
-            .where(
-                or_(
-                    and_(Booking.status == BookingStatus.ACCEPTED, Booking.starts_on <= day),
-                    and_(Booking.status == BookingStatus.ACTIVE, Booking.ends_on.is_not(None), Booking.ends_on < day),
-                )
-            )
-            .order_by(Booking.id),
-            Booking,
-        )
-    ).all()
-    moved = sum(_catch_up(booking, day) for booking in due)
-    db.session.flush()
-    return moved
+    return sum(len(batch.booking_ids) for batch in advance_bookings(day))
 
 
 def _catch_up(booking: Booking, day: date) -> int:
