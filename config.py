@@ -49,6 +49,12 @@ class BaseConfig:
     STRIPE_API_BASE = _env("STRIPE_API_BASE", "https://api.stripe.com")
     STRIPE_API_KEY = _env("STRIPE_API_KEY")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+    #: Billing runs of more bookings than this run as jobs (202 and progress) instead of inside the request
+    #: (marketplace/monthend/billing.py); 20,000 take about 20 s on the reference machine.
+    BILLING_JOB_THRESHOLD = int(_env("BILLING_JOB_THRESHOLD", "20000") or 20000)
+    #: With Redis, jobs wait in a queue there for `flask billing worker`; without it they run in a thread of
+    #: the process that started them (marketplace/monthend/jobs.py).
+    REDIS_URL = _env("REDIS_URL")
     #: The day the application believes it is; tests and demos pin it, production leaves it unset.
     MARKETPLACE_TODAY = _env("MARKETPLACE_TODAY")
 

@@ -62,11 +62,11 @@ def build(url: str, bookings: int) -> None:
     engine.dispose()
     app = make_app(url)
     with app.app_context():
+        from marketplace.admission import admit_member as create_member
         from marketplace.bookings.models import Booking, BookingStatus
         from marketplace.catalogue.models import Service, Unit
         from marketplace.extensions import db
         from marketplace.members.models import MemberKind, User
-        from marketplace.members.operations import create_member
         from marketplace.seed import seed_demo_data
 
         upgrade()
@@ -228,8 +228,8 @@ def bill_child(url: str, period: str) -> None:
     app = make_app(url)
     with app.app_context():
         from marketplace.extensions import db
-        from marketplace.ledger.billing import run_billing
         from marketplace.members.queries import user_by_email
+        from marketplace.monthend.billing import run_billing
 
         actor = user_by_email("betrieb@kopit.example")
         before_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

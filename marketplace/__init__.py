@@ -64,6 +64,7 @@ def _register_models() -> None:
     from marketplace.costsharing import models as _costsharing  # noqa: F401
     from marketplace.ledger import models as _ledger  # noqa: F401
     from marketplace.members import models as _members  # noqa: F401
+    from marketplace.monthend import models as _monthend  # noqa: F401
     from marketplace.notifications import models as _notifications  # noqa: F401
     from marketplace.payments import models as _payments  # noqa: F401
     from marketplace.settlement import models as _settlement  # noqa: F401
@@ -78,6 +79,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.costsharing.views import bp as costsharing_bp
     from marketplace.ledger.views import bp as ledger_bp
     from marketplace.members.views import bp as members_bp
+    from marketplace.monthend import views as _monthend_views  # noqa: F401 - adds its pages to ledger_bp
     from marketplace.notifications.views import bp as notifications_bp
     from marketplace.settlement.views import bp as settlement_bp
 

@@ -1,5 +1,5 @@
 """Command-line tasks: `flask seed-demo`, `flask tokens create`, `flask ledger verify`, `flask billing run`,
-`flask bookings advance`.
+`flask billing worker`, `flask bookings advance`.
 
 Each command commits once at its end, like a request.
 """
@@ -74,8 +74,8 @@ def ledger_verify() -> None:
 @click.option("--as", "email", default=None, help="Operator finance user recorded as the actor.")
 def billing_run(period: str, email: str | None) -> None:
     """Charge every billable booking of PERIOD (YYYY-MM) once."""
-    from marketplace.ledger.billing import run_billing
     from marketplace.members.queries import user_by_email
+    from marketplace.monthend.billing import run_billing
 
     actor = user_by_email(email) if email else None
     if email and actor is None:
@@ -94,6 +94,20 @@ def billing_run(period: str, email: str | None) -> None:
             raise click.ClickException(error.detail) from None
     db.session.commit()
     click.echo(f"{run.transfers_created} Buchungen erstellt, Summe {format_eur(run.total_cents)}")
+
+
+@billing_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty instead of waiting for more.")
+def billing_worker(burst: bool) -> None:
+    """Run the large billing runs queued in Redis (REDIS_URL), one after another."""
+    from flask import current_app
+
+    from marketplace.monthend.jobs import work
+
+    if not current_app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL ist nicht gesetzt; große Abrechnungsläufe laufen dann im Anwendungsprozess.")
+    taken = work(burst=burst)
+    click.echo(f"{taken} Abrechnungsläufe ausgeführt")
 
 
 @bookings_cli.command("advance")

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from marketplace.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberForm, RolesForm
 from marketplace.admin.queries import audit_statement, members_statement, users_statement
+from marketplace.admission import admit_member
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
@@ -18,7 +19,6 @@ from marketplace.extensions import db
 from marketplace.members.models import Member, MemberKind, Role, User
 from marketplace.members.operations import (
     assignable_roles,
-    create_member,
     invite_user,
     set_member_active,
     set_user_active,
@@ -61,7 +61,7 @@ def members() -> Response | tuple[str, int]:
     form = MemberForm()
     if form.validate_on_submit():
         try:
-            member = create_member(current_user, name=form.name.data, kind=MemberKind(form.kind.data))
+            member = admit_member(current_user, name=form.name.data, kind=MemberKind(form.kind.data))
             if form.admin_email.data:
                 invite_user(
                     current_user,

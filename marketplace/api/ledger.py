@@ -14,9 +14,10 @@ from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.extensions import db
 from marketplace.ledger.models import Period, Transfer
-from marketplace.ledger.operations import close_period, reverse_transfer
+from marketplace.ledger.operations import reverse_transfer
 from marketplace.ledger.queries import journal_statement, reversals_of
 from marketplace.members.models import Member, User
+from marketplace.monthend.close import close_period
 
 PeriodText = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 

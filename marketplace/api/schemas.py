@@ -6,7 +6,7 @@ Money travels as a decimal string with two places; dates as ISO 8601.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -269,6 +269,44 @@ class BillingRunOut(Out):
     period: str
     transfers_created: int
     total: Money
+
+
+RunStatusText = Literal["queued", "running", "done", "failed"]
+
+
+class BillingRunAccepted(Out):
+    """Ein großer Abrechnungslauf, als Auftrag angenommen: `GET /api/v1/billing-runs/{id}` zeigt seinen Stand."""
+
+    id: int
+    period: str
+    status: RunStatusText = Field(description="queued (wartet), running (läuft), done (fertig), failed (abgebrochen)")
+    progress: Annotated[int, Field(ge=0, le=100, description="Fortschritt in Prozent der Abrechnungen des Monats")]
+
+
+class SkippedCharge(Out):
+    booking_id: int
+    reason: str
+
+
+class BillingRunState(BillingRunAccepted):
+    """Stand eines Abrechnungslaufs; fertig (`done`) mit `transfers_created`, `total` und `skipped`.
+
+    Ein abgebrochener Lauf (`failed`, Grund in `error`) lässt stehen, was er gebucht hat; ein neuer Lauf für
+    denselben Monat bucht genau das Fehlende. Erst dann lässt sich der Monat abschließen.
+    """
+
+    processed: int = Field(description="Abrechnungen, die der Lauf bisher erledigt hat")
+    planned: int = Field(description="Abrechnungen (beim Einreihen: Buchungen), die der Lauf erledigen wird")
+    created_at: datetime
+    started_at: datetime | None
+    updated_at: datetime | None
+    finished_at: datetime | None
+    transfers_created: int | None = Field(description="Fertig: neue Buchungen (bis dahin null)")
+    total: Money | None = Field(description="Fertig: Summe der neuen Buchungen (bis dahin null)")
+    skipped: list[SkippedCharge] | None = Field(
+        description="Fertig: Abrechnungen, die nicht gebucht werden konnten, mit Grund (bis dahin null)"
+    )
+    error: str | None = Field(description="Abgebrochen: warum (sonst null)")
 
 
 class BalanceRow(Out):

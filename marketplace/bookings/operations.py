@@ -26,6 +26,7 @@ from marketplace.bookings.models import (
     BookingStatus,
     UsageRecord,
     UsageStatus,
+    charge_key,
     effective_status,
 )
 from marketplace.catalogue.models import Service, ServiceStatus
@@ -366,7 +367,6 @@ def _catch_up(booking: Booking, day: date) -> int:
 
 
 def _charged(booking_id: int, period: str) -> bool:
-    from marketplace.ledger.billing import charge_key
     from marketplace.ledger.models import Transfer
 
     key = charge_key(booking_id, period)

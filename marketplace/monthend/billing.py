@@ -2,8 +2,13 @@
 
 Recurring services (unit ``month``) are charged in advance for the booked days of the month, pro rata;
 metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
-makes a rerun pick up only what is new. The run records the booking status changes due by date first and
-queues the billing e-mails last, both by explicit calls.
+makes a rerun pick up only what is new. The run records the booking status changes due by date first
+(set-based, `bookings.operations.advance_bookings`), posts the charges together with the month's
+cost-sharing advances, and queues the billing e-mails last, all by explicit calls.
+
+`run_billing` does it all in the caller's transaction (small runs, the CLI, the demo). A run above
+``BILLING_JOB_THRESHOLD`` bookings is a job (`start_billing` queues it, `monthend.jobs` runs it with
+`run_billing_job`): one transaction per step and per batch of charges, its progress committed with each.
 """
 
 from __future__ import annotations
@@ -12,28 +17,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select
+from flask import current_app
+from sqlalchemy import and_, func, or_, select
 
-from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord
-from marketplace.bookings.operations import advance_booking_statuses
+from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord, charge_key
+from marketplace.bookings.operations import advance_bookings
 from marketplace.catalogue.models import Service, Unit
+from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
-from marketplace.core.timeutil import month_bounds, today
+from marketplace.core.timeutil import month_bounds, today, utcnow
+from marketplace.costsharing.advances import prepare as prepare_advances
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, AccountKind, BillingRun, Transfer, TransferKind
+from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import (
+    WRITE_BATCH,
     TransferSpec,
     metered_cents,
     post_transfers,
     prorated_cents,
     require_billable_period,
 )
+from marketplace.members.models import User
+from marketplace.monthend.models import BillingRun, RunStatus
 from marketplace.notifications.operations import notify_billed
 
-if TYPE_CHECKING:
-    from marketplace.members.models import User
+#: Bookings above which a billing run started from a page or the API runs as a job (config
+#: ``BILLING_JOB_THRESHOLD``): about 20 s of work on the reference machine, well inside a request's 30 s.
+DEFAULT_JOB_THRESHOLD = 20_000
 
 
 @dataclass(frozen=True)
@@ -61,15 +72,27 @@ def _german_quantity(quantity: Decimal) -> str:
     return text.replace(",", "\u202f").replace(".", ",").replace("\u202f", ".")
 
 
-def charge_key(booking_id: int, period: str) -> str:
-    return f"charge:{booking_id}:{period}"
-
-
 def billable_days(starts_on: date, ends_on: date | None, first: date, last: date) -> int:
     """Days of [starts_on, ends_on] inside [first, last], counting both ends; 0 if they do not meet."""
     start = max(starts_on, first)
     end = min(ends_on, last) if ends_on is not None else last
     return max(0, (end - start).days + 1)
+
+
+def _billable(first: date, last: date) -> tuple:
+    """The bookings a month may charge: priced, billable status, overlapping [first, last]."""
+    return (
+        Booking.status.in_(BILLABLE_STATUSES),
+        Booking.unit_price_cents.is_not(None),
+        Booking.starts_on <= last,
+        or_(Booking.ends_on.is_(None), Booking.ends_on >= first),
+    )
+
+
+def billable_bookings(first: date) -> int:
+    """How many bookings the month of `first` may charge: the size of its billing run (one COUNT)."""
+    first, last = month_bounds(first)
+    return int(db.session.scalar(select(func.count()).select_from(Booking).where(*_billable(first, last))) or 0)
 
 
 def compute_charges(period: str, first: date) -> list[Charge]:
@@ -95,12 +118,7 @@ def compute_charges(period: str, first: date) -> list[Charge]:
             # disputed usage is not billed until the provider corrects it (bookings/operations.py)
             and_(UsageRecord.booking_id == Booking.id, UsageRecord.period == period, UsageRecord.status != "disputed"),
         )
-        .where(
-            Booking.status.in_(BILLABLE_STATUSES),
-            Booking.unit_price_cents.is_not(None),
-            Booking.starts_on <= last,
-            or_(Booking.ends_on.is_(None), Booking.ends_on >= first),
-        )
+        .where(*_billable(first, last))
         .order_by(Booking.id)
     )
     charges: list[Charge] = []
@@ -119,22 +137,7 @@ def compute_charges(period: str, first: date) -> list[Charge]:
     return charges
 
 
-def run_billing(period: str, actor: User | None, progress: Callable[[int, int], None] | None = None) -> BillingRun:
-    """Charge every billable booking of `period` once and record the run.
-
-    `progress(count, total)` hears of each batch written (for the CLI's progress bar).
-
-    First records the booking status changes the dates have made (so billing never depends on someone
-    having opened a booking page); last queues the billing e-mails to the buyers this run charged.
-
-    Raises InvalidInput (malformed month) or Conflict (future or closed month).
-    """
-    first = require_billable_period(period)
-    advance_booking_statuses(today())
-    charges = compute_charges(period, first)
-    from marketplace.costsharing.advances import prepare as prepare_advances  # cost sharing builds on the ledger
-
-    advances = prepare_advances(period)
+def _charge_specs(period: str, charges: list[Charge]) -> list[TransferSpec]:
     member_ids = {c.buyer_id for c in charges} | {c.provider_id for c in charges}
     clearing = (
         dict(
@@ -147,7 +150,7 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
         if member_ids
         else {}
     )
-    specs = [
+    return [
         TransferSpec(
             idempotency_key=charge_key(c.booking_id, period),
             kind=TransferKind.CHARGE,
@@ -158,22 +161,159 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
         )
         for c in charges
     ]
+
+
+def _finish(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
+    """Audit the finished run and queue the billing e-mails to the buyers it charged."""
+    record_audit(
+        actor,
+        "billing.run",
+        run,
+        data={"period": run.period, "created": run.transfers_created, "total": run.total_cents},
+    )
+    notify_billed(run.period, sorted(buyers))
+
+
+def run_billing(period: str, actor: User | None, progress: Callable[[int, int], None] | None = None) -> BillingRun:
+    """Charge every billable booking of `period` once and record the run, in the caller's transaction.
+
+    `progress(count, total)` hears of each batch written (for the CLI's progress bar).
+
+    First records the booking status changes the dates have made (so billing never depends on someone
+    having opened a booking page); last queues the billing e-mails to the buyers this run charged.
+
+    Raises InvalidInput (malformed month) or Conflict (future or closed month).
+    """
+    first = require_billable_period(period)
+    advance_bookings(today())
+    specs = _charge_specs(period, compute_charges(period, first))
+    advances = prepare_advances(period)
     everything = specs + advances.specs
     report = (lambda count: progress(count, len(everything))) if progress is not None else None
     result = post_transfers(everything, actor, progress=report)
     advances.record(actor)  # advance rows and invoices for the advances created just now
-    total = result.created_amount_cents
+    now = utcnow()
     run = BillingRun(
         period=period,
         created_by_id=actor.id if actor is not None else None,
         transfers_created=result.created,
-        total_cents=total,
+        total_cents=result.created_amount_cents,
+        status=RunStatus.DONE,
+        processed=len(specs),
+        planned=len(specs),
+        started_at=now,
+        updated_at=now,
+        finished_at=now,
     )
     db.session.add(run)
     db.session.flush()
-    record_audit(actor, "billing.run", run, data={"period": period, "created": result.created, "total": total})
-    notify_billed(period, billed_buyers(result.created_ids))
+    _finish(run, actor, set(billed_buyers(result.created_ids)))
     return run
+
+
+# --- large runs as jobs -------------------------------------------------------------------------------
+
+
+def job_threshold() -> int:
+    return int(current_app.config.get("BILLING_JOB_THRESHOLD", DEFAULT_JOB_THRESHOLD))
+
+
+def start_billing(period: str, actor: User) -> BillingRun:
+    """A billing run as pages and the API start it: done at once (`run_billing`) when the month has at most
+    ``BILLING_JOB_THRESHOLD`` billable bookings, otherwise queued as a job (status ``queued``): the caller
+    commits and then hands it to `monthend.jobs.submit`.
+
+    Raises InvalidInput (malformed month) or Conflict (future or closed month).
+    """
+    first = require_billable_period(period)
+    size = billable_bookings(first)
+    if size <= job_threshold():
+        return run_billing(period, actor)
+    run = BillingRun(
+        period=period,
+        created_by_id=actor.id,
+        transfers_created=0,
+        total_cents=0,
+        status=RunStatus.QUEUED,
+        planned=size,
+    )
+    db.session.add(run)
+    db.session.flush()
+    record_audit(actor, "billing.queued", run, data={"period": period, "bookings": size})
+    return run
+
+
+def _lock_run(run_id: int) -> BillingRun | None:
+    return db.session.scalar(locked(select(BillingRun).where(BillingRun.id == run_id)))
+
+
+def _save_progress(run_id: int, **values: object) -> None:
+    """Write the job's state and commit (with whatever the step posted before it)."""
+    run = _lock_run(run_id)
+    assert run is not None  # noqa: S101 - the job's own row; runs are never deleted
+    for name, value in values.items():
+        setattr(run, name, value)
+    run.updated_at = utcnow()
+    db.session.commit()
+
+
+def run_billing_job(run_id: int, batch: int = WRITE_BATCH) -> BillingRun | None:
+    """Carry out the queued run `run_id` (in `monthend.jobs`, in an app context of its own): claim it, advance
+    the bookings, post the charges batch by batch and the advances last, each step its own transaction
+    that also commits the progress. Returns the run, or None when another worker claimed it first.
+
+    A step that fails rolls back and marks the run ``failed`` with the reason; what earlier batches posted
+    stays (a charge is posted once per key), and the month cannot be closed until a later run is done
+    (`monthend.close`), which then posts exactly what is still missing.
+    """
+    run = _lock_run(run_id)
+    if run is None or run.status is not RunStatus.QUEUED:
+        db.session.rollback()
+        return None
+    run.status = RunStatus.RUNNING
+    run.started_at = run.updated_at = utcnow()
+    period, actor_id = run.period, run.created_by_id
+    db.session.commit()
+    try:
+        _run_job_steps(run_id, period, actor_id, batch)
+    except Exception as error:  # the run must say it stopped, whatever stopped it
+        db.session.rollback()
+        detail = getattr(error, "detail", None) or f"{type(error).__name__}: {error}"
+        _save_progress(run_id, status=RunStatus.FAILED, error=str(detail)[:500], finished_at=utcnow())
+        current_app.logger.exception("billing run %s for %s failed", run_id, period)
+    return db.session.get(BillingRun, run_id)
+
+
+def _run_job_steps(run_id: int, period: str, actor_id: int | None, batch: int) -> None:
+    actor = db.session.get(User, actor_id) if actor_id is not None else None
+    first = require_billable_period(period)
+    advance_bookings(today())
+    db.session.commit()
+
+    specs = _charge_specs(period, compute_charges(period, first))
+    _save_progress(run_id, planned=len(specs), processed=0)
+    created = amount = 0
+    buyers: set[int] = set()
+    for start in range(0, len(specs), batch):
+        # one transaction per batch: post_transfers takes its locks once per transaction
+        result = post_transfers(specs[start : start + batch], actor)
+        created += result.created
+        amount += result.created_amount_cents
+        buyers.update(billed_buyers(result.created_ids))
+        _save_progress(run_id, processed=min(start + batch, len(specs)), transfers_created=created, total_cents=amount)
+
+    advances = prepare_advances(period)
+    result = post_transfers(advances.specs, actor)
+    advances.record(actor)
+    run = _lock_run(run_id)
+    assert run is not None  # noqa: S101 - the job's own row
+    run.transfers_created = created + result.created
+    run.total_cents = amount + result.created_amount_cents
+    run.status = RunStatus.DONE
+    run.updated_at = run.finished_at = utcnow()
+    db.session.flush()
+    _finish(run, actor, buyers | set(billed_buyers(result.created_ids)))
+    db.session.commit()
 
 
 def billed_buyers(transfer_ids: list[int]) -> list[int]:
