@@ -257,7 +257,11 @@ def _save_progress(run_id: int, **values: object) -> None:
     db.session.commit()
 
 
-def run_billing_job(run_id: int, batch: int = WRITE_BATCH) -> BillingRun | None:
+#: Charges per transaction of a job: each batch commits with the run's progress.
+JOB_BATCH = WRITE_BATCH
+
+
+def run_billing_job(run_id: int) -> BillingRun | None:
     """Carry out the queued run `run_id` (in `monthend.jobs`, in an app context of its own): claim it, advance
     the bookings, post the charges batch by batch and the advances last, each step its own transaction
     that also commits the progress. Returns the run, or None when another worker claimed it first.
@@ -275,7 +279,7 @@ def run_billing_job(run_id: int, batch: int = WRITE_BATCH) -> BillingRun | None:
     period, actor_id = run.period, run.created_by_id
     db.session.commit()
     try:
-        _run_job_steps(run_id, period, actor_id, batch)
+        _run_job_steps(run_id, period, actor_id, JOB_BATCH)
     except Exception as error:  # the run must say it stopped, whatever stopped it
         db.session.rollback()
         detail = getattr(error, "detail", None) or f"{type(error).__name__}: {error}"
