@@ -105,7 +105,9 @@ def billing_worker(burst: bool) -> None:
     from marketplace.monthend.jobs import work
 
     if not current_app.config.get("REDIS_URL"):
-        raise click.ClickException("REDIS_URL ist nicht gesetzt; große Abrechnungsläufe laufen dann im Anwendungsprozess.")
+        raise click.ClickException(
+            "REDIS_URL ist nicht gesetzt; große Abrechnungsläufe laufen dann im Anwendungsprozess."
+        )
     taken = work(burst=burst)
     click.echo(f"{taken} Abrechnungsläufe ausgeführt")
 

@@ -44,7 +44,9 @@ def poll(api: Any, run_id: int, until: tuple[str, ...] = ("done", "failed"), sec
 
 def charges(period: str = PERIOD) -> int:
     return db.session.scalar(
-        select(func.count()).select_from(Transfer).where(Transfer.period == period, Transfer.kind == TransferKind.CHARGE)
+        select(func.count())
+        .select_from(Transfer)
+        .where(Transfer.period == period, Transfer.kind == TransferKind.CHARGE)
     )
 
 
