@@ -94,6 +94,8 @@ def billing_run(period: str, email: str | None) -> None:
             raise click.ClickException(error.detail) from None
     db.session.commit()
     click.echo(f"{run.transfers_created} Buchungen erstellt, Summe {format_eur(run.total_cents)}")
+    for item in run.skipped:
+        click.echo(f"Buchung {item['booking_id']} nicht abgerechnet: {item['reason']}", err=True)
 
 
 @billing_cli.command("worker")

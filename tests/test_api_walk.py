@@ -81,7 +81,7 @@ def test_publish_request_accept_bill_moves_exactly_the_pro_rata_charge(api_as, d
     assert Decimal(run.get_json()["total"]) >= charge
 
     rerun = operator.post("/api/v1/billing-runs", json={"period": "2026-11"})
-    assert rerun.get_json() == {"period": "2026-11", "transfers_created": 0, "total": "0.00"}
+    assert rerun.get_json() == {"period": "2026-11", "transfers_created": 0, "total": "0.00", "skipped": []}
     assert _balances(operator)[0] == after
 
 

@@ -16,13 +16,21 @@ from marketplace.ledger.operations import metered_cents, prorated_cents
         ("1.234,57", Decimal("1234.57")),
         ("0,01", Decimal("0.01")),
         (" 89,00 € ", Decimal("89.00")),
+        ("1,5", Decimal("1.5")),
+        ("1.234", Decimal("1234")),  # dots between groups of three digits separate thousands
+        ("12.345", Decimal("12345")),
+        ("1 234,50", Decimal("1234.50")),
+        ("0.5", Decimal("0.5")),
     ],
 )
 def test_parse_amount_accepts_german_and_technical_notation(text, expected):
     assert parse_amount(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1,234", "12.345", "1.2.3", "1e3", "NaN", "12,345", "--1"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "abc", "1,234", "1.2.3", "1e3", "NaN", "12,345", "--1", "١٢", "1_000", "-0", "+5", "12,", "1.234.5"],
+)
 def test_parse_amount_rejects_everything_else(text):
     with pytest.raises(AmountError):
         parse_amount(text)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, SelectMultipleField, StringField, widgets
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from marketplace.core.forms import Form
 from marketplace.members.models import MemberKind, Role
 
 ROLE_LABELS = {
@@ -29,7 +29,7 @@ class CheckboxesField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-class MemberForm(FlaskForm):
+class MemberForm(Form):
     name = StringField(
         _l("Name der Stelle"), validators=[DataRequired(_l("Bitte einen Namen angeben.")), Length(max=200)]
     )
@@ -42,7 +42,7 @@ class MemberForm(FlaskForm):
     )
 
 
-class InviteForm(FlaskForm):
+class InviteForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(_l("Bitte einen Namen angeben.")), Length(max=200)])
     email = EmailField(
         _l("E-Mail-Adresse"),
@@ -55,11 +55,11 @@ class InviteForm(FlaskForm):
     roles = CheckboxesField(_l("Rollen"))
 
 
-class RolesForm(FlaskForm):
+class RolesForm(Form):
     roles = CheckboxesField(_l("Rollen"))
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(Form):
     """Create or rename a service category (the operation checks uniqueness per language)."""
 
     name_de = StringField(

@@ -15,6 +15,7 @@ from marketplace.admission import admit_member
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
+from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.members.models import Member, MemberKind, Role, User
 from marketplace.members.operations import (
@@ -191,10 +192,7 @@ def user_status(user_id: int, action: str) -> Response:
 def audit() -> str:
     _require_admin()
     member_arg = request.args.get("member_id")
-    if current_user.is_operator_admin:
-        member_id = int(member_arg) if (member_arg or "").isdigit() else None
-    else:
-        member_id = current_user.member_id
+    member_id = parse_query_int(member_arg) if current_user.is_operator_admin else current_user.member_id
     if not current_user.can_read_audit_of(member_id) and not (member_id is None and current_user.is_operator_admin):
         abort(404)
     action = (request.args.get("action") or "").strip()[:60] or None

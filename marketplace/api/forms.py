@@ -5,12 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, URLField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from marketplace.core.forms import Form
 
-class TokenCreateForm(FlaskForm):
+
+class TokenCreateForm(Form):
     name = StringField(
         _l("Bezeichnung"),
         description=_l("Wofür ist der Token? Zum Beispiel „SAP-Anbindung Kämmerei“."),
@@ -27,7 +28,7 @@ class TokenCreateForm(FlaskForm):
     )
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(Form):
     url = URLField(
         _l("Adresse (URL)"),
         description=_l("HTTPS-Adresse Ihres Systems, an die Ereignisse gesendet werden."),

@@ -9,9 +9,10 @@ from pydantic import Field, StringConstraints
 
 from marketplace.api import api_bp
 from marketplace.api.auth import api_user
+from marketplace.api.schemas import MultiLine, QueryInt, SingleLine
 from marketplace.api.spec import MAX_ID, ApiModel, Money, QueryModel, money, operation
 from marketplace.core.errors import NotFound, PermissionDenied
-from marketplace.core.pagination import paginate
+from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
 from marketplace.extensions import db
 from marketplace.ledger.models import Period, Transfer
 from marketplace.ledger.operations import reverse_transfer
@@ -19,7 +20,7 @@ from marketplace.ledger.queries import journal_statement, reversals_of
 from marketplace.members.models import Member, User
 from marketplace.monthend.close import close_period
 
-PeriodText = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 
 
 class PostingOut(ApiModel):
@@ -69,18 +70,19 @@ class TransferOut(ApiModel):
 
 
 class TransfersQuery(QueryModel):
-    member_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    member_id: Annotated[QueryInt, Field(ge=1, le=MAX_ID)] | None = None
     period: PeriodText | None = None
-    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    per_page: Annotated[int, Field(ge=1, le=100)] = 50
+    page: Annotated[QueryInt, Field(ge=1, le=MAX_PAGE)] = 1
+    per_page: Annotated[QueryInt, Field(ge=1, le=MAX_PER_PAGE)] = 50
 
 
 class ReverseBody(ApiModel):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    #: One line: the reason becomes part of the booking text (journal, DATEV Buchungstext).
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=300), SingleLine]
 
 
 class CloseBody(ApiModel):
-    reason: Annotated[str, StringConstraints(max_length=300)] = Field(
+    reason: Annotated[str, StringConstraints(max_length=300), MultiLine] = Field(
         default="", description="Optional: warum jetzt abgeschlossen wird (für das Prüfprotokoll)."
     )
 
@@ -202,7 +204,7 @@ def reverse_ledger_transfer(transfer_id: int, body: ReverseBody) -> tuple[Transf
     responses={200: PeriodOut, 409: None},
     summary="Monat abschließen",
     tags=["ledger"],
-    path_params={"period": {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "examples": ["2026-10"]}},
+    path_params={"period": {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", "examples": ["2026-10"]}},
 )
 def close_ledger_period(period: str, body: CloseBody) -> PeriodOut:
     """Close a month that is over: nothing can be posted into it afterwards. 409 if it is already closed or

@@ -6,34 +6,119 @@ Money travels as a decimal string with two places; dates as ISO 8601.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from flask import request, url_for
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from marketplace.api.spec import ApiModel, Money, QueryModel, UtcDatetimes, money
-from marketplace.bookings.models import Booking, BookingStatus
-from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
+from marketplace.bookings.models import (
+    MAX_BOOKING_QUANTITY,
+    MAX_USAGE_QUANTITY,
+    USAGE_QUANTITY_PLACES,
+    Booking,
+    BookingStatus,
+)
+from marketplace.catalogue.models import MAX_CAPACITY, MAX_TITLE, Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.core.errors import InvalidInput
-from marketplace.core.pagination import MAX_PER_PAGE, Page
+from marketplace.core.money import INTEGER_MAX, AmountError, parse_api_amount, parse_api_decimal
+from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, Page
+from marketplace.core.validators import NUL_MESSAGE, contains_nul, text_problem
+
+
+def _single_line(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise PydanticCustomError("control_character", problem)
+    return value
+
+
+def _multi_line(value: str) -> str:
+    problem = text_problem(value, multiline=True)
+    if problem:
+        raise PydanticCustomError("control_character", problem)
+    return value
+
+
+def _api_amount(value: str) -> str:
+    try:
+        parse_api_amount(value)
+    except AmountError:
+        raise PydanticCustomError(
+            "money", 'Bitte den Betrag als Dezimalzeichenkette mit Punkt angeben, z. B. "1234.50".'
+        ) from None
+    return value
+
+
+def _api_quantity(value: Any) -> Any:
+    """A quantity as JSON number or ASCII decimal string (``12.5``, ``"12.5"``): no sign, no exponent, no
+    other scripts' digits or underscores, at most three places; the result is a Decimal."""
+    text = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = value
+    try:
+        if text is None:
+            raise AmountError(value)
+        return parse_api_decimal(text, USAGE_QUANTITY_PLACES)
+    except AmountError:
+        raise PydanticCustomError(
+            "quantity",
+            'Bitte die Menge als Zahl oder Dezimalzeichenkette ohne Vorzeichen angeben, z. B. 12.5 oder "12.5" '
+            "(Ziffern 0–9, höchstens drei Nachkommastellen).",
+        ) from None
+
+
+def _ascii_int(value: Any) -> Any:
+    """Query-string numbers in ASCII digits only (pydantic's lax mode would take ``"1_000"`` and ``" 12 "``)."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise PydanticCustomError("int_parsing", "Bitte eine ganze Zahl aus den Ziffern 0–9 angeben.")
+    return value
+
+
+#: A one-line text: no control character at all (line breaks, tabs, NUL …); see core/validators.py.
+SingleLine = AfterValidator(_single_line)
+#: A multi-line text: line breaks and tabs, no other control character.
+MultiLine = AfterValidator(_multi_line)
+#: A whole number in a query string, ASCII digits only.
+QueryInt = Annotated[int, BeforeValidator(_ascii_int)]
 
 MoneyStr = Annotated[
-    str, StringConstraints(pattern=r"^\d{1,8}(\.\d{1,2})?$"), Field(description="Euro, höchstens zwei Nachkommastellen")
+    str,
+    StringConstraints(pattern=r"^[0-9]{1,8}(\.[0-9]{1,2})?$"),
+    AfterValidator(_api_amount),
+    Field(description="Euro, höchstens zwei Nachkommastellen"),
 ]
 VatRateStr = Annotated[str, StringConstraints(pattern=r"^(19\.00|0\.00|19|0)$")]
 PeriodStr = Annotated[
-    str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), Field(description="Monat, z. B. 2026-11")
+    str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), Field(description="Monat, z. B. 2026-11")
 ]
-CategorySlug = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(max_length=10_000)]
-Capacity = Annotated[StrictInt, Field(ge=1, le=1_000_000, description="Einheiten gleichzeitig; null: unbegrenzt")]
+CategorySlug = Annotated[str, StringConstraints(min_length=1, max_length=40), SingleLine]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), SingleLine]
+Description = Annotated[str, StringConstraints(max_length=10_000), MultiLine]
+Capacity = Annotated[StrictInt, Field(ge=1, le=MAX_CAPACITY, description="Einheiten gleichzeitig; null: unbegrenzt")]
 # The tax treatment, with the limits of the service form (marketplace/catalogue/forms.py).
-TaxLegalBasis = Annotated[str, StringConstraints(max_length=200)]
+TaxLegalBasis = Annotated[str, StringConstraints(max_length=200), SingleLine]
 TaxReasons = Annotated[list[TaxReason], Field(max_length=len(TaxReason))]
-TaxReasoning = Annotated[str, StringConstraints(max_length=5000)]
+TaxReasoning = Annotated[str, StringConstraints(max_length=5000), MultiLine]
+Note = Annotated[str, StringConstraints(max_length=2000), MultiLine]
 #: The exemption codes (EN 16931 VATEX) the service form offers (``VATEX_LABELS`` there; a test keeps them equal).
 VatexCode = Literal["VATEX-EU-132", "VATEX-EU-132-1I", "VATEX-EU-132-1J", "VATEX-EU-132-1L", "VATEX-EU-135-1"]
 TAX_LEGAL_BASIS_TEXT = "Rechtsgrundlage bei O, z. B. „§ 2b Abs. 3 Nr. 2 UStG“ (leer: diese)"
@@ -93,19 +178,19 @@ class ServiceUpdate(ApiModel):
 
 
 class BookingCreate(ApiModel):
-    service_id: Annotated[StrictInt, Field(ge=1, le=2_147_483_647)]
-    quantity: Annotated[StrictInt, Field(ge=1, le=100_000)]
+    service_id: Annotated[StrictInt, Field(ge=1, le=INTEGER_MAX)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_BOOKING_QUANTITY)]
     starts_on: date
     ends_on: date | None = None
-    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+    note: Note = ""
 
 
 class DeclineBody(ApiModel):
-    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    reason: Note = ""
 
 
 class CancelBody(ApiModel):
-    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    reason: Note = ""
     ends_on: Annotated[
         date | None, Field(description="Gewünschtes Ende; ohne: so früh wie Frist und Mindestlaufzeit erlauben")
     ] = None
@@ -115,12 +200,18 @@ class UsageCreate(ApiModel):
     period: PeriodStr
     quantity: Annotated[
         Decimal,
-        Field(ge=0, le=10_000_000_000, decimal_places=3, description="Menge, höchstens drei Nachkommastellen"),
+        BeforeValidator(_api_quantity),
+        Field(
+            ge=0,
+            le=MAX_USAGE_QUANTITY,
+            decimal_places=USAGE_QUANTITY_PLACES,
+            description="Menge, höchstens drei Nachkommastellen",
+        ),
         WithJsonSchema(
             {
                 "anyOf": [
-                    {"type": "number", "minimum": 0, "maximum": 10_000_000_000},
-                    {"type": "string", "pattern": r"^\d{1,11}(\.\d{1,3})?$"},
+                    {"type": "number", "minimum": 0, "maximum": int(MAX_USAGE_QUANTITY)},
+                    {"type": "string", "pattern": r"^[0-9]{1,11}(\.[0-9]{1,3})?$"},
                 ],
                 "description": "Menge (Zahl oder Dezimalzeichenkette), höchstens drei Nachkommastellen",
             }
@@ -136,14 +227,14 @@ class BillingRunCreate(ApiModel):
 
 
 class PageQuery(QueryModel):
-    page: Annotated[int, Field(ge=1, le=1_000_000, description="Seite, ab 1")] = 1
-    per_page: Annotated[int, Field(ge=1, le=MAX_PER_PAGE, description="Einträge je Seite")] = 20
+    page: Annotated[QueryInt, Field(ge=1, le=MAX_PAGE, description="Seite, ab 1")] = 1
+    per_page: Annotated[QueryInt, Field(ge=1, le=MAX_PER_PAGE, description="Einträge je Seite")] = 20
 
 
 class ServiceQuery(PageQuery):
-    q: Annotated[str, StringConstraints(max_length=200), Field(description="Suchwörter")] = ""
+    q: Annotated[str, StringConstraints(max_length=200), SingleLine, Field(description="Suchwörter")] = ""
     category: Annotated[CategorySlug | None, Field(description="Kategorie, z. B. hosting")] = None
-    provider_id: Annotated[int | None, Field(ge=1, le=2_147_483_647, description="Anbietendes Mitglied")] = None
+    provider_id: Annotated[QueryInt | None, Field(ge=1, le=INTEGER_MAX, description="Anbietendes Mitglied")] = None
 
 
 class BookingQuery(PageQuery):
@@ -263,12 +354,23 @@ class UsageOut(Out):
     status: str
 
 
+class SkippedCharge(Out):
+    """Eine Buchung, die der Lauf nicht abrechnen konnte, mit Grund."""
+
+    booking_id: int
+    reason: str
+
+
 class BillingRunOut(Out):
-    """Ergebnis eines Abrechnungslaufs (eine Wiederholung erzeugt 0 Buchungen)."""
+    """Ergebnis eines Abrechnungslaufs (eine Wiederholung erzeugt 0 Buchungen).
+
+    `skipped` nennt die Buchungen, die der Lauf nicht abrechnen konnte (z. B. ein Betrag, den das Hauptbuch
+    nicht fassen kann); die übrigen sind abgerechnet, ein späterer Lauf holt die übersprungenen nach."""
 
     period: str
     transfers_created: int
     total: Money
+    skipped: list[SkippedCharge]
 
 
 RunStatusText = Literal["queued", "running", "done", "failed"]
@@ -281,11 +383,6 @@ class BillingRunAccepted(Out):
     period: str
     status: RunStatusText = Field(description="queued (wartet), running (läuft), done (fertig), failed (abgebrochen)")
     progress: Annotated[int, Field(ge=0, le=100, description="Fortschritt in Prozent der Abrechnungen des Monats")]
-
-
-class SkippedCharge(Out):
-    booking_id: int
-    reason: str
 
 
 class BillingRunState(BillingRunAccepted):
@@ -376,7 +473,11 @@ def page_out(page: Page, serialise: Any) -> tuple[dict[str, Any], dict[str, str]
 
 
 def parse_body(model: type[BaseModel], raw: bytes) -> Any:
-    """Validate a JSON body; InvalidInput naming each bad field (``body`` for broken JSON)."""
+    """Validate a JSON body; InvalidInput naming each bad field (``body`` for broken JSON).
+
+    NUL in any string (PostgreSQL refuses it in text) is refused first, wherever it is, naming the field.
+    """
+    _refuse_nul(raw)
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
@@ -394,4 +495,21 @@ def parse_body(model: type[BaseModel], raw: bytes) -> Any:
 
 
 def decimal_or_none(value: str | None) -> Decimal | None:
-    return Decimal(value) if value is not None else None
+    """An API decimal string (``"1234.50"``, already validated by its schema) as a Decimal."""
+    return parse_api_amount(value) if value is not None else None
+
+
+def _refuse_nul(raw: bytes) -> None:
+    """A 422 naming each top-level field (or ``body``) whose text holds a NUL character."""
+    if b"\\u0000" not in raw.lower() and b"\x00" not in raw:
+        return
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return  # broken JSON: parse_body says so
+    if isinstance(data, dict):
+        bad = [str(key) for key, value in data.items() if contains_nul(key) or contains_nul(value)]
+        if bad:
+            raise InvalidInput(NUL_MESSAGE, errors={name.replace("\x00", "\\0"): [NUL_MESSAGE] for name in bad})
+    if contains_nul(data):
+        raise InvalidInput(NUL_MESSAGE, errors={"body": [NUL_MESSAGE]})

@@ -12,9 +12,10 @@ from pydantic import Field, StringConstraints
 
 from marketplace.api import api_bp
 from marketplace.api.auth import api_user
+from marketplace.api.schemas import QueryInt
 from marketplace.api.spec import ApiModel, Money, QueryModel, Raw, RawBody, money, operation
 from marketplace.core.errors import PermissionDenied
-from marketplace.core.pagination import paginate
+from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
 from marketplace.members.models import User
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
 from marketplace.settlement import xrechnung
@@ -22,7 +23,7 @@ from marketplace.settlement.models import Invoice, Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement
 from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, view_of
 
-PeriodText = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 
 
 def _require_finance(user: User) -> None:
@@ -76,13 +77,13 @@ class InvoicePage(ApiModel):
 
 
 #: ``?period=`` (empty) means every month, so the document admits the empty text too.
-PeriodOrAll = Annotated[str, StringConstraints(pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$")]
+PeriodOrAll = Annotated[str, StringConstraints(pattern=r"^([0-9]{4}-(0[1-9]|1[0-2]))?$")]
 
 
 class InvoicesQuery(QueryModel):
     period: PeriodOrAll | None = None
-    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    per_page: Annotated[int, Field(ge=1, le=100)] = 50
+    page: Annotated[QueryInt, Field(ge=1, le=MAX_PAGE)] = 1
+    per_page: Annotated[QueryInt, Field(ge=1, le=MAX_PER_PAGE)] = 50
 
 
 def invoice_out(invoice: Invoice) -> InvoiceOut:

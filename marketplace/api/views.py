@@ -348,7 +348,7 @@ def _run_state(run: BillingRun) -> BillingRunState:
         finished_at=run.finished_at,
         transfers_created=run.transfers_created if done else None,
         total=money(run.total_cents) if done else None,
-        skipped=[] if done else None,
+        skipped=run.skipped if done else None,
         error=run.error if run.status is RunStatus.FAILED else None,
     )
 
@@ -382,7 +382,14 @@ def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut | BillingR
 
         accepted = BillingRunAccepted(id=run.id, period=run.period, status=run.status.value, progress=run.percent)
         return accepted, 202, {"Location": url_for("api.get_billing_run", run_id=run.id)}
-    out = BillingRunOut(period=run.period, transfers_created=run.transfers_created, total=money(run.total_cents))
+    out = BillingRunOut.model_validate(
+        {
+            "period": run.period,
+            "transfers_created": run.transfers_created,
+            "total": money(run.total_cents),
+            "skipped": run.skipped,
+        }
+    )
     return out, 201, {}
 
 

@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, StringField, TextAreaField
+from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from marketplace.bookings.models import MAX_BOOKING_QUANTITY, USAGE_QUANTITY_PLACES
+from marketplace.core.forms import DecimalField, Form, IntegerField
 
-class BookingRequestForm(FlaskForm):
+
+class BookingRequestForm(Form):
     quantity = IntegerField(
         _l("Menge"),
         default=1,
         validators=[
             InputRequired(_l("Bitte eine Menge angeben.")),
-            NumberRange(min=1, max=100_000, message=_l("Die Menge ist eine ganze Zahl von 1 bis 100.000.")),
+            NumberRange(
+                min=1, max=MAX_BOOKING_QUANTITY, message=_l("Die Menge ist eine ganze Zahl von 1 bis 100.000.")
+            ),
         ],
     )
     starts_on = DateField(
@@ -22,11 +26,11 @@ class BookingRequestForm(FlaskForm):
     note = TextAreaField(_l("Nachricht an den Anbieter"), validators=[Optional(), Length(max=2000)])
 
 
-class DeclineForm(FlaskForm):
+class DeclineForm(Form):
     reason = TextAreaField(_l("Begründung (optional)"), validators=[Optional(), Length(max=2000)])
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     ends_on = DateField(
         _l("Ende zum"),
         validators=[Optional()],
@@ -35,27 +39,29 @@ class CancelForm(FlaskForm):
     reason = TextAreaField(_l("Grund (optional)"), validators=[Optional(), Length(max=2000)])
 
 
-class MessageForm(FlaskForm):
+class MessageForm(Form):
     body = TextAreaField(
         _l("Nachricht"),
         validators=[InputRequired(_l("Bitte eine Nachricht eingeben.")), Length(max=5000)],
     )
 
 
-class UsageForm(FlaskForm):
+class UsageForm(Form):
     period = StringField(
         _l("Monat"),
         validators=[InputRequired(_l("Bitte den Monat angeben."))],
         description=_l("Als JJJJ-MM, z. B. 2026-11"),
     )
-    quantity = StringField(
+    quantity = DecimalField(
         _l("Menge"),
         validators=[InputRequired(_l("Bitte die Menge angeben."))],
         description=_l("Bis zu drei Nachkommastellen, z. B. 12,5"),
+        places=USAGE_QUANTITY_PLACES,
+        message=_l("Bitte die Menge als Zahl mit höchstens drei Nachkommastellen angeben, z. B. 12,5 oder 1.250."),
     )
 
 
-class DisputeForm(FlaskForm):
+class DisputeForm(Form):
     reason = TextAreaField(
         _l("Begründung des Einspruchs"),
         validators=[InputRequired(_l("Bitte begründen Sie den Einspruch.")), Length(max=2000)],

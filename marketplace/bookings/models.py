@@ -81,6 +81,14 @@ class UsageStatus(enum.StrEnum):
 #: Days a buyer has to confirm or dispute a usage record.
 USAGE_REVIEW_DAYS = 14
 
+# Bounds of the columns below, for the forms, the API's schemas and the operations alike.
+#: Units one booking carries (``bookings.quantity``, INTEGER; capacity is at most 1 000 000).
+MAX_BOOKING_QUANTITY = 100_000
+#: Decimal places of a usage quantity (``usage_records.quantity``, NUMERIC(14, 3)).
+USAGE_QUANTITY_PLACES = 3
+#: Largest usage quantity one month may carry (NUMERIC(14, 3) holds 11 integer digits).
+MAX_USAGE_QUANTITY = Decimal("10000000000")
+
 
 class Booking(db.Model):
     __tablename__ = "bookings"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 
@@ -19,6 +19,9 @@ from marketplace.bookings import notices
 from marketplace.bookings.models import (
     BILLABLE_STATUSES,
     COMMITTED_STATUSES,
+    MAX_BOOKING_QUANTITY,
+    MAX_USAGE_QUANTITY,
+    USAGE_QUANTITY_PLACES,
     USAGE_REVIEW_DAYS,
     Booking,
     BookingEvent,
@@ -34,15 +37,15 @@ from marketplace.catalogue.queries import current_price_version
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
+from marketplace.core.money import MAX_CHARGE_CENTS, AmountError, charge_cents, format_eur, parse_api_decimal
 from marketplace.core.timeutil import month_bounds, parse_period, today, utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Role, User
 
-MAX_QUANTITY = 100_000
+MAX_QUANTITY = MAX_BOOKING_QUANTITY
 MAX_NOTE = 2_000
 MAX_MESSAGE = 5_000
-#: Largest usage quantity one month may carry (Numeric(14, 3) holds 11 integer digits).
-MAX_USAGE = Decimal("10000000000")
+MAX_USAGE = MAX_USAGE_QUANTITY
 
 
 @dataclass
@@ -371,15 +374,36 @@ def _charged(booking_id: int, period: str) -> bool:
 
 
 def _usage_quantity(quantity: object) -> Decimal:
-    try:
-        value = quantity if isinstance(quantity, Decimal) else Decimal(str(quantity).strip().replace(",", "."))
-    except (InvalidOperation, ValueError):
-        raise InvalidInput.field("quantity", "Bitte die Menge als Zahl angeben, z. B. 12,5.") from None
-    if not value.is_finite() or value < 0 or value > MAX_USAGE:
+    """The entered quantity as a Decimal: as the form's or the API's parser gave it (both refuse other scripts'
+    digits, underscores, exponents and ``-0``), an int, or technical text like ``"12.5"``."""
+    if isinstance(quantity, Decimal):
+        value = quantity
+    elif isinstance(quantity, int) and not isinstance(quantity, bool):
+        value = Decimal(quantity)
+    else:
+        try:
+            value = parse_api_decimal(str(quantity).strip(), 30, signed=True)
+        except AmountError:
+            raise InvalidInput.field("quantity", "Bitte die Menge als Zahl angeben, z. B. 12,5.") from None
+    if not value.is_finite() or (value == 0 and value.is_signed()):  # NaN, infinity, "-0"
+        raise InvalidInput.field("quantity", "Bitte die Menge als Zahl angeben, z. B. 12,5.")
+    if value < 0 or value > MAX_USAGE_QUANTITY:
         raise InvalidInput.field("quantity", "Die Menge muss zwischen 0 und 10.000.000.000 liegen.")
-    if value.as_tuple().exponent < -3:  # type: ignore[operator]
+    if value.as_tuple().exponent < -USAGE_QUANTITY_PLACES:  # type: ignore[operator]
         raise InvalidInput.field("quantity", "Die Menge hat höchstens drei Nachkommastellen.")
     return value
+
+
+def _check_chargeable(booking: Booking, quantity: Decimal) -> None:
+    """Refuse a quantity whose charge (quantity × the booking's unit price) no ledger amount can hold."""
+    if booking.unit_price_cents is None:
+        return
+    if charge_cents(booking.unit_price_cents, quantity) > MAX_CHARGE_CENTS:
+        raise InvalidInput.field(
+            "quantity",
+            f"Menge mal Preis je Einheit ergibt mehr als {format_eur(MAX_CHARGE_CENTS)} für einen Monat; "
+            "bitte die Menge prüfen.",
+        )
 
 
 def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) -> UsageRecord:
@@ -409,6 +433,7 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
             f"Der Monat {period} liegt außerhalb der Buchung ({_fmt(booking.starts_on)} bis {until}).",
         )
     value = _usage_quantity(quantity)
+    _check_chargeable(booking, value)
     if _charged(booking.id, period):
         raise Conflict(f"Der Verbrauch für {period} ist bereits abgerechnet und kann nicht mehr geändert werden.")
     record = db.session.scalar(

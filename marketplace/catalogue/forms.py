@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     DateField,
     EmailField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -19,8 +14,19 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from marketplace.catalogue.models import ServiceStatus, TaxReason, Unit, VatCategory
-from marketplace.core.forms import MoneyField
+from marketplace.catalogue.models import (
+    MAX_CAPACITY,
+    MAX_MINIMUM_TERM_MONTHS,
+    MAX_NOTICE_DAYS,
+    MAX_RESPONSE_HOURS,
+    MAX_TITLE,
+    SLA_AVAILABILITY_PLACES,
+    ServiceStatus,
+    TaxReason,
+    Unit,
+    VatCategory,
+)
+from marketplace.core.forms import DecimalField, Form, IntegerField, MoneyField
 
 UNIT_LABELS = {
     Unit.MONTH: _l("Monat (wiederkehrend, anteilig nach Tagen)"),
@@ -62,35 +68,13 @@ VATEX_LABELS = {
 }
 
 
-class PercentField(StringField):
-    """A percentage typed as 99,5 or 99.5 (range checks happen in the operation)."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        text = str(valuelist[0]).strip().replace("%", "").replace(",", ".").strip() if valuelist else ""
-        if not text:
-            return
-        try:
-            self.data = Decimal(text)
-        except InvalidOperation as exc:
-            self.raw_data = valuelist
-            raise ValueError(_l("Bitte eine Zahl angeben, z. B. 99,5.")) from exc
-        if not self.data.is_finite():
-            raise ValueError(_l("Bitte eine Zahl angeben, z. B. 99,5."))
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        return str(self.data).replace(".", ",") if self.data is not None else ""
-
-
 class CheckboxesField(SelectMultipleField):
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
 
 
-class ServiceForm(FlaskForm):
-    title = StringField(_l("Titel"), validators=[DataRequired(_l("Bitte einen Titel angeben.")), Length(max=200)])
+class ServiceForm(Form):
+    title = StringField(_l("Titel"), validators=[DataRequired(_l("Bitte einen Titel angeben.")), Length(max=MAX_TITLE)])
     description = TextAreaField(_l("Beschreibung"), validators=[Optional(), Length(max=10_000)])
     category = SelectField(_l("Kategorie"), validators=[DataRequired(_l("Bitte eine Kategorie wählen."))])
     unit = SelectField(_l("Abrechnungseinheit"), choices=[(u.value, label) for u, label in UNIT_LABELS.items()])
@@ -102,7 +86,7 @@ class ServiceForm(FlaskForm):
     vat_category = SelectField(_l("Umsatzsteuer"), choices=[(v.value, label) for v, label in VAT_LABELS.items()])
     capacity = IntegerField(
         _l("Kapazität (Einheiten gleichzeitig)"),
-        validators=[Optional(), NumberRange(min=1, max=1_000_000, message=_l("Bitte eine ganze Zahl ab 1."))],
+        validators=[Optional(), NumberRange(min=1, max=MAX_CAPACITY, message=_l("Bitte eine ganze Zahl ab 1."))],
         description=_l("Leer lassen für unbegrenzt."),
     )
     status = SelectField(
@@ -134,20 +118,34 @@ class ServiceForm(FlaskForm):
     minimum_term_months = IntegerField(
         _l("Mindestlaufzeit in Monaten"),
         default=0,
-        validators=[Optional(), NumberRange(min=0, max=120, message=_l("Bitte eine ganze Zahl von 0 bis 120."))],
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=MAX_MINIMUM_TERM_MONTHS, message=_l("Bitte eine ganze Zahl von 0 bis 120.")),
+        ],
     )
     notice_period_days = IntegerField(
         _l("Kündigungsfrist in Tagen"),
         default=0,
-        validators=[Optional(), NumberRange(min=0, max=730, message=_l("Bitte eine ganze Zahl von 0 bis 730."))],
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=MAX_NOTICE_DAYS, message=_l("Bitte eine ganze Zahl von 0 bis 730.")),
+        ],
     )
-    sla_availability = PercentField(_l("Verfügbarkeit in Prozent"), description=_l("Zum Beispiel 99,5"))
+    sla_availability = DecimalField(
+        _l("Verfügbarkeit in Prozent"),
+        description=_l("Zum Beispiel 99,5"),
+        places=SLA_AVAILABILITY_PLACES,
+        message=_l("Bitte eine Zahl mit höchstens zwei Nachkommastellen angeben, z. B. 99,5."),
+    )
     sla_support_hours = StringField(
         _l("Servicezeiten"), validators=[Optional(), Length(max=200)], description=_l("Zum Beispiel Mo–Fr 7–18 Uhr")
     )
     sla_response_hours = IntegerField(
         _l("Reaktionszeit in Stunden"),
-        validators=[Optional(), NumberRange(min=1, max=8760, message=_l("Bitte eine ganze Zahl von 1 bis 8760."))],
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=MAX_RESPONSE_HOURS, message=_l("Bitte eine ganze Zahl von 1 bis 8760.")),
+        ],
     )
     contact_name = StringField(_l("Ansprechperson"), validators=[Optional(), Length(max=200)])
     contact_email = EmailField(_l("E-Mail der Ansprechperson"), validators=[Optional(), Length(max=254)])
@@ -164,14 +162,14 @@ class ServiceForm(FlaskForm):
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
 
-class DocumentForm(FlaskForm):
+class DocumentForm(Form):
     title = StringField(
         _l("Bezeichnung"), validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=200)]
     )
     file = FileField(_l("PDF-Datei (höchstens 5 MB)"))
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     status = SelectField(_l("Status"), choices=[(s.value, label) for s, label in STATUS_LABELS.items()])
 
 

@@ -24,6 +24,19 @@ from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member, MemberKind, Role, User
 
+# Bounds of the service's columns, for forms and API schemas (catalogue/operations.py checks the same).
+#: ``services.title``, VARCHAR(200).
+MAX_TITLE = 200
+#: Net price of one unit; ``unit_price_cents`` is BIGINT, the cap keeps a month's charge far inside it.
+MAX_UNIT_PRICE = Decimal("10000000.00")
+#: ``services.capacity``, INTEGER: units at once.
+MAX_CAPACITY = 1_000_000
+MAX_MINIMUM_TERM_MONTHS = 120
+MAX_NOTICE_DAYS = 730
+MAX_RESPONSE_HOURS = 8_760
+#: ``services.sla_availability``, NUMERIC(5, 2): a percentage.
+SLA_AVAILABILITY_PLACES = 2
+
 #: Legal forms under public law (§ 2b UStG applies to them only): the others may offer S and E, not O.
 PUBLIC_LAW_KINDS = frozenset(
     {MemberKind.DATA_CENTRE, MemberKind.MUNICIPALITY, MemberKind.COUNTY, MemberKind.STATE_AGENCY}

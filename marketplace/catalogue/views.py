@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -42,9 +40,10 @@ from marketplace.catalogue.queries import (
 from marketplace.core.auth import role_required
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import apply_domain_errors
-from marketplace.core.money import AmountError, parse_amount, to_cents
+from marketplace.core.money import AmountError, parse_amount, parse_form_decimal, to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.readonly import reads_only
+from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.members.models import Role
 
@@ -135,15 +134,13 @@ def _filters_from_args() -> tuple[CatalogueFilters, list[str]]:
             return None
         return to_cents(value)
 
-    provider_id = None
-    if (args.get("provider") or "").isdigit():
-        provider_id = int(args["provider"])
+    provider_id = parse_query_int(args.get("provider"))
     unit = Unit(args["unit"]) if args.get("unit") in {u.value for u in Unit} else None
     sla_min = None
     if args.get("sla"):
         try:
-            sla_min = Decimal(args["sla"])
-        except InvalidOperation:
+            sla_min = parse_form_decimal(args["sla"], 2)
+        except AmountError:
             sla_min = None
         if sla_min is not None and not (0 <= sla_min <= 100):
             notices.append(_("Die Verfügbarkeit ist ein Prozentwert zwischen 0 und 100."))

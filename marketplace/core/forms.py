@@ -1,4 +1,10 @@
-"""Form fields shared by several areas."""
+"""Form fields shared by several areas, and the base of every form.
+
+`Form` refuses control characters in every text field (all of them in a one-line field, all but line breaks
+and tabs in a textarea; `marketplace.core.validators.text_problem`). The number fields parse what a German
+user types with the one form parser of `marketplace.core.money` (``1.234,50``; ``1.234`` is 1234) and take
+ASCII digits only.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,39 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import Field, HiddenField, PasswordField, StringField, TextAreaField, ValidationError
+from wtforms import IntegerField as _IntegerField
 
 from marketplace.core.errors import InvalidInput
-from marketplace.core.money import AmountError, parse_amount
+from marketplace.core.money import AmountError, parse_amount, parse_form_decimal
+from marketplace.core.validators import text_problem
+
+
+def single_line(form: FlaskForm, field: Field) -> None:
+    """WTForms validator: no control character at all (line breaks, tabs, NUL …) in a one-line text."""
+    if isinstance(field.data, str) and text_problem(field.data):
+        raise ValidationError(_l("Bitte ohne Zeilenumbrüche, Tabulatoren und andere Steuerzeichen eingeben."))
+
+
+def multi_line(form: FlaskForm, field: Field) -> None:
+    """WTForms validator: line breaks and tabs are fine in a textarea, other control characters are not."""
+    if isinstance(field.data, str) and text_problem(field.data, multiline=True):
+        raise ValidationError(
+            _l("Der Text enthält unzulässige Steuerzeichen (erlaubt sind Zeilenumbrüche und Tabulatoren).")
+        )
+
+
+class Form(FlaskForm):
+    """Base of the application's forms: text fields refuse control characters, whatever else they check."""
+
+    def validate(self, extra_validators: dict[str, list[Any]] | None = None) -> bool:
+        extra: dict[str, list[Any]] = {name: list(checks) for name, checks in (extra_validators or {}).items()}
+        for name, field in self._fields.items():
+            if isinstance(field, TextAreaField):
+                extra.setdefault(name, []).append(multi_line)
+            elif isinstance(field, StringField) and not isinstance(field, PasswordField | HiddenField):
+                extra.setdefault(name, []).append(single_line)
+        return super().validate(extra_validators=extra)
 
 
 class MoneyField(StringField):
@@ -34,7 +69,53 @@ class MoneyField(StringField):
         return ""
 
 
-class ActionForm(FlaskForm):
+class DecimalField(StringField):
+    """A number typed the German way (``7,44344``, ``1.234,5``) or with a point (``99.5``), ASCII digits only,
+    at most `places` decimal places. Ranges are checked by validators or the operation."""
+
+    def __init__(self, label: Any = None, validators: Any = None, *, places: int, message: Any, **kwargs: Any):
+        super().__init__(label, validators, **kwargs)
+        self.places = places
+        self.message = message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        try:
+            self.data = parse_form_decimal(str(valuelist[0]).replace("%", ""), self.places, signed=True)
+        except AmountError as exc:
+            self.raw_data = valuelist
+            raise ValueError(self.message) from exc
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        return str(self.data).replace(".", ",") if self.data is not None else ""
+
+
+class IntegerField(_IntegerField):
+    """A whole number in ASCII digits, thousands grouped as a German user may write them (``3.000.000``).
+
+    WTForms' own field takes whatever Python's `int` takes (``"١٢"``, ``"1_000"``); bounds come from a
+    `NumberRange` with the column's limits.
+    """
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return
+        text = str(valuelist[0])
+        if not text.strip():
+            self.data = None
+            return
+        try:
+            self.data = int(parse_form_decimal(text, 0, signed=True))
+        except AmountError as exc:
+            self.data = None
+            raise ValueError(_l("Bitte eine ganze Zahl angeben.")) from exc
+
+
+class ActionForm(Form):
     """A button that changes state: only the CSRF token."""
 
 

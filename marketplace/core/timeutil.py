@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app, has_app_context
 
-_PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")  # ASCII digits: "٢٠٢٦-11" is no period
 
 
 def utcnow() -> datetime:

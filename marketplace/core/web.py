@@ -61,7 +61,9 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     from marketplace.core import login_guard
+    from marketplace.core.validators import check_request_input
 
+    app.before_request(check_request_input)  # first: the login guard and the views may put text into SQL
     login_guard.init_app(app)
     from marketplace.core import logs, readonly
 

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-from typing import Any
-
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms import DateField, SelectField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
-from marketplace.core.forms import MoneyField
+from marketplace.core.forms import DecimalField, Form, IntegerField, MoneyField
+from marketplace.costsharing.models import KOENIGSTEIN_PLACES, MAX_POPULATION, MAX_WEIGHT, WEIGHT_PLACES
 
 KEY_LABELS = {
     "equal": _l("Gleiche Anteile"),
@@ -18,26 +15,7 @@ KEY_LABELS = {
 }
 
 
-class DecimalCommaField(StringField):
-    """A non-negative decimal typed with a comma or a point (``7,44344``), up to five places."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = None
-        text = str(valuelist[0]).strip().replace(",", ".") if valuelist else ""
-        if not text:
-            return
-        try:
-            value = Decimal(text)
-        except InvalidOperation as exc:
-            self.raw_data = valuelist
-            raise ValueError(_l("Bitte eine Zahl angeben, z. B. 7,44344.")) from exc
-        if not value.is_finite() or value.as_tuple().exponent < -5:  # type: ignore[operator]
-            self.raw_data = valuelist
-            raise ValueError(_l("Bitte eine Zahl mit höchstens fünf Nachkommastellen angeben."))
-        self.data = value
-
-
-class PlanForm(FlaskForm):
+class PlanForm(Form):
     service_id = SelectField(_l("Leistung"), coerce=int, validators=[InputRequired(_l("Bitte eine Leistung wählen."))])
     year = IntegerField(
         _l("Jahr"),
@@ -54,39 +32,59 @@ class PlanForm(FlaskForm):
     allocation_key = SelectField(_l("Verteilungsschlüssel"), choices=list(KEY_LABELS.items()))
 
 
-class ParticipantForm(FlaskForm):
+class ParticipantForm(Form):
     member_id = SelectField(_l("Mitglied"), coerce=int, validators=[InputRequired(_l("Bitte ein Mitglied wählen."))])
     joins_on = DateField(_l("Teilnahme ab"), validators=[DataRequired(_l("Bitte das Datum des Beitritts angeben."))])
     leaves_on = DateField(
         _l("Teilnahme bis (optional)"), validators=[Optional()], description=_l("Letzter Tag; leer lassen, wenn offen.")
     )
-    weight = DecimalCommaField(_l("Gewicht (optional)"), description=_l("Nur beim Schlüssel „Vereinbarte Gewichte“."))
+    weight = DecimalField(
+        _l("Gewicht (optional)"),
+        validators=[
+            Optional(),
+            NumberRange(
+                min=0,
+                max=MAX_WEIGHT,
+                message=_l("Bitte ein Gewicht zwischen 0 und 999.999.999,99999 angeben."),
+            ),
+        ],
+        description=_l("Nur beim Schlüssel „Vereinbarte Gewichte“."),
+        places=WEIGHT_PLACES,
+        message=_l("Bitte eine Zahl mit höchstens fünf Nachkommastellen angeben, z. B. 7,44344."),
+    )
     population = IntegerField(
         _l("Einwohnerzahl (optional)"),
-        validators=[Optional(), NumberRange(min=1, message=_l("Bitte eine Einwohnerzahl größer als 0 angeben."))],
+        validators=[
+            Optional(),
+            NumberRange(
+                min=1,
+                max=MAX_POPULATION,
+                message=_l("Bitte eine Einwohnerzahl zwischen 1 und 2.147.483.647 angeben."),
+            ),
+        ],
         description=_l("Nur beim Schlüssel „Nach Einwohnerzahl“."),
     )
     population_date = DateField(_l("Stichtag der Einwohnerzahl (optional)"), validators=[Optional()])
 
 
-class LeaveForm(FlaskForm):
+class LeaveForm(Form):
     leaves_on = DateField(_l("Letzter Tag der Teilnahme"), validators=[DataRequired(_l("Bitte ein Datum angeben."))])
 
 
-class PlannedCostForm(FlaskForm):
+class PlannedCostForm(Form):
     planned_cost = MoneyField(
         _l("Geplante Jahreskosten in Euro"), validators=[InputRequired(_l("Bitte die geplanten Jahreskosten angeben."))]
     )
 
 
-class TrueUpForm(FlaskForm):
+class TrueUpForm(Form):
     actual_cost = MoneyField(
         _l("Tatsächliche Jahreskosten in Euro"),
         validators=[InputRequired(_l("Bitte die tatsächlichen Jahreskosten angeben."))],
     )
 
 
-class KoenigsteinForm(FlaskForm):
+class KoenigsteinForm(Form):
     year = IntegerField(
         _l("Jahr"),
         validators=[
@@ -95,8 +93,10 @@ class KoenigsteinForm(FlaskForm):
         ],
     )
     member_id = SelectField(_l("Mitglied"), coerce=int, validators=[InputRequired(_l("Bitte ein Mitglied wählen."))])
-    value = DecimalCommaField(
+    value = DecimalField(
         _l("Anteil in Prozent"),
         description=_l("Wie veröffentlicht, z. B. 7,44344."),
         validators=[InputRequired(_l("Bitte den Anteil angeben."))],
+        places=KOENIGSTEIN_PLACES,
+        message=_l("Bitte eine Zahl mit höchstens fünf Nachkommastellen angeben, z. B. 7,44344."),
     )

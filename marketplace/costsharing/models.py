@@ -93,6 +93,17 @@ class CostSharingPlan(db.Model):
         return next((p for p in self.participants if p.member_id == member_id), None)
 
 
+# Bounds of the participants' and Königstein columns, for the forms and the operations (PostgreSQL refuses
+# larger values with an error; SQLite would store them silently).
+#: ``weight``, NUMERIC(14, 5): nine integer digits, five places.
+WEIGHT_PLACES = 5
+MAX_WEIGHT = Decimal("999999999.99999")
+#: ``population``, INTEGER.
+MAX_POPULATION = 2_147_483_647
+#: ``koenigstein_values.value``, NUMERIC(9, 5): a percentage with five places.
+KOENIGSTEIN_PLACES = 5
+
+
 class Participant(db.Model):
     """A member taking part in a plan from a date (and possibly until a date) with its key's weight."""
 

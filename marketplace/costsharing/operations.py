@@ -20,6 +20,9 @@ from marketplace.costsharing import invoices
 from marketplace.costsharing.advances import clearing_accounts
 from marketplace.costsharing.allocation import year_bounds
 from marketplace.costsharing.models import (
+    MAX_POPULATION,
+    MAX_WEIGHT,
+    WEIGHT_PLACES,
     Advance,
     AllocationKey,
     CostSharingPlan,
@@ -147,6 +150,12 @@ def add_participant(
         raise Conflict(f"{member.name} nimmt an dieser Kostenteilung bereits teil.")
     _check_dates(plan, joins_on, leaves_on)
     key = plan.allocation_key
+    if population is not None and population > MAX_POPULATION:
+        raise InvalidInput.field("population", "Die Einwohnerzahl ist höchstens 2.147.483.647.")
+    if weight is not None and (not weight.is_finite() or weight > MAX_WEIGHT):
+        raise InvalidInput.field("weight", "Das Gewicht ist höchstens 999.999.999,99999.")
+    if weight is not None and weight.as_tuple().exponent < -WEIGHT_PLACES:  # type: ignore[operator]
+        raise InvalidInput.field("weight", "Das Gewicht hat höchstens fünf Nachkommastellen.")
     if key is AllocationKey.POPULATION:
         if population is None or population <= 0:
             raise InvalidInput.field("population", "Bitte die Einwohnerzahl angeben (größer als 0).")

@@ -18,6 +18,7 @@ from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.money import AmountError, cents_to_str, from_cents, parse_amount, to_cents
 from marketplace.core.timeutil import today
+from marketplace.core.validators import parse_query_int
 from marketplace.costsharing import invoices, operations, queries
 from marketplace.costsharing.forms import (
     KEY_LABELS,
@@ -72,7 +73,7 @@ def _preview_cents() -> int | None:
         cents = to_cents(parse_amount(text))
     except AmountError:
         return None
-    return cents if cents >= 0 else None
+    return cents if 0 <= cents <= operations.MAX_CENTS else None
 
 
 @bp.get("/")
@@ -403,7 +404,9 @@ def _koenigstein_form() -> KoenigsteinForm:
     form = KoenigsteinForm()
     form.member_id.choices = _members()
     if not form.is_submitted():
-        form.year.data = request.args.get("year", type=int) or today().year + 1
+        year = parse_query_int(request.args.get("year"))
+        in_range = year is not None and operations.MIN_YEAR <= year <= operations.MAX_YEAR
+        form.year.data = year if in_range else today().year + 1
     return form
 
 

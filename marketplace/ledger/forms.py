@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+from marketplace.core.forms import Form
+
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
-class BillingForm(FlaskForm):
+class BillingForm(Form):
     period = StringField(
         _l("Monat (JJJJ-MM)"),
         validators=[
@@ -18,8 +19,9 @@ class BillingForm(FlaskForm):
     )
 
 
-class ReverseForm(FlaskForm):
-    reason = TextAreaField(
+class ReverseForm(Form):
+    #: One line: the reason becomes part of the booking text (journal, DATEV Buchungstext, exports).
+    reason = StringField(
         _l("Grund der Stornierung"),
         description=_l("Erscheint im Buchungstext und im Prüfprotokoll (höchstens 300 Zeichen)."),
         validators=[

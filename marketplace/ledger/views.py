@@ -13,6 +13,7 @@ from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period, period_of, previous_month, today
+from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.ledger import exports
 from marketplace.ledger.charts import hbar_chart
@@ -54,11 +55,8 @@ def _member_filter() -> int | None:
     own = _visible_member_id()
     if own is not None:
         return own
-    try:
-        chosen = int(request.args.get("member_id") or 0)
-    except ValueError:
-        return None
-    return chosen if chosen > 0 and db.session.get(Member, chosen) is not None else None
+    chosen = parse_query_int(request.args.get("member_id"))
+    return chosen if chosen is not None and db.session.get(Member, chosen) is not None else None
 
 
 def _eur(cents: int) -> str:

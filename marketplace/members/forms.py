@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
+from marketplace.core.forms import Form
 
-class LoginForm(FlaskForm):
+
+class LoginForm(Form):
     email = EmailField(
         _l("E-Mail-Adresse"),
         validators=[
@@ -20,13 +21,13 @@ class LoginForm(FlaskForm):
     )
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(
         _l("Bezeichnung"), validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)]
     )
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField(
         _l("E-Mail-Adresse"),
         validators=[
@@ -37,7 +38,7 @@ class ForgotPasswordForm(FlaskForm):
     )
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(Form):
     password = PasswordField(
         _l("Neues Passwort"),
         validators=[

@@ -6,6 +6,10 @@ makes a rerun pick up only what is new. The run records the booking status chang
 (set-based, `bookings.operations.advance_bookings`), posts the charges together with the month's
 cost-sharing advances, and queues the billing e-mails last, all by explicit calls.
 
+A charge the ledger cannot hold (an amount above `MAX_CHARGE_CENTS`, from data that got in before entry
+was bounded, or one that would carry a balance or the run's total beyond BIGINT) is skipped and reported in
+the run's `skipped` instead of failing the whole month; a later run charges it once the data is corrected.
+
 `run_billing` does it all in the caller's transaction (small runs, the CLI, the demo). A run above
 ``BILLING_JOB_THRESHOLD`` bookings is a job (`start_billing` queues it, `monthend.jobs` runs it with
 `run_billing_job`): one transaction per step and per batch of charges, its progress committed with each.
@@ -16,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
@@ -26,6 +30,7 @@ from marketplace.bookings.operations import advance_bookings
 from marketplace.catalogue.models import Service, Unit
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
+from marketplace.core.money import BIGINT_MAX, MAX_CHARGE_CENTS, format_eur
 from marketplace.core.timeutil import month_bounds, today, utcnow
 from marketplace.costsharing.advances import prepare as prepare_advances
 from marketplace.extensions import db
@@ -56,6 +61,17 @@ class Charge:
     service_title: str
     cents: int
     detail: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A booking the run could not charge, and why (German: the operator reads it)."""
+
+    booking_id: int
+    reason: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {"booking_id": self.booking_id, "reason": self.reason}
 
 
 #: How the journal names the metered units (the texts are stored in the ledger, so they are German).
@@ -96,8 +112,13 @@ def billable_bookings(first: date) -> int:
     return int(db.session.scalar(select(func.count()).select_from(Booking).where(*_billable(first, last))) or 0)
 
 
-def compute_charges(period: str, first: date) -> list[Charge]:
-    """What the month owes, booking by booking (nothing is written)."""
+def compute_charges(period: str, first: date, skipped: list[Skipped] | None = None) -> list[Charge]:
+    """What the month owes, booking by booking (nothing is written).
+
+    A charge whose amount cannot be computed or exceeds `MAX_CHARGE_CENTS` is left out and, if `skipped` is
+    given, reported there.
+    """
+    skipped = skipped if skipped is not None else []
     first, last = month_bounds(first)
     days_in_month = last.day
     rows = db.session.execute(
@@ -124,33 +145,41 @@ def compute_charges(period: str, first: date) -> list[Charge]:
     )
     charges: list[Charge] = []
     for booking_id, buyer_id, quantity, starts_on, ends_on, unit, price, provider_id, title, usage in rows:
-        if unit is Unit.MONTH:
-            days = billable_days(starts_on, ends_on, first, last)
-            cents = prorated_cents(price, quantity, days, days_in_month)
-            detail = f"{quantity} × {days}/{days_in_month} Tage"
-        else:
-            if usage is None:
-                continue
-            cents = metered_cents(price, usage)
-            detail = f"Verbrauch {_german_quantity(usage)} {USAGE_UNITS.get(unit, unit.value)}"
+        try:
+            if unit is Unit.MONTH:
+                days = billable_days(starts_on, ends_on, first, last)
+                cents = prorated_cents(price, quantity, days, days_in_month)
+                detail = f"{quantity} × {days}/{days_in_month} Tage"
+            else:
+                if usage is None:
+                    continue
+                cents = metered_cents(price, usage)
+                detail = f"Verbrauch {_german_quantity(usage)} {USAGE_UNITS.get(unit, unit.value)}"
+        except (InvalidOperation, OverflowError):  # beyond what Decimal's 28 digits can round to a cent
+            skipped.append(Skipped(booking_id, _too_large(None)))
+            continue
+        if cents > MAX_CHARGE_CENTS:
+            skipped.append(Skipped(booking_id, _too_large(cents)))
+            continue
         if cents > 0:
             charges.append(Charge(booking_id, buyer_id, provider_id, title, cents, detail))
     return charges
 
 
-def _charge_specs(period: str, charges: list[Charge]) -> list[TransferSpec]:
+def _charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> list[TransferSpec]:
+    """The transfers of the charges that keep every balance inside BIGINT (the others go to `skipped`)."""
     member_ids = {c.buyer_id for c in charges} | {c.provider_id for c in charges}
-    clearing = (
-        dict(
-            db.session.execute(
-                select(Account.member_id, Account.id).where(
-                    Account.member_id.in_(member_ids), Account.kind == AccountKind.CLEARING
-                )
-            ).all()
-        )
+    accounts = (
+        db.session.execute(
+            select(Account.member_id, Account.id, Account.balance_cents).where(
+                Account.member_id.in_(member_ids), Account.kind == AccountKind.CLEARING
+            )
+        ).all()
         if member_ids
-        else {}
+        else []
     )
+    clearing = {member_id: account_id for member_id, account_id, _balance in accounts}
+    charges = _within_bigint(charges, {member_id: balance for member_id, _id, balance in accounts}, skipped)
     return [
         TransferSpec(
             idempotency_key=charge_key(c.booking_id, period),
@@ -170,7 +199,12 @@ def _finish(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
         actor,
         "billing.run",
         run,
-        data={"period": run.period, "created": run.transfers_created, "total": run.total_cents},
+        data={
+            "period": run.period,
+            "created": run.transfers_created,
+            "total": run.total_cents,
+            "skipped": run.skipped,
+        },
     )
     notify_billed(run.period, sorted(buyers))
 
@@ -187,7 +221,8 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     """
     first = require_billable_period(period)
     advance_bookings(today())
-    specs = _charge_specs(period, compute_charges(period, first))
+    skipped: list[Skipped] = []
+    specs = _charge_specs(period, compute_charges(period, first, skipped), skipped)
     advances = prepare_advances(period)
     everything = specs + advances.specs
     report = (lambda count: progress(count, len(everything))) if progress is not None else None
@@ -199,6 +234,7 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
         created_by_id=actor.id if actor is not None else None,
         transfers_created=result.created,
         total_cents=result.created_amount_cents,
+        skipped=[item.as_dict() for item in skipped],
         status=RunStatus.DONE,
         processed=len(specs),
         planned=len(specs),
@@ -295,8 +331,9 @@ def _run_job_steps(run_id: int, period: str, actor_id: int | None, batch: int) -
     advance_bookings(today())
     db.session.commit()
 
-    specs = _charge_specs(period, compute_charges(period, first))
-    _save_progress(run_id, planned=len(specs), processed=0)
+    skipped: list[Skipped] = []
+    specs = _charge_specs(period, compute_charges(period, first, skipped), skipped)
+    _save_progress(run_id, planned=len(specs), processed=0, skipped=[item.as_dict() for item in skipped])
     created = amount = 0
     buyers: set[int] = set()
     for start in range(0, len(specs), batch):
@@ -319,6 +356,37 @@ def _run_job_steps(run_id: int, period: str, actor_id: int | None, batch: int) -
     db.session.flush()
     _finish(run, actor, buyers | set(billed_buyers(result.created_ids)))
     db.session.commit()
+
+
+def _too_large(cents: int | None) -> str:
+    amount = f"Der Betrag ({format_eur(cents)})" if cents is not None else "Der Betrag"
+    return (
+        f"{amount} übersteigt die Obergrenze einer Buchung von {format_eur(MAX_CHARGE_CENTS)}; "
+        "bitte Verbrauch und Preis der Buchung prüfen."
+    )
+
+
+def _within_bigint(charges: list[Charge], balances: dict[int, int], skipped: list[Skipped]) -> list[Charge]:
+    """The charges that keep every clearing balance and the run's total inside BIGINT; the others skipped.
+
+    The balances are read without a lock: this only keeps absurd data from failing the whole run, the
+    posting itself locks and checks (a balance beyond BIGINT would still be refused by the database).
+    """
+    kept: list[Charge] = []
+    projected = dict(balances)
+    total = 0
+    for charge in charges:
+        buyer = projected.get(charge.buyer_id, 0) - charge.cents
+        provider = projected.get(charge.provider_id, 0) + charge.cents
+        if buyer >= -BIGINT_MAX and provider <= BIGINT_MAX and total + charge.cents <= BIGINT_MAX:
+            projected[charge.buyer_id], projected[charge.provider_id] = buyer, provider
+            total += charge.cents
+            kept.append(charge)
+        else:
+            skipped.append(
+                Skipped(charge.booking_id, "Der Saldo eines Kontos oder die Summe des Laufs würde zu groß werden.")
+            )
+    return kept
 
 
 def billed_buyers(transfer_ids: list[int]) -> list[int]:

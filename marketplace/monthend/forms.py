@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from marketplace.core.forms import Form
 
-class CloseForm(FlaskForm):
+
+class CloseForm(Form):
     reason = TextAreaField(
         _l("Anmerkung"),
         description=_l("Warum jetzt abgeschlossen wird; steht im Prüfprotokoll (höchstens 300 Zeichen)."),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.core.dbtypes import str_enum
@@ -36,6 +37,9 @@ class BillingRun(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     transfers_created: Mapped[int] = mapped_column(Integer, nullable=False)
     total_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    #: Bookings the run could not charge, ``[{"booking_id": 7, "reason": "…"}]`` (e.g. an amount beyond what
+    #: the ledger holds); a later run charges them once the data is corrected.
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
     status: Mapped[RunStatus] = mapped_column(
         str_enum(RunStatus, "billing_run_status"), nullable=False, default=RunStatus.DONE, server_default="done"
     )

@@ -73,6 +73,15 @@ def billing() -> Response | tuple[str, int]:
                 )
             else:
                 flash(_("Abrechnung %(period)s: nichts Neues abzurechnen.", period=run.period), "info")
+            for item in run.skipped:  # what the run could not charge; the rest is booked
+                flash(
+                    _(
+                        "Buchung %(booking)s nicht abgerechnet: %(reason)s",
+                        booking=item["booking_id"],
+                        reason=item["reason"],
+                    ),
+                    "warning",
+                )
             return redirect(url_for("ledger.index"))
     return render_dashboard(form, 422)
 

@@ -186,3 +186,12 @@ def test_with_redis_the_run_waits_in_the_queue_for_a_worker(jobs_from, demo, api
         assert redis.llen(QUEUE) == 0
     finally:
         redis.delete(QUEUE)
+
+
+def test_a_job_reports_the_charges_it_could_not_post_as_a_small_run_does(jobs_from, demo, api_as, monkeypatch):
+    monkeypatch.setattr(billing, "MAX_CHARGE_CENTS", 100_000)  # 1,000 €: two October charges are larger
+    operator = api_as(OPERATOR)
+    done = poll(operator, operator.post("/api/v1/billing-runs", json={"period": PERIOD}).get_json()["id"])
+    assert done["status"] == "done" and done["transfers_created"] == 4 and charges() == 4
+    assert len(done["skipped"]) == 2 and all("Obergrenze" in item["reason"] for item in done["skipped"])
+    assert set(done["skipped"][0]) == {"booking_id", "reason"}

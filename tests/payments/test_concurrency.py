@@ -93,3 +93,37 @@ def test_the_same_event_delivered_twice_at_once_is_applied_once(app, demo, api_a
     assert db.session.scalar(select(func.count()).select_from(StripeEvent)) == 1
     payments = db.session.scalars(select(Transfer).where(Transfer.kind == TransferKind.PAYMENT)).all()
     assert len(payments) == 1 and payments[0].amount_cents == event["data"]["object"]["amount"]
+
+
+def test_collect_and_direct_payments_of_one_settlement_at_once_pay_each_instruction_once(
+    app, demo, api_as, fault_server
+):
+    """The operator collects while a colleague books the same debtors' direct payments: each instruction is
+    paid one way only, the debits ask for exactly what was not paid directly, and the ledger stays whole."""
+    from tests.concurrency.conftest import Call, assert_ledger_whole, together
+
+    app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
+    operator, second = api_as("betrieb@kopit.example"), api_as("pruefung@kopit.example")
+    settlement = operator.post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    assert second.post(f"/api/v1/settlements/{settlement['id']}/approve").status_code == 200
+    page = f"/settlements/{settlement['id']}"
+    calls = [Call(f"/api/v1/settlements/{settlement['id']}/collect", operator.headers["Authorization"][7:])] + [
+        Call(f"{page}/instructions/{i['id']}/direct", login="pruefung@kopit.example", form_page=page, delay=0.002 * n)
+        for n, i in enumerate(settlement["instructions"])
+    ]
+    collect, *directs = together(app, calls)
+    assert collect.status in (200, 409), collect.body
+    assert {a.status for a in directs} == {302}
+    db.session.remove()
+    paid_directly = set(
+        db.session.scalars(select(Transfer.idempotency_key).where(Transfer.idempotency_key.like("direct:%")))
+    )
+    owed: dict[int, int] = {}
+    for instruction in settlement["instructions"]:
+        if f"direct:{instruction['id']}" not in paid_directly:
+            cents = int(instruction["amount"].replace(".", ""))
+            owed[instruction["debtor_member_id"]] = owed.get(instruction["debtor_member_id"], 0) + cents
+    debits = {d.debtor_member_id: d.amount_cents for d in db.session.scalars(select(Debit))}
+    assert debits == owed
+    assert len(fault_server.intents) == len(owed)
+    assert_ledger_whole()

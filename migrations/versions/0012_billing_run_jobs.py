@@ -3,16 +3,16 @@
 Runs written before this revision were written when they were done, so they start as ``done``; the new
 NOT NULL columns get server defaults, so the previous release keeps inserting rows as it did.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
