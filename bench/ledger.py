@@ -232,7 +232,8 @@ def bill_child(url: str, period: str, as_job: bool = False) -> None:
     with app.app_context():
         from marketplace.extensions import db
         from marketplace.members.queries import user_by_email
-        from marketplace.monthend.billing import run_billing, run_billing_job, start_billing
+        from marketplace.monthend.billing import run_billing, start_billing
+        from marketplace.monthend.jobs import run_billing_job
 
         actor = user_by_email("betrieb@kopit.example")
         before_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

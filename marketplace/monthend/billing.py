@@ -11,8 +11,8 @@ was bounded, or one that would carry a balance or the run's total beyond BIGINT)
 the run's `skipped` instead of failing the whole month; a later run charges it once the data is corrected.
 
 `run_billing` does it all in the caller's transaction (small runs, the CLI, the demo). A run above
-``BILLING_JOB_THRESHOLD`` bookings is a job (`start_billing` queues it, `monthend.jobs` runs it with
-`run_billing_job`): one transaction per step and per batch of charges, its progress committed with each.
+``BILLING_JOB_THRESHOLD`` bookings is a job: `start_billing` queues it, and `monthend.jobs` carries it out
+with the same steps, one transaction per step and per batch of charges, its progress committed with each.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from sqlalchemy import and_, func, or_, select
 from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord, charge_key
 from marketplace.bookings.operations import advance_bookings
 from marketplace.catalogue.models import Service, Unit
-from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.money import BIGINT_MAX, MAX_CHARGE_CENTS, format_eur
 from marketplace.core.timeutil import month_bounds, today, utcnow
@@ -36,7 +35,6 @@ from marketplace.costsharing.advances import prepare as prepare_advances
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import (
-    WRITE_BATCH,
     TransferSpec,
     metered_cents,
     post_transfers,
@@ -166,7 +164,7 @@ def compute_charges(period: str, first: date, skipped: list[Skipped] | None = No
     return charges
 
 
-def _charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> list[TransferSpec]:
+def charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> list[TransferSpec]:
     """The transfers of the charges that keep every balance inside BIGINT (the others go to `skipped`)."""
     member_ids = {c.buyer_id for c in charges} | {c.provider_id for c in charges}
     accounts = (
@@ -193,7 +191,7 @@ def _charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) ->
     ]
 
 
-def _finish(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
+def finish_run(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
     """Audit the finished run and queue the billing e-mails to the buyers it charged."""
     record_audit(
         actor,
@@ -222,7 +220,7 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     first = require_billable_period(period)
     advance_bookings(today())
     skipped: list[Skipped] = []
-    specs = _charge_specs(period, compute_charges(period, first, skipped), skipped)
+    specs = charge_specs(period, compute_charges(period, first, skipped), skipped)
     advances = prepare_advances(period)
     everything = specs + advances.specs
     report = (lambda count: progress(count, len(everything))) if progress is not None else None
@@ -244,7 +242,7 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     )
     db.session.add(run)
     db.session.flush()
-    _finish(run, actor, set(billed_buyers(result.created_ids)))
+    finish_run(run, actor, set(billed_buyers(result.created_ids)))
     return run
 
 
@@ -278,84 +276,6 @@ def start_billing(period: str, actor: User) -> BillingRun:
     db.session.flush()
     record_audit(actor, "billing.queued", run, data={"period": period, "bookings": size})
     return run
-
-
-def _lock_run(run_id: int) -> BillingRun | None:
-    return db.session.scalar(locked(select(BillingRun).where(BillingRun.id == run_id)))
-
-
-def _save_progress(run_id: int, **values: object) -> None:
-    """Write the job's state and commit (with whatever the step posted before it)."""
-    run = _lock_run(run_id)
-    assert run is not None  # noqa: S101 - the job's own row; runs are never deleted
-    for name, value in values.items():
-        setattr(run, name, value)
-    run.updated_at = utcnow()
-    db.session.commit()
-
-
-#: Charges per transaction of a job: each batch commits with the run's progress.
-JOB_BATCH = WRITE_BATCH
-
-
-def run_billing_job(run_id: int) -> BillingRun | None:
-    """Carry out the queued run `run_id` (in `monthend.jobs`, in an app context of its own): claim it, advance
-    the bookings, post the charges batch by batch and the advances last, each step its own transaction
-    that also commits the progress. Returns the run, or None when another worker claimed it first.
-
-    A step that fails rolls back and marks the run ``failed`` with the reason; what earlier batches posted
-    stays (a charge is posted once per key), and the month cannot be closed until a later run is done
-    (`monthend.close`), which then posts exactly what is still missing.
-    """
-    run = _lock_run(run_id)
-    if run is None or run.status is not RunStatus.QUEUED:
-        db.session.rollback()
-        return None
-    run.status = RunStatus.RUNNING
-    run.started_at = run.updated_at = utcnow()
-    period, actor_id = run.period, run.created_by_id
-    db.session.commit()
-    try:
-        _run_job_steps(run_id, period, actor_id, JOB_BATCH)
-    except Exception as error:  # the run must say it stopped, whatever stopped it
-        db.session.rollback()
-        detail = getattr(error, "detail", None) or f"{type(error).__name__}: {error}"
-        _save_progress(run_id, status=RunStatus.FAILED, error=str(detail)[:500], finished_at=utcnow())
-        current_app.logger.exception("billing run %s for %s failed", run_id, period)
-    return db.session.get(BillingRun, run_id)
-
-
-def _run_job_steps(run_id: int, period: str, actor_id: int | None, batch: int) -> None:
-    actor = db.session.get(User, actor_id) if actor_id is not None else None
-    first = require_billable_period(period)
-    advance_bookings(today())
-    db.session.commit()
-
-    skipped: list[Skipped] = []
-    specs = _charge_specs(period, compute_charges(period, first, skipped), skipped)
-    _save_progress(run_id, planned=len(specs), processed=0, skipped=[item.as_dict() for item in skipped])
-    created = amount = 0
-    buyers: set[int] = set()
-    for start in range(0, len(specs), batch):
-        # one transaction per batch: post_transfers takes its locks once per transaction
-        result = post_transfers(specs[start : start + batch], actor)
-        created += result.created
-        amount += result.created_amount_cents
-        buyers.update(billed_buyers(result.created_ids))
-        _save_progress(run_id, processed=min(start + batch, len(specs)), transfers_created=created, total_cents=amount)
-
-    advances = prepare_advances(period)
-    result = post_transfers(advances.specs, actor)
-    advances.record(actor)
-    run = _lock_run(run_id)
-    assert run is not None  # noqa: S101 - the job's own row
-    run.transfers_created = created + result.created
-    run.total_cents = amount + result.created_amount_cents
-    run.status = RunStatus.DONE
-    run.updated_at = run.finished_at = utcnow()
-    db.session.flush()
-    _finish(run, actor, buyers | set(billed_buyers(result.created_ids)))
-    db.session.commit()
 
 
 def _too_large(cents: int | None) -> str:

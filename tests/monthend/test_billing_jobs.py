@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.queries import verify_ledger
-from marketplace.monthend import billing
+from marketplace.monthend import billing, jobs
 from marketplace.monthend.models import BillingRun, RunStatus
 from tests.conftest import csrf_token, login
 
@@ -25,7 +25,7 @@ PERIOD = "2026-10"  # the demo leaves October open and unbilled: six charges
 def jobs_from(app, monkeypatch):
     """Runs of more than one booking become jobs, and a job posts one charge per transaction."""
     app.config["BILLING_JOB_THRESHOLD"] = 1
-    monkeypatch.setattr(billing, "JOB_BATCH", 1)
+    monkeypatch.setattr(jobs, "JOB_BATCH", 1)
     return app
 
 
@@ -117,7 +117,7 @@ def test_a_failed_job_keeps_what_it_posted_and_blocks_the_close_until_a_rerun_is
     jobs_from, demo, api_as, monkeypatch
 ):
     operator = api_as(OPERATOR)
-    real_post = billing.post_transfers
+    real_post = jobs.post_transfers
     calls = {"n": 0}
 
     def failing_post(specs, actor, progress=None):  # type: ignore[no-untyped-def]
@@ -126,7 +126,7 @@ def test_a_failed_job_keeps_what_it_posted_and_blocks_the_close_until_a_rerun_is
             raise RuntimeError("Datenbankverbindung verloren")
         return real_post(specs, actor, progress=progress)
 
-    monkeypatch.setattr(billing, "post_transfers", failing_post)
+    monkeypatch.setattr(jobs, "post_transfers", failing_post)
     run_id = operator.post("/api/v1/billing-runs", json={"period": PERIOD}).get_json()["id"]
     failed = poll(operator, run_id)
     assert failed["status"] == "failed" and "Datenbankverbindung verloren" in failed["error"]
@@ -138,7 +138,7 @@ def test_a_failed_job_keeps_what_it_posted_and_blocks_the_close_until_a_rerun_is
     assert refused.status_code == 409
     assert f"Abrechnungslauf {run_id}" in refused.get_json()["detail"]
 
-    monkeypatch.setattr(billing, "post_transfers", real_post)
+    monkeypatch.setattr(jobs, "post_transfers", real_post)
     rerun = poll(operator, operator.post("/api/v1/billing-runs", json={"period": PERIOD}).get_json()["id"])
     assert (rerun["status"], rerun["transfers_created"]) == ("done", 4)
     assert charges() == 6
@@ -147,7 +147,7 @@ def test_a_failed_job_keeps_what_it_posted_and_blocks_the_close_until_a_rerun_is
 
 
 def test_a_run_is_taken_once_however_often_it_is_handed_over(jobs_from, demo, api_as):
-    from marketplace.monthend.billing import run_billing_job
+    from marketplace.monthend.jobs import run_billing_job
 
     operator = api_as(OPERATOR)
     run_id = operator.post("/api/v1/billing-runs", json={"period": PERIOD}).get_json()["id"]
