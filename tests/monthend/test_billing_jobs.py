@@ -195,3 +195,8 @@ def test_a_job_reports_the_charges_it_could_not_post_as_a_small_run_does(jobs_fr
     assert done["status"] == "done" and done["transfers_created"] == 4 and charges() == 4
     assert len(done["skipped"]) == 2 and all("Obergrenze" in item["reason"] for item in done["skipped"])
     assert set(done["skipped"][0]) == {"booking_id", "reason"}
+
+
+def test_the_worker_command_needs_redis(app):
+    result = app.test_cli_runner().invoke(args=["billing", "worker", "--burst"])
+    assert result.exit_code != 0 and "REDIS_URL" in result.output
