@@ -67,7 +67,7 @@ def test_a_large_run_answers_202_and_reports_its_progress_until_done(jobs_from, 
     assert charges() == 6
     october = select(Transfer.amount_cents).where(Transfer.period == PERIOD)
     assert db.session.scalar(october.where(Transfer.description.like("Service-Desk%"))) == 70161
-    total = db.session.scalar(select(func.sum(Transfer.amount_cents)).where(Transfer.period == PERIOD))
+    total = int(db.session.scalar(select(func.sum(Transfer.amount_cents)).where(Transfer.period == PERIOD)))
     assert done["total"] == f"{total // 100}.{total % 100:02d}"
     assert verify_ledger().ok
 
