@@ -34,6 +34,7 @@ run: install
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: install lint
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -41,7 +41,7 @@ def create_app(config: str | type[BaseConfig] | None = None, **overrides: object
     limiter.init_app(app)
 
     _register_models()
-    from marketplace.core import web
+    from marketplace import web
 
     web.init_app(app)
     _register_blueprints(app)
@@ -71,25 +71,25 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from marketplace.admin.views import bp as admin_bp
-    from marketplace.api import api_bp
+    from marketplace import api
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
-    from marketplace.core.views import bp as core_bp
     from marketplace.costsharing.views import bp as costsharing_bp
     from marketplace.ledger.views import bp as ledger_bp
     from marketplace.members.views import bp as members_bp
     from marketplace.monthend import views as _monthend_views  # noqa: F401 - adds its pages to ledger_bp
     from marketplace.notifications.views import bp as notifications_bp
     from marketplace.settlement.views import bp as settlement_bp
+    from marketplace.web.admin import bp as admin_bp
+    from marketplace.web.views import bp as core_bp
 
     for blueprint in (core_bp, members_bp, catalogue_bp, bookings_bp, ledger_bp, settlement_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(costsharing_bp)
-    csrf.exempt(api_bp)
-    app.register_blueprint(api_bp)
+    csrf.exempt(api.api_bp)
+    api.init_app(app)
     from marketplace.api.ui import bp as api_ui_bp
 
     app.register_blueprint(api_ui_bp)

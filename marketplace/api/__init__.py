@@ -8,11 +8,12 @@ generated OpenAPI document at ``GET /api/v1/openapi.json``. Area modules add one
 
 from __future__ import annotations
 
-from flask import Blueprint
-
-api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
+from flask import Flask, Response, request
 from flask_sqlalchemy.session import Session as _Session
+
+from marketplace.api.blueprint import api_bp
+from marketplace.api.problems import render_error
+from marketplace.core.errors import register_error_renderer
 
 from marketplace.api import webhooks as _webhooks
 from marketplace.api.spec import register_document_route
@@ -23,3 +24,26 @@ _webhooks.install(_Session)
 from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
+
+
+#: API answers with members' money, which no browser or proxy may keep (see marketplace/web: NO_STORE_BLUEPRINTS).
+NO_STORE_PATHS = (
+    "/api/v1/ledger/",
+    "/api/v1/invoices",
+    "/api/v1/settlements",
+    "/api/v1/periods/",
+    "/api/v1/billing-runs",
+)
+
+
+@api_bp.after_request
+def no_store_for_money(response: Response) -> Response:
+    if request.path.startswith(NO_STORE_PATHS):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the API's blueprint and its own error shape: every error under /api/ is problem+json."""
+    app.register_blueprint(api_bp)
+    register_error_renderer(app, api_bp.url_prefix + "/", render_error)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from flask import g, request
 from werkzeug.wrappers import Response
 
-from marketplace.api import api_bp
+from marketplace.api.blueprint import api_bp
 from marketplace.api.problems import problem
 from marketplace.api.spec import public_endpoints
 from marketplace.core.timeutil import utcnow

@@ -1,31 +1,14 @@
-"""Forms of the API's HTML side: tokens in the profile, webhook endpoints of a member."""
+"""Forms of the API's HTML side: webhook endpoints of a member."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, StringField, URLField
+from wtforms import StringField, URLField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from marketplace.core.forms import Form
-
-
-class TokenCreateForm(Form):
-    name = StringField(
-        _l("Bezeichnung"),
-        description=_l("Wofür ist der Token? Zum Beispiel „SAP-Anbindung Kämmerei“."),
-        validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)],
-    )
-    scope = RadioField(
-        _l("Berechtigung"),
-        choices=[
-            ("read", _l("Nur lesen")),
-            ("write", _l("Lesen und schreiben (anfragen, annehmen, Verbrauch erfassen …)")),
-        ],
-        default="read",
-        validators=[DataRequired(_l("Bitte eine Berechtigung wählen."))],
-    )
 
 
 class WebhookForm(Form):

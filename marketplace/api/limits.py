@@ -17,7 +17,7 @@ import os
 from flask import current_app, request
 from flask_limiter.util import get_remote_address
 
-from marketplace.api import api_bp
+from marketplace.api.blueprint import api_bp
 from marketplace.extensions import limiter
 
 DEFAULT_RATE = "1000 per minute"

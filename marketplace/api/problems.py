@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from flask import Response, json
+from werkzeug.exceptions import HTTPException
+
+from marketplace.core.errors import DomainError
 
 PROBLEM_TYPE_BASE = "https://leistungsboerse.example/problems/"
 _TYPES = {
@@ -33,3 +36,20 @@ def problem(status: int, title: str, detail: str, *, errors: dict[str, list[str]
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="leistungsboerse"'
     return response
+
+
+def render_error(error: Exception) -> Response:
+    """Any error under /api/ as problem+json: domain errors with their fields, HTTP errors with the headers
+    their status needs (``Allow`` on 405, ``Retry-After`` on 429), anything else as a 500 without details."""
+    if isinstance(error, DomainError):
+        return problem(error.status, error.title, error.detail, errors=error.errors)
+    if isinstance(error, HTTPException):
+        response = problem(error.code or 500, error.name, error.description or error.name)
+        if error.code == 405 and error.valid_methods:  # RFC 9110: a 405 names the allowed methods
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        if error.code == 429 and error.response is not None:
+            retry = error.response.headers.get("Retry-After")
+            if retry:
+                response.headers["Retry-After"] = retry
+        return response
+    return problem(500, "Internal server error", "Ein unerwarteter Fehler ist aufgetreten.")

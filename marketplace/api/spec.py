@@ -2,7 +2,7 @@
 
 How to write an endpoint (e.g. in ``marketplace/api/ledger.py``)::
 
-    from marketplace.api import api_bp
+    from marketplace.api.blueprint import api_bp
     from marketplace.api.auth import api_user
     from marketplace.api.spec import operation, ApiModel, Money
 

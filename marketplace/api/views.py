@@ -10,8 +10,8 @@ from typing import Any
 from flask import after_this_request, current_app, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from marketplace.api import api_bp
 from marketplace.api.auth import api_user
+from marketplace.api.blueprint import api_bp
 from marketplace.api.schemas import (
     BalancesOut,
     BillingRunAccepted,
@@ -54,7 +54,7 @@ from marketplace.core.pagination import paginate
 from marketplace.core.readonly import reads_only
 from marketplace.extensions import db
 from marketplace.ledger.queries import member_balances
-from marketplace.members.models import User
+from marketplace.members.permissions import require_operator_finance
 from marketplace.monthend import jobs
 from marketplace.monthend.billing import start_billing
 from marketplace.monthend.models import BillingRun, RunStatus
@@ -326,13 +326,6 @@ def record_usage_api(booking_id: int, body: UsageCreate) -> tuple[UsageOut, int]
     return out, 201
 
 
-def _require_billing_staff() -> User:
-    user = api_user()
-    if not user.is_operator_finance:
-        raise PermissionDenied("Abrechnungsläufe startet und sieht nur die Finanzabteilung des Betreibers.")
-    return user
-
-
 def _run_state(run: BillingRun) -> BillingRunState:
     done = run.status is RunStatus.DONE
     return BillingRunState(
@@ -368,7 +361,8 @@ def _run_state(run: BillingRun) -> BillingRunState:
     links={202: {"GetBillingRun": ("get_billing_run", {"run_id": "$response.body#/id"})}},
 )
 def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut | BillingRunAccepted, int, dict[str, str]]:
-    user = _require_billing_staff()
+    user = api_user()
+    require_operator_finance(user, "Abrechnungsläufe starten")
     run = start_billing(body.period, user)
     if run.status is RunStatus.QUEUED:
         run_id = run.id
@@ -402,7 +396,7 @@ def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut | BillingR
     tags=["billing"],
 )
 def get_billing_run(run_id: int) -> BillingRunState:
-    _require_billing_staff()
+    require_operator_finance(api_user(), "Abrechnungsläufe ansehen")
     run = db.session.get(BillingRun, run_id)
     if run is None:
         raise NotFound("Diesen Abrechnungslauf gibt es nicht.")

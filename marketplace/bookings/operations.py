@@ -367,6 +367,8 @@ def _catch_up(booking: Booking, day: date) -> int:
 
 
 def _charged(booking_id: int, period: str) -> bool:
+    # An upward arrow (the ledger sits above bookings), kept inside the function and listed in the layers
+    # contract's ignore_imports until usage records carry whether their month is charged.
     from marketplace.ledger.models import Transfer
 
     key = charge_key(booking_id, period)

@@ -18,7 +18,6 @@ from marketplace.catalogue.operations import (
     MAX_UNIT_PRICE,
     ServiceInput,
     add_document,
-    apply_due_prices,
     create_service,
     set_service_status,
     update_service,
@@ -37,7 +36,6 @@ from marketplace.catalogue.queries import (
     rendered_cache,
     service_for,
 )
-from marketplace.core.auth import role_required
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.money import AmountError, parse_amount, parse_form_decimal, to_cents
@@ -45,24 +43,15 @@ from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.readonly import reads_only
 from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
+from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 
-bp = Blueprint("catalogue", __name__, url_prefix="/services", cli_group="catalogue")
+bp = Blueprint("catalogue", __name__, url_prefix="/services")
 
 
 @bp.app_context_processor
 def catalogue_labels() -> dict[str, object]:
     return {"tax_reason_labels": TAX_REASON_LABELS}
-
-
-@bp.cli.command("apply-prices")
-def apply_prices_command() -> None:
-    """Make scheduled price versions that have begun the services' current prices."""
-    import click
-
-    changed = apply_due_prices()
-    db.session.commit()
-    click.echo(f"{changed} Preise aktualisiert")
 
 
 def _category_choices(form: ServiceForm, service: Service | None = None) -> None:

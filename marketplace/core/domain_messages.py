@@ -30,7 +30,7 @@ MESSAGES = [
     # marketplace/api/spec.py
     _l("Die Abfrageparameter sind ungültig."),
     _l("Das gibt es nicht."),
-    # marketplace/api/tokens.py
+    # marketplace/members (API tokens)
     _l("Diesen Token gibt es nicht."),
     _l("Dieser Token ist bereits widerrufen."),
     # marketplace/api/views.py

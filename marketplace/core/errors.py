@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
+
 
 class DomainError(Exception):
     """Base of every expected failure of an operation."""
@@ -9,8 +15,12 @@ class DomainError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None, **params: Any) -> None:
+        """`detail` is a fixed German text, or a template with ``%(name)s`` placeholders filled from
+        `params`: the template (not the filled text) is looked up in the catalogue, so it translates."""
         detail = _localised(detail)
+        if params:
+            detail = detail % params
         super().__init__(detail)
         self.detail = detail
         self.errors = {name: [_localised(m) for m in messages] for name, messages in (errors or {}).items()}
@@ -52,6 +62,17 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class TooManyAttempts(DomainError):
+    """Tried too often: refused until `retry_after` seconds have passed (e.g. a locked login)."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class InvalidInput(DomainError):
     """The input is malformed or out of range; `errors` names the fields."""
 
@@ -61,3 +82,22 @@ class InvalidInput(DomainError):
     @classmethod
     def field(cls, name: str, message: str) -> InvalidInput:
         return cls(message, errors={name: [message]})
+
+
+#: Renders an error (a DomainError, an HTTPException or any other exception) as a response.
+ErrorRenderer = Callable[[Exception], Any]
+
+
+def register_error_renderer(app: Flask, path_prefix: str, render: ErrorRenderer) -> None:
+    """An edge that answers in a format of its own (the API: problem+json) renders the errors of its paths.
+
+    The web shell's error handlers ask `error_renderer_for` first and render HTML only where no edge
+    claimed the path, so the shell needs to know nothing about the edges."""
+    app.extensions.setdefault("error_renderers", {})[path_prefix] = render
+
+
+def error_renderer_for(app: Flask, path: str) -> ErrorRenderer | None:
+    for prefix, render in app.extensions.get("error_renderers", {}).items():
+        if path.startswith(prefix):
+            return render
+    return None

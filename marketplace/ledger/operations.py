@@ -35,6 +35,7 @@ from marketplace.ledger.models import (
     Transfer,
     TransferKind,
 )
+from marketplace.members.permissions import require_operator_finance
 
 if TYPE_CHECKING:
     from marketplace.members.models import Member, User
@@ -361,12 +362,13 @@ def mark_period_closed(period: str, actor: User) -> Period:
     return row
 
 
-def reverse_transfer(transfer_id: int, reason: str, actor: User) -> Transfer:
+def reverse_transfer(actor: User, transfer_id: int, reason: str) -> Transfer:
     """Cancel a transfer by an opposite one in an open month; each transfer is reversed at most once.
 
-    Raises NotFound, InvalidInput (no reason) or Conflict (already reversed, not a charge, or no open
-    month to post into).
+    Raises PermissionDenied (not operator finance), NotFound, InvalidInput (no reason) or Conflict (already
+    reversed, not a charge, or no open month to post into).
     """
+    require_operator_finance(actor, "Buchungen stornieren")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput.field("reason", "Bitte einen Grund für die Stornierung angeben.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Iterable
@@ -12,11 +11,12 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.core.validators import clean_ags, clean_iban, clean_leitweg_id, clean_vat_id
 from marketplace.extensions import db
+from marketplace.members import login_guard
 from marketplace.members.models import (
     MEMBER_ROLES,
     OPERATOR_ROLES,
@@ -28,7 +28,9 @@ from marketplace.members.models import (
     UserRole,
     UserToken,
     UserTokenPurpose,
+    hash_token,
 )
+from marketplace.members.queries import authenticate
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "lb_"  # noqa: S105 - a public prefix that marks our tokens in logs and scanners
@@ -105,8 +107,14 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def revoke_token(actor: User, token: ApiToken) -> ApiToken:
+    """Revoke an API token at once (requests with it get 401). Raises Conflict if it is revoked already."""
+    if token.revoked_at is not None:
+        raise Conflict("Dieser Token ist bereits widerrufen.")
+    token.revoked_at = utcnow()
+    db.session.flush()
+    record_audit(actor, "token.revoked", token, member_id=actor.member_id, data={"name": token.name})
+    return token
 
 
 def create_api_token(user: User, name: str = "CLI", *, read_only: bool = False) -> tuple[ApiToken, str]:
@@ -303,3 +311,24 @@ def set_password_with_token(plain: str, password: str) -> User:
         token.user, f"user.password_set.{token.purpose.value}", token.user, member_id=token.user.member_id, data=None
     )
     return token.user
+
+
+def log_in(email: str, password: str, address: str) -> User:
+    """The active user with this e-mail and password, counting failures per account and address.
+
+    Raises TooManyAttempts (with `retry_after` seconds) while the account or the address is locked after
+    too many failures, whatever the password; InvalidInput for a wrong e-mail or password (counted as a
+    failure). A successful login forgets the account's failures.
+    """
+    wait = login_guard.locked_for(email, address)
+    if wait:
+        current_app.logger.warning("login locked", extra={"event": "login_locked", "retry_after": wait})
+        raise TooManyAttempts("Zu viele fehlgeschlagene Anmeldeversuche.", retry_after=wait)
+    user = authenticate(email, password)
+    if user is None:
+        if email.strip() and password:
+            login_guard.record_failure(email, address)
+            current_app.logger.info("login failed", extra={"event": "login_failed"})
+        raise InvalidInput("E-Mail-Adresse oder Passwort sind falsch.")
+    login_guard.forget_failures(email)
+    return user

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+import math
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address as remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from marketplace.core.auth import is_safe_next
-from marketplace.core.errors import InvalidInput
-from marketplace.core.forms import ActionForm as LogoutForm
-from marketplace.core.forms import apply_domain_errors
+from marketplace.core.errors import InvalidInput, TooManyAttempts
+from marketplace.core.forms import ActionForm, apply_domain_errors
+from marketplace.core.urls import is_safe_next
 from marketplace.extensions import db, limiter
-from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenForm
+from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenCreateForm
+from marketplace.members.login_guard import locked_for
 from marketplace.members.operations import (
     create_api_token,
     end_sessions,
+    log_in,
     request_password_reset,
+    revoke_token,
     set_password_with_token,
     token_user,
 )
-from marketplace.members.queries import authenticate
+from marketplace.members.queries import own_token, tokens_of
 
 bp = Blueprint("members", __name__)
 
@@ -33,13 +38,19 @@ def _login_limit() -> str:
 @limiter.limit(_login_limit, methods=["POST"])
 def login() -> Response | str:
     if current_user.is_authenticated:
-        return redirect(url_for("core.index"))
+        return redirect(url_for("web.index"))
     form = LoginForm()
+    if request.method == "POST" and (wait := locked_for(request.form.get("email") or "", remote_address())):
+        return _locked(wait)  # whatever else was sent, also a form the validators refuse
     if form.validate_on_submit():
-        user = authenticate(form.email.data, form.password.data)
-        if user is None:
+        try:
+            user = log_in(form.email.data, form.password.data, remote_address())
+        except TooManyAttempts as locked:  # the failure limit was reached by a parallel request just now
+            return _locked(locked.retry_after)
+        except InvalidInput:
             form.form_errors.append(_("E-Mail-Adresse oder Passwort sind falsch."))
-        else:
+            user = None
+        if user is not None:
             lang = session.get("lang")
             session.clear()  # a fresh session on login (no fixation)
             if lang:
@@ -47,17 +58,29 @@ def login() -> Response | str:
             login_user(user)
             flash(_("Willkommen, %(name)s.", name=user.name), "success")
             target = request.args.get("next")
-            return redirect(target if is_safe_next(target) else url_for("core.index"))
+            return redirect(target if is_safe_next(target) else url_for("web.index"))
     return render_template("members/login.html", form=form), 200 if not form.errors and not form.form_errors else 422
+
+
+def _locked(wait: int) -> Response:
+    """The page of a locked login: 429 with `Retry-After`, in whole minutes for the person."""
+    message = _(
+        "Zu viele fehlgeschlagene Anmeldeversuche. Die Anmeldung ist vorübergehend gesperrt; "
+        "bitte versuchen Sie es in %(minutes)d Minuten erneut.",
+        minutes=max(1, math.ceil(wait / 60)),
+    )
+    response = current_app.make_response((render_template("errors/error.html", status=429, message=message), 429))
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Response | str:
     if request.method == "GET":  # logging out changes state: confirm with a CSRF-protected button
         if not current_user.is_authenticated:
-            return redirect(url_for("core.index"))
-        return render_template("members/logout.html", form=LogoutForm())
-    if not LogoutForm().validate_on_submit():
+            return redirect(url_for("web.index"))
+        return render_template("members/logout.html", form=ActionForm())
+    if not ActionForm().validate_on_submit():
         return redirect(url_for("members.logout"))
     if current_user.is_authenticated:
         # Server-side: a copy of the session cookie (another tab, a saved cookie) stops working too.
@@ -69,19 +92,52 @@ def logout() -> Response | str:
     if lang:
         session["lang"] = lang
     flash(_("Sie sind abgemeldet."), "info")
-    return redirect(url_for("core.index"))
+    return redirect(url_for("web.index"))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile() -> Response | str:
-    form = TokenForm()
+    form = TokenCreateForm(formdata=None)
     new_token = None
-    if form.validate_on_submit():
-        _token, new_token = create_api_token(current_user, form.name.data)
-        db.session.commit()
-        flash(_("Der Token wird nur jetzt angezeigt. Bitte kopieren Sie ihn."), "warning")
-    return render_template("members/profile.html", form=form, new_token=new_token)
+    if request.method == "POST":
+        form = TokenCreateForm()
+        if form.validate_on_submit():
+            _token, new_token = create_api_token(
+                current_user, form.name.data.strip(), read_only=form.scope.data == "read"
+            )
+            db.session.commit()
+            flash(_("Der Token wird nur jetzt angezeigt. Bitte kopieren Sie ihn."), "warning")
+    return render_template(
+        "members/profile.html",
+        token_form=form,
+        new_token=new_token,
+        tokens=tokens_of(current_user),
+        action_form=ActionForm(formdata=None),
+    )
+
+
+@bp.post("/profile/tokens")
+@login_required
+def create_token() -> Response | str | tuple[str, int]:
+    form = TokenCreateForm()
+    if not form.validate_on_submit():
+        return render_template("members/token_new.html", token_form=form), 422
+    token, plain = create_api_token(current_user, form.name.data.strip(), read_only=form.scope.data == "read")
+    db.session.commit()
+    return render_template("members/token_created.html", token=token, plain=plain)
+
+
+@bp.post("/profile/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token_view(token_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    token = own_token(current_user, token_id)
+    revoke_token(current_user, token)
+    db.session.commit()
+    flash(_("Der Token „%(name)s“ ist widerrufen.", name=token.name), "success")
+    return redirect(url_for("members.profile") + "#tokens")
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])

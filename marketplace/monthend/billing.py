@@ -42,6 +42,7 @@ from marketplace.ledger.operations import (
     require_billable_period,
 )
 from marketplace.members.models import User
+from marketplace.members.permissions import require_operator_finance
 from marketplace.monthend.models import BillingRun, RunStatus
 from marketplace.notifications.operations import notify_billed
 
@@ -215,8 +216,10 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     First records the booking status changes the dates have made (so billing never depends on someone
     having opened a booking page); last queues the billing e-mails to the buyers this run charged.
 
-    Raises InvalidInput (malformed month) or Conflict (future or closed month).
+    Raises PermissionDenied (not operator finance; None, the system, may), InvalidInput (malformed month)
+    or Conflict (future or closed month).
     """
+    require_operator_finance(actor, "Abrechnungsläufe starten")
     first = require_billable_period(period)
     advance_bookings(today())
     skipped: list[Skipped] = []
@@ -258,8 +261,10 @@ def start_billing(period: str, actor: User) -> BillingRun:
     ``BILLING_JOB_THRESHOLD`` billable bookings, otherwise queued as a job (status ``queued``): the caller
     commits and then hands it to `monthend.jobs.submit`.
 
-    Raises InvalidInput (malformed month) or Conflict (future or closed month).
+    Raises PermissionDenied (not operator finance), InvalidInput (malformed month) or Conflict (future or
+    closed month).
     """
+    require_operator_finance(actor, "Abrechnungsläufe starten")
     first = require_billable_period(period)
     size = billable_bookings(first)
     if size <= job_threshold():

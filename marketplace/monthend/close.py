@@ -15,6 +15,7 @@ from marketplace.extensions import db
 from marketplace.ledger.models import Period, PeriodStatus
 from marketplace.ledger.operations import lock_period, lock_whole_ledger, mark_period_closed, require_billable_period
 from marketplace.members.models import User
+from marketplace.members.permissions import require_operator_finance
 from marketplace.monthend.models import BillingRun, RunStatus
 from marketplace.settlement.invoicing import issue_invoices
 
@@ -35,9 +36,10 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
     """Close a month that has ended; `reason` (optional) goes into the audit trail.
 
     Issues the month's invoices and credit notes and posts their VAT while the month is still open, then
-    marks it closed. Raises Conflict if it is already closed, not yet over, or its latest billing run is
-    not done; InvalidInput for a malformed month or reason.
+    marks it closed. Raises PermissionDenied (not operator finance), Conflict if it is already closed, not
+    yet over, or its latest billing run is not done; InvalidInput for a malformed month or reason.
     """
+    require_operator_finance(actor, "Monate abschließen")
     reason = (reason or "").strip()
     if len(reason) > 300:
         raise InvalidInput.field("reason", "Die Anmerkung darf höchstens 300 Zeichen lang sein.")

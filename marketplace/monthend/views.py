@@ -13,7 +13,6 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from marketplace.core.auth import role_required
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.timeutil import parse_period
@@ -21,6 +20,7 @@ from marketplace.extensions import db
 from marketplace.ledger.forms import BillingForm
 from marketplace.ledger.reports import period_overview
 from marketplace.ledger.views import bp, render_dashboard
+from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 from marketplace.monthend import jobs
 from marketplace.monthend.billing import start_billing

@@ -21,11 +21,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.core.errors import Conflict, PermissionDenied
+from marketplace.core.errors import Conflict
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member
+from marketplace.members.permissions import require_operator_finance
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
 from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
@@ -67,8 +68,7 @@ def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
     Raises PermissionDenied (not operator finance) or Conflict (not approved, nor collecting/failed).
     Returns the debits to submit (new ones and pending ones from an interrupted collect).
     """
-    if not actor.is_operator_finance:
-        raise PermissionDenied("Lastschriften darf nur die Finanzabteilung des Betreibers einziehen.")
+    require_operator_finance(actor, "Lastschriften einziehen")
     settlement = lock_settlement(settlement.id)
     if settlement.status is SettlementStatus.DRAFT:
         raise Conflict("Die Verrechnung muss erst von einer zweiten Person freigegeben werden.")
@@ -206,6 +206,7 @@ def collect_settlement(settlement: Settlement, actor: User, client: StripeClient
 
     Used by the page and the API (whose own commit at the edge then stores the outcome). Raises Conflict
     when no Stripe API key is configured (before anything changes)."""
+    require_operator_finance(actor, "Lastschriften einziehen")
     if client is None and not current_app.config.get("STRIPE_API_KEY"):
         raise Conflict("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY).")
     debits = prepare_collection(settlement, actor)

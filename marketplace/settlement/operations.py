@@ -19,6 +19,7 @@ from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Period, PeriodStatus, Posting, Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, account_of, current_period, post_transfers
 from marketplace.members.models import Member
+from marketplace.members.permissions import require_operator_finance
 from marketplace.settlement.models import (
     InstructionStatus,
     PaymentInstruction,
@@ -67,18 +68,13 @@ def member_positions(period: str) -> dict[int, int]:
     return {member_id: amount for member_id, amount in positions.items() if amount != 0}
 
 
-def _require_operator_finance(actor: User, what: str) -> None:
-    if not actor.is_operator_finance:
-        raise PermissionDenied(f"{what} darf nur die Finanzabteilung des Betreibers.")
-
-
 def create_settlement(period: str, actor: User) -> Settlement:
     """Net the positions of a closed month into payment instructions (status draft).
 
     Raises PermissionDenied (not operator finance), InvalidInput (malformed month), Conflict (month not
     closed, already settled, a later month already settled, or nothing to settle).
     """
-    _require_operator_finance(actor, "Verrechnungen anlegen")
+    require_operator_finance(actor, "Verrechnungen anlegen")
     try:
         parse_period(period)
     except ValueError as exc:
@@ -153,7 +149,7 @@ def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
 def approve_settlement(settlement: Settlement, actor: User) -> Settlement:
     """Four eyes: a second operator finance user approves a draft. PermissionDenied for the creator or
     anyone without operator finance; Conflict unless the settlement is a draft."""
-    _require_operator_finance(actor, "Verrechnungen freigeben")
+    require_operator_finance(actor, "Verrechnungen freigeben")
     if actor.id == settlement.created_by_id:
         raise PermissionDenied("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben.")
     settlement = lock_settlement(settlement.id)
@@ -219,7 +215,7 @@ def record_direct_payment(settlement: Settlement, instruction_id: int, actor: Us
     Conflict (settlement not approved/collecting/failed, or the instruction is being collected or paid)."""
     from marketplace.core.errors import NotFound
 
-    _require_operator_finance(actor, "Direktzahlungen verbuchen")
+    require_operator_finance(actor, "Direktzahlungen verbuchen")
     settlement = lock_settlement(settlement.id)
     instruction = next((i for i in settlement.instructions if i.id == instruction_id), None)
     if instruction is None:

@@ -6,13 +6,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.core.auth import role_required
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
 from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period
 from marketplace.costsharing.queries import prepaid_cents
 from marketplace.extensions import db
+from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 from marketplace.settlement import xrechnung
 from marketplace.settlement.forms import SettlementForm

@@ -7,8 +7,7 @@ import re
 from sqlalchemy import select
 
 from marketplace.extensions import db
-from marketplace.members.models import ApiToken
-from marketplace.members.operations import hash_token
+from marketplace.members.models import ApiToken, hash_token
 from tests.conftest import csrf_token, login
 
 BUYER = "einkauf@wiesbaden.example"

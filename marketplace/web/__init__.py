@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from marketplace.core.errors import DomainError
+from marketplace.core.errors import DomainError, error_renderer_for
 from marketplace.core.money import format_eur
 from marketplace.extensions import db, login_manager
 
@@ -21,25 +21,10 @@ CSP = (
 )
 
 
-#: Pages, downloads and API answers with members' money are never kept by a browser or proxy cache: on a
-#: shared office computer the back button or the cache would show them to the next person. The finance
-#: areas by blueprint (every page, statement and export in it), the API's money by path.
+#: Pages and downloads with members' money are never kept by a browser or proxy cache: on a shared office
+#: computer the back button or the cache would show them to the next person. The finance areas by
+#: blueprint (every page, statement and export in it); the API marks its own money answers.
 NO_STORE_BLUEPRINTS = frozenset({"ledger", "settlement", "costsharing"})
-NO_STORE_API_PATHS = (
-    "/api/v1/ledger/",
-    "/api/v1/invoices",
-    "/api/v1/settlements",
-    "/api/v1/periods/",
-    "/api/v1/billing-runs",
-)
-
-
-def _is_api() -> bool:
-    return request.path.startswith("/api/")
-
-
-def _holds_money() -> bool:
-    return request.blueprint in NO_STORE_BLUEPRINTS or request.path.startswith(NO_STORE_API_PATHS)
 
 
 def init_app(app: Flask) -> None:
@@ -60,12 +45,11 @@ def init_app(app: Flask) -> None:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
-    from marketplace.core import login_guard
+    from marketplace.core import readonly
     from marketplace.core.validators import check_request_input
+    from marketplace.web import logs
 
-    app.before_request(check_request_input)  # first: the login guard and the views may put text into SQL
-    login_guard.init_app(app)
-    from marketplace.core import logs, readonly
+    app.before_request(check_request_input)  # first: the views may put text into SQL
 
     logs.init_app(app)
     readonly.init_app(app)
@@ -78,36 +62,25 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if _holds_money():
+        if request.blueprint in NO_STORE_BLUEPRINTS:
             response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Any:
         db.session.rollback()
-        if _is_api():
-            from marketplace.api.problems import problem
-
-            return problem(error.status, error.title, error.detail, errors=error.errors)
+        if render := error_renderer_for(app, request.path):
+            return render(error)
         if error.status in (403, 404):
             return render_template("errors/error.html", status=error.status, message=error.detail), error.status
         flash(error.detail, "danger")
-        return redirect(request.referrer if _same_site(request.referrer) else url_for("core.index"))
+        return redirect(request.referrer if _same_site(request.referrer) else url_for("web.index"))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         db.session.rollback()
-        if _is_api():
-            from marketplace.api.problems import problem
-
-            response = problem(error.code or 500, error.name, error.description or error.name)
-            if error.code == 405 and error.valid_methods:  # RFC 9110: a 405 names the allowed methods
-                response.headers["Allow"] = ", ".join(error.valid_methods)
-            if error.code == 429 and error.response is not None:
-                retry = error.response.headers.get("Retry-After")
-                if retry:
-                    response.headers["Retry-After"] = retry
-            return response
+        if render := error_renderer_for(app, request.path):
+            return render(error)
         messages = {
             400: _("Die Anfrage war fehlerhaft. Bitte laden Sie die Seite neu und versuchen Sie es erneut."),
             403: _("Dafür fehlt Ihnen die Berechtigung."),
@@ -127,10 +100,8 @@ def init_app(app: Flask) -> None:
     def unexpected(error: Exception) -> Any:
         db.session.rollback()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        if _is_api():
-            from marketplace.api.problems import problem
-
-            return problem(500, "Internal server error", "Ein unerwarteter Fehler ist aufgetreten.")
+        if render := error_renderer_for(app, request.path):
+            return render(error)
         return render_template(
             "errors/error.html", status=500, message=_("Ein unerwarteter Fehler ist aufgetreten.")
         ), 500
@@ -147,7 +118,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def template_globals() -> dict[str, Any]:
-        from marketplace.core.labels import LABELS
+        from marketplace.web.labels import LABELS
 
         return {"current_lang": str(get_locale()), "nav_items": _nav_items(), "labels": LABELS}
 

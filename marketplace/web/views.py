@@ -7,20 +7,20 @@ from flask_login import current_user
 from sqlalchemy import text
 from werkzeug.wrappers import Response
 
-from marketplace.core.auth import is_safe_next
+from marketplace.core.urls import is_safe_next
 from marketplace.extensions import db
 
-bp = Blueprint("core", __name__)
+bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
 def index() -> str:
     summary = None
     if current_user.is_authenticated:
-        from marketplace.core.dashboard import start_summary
+        from marketplace.web.dashboard import start_summary
 
         summary = start_summary(current_user)
-    return render_template("core/index.html", summary=summary)
+    return render_template("web/index.html", summary=summary)
 
 
 @bp.get("/sprache/<lang>")
@@ -28,7 +28,7 @@ def set_language(lang: str) -> Response:
     if lang in ("de", "en"):
         session["lang"] = lang
     target = request.args.get("next")
-    return redirect(target if is_safe_next(target) else url_for("core.index"))
+    return redirect(target if is_safe_next(target) else url_for("web.index"))
 
 
 @bp.get("/impressum")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from marketplace.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberForm, RolesForm
-from marketplace.admin.queries import audit_statement, members_statement, users_statement
 from marketplace.admission import admit_member
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm, apply_domain_errors
@@ -25,8 +23,9 @@ from marketplace.members.operations import (
     set_user_active,
     set_user_roles,
 )
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+from marketplace.web.admin.blueprint import bp
+from marketplace.web.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberForm, RolesForm
+from marketplace.web.admin.queries import audit_statement, members_statement, users_statement
 
 
 def _require_admin() -> None:
@@ -203,6 +202,3 @@ def audit() -> str:
     members = list(db.session.scalars(members_statement())) if current_user.is_operator_admin else []
     return render_template("admin/audit.html", page=result, member_id=member_id, action=action or "", members=members)
 
-
-# The operator's category pages live in their own module and register on this blueprint.
-from marketplace.admin import categories as _categories  # noqa: E402, F401

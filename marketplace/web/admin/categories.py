@@ -1,6 +1,6 @@
 """The operator's pages for service categories: list with usage, create, rename, reorder, retire, delete if unused.
 
-Registered on the admin blueprint (imported at the end of marketplace/admin/views.py). Every page is for the
+Registered on the admin blueprint (`marketplace.web.admin` imports both page modules). Every page is for the
 operator's admins only; the writes are the operations of marketplace/catalogue/categories.py.
 """
 
@@ -12,8 +12,6 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from marketplace.admin.forms import CategoryForm
-from marketplace.admin.views import bp
 from marketplace.catalogue.categories import (
     CategoryInUse,
     category_overview,
@@ -29,6 +27,8 @@ from marketplace.catalogue.models import Category
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.extensions import db
+from marketplace.web.admin.blueprint import bp
+from marketplace.web.admin.forms import CategoryForm
 
 
 def _require_operator() -> None:

@@ -1,1 +1,0 @@
-"""Administration: the operator admits and suspends members; member admins manage users; the audit trail."""
