@@ -95,8 +95,8 @@ def _ascii_int(value: Any) -> Any:
 
 #: What the text rules refuse, as JSON Schema patterns for the document (core/validators.py decides): a
 #: one-line text holds no C0/C1 control character, DEL or line/paragraph separator; a multi-line text only
-#: line breaks and tabs among them. The API strips white space first (Unicode White_Space, as pydantic
-#: does), so white space of any kind may stand before and after the text.
+#: line breaks and tabs among them. The API drops white space around a text (Unicode White_Space, as
+#: pydantic does), so white space of any kind may stand before and after it.
 _WHITE_SPACE = r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _SINGLE_LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
 _MULTI_LINE_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
@@ -105,8 +105,8 @@ _VISIBLE_CHAR = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 
 
 #: Unicode's White_Space characters (what pydantic's stripping removes, and what ``_WHITE_SPACE`` says).
-WHITE_SPACE_CHARS = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
-    "\u2028\u2029\u202f\u205f\u3000"
+WHITE_SPACE_CHARS = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 )
 
 
@@ -144,10 +144,23 @@ class _TextRule:
 
     def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
         json_schema = handler(schema)
-        char = _MULTI_LINE_CHAR if self.multiline else _SINGLE_LINE_CHAR
-        text = f"{char}*{_VISIBLE_CHAR}{char}*" if json_schema.get("minLength", 0) >= 1 else f"{char}*"
-        json_schema["pattern"] = f"^{_WHITE_SPACE}*{text}{_WHITE_SPACE}*$"
+        json_schema["pattern"] = _text_pattern(self.multiline, json_schema.get("minLength", 0) >= 1)
         return json_schema
+
+
+def _text_pattern(multiline: bool, required: bool) -> str:
+    char = _MULTI_LINE_CHAR if multiline else _SINGLE_LINE_CHAR
+    text = f"{char}*{_VISIBLE_CHAR}{char}*" if required else f"{char}*"
+    return f"^{_WHITE_SPACE}*{text}{_WHITE_SPACE}*$"
+
+
+#: The text patterns in words, for the reference page (``api.reference``), which would otherwise print them.
+TEXT_PATTERN_WORDS = {
+    _text_pattern(False, False): "eine Zeile ohne Steuerzeichen",
+    _text_pattern(False, True): "eine Zeile ohne Steuerzeichen, nicht nur Leerzeichen",
+    _text_pattern(True, False): "Zeilenumbrüche und Tabulatoren erlaubt, sonst ohne Steuerzeichen",
+    _text_pattern(True, True): "Zeilenumbrüche und Tabulatoren erlaubt, sonst ohne Steuerzeichen; nicht leer",
+}
 
 
 _ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -183,11 +196,11 @@ def query_int(*, ge: int, le: int, description: str | None = None) -> Any:
     return Annotated[int, Field(ge=ge, le=le, description=description), BeforeValidator(_ascii_int)]
 
 
-
 def json_int(*, ge: int, le: int, description: str | None = None) -> Any:
     """A whole number in a JSON body between `ge` and `le`: ``28`` or ``28.0``, never ``true``, ``"28"`` or
     ``28.5``. (The bounds stand before the converter, so that the document states them as minimum/maximum.)"""
     return Annotated[StrictInt, Field(ge=ge, le=le, description=description), BeforeValidator(_json_int)]
+
 
 #: A date in a JSON body: exactly ``YYYY-MM-DD`` (pydantic would also take Unix times and datetimes at
 #: midnight, which the document does not offer), years from 0001 (what Python's dates hold).

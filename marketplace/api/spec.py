@@ -485,8 +485,8 @@ def _operation_object(op: Operation, key_map: dict[Any, Any]) -> dict[str, Any]:
 #: The fields of a page of a list (``schemas.Paged``): such an answer also carries an RFC 8288 ``Link`` header.
 PAGE_FIELDS = frozenset({"items", "page", "per_page", "total", "links"})
 _LINK_HEADER = {
-    "description": "RFC 8288: die Seiten der Liste als `<URL>; rel=\"first\"`, `\"last\"`, `\"next\"`, `\"prev\"` "
-    "(und `\"self\"`), wie `links` im Inhalt.",
+    "description": 'RFC 8288: die Seiten der Liste als `<URL>; rel="first"`, `"last"`, `"next"`, `"prev"` '
+    '(und `"self"`), wie `links` im Inhalt.',
     "schema": {"type": "string"},
 }
 

@@ -285,3 +285,10 @@ def test_query_parameters_admit_exactly_what_the_validation_takes(document, name
             if in_document != taken:
                 disagreements.append((parameter, probe, "document admits" if in_document else "server takes"))
     assert not disagreements, disagreements
+
+
+def test_the_reference_page_names_the_text_rules_in_words(client):
+    page = client.get("/api-docs")
+    assert page.status_code == 200
+    assert "eine Zeile ohne Steuerzeichen" in page.text
+    assert r"\x00-\x1f" not in page.text  # the patterns themselves are for machines
