@@ -45,10 +45,23 @@ def create_app(config: str | type[BaseConfig] | None = None, **overrides: object
 
     web.init_app(app)
     _register_blueprints(app)
+    _subscribe(app)
     from marketplace import cli
 
     cli.init_app(app)
     return app
+
+
+def _subscribe(app: Flask) -> None:
+    """Connect the subscribers of the domain events (`marketplace.core.events`): e-mails and webhooks.
+
+    The areas announce; only the packages listed here hear them (docs/ARCHITECTURE.md, "Domain events")."""
+    # imported here like the blueprints below: the application is built from every area, none of them
+    # imports this module
+    from marketplace import notifications, webhooks
+
+    notifications.init_app(app)
+    webhooks.init_app(app)
 
 
 def _project_root() -> Path:
@@ -67,6 +80,7 @@ def _register_models() -> None:
     from marketplace.notifications import models as _notifications  # noqa: F401
     from marketplace.payments import models as _payments  # noqa: F401
     from marketplace.settlement import models as _settlement  # noqa: F401
+    from marketplace.webhooks import models as _webhooks  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -11,14 +11,15 @@ from marketplace.api.auth import api_user
 from marketplace.api.blueprint import api_bp
 from marketplace.api.schemas import MultiLine, PageLinks, PeriodStr, SingleLine, page_out, query_int
 from marketplace.api.spec import MAX_ID, ApiModel, Money, QueryModel, money, operation
-from marketplace.core.errors import NotFound, PermissionDenied
+from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
 from marketplace.core.timeutil import PERIOD_PATTERN
-from marketplace.extensions import db
 from marketplace.ledger.models import Period, Transfer
 from marketplace.ledger.operations import close_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, reversals_of
 from marketplace.members.models import Member, User
+from marketplace.members.permissions import require_operator_finance
+from marketplace.members.queries import visible_ledger_member
 
 
 class PostingOut(ApiModel):
@@ -100,11 +101,6 @@ def _require_finance(user: User) -> None:
         raise PermissionDenied("Das Hauptbuch sehen nur Finanzrollen.")
 
 
-def _require_operator_finance(user: User, what: str) -> None:
-    if not user.is_operator_finance:
-        raise PermissionDenied(f"{what} darf nur die Finanzabteilung des Betreibers.")
-
-
 def transfer_out(transfer: Transfer) -> TransferOut:
     return TransferOut(
         id=transfer.id,
@@ -144,13 +140,7 @@ def list_ledger_transfers(query: TransfersQuery) -> tuple[dict[str, Any], int, d
     `member_id`); member finance sees only its own member (another `member_id` is 404)."""
     user = api_user()
     _require_finance(user)
-    member_id = query.member_id
-    if not user.is_operator_finance:
-        if member_id is not None and member_id != user.member_id:
-            raise NotFound("Dieses Mitglied gibt es nicht.")
-        member_id = user.member_id
-    elif member_id is not None and db.session.get(Member, member_id) is None:
-        raise NotFound("Dieses Mitglied gibt es nicht.")
+    member_id = visible_ledger_member(user, query.member_id)
     page = paginate(journal_statement(member_id, query.period), query.page, query.per_page, scalars=False)
     reversed_by = reversals_of(sorted({transfer.id for _p, transfer, _a, _m in page.items}))
 
@@ -190,8 +180,7 @@ def reverse_ledger_transfer(transfer_id: int, body: ReverseBody) -> tuple[Transf
     """Cancel a transfer by an opposite one that references it, in its month if still open, else in the
     current month. A transfer is reversed at most once (409); a reversal cannot be reversed (409)."""
     user = api_user()
-    _require_operator_finance(user, "Stornieren")
-    reversal = reverse_transfer(transfer_id, body.reason, user)
+    reversal = reverse_transfer(user, transfer_id, body.reason)
     return transfer_out(reversal), 201
 
 
@@ -209,7 +198,7 @@ def close_ledger_period(period: str, body: CloseBody) -> PeriodOut:
     """Close a month that is over: nothing can be posted into it afterwards. 409 if it is already closed or
     not yet over; 422 for a malformed month."""
     user = api_user()
-    _require_operator_finance(user, "Monate abschließen")
+    require_operator_finance(user, "Monate abschließen")
     row: Period = close_period(period, user, body.reason)
     return PeriodOut(
         period=row.period,

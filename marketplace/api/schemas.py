@@ -262,9 +262,6 @@ TAX_REASONS_TEXT = (
 TAX_REASONING_TEXT = "Erläuterung zur Steuerbehandlung"
 VATEX_TEXT = "Befreiungsgrund (VATEX-Code); bei E Pflicht (sonst 422), bei S und O ohne Wirkung"
 
-#: Kept for code that imported the old name: request bodies forbid unknown fields.
-Strict = ApiModel
-
 
 # --- request bodies ------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from marketplace.api.spec import BINARY, ApiModel, Money, QueryModel, Raw, RawBo
 from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
 from marketplace.members.models import User
+from marketplace.members.permissions import require_operator_finance
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
 from marketplace.settlement import xrechnung
 from marketplace.settlement.models import Invoice, Settlement
@@ -27,11 +28,6 @@ from marketplace.settlement.queries import invoice_for, invoices_statement, sett
 def _require_finance(user: User) -> None:
     if not user.is_finance:
         raise PermissionDenied("Rechnungen und Verrechnungen sieht nur die Finanzabteilung.")
-
-
-def _require_operator_finance(user: User, what: str) -> None:
-    if not user.is_operator_finance:
-        raise PermissionDenied(f"{what} darf nur die Finanzabteilung des Betreibers.")
 
 
 class PartyOut(ApiModel):
@@ -244,7 +240,7 @@ def create_settlement_api(body: SettlementCreate) -> tuple[SettlementOut, int]:
     """Each member's net position for a closed month and the netted payment instructions
     (at most one fewer than members with a position). 409 if the month is open or already settled."""
     user = api_user()
-    _require_operator_finance(user, "Verrechnungen anlegen")
+    require_operator_finance(user, "Verrechnungen anlegen")  # the coarse gate first: no id is revealed
     settlement = create_settlement(body.period, user)
     return settlement_out(settlement, user), 201
 
@@ -275,7 +271,7 @@ def get_settlement(settlement_id: int) -> SettlementOut:
 def approve_settlement_api(settlement_id: int) -> SettlementOut:
     """A second operator finance user approves a draft; its creator gets 403, other states 409."""
     user = api_user()
-    _require_operator_finance(user, "Verrechnungen freigeben")
+    require_operator_finance(user, "Verrechnungen freigeben")  # the coarse gate first: no id is revealed
     settlement = approve_settlement(settlement_for(user, settlement_id), user)
     return settlement_out(settlement, user)
 
@@ -295,7 +291,7 @@ def collect_settlement_api(settlement_id: int) -> SettlementOut:
     from marketplace.payments.collection import collect_settlement
 
     user = api_user()
-    _require_operator_finance(user, "Lastschriften einziehen")
+    require_operator_finance(user, "Lastschriften einziehen")  # the coarse gate first: no id is revealed
     settlement = settlement_for(user, settlement_id)
     collect_settlement(settlement, user)
     return settlement_out(settlement, user)

@@ -18,7 +18,6 @@ from marketplace.catalogue.operations import (
     MAX_UNIT_PRICE,
     ServiceInput,
     add_document,
-    apply_due_prices,
     create_service,
     set_service_status,
     update_service,
@@ -47,22 +46,12 @@ from marketplace.extensions import db
 from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 
-bp = Blueprint("catalogue", __name__, url_prefix="/services", cli_group="catalogue")
+bp = Blueprint("catalogue", __name__, url_prefix="/services")
 
 
 @bp.app_context_processor
 def catalogue_labels() -> dict[str, object]:
     return {"tax_reason_labels": TAX_REASON_LABELS}
-
-
-@bp.cli.command("apply-prices")
-def apply_prices_command() -> None:
-    """Make scheduled price versions that have begun the services' current prices."""
-    import click
-
-    changed = apply_due_prices()
-    db.session.commit()
-    click.echo(f"{changed} Preise aktualisiert")
 
 
 def _category_choices(form: ServiceForm, service: Service | None = None) -> None:

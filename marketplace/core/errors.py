@@ -15,8 +15,12 @@ class DomainError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None, **params: Any) -> None:
+        """`detail` is a fixed German text, or a template with ``%(name)s`` placeholders filled from
+        `params`: the template (not the filled text) is looked up in the catalogue, so it translates."""
         detail = _localised(detail)
+        if params:
+            detail = detail % params
         super().__init__(detail)
         self.detail = detail
         self.errors = {name: [_localised(m) for m in messages] for name, messages in (errors or {}).items()}

@@ -50,8 +50,3 @@ def month_bounds(first: date) -> tuple[date, date]:
 
 def previous_month(day: date) -> date:
     return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def next_month(day: date) -> date:
-    last = month_bounds(day.replace(day=1))[1]
-    return last + timedelta(days=1)

@@ -2,8 +2,8 @@
 
 Recurring services (unit ``month``) are charged in advance for the booked days of the month, pro rata;
 metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
-makes a rerun pick up only what is new. The run records the booking status changes due by date first and
-queues the billing e-mails last, both by explicit calls.
+makes a rerun pick up only what is new. The run records the booking status changes due by date first (an
+explicit call) and announces `BillingRunCompleted` last (the notifications e-mail the billed buyers).
 
 A charge the ledger cannot hold (an amount above `MAX_CHARGE_CENTS`, from data that got in before entry
 was bounded, or one that would carry a balance or the run's total beyond BIGINT) is skipped and reported in
@@ -23,6 +23,7 @@ from sqlalchemy import and_, or_, select
 from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord
 from marketplace.bookings.operations import advance_booking_statuses
 from marketplace.catalogue.models import Service, Unit
+from marketplace.core.events import BillingRunCompleted, announce
 from marketplace.core.models import record_audit
 from marketplace.core.money import BIGINT_MAX, MAX_CHARGE_CENTS, format_eur
 from marketplace.core.timeutil import month_bounds, today
@@ -35,7 +36,6 @@ from marketplace.ledger.operations import (
     prorated_cents,
     require_billable_period,
 )
-from marketplace.notifications.operations import notify_billed
 
 if TYPE_CHECKING:
     from marketplace.members.models import User
@@ -153,7 +153,7 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     `progress(count, total)` hears of each batch written (for the CLI's progress bar).
 
     First records the booking status changes the dates have made (so billing never depends on someone
-    having opened a booking page); last queues the billing e-mails to the buyers this run charged.
+    having opened a booking page); last announces the run with the buyers it charged.
 
     Raises InvalidInput (malformed month) or Conflict (future or closed month).
     """
@@ -207,7 +207,16 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
         run,
         data={"period": period, "created": result.created, "total": total, "skipped": run.skipped},
     )
-    notify_billed(period, billed_buyers(result.created_ids))
+    announce(
+        BillingRunCompleted(
+            run_id=run.id,
+            period=period,
+            transfers_created=result.created,
+            total_cents=total,
+            billed_buyer_ids=tuple(sorted(billed_buyers(result.created_ids))),
+            actor_id=actor.id if actor is not None else None,
+        )
+    )
     return run
 
 
@@ -243,9 +252,9 @@ def _within_bigint(charges: list[Charge], balances: dict[int, int], skipped: lis
 
 
 def billed_buyers(transfer_ids: list[int]) -> list[int]:
-    """The buyers charged by the given new transfers: one query, so with `notify_billed`'s two the billing
-    e-mails cost three queries per run however many members were billed (none for a rerun that created
-    nothing)."""
+    """The buyers charged by the given new transfers: one query, so with the two of the billing e-mails
+    (`notifications.operations.notify_billed`) they cost three queries per run however many members were
+    billed (none for a rerun that created nothing)."""
     if not transfer_ids:
         return []
     # post_transfers numbers one run's transfers without gaps, so the range is exactly these transfers

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select
 
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
+from marketplace.core.events import PeriodClosed, announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, parse_period, period_of, today, utcnow
@@ -35,6 +36,7 @@ from marketplace.ledger.models import (
     Transfer,
     TransferKind,
 )
+from marketplace.members.permissions import require_operator_finance
 
 if TYPE_CHECKING:
     from marketplace.members.models import Member, User
@@ -360,15 +362,17 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
     row.closed_by_id = actor.id
     db.session.flush()
     record_audit(actor, "period.closed", row, data={"period": period, "reason": reason})
+    announce(PeriodClosed(period=period, actor_id=actor.id))
     return row
 
 
-def reverse_transfer(transfer_id: int, reason: str, actor: User) -> Transfer:
+def reverse_transfer(actor: User, transfer_id: int, reason: str) -> Transfer:
     """Cancel a transfer by an opposite one in an open month; each transfer is reversed at most once.
 
-    Raises NotFound, InvalidInput (no reason) or Conflict (already reversed, not a charge, or no open
-    month to post into).
+    Raises PermissionDenied (not operator finance), NotFound, InvalidInput (no reason) or Conflict (already
+    reversed, not a charge, or no open month to post into).
     """
+    require_operator_finance(actor, "Buchungen stornieren")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput.field("reason", "Bitte einen Grund für die Stornierung angeben.")

@@ -59,10 +59,6 @@ def reversals_of(transfer_ids: list[int]) -> dict[int, int]:
     return {original: reversal for original, reversal in rows}
 
 
-def transfer_with_postings(transfer_id: int) -> Transfer | None:
-    return db.session.get(Transfer, transfer_id)
-
-
 @dataclass
 class VerifyReport:
     transfers: int = 0

@@ -23,15 +23,11 @@ from marketplace.ledger.queries import journal_statement, member_balances, rever
 from marketplace.ledger.reports import charged_volume, period_overview, recent_periods, statement_for
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
+from marketplace.members.queries import visible_ledger_member
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 
 FINANCE = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
-
-
-def _visible_member_id() -> int | None:
-    """None (all members) for operator finance, the own member for member finance."""
-    return None if current_user.is_operator_finance else current_user.member_id
 
 
 def _require_operator_finance() -> None:
@@ -51,12 +47,9 @@ def _period_arg(name: str = "period") -> str | None:
 
 
 def _member_filter() -> int | None:
-    """The member chosen in the filter; member finance always gets its own member."""
-    own = _visible_member_id()
-    if own is not None:
-        return own
-    chosen = parse_query_int(request.args.get("member_id"))
-    return chosen if chosen is not None and db.session.get(Member, chosen) is not None else None
+    """The member chosen in the filter (None: all; an unreadable value is ignored); member finance always
+    gets its own member, and a member that does not exist is a 404, as in the API."""
+    return visible_ledger_member(current_user, parse_query_int(request.args.get("member_id")))
 
 
 def _eur(cents: int) -> str:
@@ -64,7 +57,7 @@ def _eur(cents: int) -> str:
 
 
 def _dashboard(billing_form: BillingForm | None, status: int = 200) -> tuple[str, int]:
-    own = _visible_member_id()
+    own = visible_ledger_member(current_user, None)
     member_id = _member_filter()
     period = _period_arg()
     balances = member_balances(own)
@@ -193,7 +186,7 @@ def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
     form = ReverseForm()
     if form.validate_on_submit():
         try:
-            reversal = reverse_transfer(transfer.id, form.reason.data, current_user)
+            reversal = reverse_transfer(current_user, transfer.id, form.reason.data)
         except InvalidInput as error:
             db.session.rollback()
             apply_domain_errors(form, error)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from marketplace.core.forms import Form
@@ -21,9 +21,20 @@ class LoginForm(Form):
     )
 
 
-class TokenForm(Form):
+class TokenCreateForm(Form):
     name = StringField(
-        _l("Bezeichnung"), validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)]
+        _l("Bezeichnung"),
+        description=_l("Wofür ist der Token? Zum Beispiel „SAP-Anbindung Kämmerei“."),
+        validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)],
+    )
+    scope = RadioField(
+        _l("Berechtigung"),
+        choices=[
+            ("read", _l("Nur lesen")),
+            ("write", _l("Lesen und schreiben (anfragen, annehmen, Verbrauch erfassen …)")),
+        ],
+        default="read",
+        validators=[DataRequired(_l("Bitte eine Berechtigung wählen."))],
     )
 
 

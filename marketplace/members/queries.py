@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.extensions import db
 from marketplace.members.models import ApiToken, Member, Role, User, UserRole, hash_token
 
@@ -90,3 +91,41 @@ def finance_contact_email(member: Member) -> str:
         .limit(1)
     )
     return email or member.contact_email
+
+
+def visible_ledger_member(user: User, requested: int | None) -> int | None:
+    """Whose money `user` sees when a page or the API names `requested` (a member id, or None).
+
+    The one rule for pages and API alike: operator finance sees every member (None: all of them, or the
+    one named); member finance sees only its own member, whatever it names. Raises NotFound when the named
+    member does not exist or is another member's (its existence is not revealed), PermissionDenied for a
+    user without a finance role.
+    """
+    if not user.is_finance:
+        raise PermissionDenied("Konten und Salden sehen nur Finanzrollen.")
+    if user.is_operator_finance:
+        if requested is not None and db.session.get(Member, requested) is None:
+            raise NotFound("Dieses Mitglied gibt es nicht.")
+        return requested
+    if requested is not None and requested != user.member_id:
+        raise NotFound("Dieses Mitglied gibt es nicht.")
+    return user.member_id
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    """The user's API tokens, active first, newest first."""
+    return list(
+        db.session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+        )
+    )
+
+
+def own_token(user: User, token_id: int) -> ApiToken:
+    """One of the user's own tokens; NotFound for anyone else's."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("Diesen Token gibt es nicht.")
+    return token

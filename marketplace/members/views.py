@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address as remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from marketplace.core.errors import InvalidInput, TooManyAttempts
-from marketplace.core.forms import ActionForm as LogoutForm
-from marketplace.core.forms import apply_domain_errors
+from marketplace.core.forms import ActionForm, apply_domain_errors
 from marketplace.core.urls import is_safe_next
 from marketplace.extensions import db, limiter
-from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenForm
+from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenCreateForm
 from marketplace.members.login_guard import locked_for
 from marketplace.members.operations import (
     create_api_token,
     end_sessions,
     log_in,
     request_password_reset,
+    revoke_token,
     set_password_with_token,
     token_user,
 )
+from marketplace.members.queries import own_token, tokens_of
 
 bp = Blueprint("members", __name__)
 
@@ -78,8 +79,8 @@ def logout() -> Response | str:
     if request.method == "GET":  # logging out changes state: confirm with a CSRF-protected button
         if not current_user.is_authenticated:
             return redirect(url_for("web.index"))
-        return render_template("members/logout.html", form=LogoutForm())
-    if not LogoutForm().validate_on_submit():
+        return render_template("members/logout.html", form=ActionForm())
+    if not ActionForm().validate_on_submit():
         return redirect(url_for("members.logout"))
     if current_user.is_authenticated:
         # Server-side: a copy of the session cookie (another tab, a saved cookie) stops working too.
@@ -97,13 +98,46 @@ def logout() -> Response | str:
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile() -> Response | str:
-    form = TokenForm()
+    form = TokenCreateForm(formdata=None)
     new_token = None
-    if form.validate_on_submit():
-        _token, new_token = create_api_token(current_user, form.name.data)
-        db.session.commit()
-        flash(_("Der Token wird nur jetzt angezeigt. Bitte kopieren Sie ihn."), "warning")
-    return render_template("members/profile.html", form=form, new_token=new_token)
+    if request.method == "POST":
+        form = TokenCreateForm()
+        if form.validate_on_submit():
+            _token, new_token = create_api_token(
+                current_user, form.name.data.strip(), read_only=form.scope.data == "read"
+            )
+            db.session.commit()
+            flash(_("Der Token wird nur jetzt angezeigt. Bitte kopieren Sie ihn."), "warning")
+    return render_template(
+        "members/profile.html",
+        token_form=form,
+        new_token=new_token,
+        tokens=tokens_of(current_user),
+        action_form=ActionForm(formdata=None),
+    )
+
+
+@bp.post("/profile/tokens")
+@login_required
+def create_token() -> Response | str | tuple[str, int]:
+    form = TokenCreateForm()
+    if not form.validate_on_submit():
+        return render_template("members/token_new.html", token_form=form), 422
+    token, plain = create_api_token(current_user, form.name.data.strip(), read_only=form.scope.data == "read")
+    db.session.commit()
+    return render_template("members/token_created.html", token=token, plain=plain)
+
+
+@bp.post("/profile/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token_view(token_id: int) -> Response:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    token = own_token(current_user, token_id)
+    revoke_token(current_user, token)
+    db.session.commit()
+    flash(_("Der Token „%(name)s“ ist widerrufen.", name=token.name), "success")
+    return redirect(url_for("members.profile") + "#tokens")
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,9 +16,8 @@ from marketplace.notifications.operations import (
     preferences_of,
     set_preferences,
 )
-from marketplace.notifications.sending import send_outbox
 
-bp = Blueprint("notifications", __name__, cli_group="outbox")
+bp = Blueprint("notifications", __name__)
 
 KIND_LABELS = {
     NotificationKind.BOOKING_REQUESTED: _l("Neue Anfrage zu einer Leistung meiner Stelle (Anbieter)"),
@@ -31,22 +29,6 @@ KIND_LABELS = {
     NotificationKind.BILLING: _l("Monatliche Abrechnung (Finanzen)"),
 }
 
-
-@bp.cli.command("send")
-@click.option("--limit", default=200, show_default=True, help="Höchstens so viele E-Mails senden.")
-def send_command(limit: int) -> None:
-    """Send queued e-mails over SMTP (printed to the console when SMTP_HOST is not set).
-
-    Exits 1 when a message failed, naming each; the others are sent all the same."""
-    report = send_outbox(limit, echo=click.echo)
-    for failure in report.failures:
-        outcome = "aufgegeben" if failure.final else "wird beim nächsten Lauf erneut versucht"
-        click.echo(
-            f"E-Mail {failure.message_id} an {failure.recipient} nicht gesendet ({outcome}): {failure.error}", err=True
-        )
-    click.echo(f"{report.sent} gesendet, {len(report.failures)} fehlgeschlagen")
-    if report.failures:
-        raise SystemExit(1)
 
 
 @bp.route("/profile/notifications", methods=["GET", "POST"])

@@ -28,13 +28,15 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.core.errors import Conflict, PermissionDenied
+from marketplace.core.errors import Conflict
+from marketplace.core.events import PaymentFailed, announce
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member
+from marketplace.members.permissions import require_operator_finance
 from marketplace.members.queries import finance_contact_email
-from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
+from marketplace.payments.models import Debit, DebitStatus, StripeCustomer, debit_event
 from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError, is_missing
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
 from marketplace.settlement.operations import lock_settlement, move_settlement
@@ -77,16 +79,12 @@ def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
     Raises PermissionDenied (not operator finance) or Conflict (not approved, nor collecting/failed).
     Returns the debits to submit (new ones and pending ones from an interrupted collect).
     """
-    if not actor.is_operator_finance:
-        raise PermissionDenied("Lastschriften darf nur die Finanzabteilung des Betreibers einziehen.")
+    require_operator_finance(actor, "Lastschriften einziehen")
     settlement = lock_settlement(settlement.id)
     if settlement.status is SettlementStatus.DRAFT:
         raise Conflict("Die Verrechnung muss erst von einer zweiten Person freigegeben werden.")
     if settlement.status is SettlementStatus.PAID:
         raise Conflict("Die Verrechnung ist bereits bezahlt.")
-    if settlement.status is not SettlementStatus.COLLECTING:
-        move_settlement(settlement, SettlementStatus.COLLECTING)
-        settlement.collected_at = utcnow()
 
     debits = {
         (d.debtor_member_id, d.attempt): d
@@ -118,6 +116,10 @@ def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
             if instruction.debtor_member_id == debtor_id and instruction.status is InstructionStatus.OPEN:
                 instruction.status = InstructionStatus.COLLECTING
     db.session.flush()
+    if settlement.status is not SettlementStatus.COLLECTING:
+        # after the instructions: the announced settlement shows which of them are being collected
+        settlement.collected_at = utcnow()
+        move_settlement(settlement, SettlementStatus.COLLECTING)
     record_audit(actor, "settlement.collect", settlement, data={"debits": [d.id for d in to_submit]})
     return to_submit
 
@@ -246,6 +248,7 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
     for debit in debits:
         if debit.status is not DebitStatus.PENDING:
             continue
+        failed = outcome.failed
         member = db.session.get(Member, debit.debtor_member_id)
         try:
             intent = _create_intent(settlement, debit, member, client)
@@ -266,6 +269,8 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
             debit.last_error = ""
             outcome.submitted += 1
         db.session.flush()
+        if outcome.failed > failed:
+            announce(debit_event(PaymentFailed, debit))
     if outcome.failed and settlement.status is SettlementStatus.COLLECTING:
         move_settlement(settlement, SettlementStatus.FAILED)
     return outcome
@@ -276,6 +281,7 @@ def collect_settlement(settlement: Settlement, actor: User, client: StripeClient
 
     Used by the page and the API (whose own commit at the edge then stores the outcome). Raises Conflict
     when no Stripe API key is configured (before anything changes)."""
+    require_operator_finance(actor, "Lastschriften einziehen")
     if client is None and not current_app.config.get("STRIPE_API_KEY"):
         raise Conflict("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY).")
     debits = prepare_collection(settlement, actor)

@@ -12,6 +12,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.events import (
+    InstructionState,
+    PositionState,
+    SettlementApproved,
+    SettlementChanged,
+    SettlementCollecting,
+    SettlementCreated,
+    SettlementFailed,
+    SettlementPaid,
+    announce,
+)
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import parse_period, utcnow
@@ -19,6 +30,7 @@ from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Period, PeriodStatus, Posting, Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, account_of, current_period, post_transfers
 from marketplace.members.models import Member
+from marketplace.members.permissions import require_operator_finance
 from marketplace.settlement.models import (
     InstructionStatus,
     PaymentInstruction,
@@ -67,9 +79,27 @@ def member_positions(period: str) -> dict[int, int]:
     return {member_id: amount for member_id, amount in positions.items() if amount != 0}
 
 
-def _require_operator_finance(actor: User, what: str) -> None:
-    if not actor.is_operator_finance:
-        raise PermissionDenied(f"{what} darf nur die Finanzabteilung des Betreibers.")
+#: The event each status a settlement moves to announces.
+_EVENTS: dict[SettlementStatus, type[SettlementChanged]] = {
+    SettlementStatus.APPROVED: SettlementApproved,
+    SettlementStatus.COLLECTING: SettlementCollecting,
+    SettlementStatus.PAID: SettlementPaid,
+    SettlementStatus.FAILED: SettlementFailed,
+}
+
+
+def settlement_event(kind: type[SettlementChanged], settlement: Settlement) -> SettlementChanged:
+    """The event with the settlement, its positions and its instructions as they are now."""
+    return kind(
+        settlement_id=settlement.id,
+        period=settlement.period,
+        status=settlement.status.value,
+        positions=tuple(PositionState(p.member_id, p.amount_cents) for p in settlement.positions),
+        instructions=tuple(
+            InstructionState(i.id, i.debtor_member_id, i.creditor_member_id, i.amount_cents, i.status.value)
+            for i in settlement.instructions
+        ),
+    )
 
 
 def create_settlement(period: str, actor: User) -> Settlement:
@@ -78,7 +108,7 @@ def create_settlement(period: str, actor: User) -> Settlement:
     Raises PermissionDenied (not operator finance), InvalidInput (malformed month), Conflict (month not
     closed, already settled, a later month already settled, or nothing to settle).
     """
-    _require_operator_finance(actor, "Verrechnungen anlegen")
+    require_operator_finance(actor, "Verrechnungen anlegen")
     try:
         parse_period(period)
     except ValueError as exc:
@@ -118,6 +148,7 @@ def create_settlement(period: str, actor: User) -> Settlement:
         settlement,
         data={"period": period, "positions": len(positions), "instructions": len(settlement.instructions)},
     )
+    announce(settlement_event(SettlementCreated, settlement))
     return settlement
 
 
@@ -140,7 +171,10 @@ def lock_settlement(settlement_id: int) -> Settlement:
 
 
 def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
-    """Change the state along the transition table; Conflict otherwise."""
+    """Change the state along the transition table (Conflict otherwise), flush and announce it.
+
+    The event carries the instructions as they are at this moment, so a caller changes the instructions
+    that belong to the move (e.g. all paid) before it calls this."""
     if not settlement.may_become(status):
         raise Conflict(
             f"Die Verrechnung {settlement.period} ist „{settlement.status.value}“ und kann nicht "
@@ -148,12 +182,13 @@ def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
         )
     settlement.status = status
     db.session.flush()
+    announce(settlement_event(_EVENTS[status], settlement))
 
 
 def approve_settlement(settlement: Settlement, actor: User) -> Settlement:
     """Four eyes: a second operator finance user approves a draft. PermissionDenied for the creator or
     anyone without operator finance; Conflict unless the settlement is a draft."""
-    _require_operator_finance(actor, "Verrechnungen freigeben")
+    require_operator_finance(actor, "Verrechnungen freigeben")
     if actor.id == settlement.created_by_id:
         raise PermissionDenied("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben.")
     settlement = lock_settlement(settlement.id)
@@ -219,7 +254,7 @@ def record_direct_payment(settlement: Settlement, instruction_id: int, actor: Us
     Conflict (settlement not approved/collecting/failed, or the instruction is being collected or paid)."""
     from marketplace.core.errors import NotFound
 
-    _require_operator_finance(actor, "Direktzahlungen verbuchen")
+    require_operator_finance(actor, "Direktzahlungen verbuchen")
     settlement = lock_settlement(settlement.id)
     instruction = next((i for i in settlement.instructions if i.id == instruction_id), None)
     if instruction is None:

@@ -168,7 +168,7 @@ def test_a_reversed_advance_does_not_count_at_the_true_up(app, demo, plan, bill)
     bill("2026-02")
     wiesbaden = member("Stadt Wiesbaden").id
     february = db.session.scalar(select(Advance).where(Advance.member_id == wiesbaden, Advance.period == "2026-02"))
-    reverse_transfer(february.transfer_id, "Doppelt berechnet", user("betrieb@kopit.example"))
+    reverse_transfer(user("betrieb@kopit.example"), february.transfer_id, "Doppelt berechnet")
     db.session.commit()
     assert bill("2026-02").transfers_created == 0  # the cause is used up: no second February advance
     app.config["MARKETPLACE_TODAY"] = "2027-01-10"

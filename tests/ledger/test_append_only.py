@@ -45,6 +45,6 @@ def test_inserting_stays_possible(demo, app):
     from marketplace.members.queries import user_by_email
 
     before = transfer_count()
-    reverse_transfer(1, "Test", user_by_email("betrieb@kopit.example"))
+    reverse_transfer(user_by_email("betrieb@kopit.example"), 1, "Test")
     db.session.commit()
     assert transfer_count() == before + 1

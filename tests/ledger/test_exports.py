@@ -70,7 +70,9 @@ def test_journal_csv_follows_the_filters(operator):
 def test_member_finance_exports_only_its_own_journal(client, demo):
     login(client, "kasse@wiesbaden.example")
     other = member_id("KDZ Mainz")
-    text = client.get(f"/ledger/exports/journal.csv?member_id={other}").data.decode("utf-8-sig")
+    # another member's journal is not found (as in the API), not silently replaced by the own one
+    assert client.get(f"/ledger/exports/journal.csv?member_id={other}").status_code == 404
+    text = client.get("/ledger/exports/journal.csv").data.decode("utf-8-sig")
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=";")][1:]
     assert {row[7] for row in rows if row} == {"Stadt Wiesbaden"}
     assert client.get(f"/ledger/exports/datev/{other}/2026-09.csv").status_code == 404

@@ -199,3 +199,25 @@ def test_member_finance_gets_its_own_statement_only(kasse):
     assert kasse.get(f"/ledger/statements/{other}/2026-09").status_code == 404
     assert kasse.get(f"/ledger/statements/{other}/2026-09.csv").status_code == 404
     assert kasse.get(f"/ledger/statements/{wiesbaden}/2026-13").status_code == 404
+
+
+def test_the_ledger_page_answers_404_for_a_member_that_does_not_exist_as_the_api_does(client, demo, token_for):
+    from tests.conftest import login
+
+    login(client, "betrieb@kopit.example")
+    assert client.get("/ledger?member_id=999999").status_code == 404
+    api = client.get(
+        "/api/v1/ledger/transfers?member_id=999999",
+        headers={"Authorization": f"Bearer {token_for('betrieb@kopit.example')}"},
+    )
+    assert api.status_code == 404
+
+
+def test_member_finance_sees_only_its_own_member_whatever_it_names(client, demo):
+    from marketplace.members.queries import operator_member
+    from tests.conftest import login
+
+    login(client, "kasse@wiesbaden.example")
+    other = operator_member().id
+    assert client.get(f"/ledger?member_id={other}").status_code == 404
+    assert client.get("/ledger").status_code == 200

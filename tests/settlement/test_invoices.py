@@ -109,7 +109,7 @@ def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(app, de
     ekom = user("anbieter@ekom21.example").member
     [storage] = [i for i in _invoices("2026-09") if i.provider_id == ekom.id and i.vat_category.value == "S"]
     charge_id = storage.lines[0].transfer_id
-    reversal = reverse_transfer(charge_id, "Speicher doppelt berechnet", user("betrieb@kopit.example"))
+    reversal = reverse_transfer(user("betrieb@kopit.example"), charge_id, "Speicher doppelt berechnet")
     db.session.commit()
     assert reversal.period == "2026-11"  # September is closed: the correction goes into the open month
     set_today("2026-12-02")
@@ -143,7 +143,7 @@ def test_a_charge_reversed_within_its_open_month_is_not_invoiced(app, demo, clos
     charge = db.session.scalars(
         select(Transfer).where(Transfer.period == "2026-09", Transfer.kind == TransferKind.CHARGE)
     ).first()
-    reverse_transfer(charge.id, "Falsch gebucht", user("betrieb@kopit.example"))
+    reverse_transfer(user("betrieb@kopit.example"), charge.id, "Falsch gebucht")
     db.session.commit()
     close_month("2026-09", bill=False)
     assert charge.id not in {line.transfer_id for i in _invoices("2026-09") for line in i.lines}

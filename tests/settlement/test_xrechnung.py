@@ -74,7 +74,7 @@ def documents(app, demo, close_month, set_today):
         for i in db.session.scalars(select(Invoice))
         if i.vat_category is VatCategory.STANDARD and i.period == "2026-09"
     ]
-    reverse_transfer(storage.lines[0].transfer_id, "Doppelt berechnet", user("betrieb@kopit.example"))
+    reverse_transfer(user("betrieb@kopit.example"), storage.lines[0].transfer_id, "Doppelt berechnet")
     db.session.commit()
     set_today("2026-12-02")
     close_month("2026-11", bill=False)

@@ -1,31 +1,15 @@
-"""Forms of the API's HTML side: tokens in the profile, webhook endpoints of a member."""
+"""The form of the webhooks page: a member's new endpoint."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, StringField, URLField
+from wtforms import StringField, URLField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from marketplace.core.forms import Form
-
-
-class TokenCreateForm(Form):
-    name = StringField(
-        _l("Bezeichnung"),
-        description=_l("Wofür ist der Token? Zum Beispiel „SAP-Anbindung Kämmerei“."),
-        validators=[DataRequired(_l("Bitte eine Bezeichnung angeben.")), Length(max=100)],
-    )
-    scope = RadioField(
-        _l("Berechtigung"),
-        choices=[
-            ("read", _l("Nur lesen")),
-            ("write", _l("Lesen und schreiben (anfragen, annehmen, Verbrauch erfassen …)")),
-        ],
-        default="read",
-        validators=[DataRequired(_l("Bitte eine Berechtigung wählen."))],
-    )
+from marketplace.webhooks.delivery import allow_private
 
 
 class WebhookForm(Form):
@@ -38,8 +22,6 @@ class WebhookForm(Form):
 
     def validate_url(self, field: URLField) -> None:
         parts = urlsplit((field.data or "").strip())
-        from marketplace.api.webhooks import allow_private
-
         allowed = ("https", "http") if allow_private() else ("https",)
         if parts.scheme not in allowed or not parts.hostname:
             raise ValidationError(

@@ -1,0 +1,45 @@
+"""`flask billing run PERIOD`: the month's billing run, with a progress bar."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import click
+from flask.cli import AppGroup
+
+from marketplace.core.errors import DomainError
+from marketplace.core.money import format_eur
+from marketplace.extensions import db
+from marketplace.ledger.billing import run_billing
+from marketplace.members.queries import user_by_email
+
+billing_cli = AppGroup("billing", help="Monthly billing runs.")
+
+
+@billing_cli.command("run")
+@click.argument("period")
+@click.option("--as", "email", default=None, help="Operator finance user recorded as the actor.")
+def billing_run(period: str, email: str | None) -> None:
+    """Charge every billable booking of PERIOD (YYYY-MM) once."""
+    actor = user_by_email(email) if email else None
+    if email and actor is None:
+        raise click.ClickException(f"Kein Benutzer mit der E-Mail-Adresse {email}.")
+    with ExitStack() as stack:
+        bars: list = []
+
+        def report(count: int, total: int) -> None:
+            if not bars:  # the total is known once the charges are computed
+                bars.append(stack.enter_context(click.progressbar(length=total, label=f"Abrechnung {period}")))
+            bars[0].update(count)
+
+        try:
+            run = run_billing(period, actor, progress=report)
+        except DomainError as error:
+            raise click.ClickException(error.detail) from None
+    db.session.commit()
+    click.echo(f"{run.transfers_created} Buchungen erstellt, Summe {format_eur(run.total_cents)}")
+    for item in run.skipped:
+        click.echo(f"Buchung {item['booking_id']} nicht abgerechnet: {item['reason']}", err=True)
+
+
+COMMANDS = [billing_cli]
