@@ -41,13 +41,13 @@ def create_app(config: str | type[BaseConfig] | None = None, **overrides: object
     limiter.init_app(app)
 
     _register_models()
-    from marketplace import web
+    # The factory imports the edges and areas when it builds an app, not when this package is imported:
+    # every module of the application imports `marketplace.extensions`, which runs this file first.
+    from marketplace import cli, web
 
     web.init_app(app)
     _register_blueprints(app)
     _subscribe(app)
-    from marketplace import cli
-
     cli.init_app(app)
     return app
 
@@ -84,7 +84,9 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    # imported here, as in create_app: this package must not import the areas when it is imported
     from marketplace import api
+    from marketplace.api.ui import bp as api_ui_bp
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.costsharing.views import bp as costsharing_bp
@@ -102,6 +104,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(costsharing_bp)
     csrf.exempt(api.api_bp)
     api.init_app(app)
-    from marketplace.api.ui import bp as api_ui_bp
-
     app.register_blueprint(api_ui_bp)

@@ -36,6 +36,7 @@ from marketplace.bookings.models import (
     USAGE_QUANTITY_PLACES,
     Booking,
     BookingStatus,
+    effective_status,
 )
 from marketplace.catalogue.models import (
     MAX_CAPACITY,
@@ -50,7 +51,7 @@ from marketplace.catalogue.models import (
 from marketplace.core.errors import InvalidInput
 from marketplace.core.money import INTEGER_MAX, AmountError, parse_api_amount, parse_api_decimal
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, Page
-from marketplace.core.timeutil import PERIOD_PATTERN
+from marketplace.core.timeutil import PERIOD_PATTERN, today
 from marketplace.core.validators import NUL_MESSAGE, contains_nul, text_problem
 
 
@@ -460,9 +461,6 @@ class BookingOut(Out):
     @classmethod
     def of(cls, booking: Booking) -> BookingOut:
         # the status the dates give it today, as the pages show it (the daily job records it later)
-        from marketplace.bookings.models import effective_status
-        from marketplace.core.timeutil import today
-
         return cls(
             id=booking.id,
             service_id=booking.service_id,

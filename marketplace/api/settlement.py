@@ -18,6 +18,7 @@ from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
 from marketplace.members.models import User
 from marketplace.members.permissions import require_operator_finance
+from marketplace.payments.collection import collect_settlement
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
 from marketplace.settlement import xrechnung
 from marketplace.settlement.models import Invoice, Settlement
@@ -288,8 +289,6 @@ def collect_settlement_api(settlement_id: int) -> SettlementOut:
     """One SEPA Direct Debit PaymentIntent per debtor through the Stripe API; the states follow the
     webhooks. Collecting again never debits twice: debits under way are retried with their stored
     Idempotency-Key, finished ones are left alone. 409 unless approved (or failed, to retry)."""
-    from marketplace.payments.collection import collect_settlement
-
     user = api_user()
     require_operator_finance(user, "Lastschriften einziehen")  # the coarse gate first: no id is revealed
     settlement = settlement_for(user, settlement_id)
