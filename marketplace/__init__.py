@@ -41,14 +41,27 @@ def create_app(config: str | type[BaseConfig] | None = None, **overrides: object
     limiter.init_app(app)
 
     _register_models()
-    from marketplace import web
+    # The factory imports the edges and areas when it builds an app, not when this package is imported:
+    # every module of the application imports `marketplace.extensions`, which runs this file first.
+    from marketplace import cli, web
 
     web.init_app(app)
     _register_blueprints(app)
-    from marketplace import cli
-
+    _subscribe(app)
     cli.init_app(app)
     return app
+
+
+def _subscribe(app: Flask) -> None:
+    """Connect the subscribers of the domain events (`marketplace.core.events`): e-mails and webhooks.
+
+    The areas announce; only the packages listed here hear them (docs/ARCHITECTURE.md, "Domain events")."""
+    # imported here like the blueprints below: the application is built from every area, none of them
+    # imports this module
+    from marketplace import notifications, webhooks
+
+    notifications.init_app(app)
+    webhooks.init_app(app)
 
 
 def _project_root() -> Path:
@@ -68,10 +81,13 @@ def _register_models() -> None:
     from marketplace.notifications import models as _notifications  # noqa: F401
     from marketplace.payments import models as _payments  # noqa: F401
     from marketplace.settlement import models as _settlement  # noqa: F401
+    from marketplace.webhooks import models as _webhooks  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
+    # imported here, as in create_app: this package must not import the areas when it is imported
     from marketplace import api
+    from marketplace.api.ui import bp as api_ui_bp
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.costsharing.views import bp as costsharing_bp
@@ -90,6 +106,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(costsharing_bp)
     csrf.exempt(api.api_bp)
     api.init_app(app)
-    from marketplace.api.ui import bp as api_ui_bp
-
     app.register_blueprint(api_ui_bp)

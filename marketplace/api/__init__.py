@@ -9,17 +9,14 @@ generated OpenAPI document at ``GET /api/v1/openapi.json``. Area modules add one
 from __future__ import annotations
 
 from flask import Flask, Response, request
-from flask_sqlalchemy.session import Session as _Session
 
 from marketplace.api.blueprint import api_bp
 from marketplace.api.problems import render_error
 from marketplace.core.errors import register_error_renderer
 
-from marketplace.api import webhooks as _webhooks
 from marketplace.api.spec import register_document_route
 
 register_document_route(api_bp)
-_webhooks.install(_Session)
 
 from marketplace.api import limits, auth, views
 from marketplace.api import ledger

@@ -12,10 +12,10 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 
-from marketplace.bookings import notices
 from marketplace.bookings.models import (
     BILLABLE_STATUSES,
     COMMITTED_STATUSES,
@@ -35,6 +35,23 @@ from marketplace.bookings.models import (
 from marketplace.catalogue.models import Service, ServiceStatus
 from marketplace.catalogue.queries import current_price_version
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from marketplace.core.events import (
+    BookingAccepted,
+    BookingActivated,
+    BookingCancelled,
+    BookingChanged,
+    BookingDeclined,
+    BookingEnded,
+    BookingMessagePosted,
+    BookingRequested,
+    BookingsAdvancedByDate,
+    BookingWithdrawn,
+    UsageChanged,
+    UsageConfirmed,
+    UsageDisputed,
+    UsageRecorded,
+    announce,
+)
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.money import MAX_CHARGE_CENTS, AmountError, charge_cents, format_eur, parse_api_decimal
@@ -57,8 +74,63 @@ class BookingRequest:
     note: str = ""
 
 
-def _transition(booking: Booking, to: BookingStatus, actor: User | None, note: str = "") -> None:
-    """Move the booking along the transition table and record who did it (None: the system, by date)."""
+#: The event each status change announces.
+_EVENTS: dict[BookingStatus, type[BookingChanged]] = {
+    BookingStatus.REQUESTED: BookingRequested,
+    BookingStatus.ACCEPTED: BookingAccepted,
+    BookingStatus.DECLINED: BookingDeclined,
+    BookingStatus.WITHDRAWN: BookingWithdrawn,
+    BookingStatus.ACTIVE: BookingActivated,
+    BookingStatus.ENDED: BookingEnded,
+    BookingStatus.CANCELLED: BookingCancelled,
+}
+
+U = TypeVar("U", bound=UsageChanged)
+
+
+def _booking_event(booking: Booking, actor: User | None, note: str = "") -> BookingChanged:
+    """The event of the booking's latest status change, with the booking as it is now."""
+    kind = _EVENTS[booking.status]
+    extra: dict[str, Any] = {"reason": note} if kind in (BookingDeclined, BookingCancelled) else {}
+    service = booking.service
+    return kind(
+        booking_id=booking.id,
+        status=booking.status.value,
+        service_id=booking.service_id,
+        service_title=service.title,
+        buyer_id=booking.buyer_id,
+        provider_id=service.provider_id,
+        quantity=booking.quantity,
+        starts_on=booking.starts_on,
+        ends_on=booking.ends_on,
+        unit_price_cents=booking.unit_price_cents,
+        actor_id=actor.id if actor is not None else None,
+        actor_member_id=actor.member_id if actor is not None else None,
+        **extra,
+    )
+
+
+def _usage_event(kind: type[U], record: UsageRecord, actor: User, **extra: Any) -> U:
+    booking = record.booking
+    return kind(
+        record_id=record.id,
+        booking_id=record.booking_id,
+        period=record.period,
+        quantity=record.quantity,
+        status=record.status.value,
+        service_title=booking.service.title,
+        buyer_id=booking.buyer_id,
+        provider_id=booking.service.provider_id,
+        actor_id=actor.id,
+        **extra,
+    )
+
+
+def _transition(booking: Booking, to: BookingStatus, actor: User | None, note: str = "") -> BookingChanged:
+    """Move the booking along the transition table and record who did it (None: the system, by date).
+
+    Returns the event to announce once the caller has flushed: the booking as it is right after this
+    transition (a later transition in the same transaction does not change it)."""
     if not booking.may_become(to):
         raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht „{to.value}“ werden.")
     db.session.add(
@@ -71,6 +143,7 @@ def _transition(booking: Booking, to: BookingStatus, actor: User | None, note: s
         )
     )
     booking.status = to
+    return _booking_event(booking, actor, note)
 
 
 def request_booking(actor: User, data: BookingRequest) -> Booking:
@@ -111,7 +184,7 @@ def request_booking(actor: User, data: BookingRequest) -> Booking:
         BookingEvent(booking=booking, from_status=None, to_status=BookingStatus.REQUESTED, actor_id=actor.id)
     )
     db.session.flush()
-    notices.requested(booking)
+    announce(_booking_event(booking, actor))
     return booking
 
 
@@ -162,9 +235,9 @@ def accept_booking(actor: User, booking: Booking) -> Booking:
     booking.minimum_term_months = service.minimum_term_months
     booking.notice_period_days = service.notice_period_days
     booking.accepted_at = utcnow()
-    _transition(booking, BookingStatus.ACCEPTED, actor)
+    accepted = _transition(booking, BookingStatus.ACCEPTED, actor)
     db.session.flush()
-    notices.decided(booking, accepted=True)
+    announce(accepted)
     return booking
 
 
@@ -174,9 +247,9 @@ def decline_booking(actor: User, booking: Booking, reason: str = "") -> Booking:
     if len(reason or "") > MAX_NOTE:
         raise InvalidInput.field("reason", f"Der Grund hat höchstens {MAX_NOTE} Zeichen.")
     _service, booking = _lock_for_decision(booking)
-    _transition(booking, BookingStatus.DECLINED, actor, note=(reason or "").strip())
+    declined = _transition(booking, BookingStatus.DECLINED, actor, note=(reason or "").strip())
     db.session.flush()
-    notices.decided(booking, accepted=False, reason=(reason or "").strip())
+    announce(declined)
     return booking
 
 
@@ -184,8 +257,9 @@ def withdraw_booking(actor: User, booking: Booking) -> Booking:
     if not booking.can_withdraw(actor):
         raise PermissionDenied("Nur die anfragende Stelle kann die Anfrage zurückziehen.")
     _service, booking = _lock_for_decision(booking)
-    _transition(booking, BookingStatus.WITHDRAWN, actor)
+    withdrawn = _transition(booking, BookingStatus.WITHDRAWN, actor)
     db.session.flush()
+    announce(withdrawn)
     return booking
 
 
@@ -228,7 +302,7 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
         raise InvalidInput.field("reason", f"Der Grund hat höchstens {MAX_NOTE} Zeichen.")
     _service, booking = _lock_for_decision(booking)
     # the history shows what the dates did before the cancellation (e.g. accepted -> active -> cancelled)
-    _catch_up(booking, today())
+    happened = _catch_up(booking, today())
     if booking.status not in COMMITTED_STATUSES:
         raise Conflict(f"Die Buchung {booking.id} ist „{booking.status.value}“ und kann nicht gekündigt werden.")
     notice_end = today() + timedelta(days=booking.notice_period_days or 0)
@@ -252,7 +326,7 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
         effective = booking.starts_on - timedelta(days=1)
     booking.ends_on = effective
     booking.cancelled_at = utcnow()
-    _transition(booking, BookingStatus.CANCELLED, actor, note=reason)
+    happened.append(_transition(booking, BookingStatus.CANCELLED, actor, note=reason))
     db.session.flush()
     record_audit(
         actor,
@@ -261,7 +335,8 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
         member_id=actor.member_id,
         data={"before": before, "after": {"status": booking.status.value, "ends_on": effective.isoformat()}},
     )
-    notices.cancelled(booking, actor, reason)
+    for event in happened:
+        announce(event)
     return booking
 
 
@@ -286,17 +361,13 @@ def _due_by_date(day: date) -> list[tuple[BookingStatus, BookingStatus, ColumnEl
 
 #: History rows per multi-row insert.
 _EVENT_BATCH = 10_000
-#: Where `_announce` keeps this transaction's batches (read by `marketplace.api.webhooks` at commit).
-ADVANCED_KEY = "bookings_advanced"
-
-
 def advance_bookings(day: date) -> list[Advanced]:
     """Record the transitions the dates have made by `day`, set-based: per transition one UPDATE of every
     due booking (its rows locked in ascending id order, so two runs queue up instead of deadlocking) and
     its `BookingEvent` history rows in multi-row inserts, without an acting user (the system, by date).
 
     Returns one `Advanced` per transition, also when it moved nothing; each is announced once
-    (`_announce`). What `effective_status` shows, this records: accepted -> active from the start date,
+    (`BookingsAdvancedByDate`). What `effective_status` shows, this records: accepted -> active from the start date,
     accepted or active -> ended after the last booked day. Idempotent: a second run on the same day finds
     nothing to do.
     """
@@ -336,12 +407,16 @@ def advance_bookings(day: date) -> list[Advanced]:
 
 
 def _announce(batch: Advanced) -> None:
-    """The one place where a transition's batch is announced to whoever reacts to it (outbound webhooks
-    today; a typed batch event once the domain events exist). The batch is kept in the transaction's
-    `session.info` under `ADVANCED_KEY`; the webhooks read it at commit, in one query for all bookings
-    of subscribed members, instead of one object per booking."""
+    """One event per transition and run, however many bookings it moved (a subscriber that needs the
+    bookings reads those of its interest in one query)."""
     if batch.booking_ids:
-        db.session.info.setdefault(ADVANCED_KEY, []).append(batch)
+        announce(
+            BookingsAdvancedByDate(
+                from_status=batch.from_status.value,
+                to_status=batch.to_status.value,
+                booking_ids=tuple(batch.booking_ids),
+            )
+        )
 
 
 def advance_booking_statuses(day: date) -> int:
@@ -353,17 +428,16 @@ def advance_booking_statuses(day: date) -> int:
     return sum(len(batch.booking_ids) for batch in advance_bookings(day))
 
 
-def _catch_up(booking: Booking, day: date) -> int:
-    """Record the transitions by date that `effective_status` says have happened; returns how many."""
+def _catch_up(booking: Booking, day: date) -> list[BookingChanged]:
+    """Record the transitions by date that `effective_status` says have happened; returns their events
+    (to announce after the flush)."""
     target = effective_status(booking, day)
-    moved = 0
+    happened = []
     if booking.status is BookingStatus.ACCEPTED and target is not BookingStatus.ACCEPTED:
-        _transition(booking, BookingStatus.ACTIVE, None)
-        moved += 1
+        happened.append(_transition(booking, BookingStatus.ACTIVE, None))
     if booking.status is BookingStatus.ACTIVE and target is BookingStatus.ENDED:
-        _transition(booking, BookingStatus.ENDED, None)
-        moved += 1
-    return moved
+        happened.append(_transition(booking, BookingStatus.ENDED, None))
+    return happened
 
 
 def _charged(booking_id: int, period: str) -> bool:
@@ -442,6 +516,7 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
         select(UsageRecord).where(UsageRecord.booking_id == booking.id, UsageRecord.period == period)
     )
     before = None
+    previous_status = None
     if record is None:
         record = UsageRecord(booking=booking, period=period, quantity=value, created_by_id=actor.id)
         db.session.add(record)
@@ -449,6 +524,7 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
         if record.status is UsageStatus.CONFIRMED:
             raise Conflict(f"Der Verbrauch für {period} ist von der abnehmenden Stelle bestätigt.")
         before = {"quantity": str(record.quantity), "status": record.status.value}
+        previous_status = record.status.value
         record.quantity = value
         record.created_by_id = actor.id
     record.status = UsageStatus.ENTERED
@@ -464,7 +540,7 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
         member_id=actor.member_id,
         data={"booking_id": booking.id, "period": period, "before": before, "after": {"quantity": str(value)}},
     )
-    notices.usage_entered(record)
+    announce(_usage_event(UsageRecorded, record, actor, previous_status=previous_status))
     return record
 
 
@@ -503,6 +579,7 @@ def confirm_usage(actor: User, record: UsageRecord) -> UsageRecord:
     record_audit(
         actor, "usage.confirmed", record, member_id=actor.member_id, data={"before": before, "after": "confirmed"}
     )
+    announce(_usage_event(UsageConfirmed, record, actor))
     return record
 
 
@@ -531,7 +608,7 @@ def dispute_usage(actor: User, record: UsageRecord, reason: str) -> UsageRecord:
     record_audit(
         actor, "usage.disputed", record, member_id=actor.member_id, data={"before": "entered", "reason": reason}
     )
-    notices.usage_disputed(record)
+    announce(_usage_event(UsageDisputed, record, actor, reason=reason))
     return record
 
 
@@ -548,5 +625,15 @@ def post_message(actor: User, booking: Booking, body: str) -> BookingMessage:
     db.session.add(message)
     db.session.flush()
     record_audit(actor, "booking.message", message, member_id=actor.member_id, data={"booking_id": booking.id})
-    notices.message_posted(booking, actor)
+    announce(
+        BookingMessagePosted(
+            booking_id=booking.id,
+            message_id=message.id,
+            service_title=booking.service.title,
+            buyer_id=booking.buyer_id,
+            provider_id=booking.service.provider_id,
+            author_id=actor.id,
+            author_member_id=actor.member_id,
+        )
+    )
     return message

@@ -37,11 +37,6 @@ MESSAGES = [
     _l("Diese Leistung gibt es nicht."),
     _l("Abrechnungsläufe startet nur die Finanzabteilung des Betreibers."),
     _l("Salden sehen nur Finanzrollen."),
-    # marketplace/api/webhooks.py
-    _l("Diesen Webhook gibt es nicht."),
-    _l("Webhooks verwalten die Administratoren des Mitglieds."),
-    _l("Dieser Webhook ist bereits abgeschaltet."),
-    _l("Dieser Webhook ist abgeschaltet."),
     # marketplace/bookings/operations.py
     _l("Die Anfrage ist unvollständig oder ungültig."),
     _l("Nur Einkäuferinnen und Einkäufer können Leistungen anfragen."),
@@ -144,6 +139,13 @@ MESSAGES = [
     # marketplace/settlement/queries.py
     _l("Diese Rechnung gibt es nicht."),
     _l("Diese Verrechnung gibt es nicht."),
+    # marketplace/webhooks/operations.py
+    _l("Webhooks verwalten die Administratoren des Mitglieds."),
+    _l("Dieser Webhook ist bereits abgeschaltet."),
+    _l("Dieser Webhook ist abgeschaltet."),
+    # marketplace/webhooks/queries.py
+    _l("Diesen Webhook gibt es nicht."),
+    _l("Diese Zustellung gibt es nicht."),
 ]
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from marketplace.core.errors import InvalidInput
+from marketplace.core.events import announce
 from marketplace.core.timeutil import month_bounds, parse_period
 from marketplace.costsharing import invoices
 from marketplace.costsharing.models import Advance, CostSharingPlan, Participant
@@ -22,7 +23,7 @@ from marketplace.costsharing.queries import open_plans_of_year, participant_days
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec
-from marketplace.settlement.invoicing import vat_cents
+from marketplace.settlement.invoicing import invoice_issued, vat_cents
 from marketplace.settlement.models import DocumentType
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class PendingAdvances:
             )
             db.session.add(invoice)
             db.session.flush()
+            announce(invoice_issued(invoice))
             advance = Advance(
                 plan_id=d.plan.id,
                 member_id=d.participant.member_id,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.events import announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import today, utcnow
@@ -36,7 +37,7 @@ from marketplace.extensions import db
 from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, current_period, post_transfers, require_billable_period
 from marketplace.members.models import Role
-from marketplace.settlement.invoicing import vat_cents
+from marketplace.settlement.invoicing import invoice_issued, vat_cents
 from marketplace.settlement.models import DocumentType
 
 if TYPE_CHECKING:
@@ -389,6 +390,7 @@ def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[
         if invoice is not None:
             db.session.add(invoice)
             db.session.flush()
+            announce(invoice_issued(invoice))
             entry.invoice_id = invoice.id
         db.session.add(entry)
     plan.status = PlanStatus.TRUED_UP

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyAttempts
+from marketplace.core.events import PasswordResetRequested, UserInvited, announce
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.core.validators import clean_ags, clean_iban, clean_leitweg_id, clean_vat_id
@@ -187,13 +188,11 @@ def _check_roles(member: Member, roles: Iterable[Role]) -> list[Role]:
 
 
 def invite_user(actor: User, member: Member, *, email: str, name: str, roles: Iterable[Role]) -> User:
-    """Create a user without a usable password and e-mail an invitation link to set one.
+    """Create a user without a usable password and announce the invitation (the notifications e-mail the
+    link to set one).
 
     Raises PermissionDenied, InvalidInput (e-mail, name, roles) or Conflict (e-mail taken).
     """
-    from marketplace.notifications.models import NotificationKind
-    from marketplace.notifications.operations import base_url, notify
-
     if not actor.can_manage_users_of(member.id):
         raise PermissionDenied("Nur die Verwaltung des Mitglieds lädt Personen ein.")
     email = (email or "").strip().lower()
@@ -205,14 +204,8 @@ def invite_user(actor: User, member: Member, *, email: str, name: str, roles: It
     chosen = _check_roles(member, roles)
     user = create_user(actor, member=member, email=email, name=name, password=secrets.token_urlsafe(32), roles=chosen)
     plain = _one_time_token(user, UserTokenPurpose.INVITATION, timedelta(days=INVITATION_DAYS))
-    notify(
-        [user],
-        NotificationKind.ACCOUNT,
-        "Einladung zur Leistungsbörse",
-        f"{actor.name} ({actor.member.name}) lädt Sie zur Leistungsbörse ein, für {member.name}.\n\n"
-        f"Bitte legen Sie innerhalb von {INVITATION_DAYS} Tagen Ihr Passwort fest:\n"
-        f"{base_url()}/password/set/{plain}",
-    )
+    db.session.flush()
+    announce(UserInvited(user_id=user.id, member_id=member.id, inviter_id=actor.id, token=plain))
     record_audit(
         actor,
         "user.invited",
@@ -263,21 +256,14 @@ def set_user_active(actor: User, user: User, active: bool) -> User:
 
 
 def request_password_reset(email: str) -> None:
-    """E-mail a reset link if an active user has this address; says nothing either way (no enumeration)."""
-    from marketplace.notifications.models import NotificationKind
-    from marketplace.notifications.operations import base_url, notify
-
+    """Announce a reset link (the notifications e-mail it) if an active user has this address; says
+    nothing either way (no enumeration)."""
     user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
     if user is None or not user.is_active:
         return
     plain = _one_time_token(user, UserTokenPurpose.PASSWORD_RESET, timedelta(hours=RESET_HOURS))
-    notify(
-        [user],
-        NotificationKind.ACCOUNT,
-        "Passwort zurücksetzen",
-        f"Sie (oder jemand anderes) haben ein neues Passwort angefordert. Der Link gilt {RESET_HOURS} Stunden:\n"
-        f"{base_url()}/password/set/{plain}\n\nWenn Sie das nicht waren, ignorieren Sie diese E-Mail.",
-    )
+    db.session.flush()
+    announce(PasswordResetRequested(user_id=user.id, token=plain))
     record_audit(None, "user.password_reset_requested", user, member_id=user.member_id, data=None)
 
 

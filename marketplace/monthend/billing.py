@@ -4,7 +4,7 @@ Recurring services (unit ``month``) are charged in advance for the booked days o
 metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
 makes a rerun pick up only what is new. The run records the booking status changes due by date first
 (set-based, `bookings.operations.advance_bookings`), posts the charges together with the month's
-cost-sharing advances, and queues the billing e-mails last, all by explicit calls.
+cost-sharing advances, and announces `BillingRunCompleted` last (the notifications e-mail the billed buyers).
 
 A charge the ledger cannot hold (an amount above `MAX_CHARGE_CENTS`, from data that got in before entry
 was bounded, or one that would carry a balance or the run's total beyond BIGINT) is skipped and reported in
@@ -28,6 +28,7 @@ from sqlalchemy import and_, func, or_, select
 from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord, charge_key
 from marketplace.bookings.operations import advance_bookings
 from marketplace.catalogue.models import Service, Unit
+from marketplace.core.events import BillingRunCompleted, announce
 from marketplace.core.models import record_audit
 from marketplace.core.money import BIGINT_MAX, MAX_CHARGE_CENTS, format_eur
 from marketplace.core.timeutil import month_bounds, today, utcnow
@@ -44,7 +45,6 @@ from marketplace.ledger.operations import (
 from marketplace.members.models import User
 from marketplace.members.permissions import require_operator_finance
 from marketplace.monthend.models import BillingRun, RunStatus
-from marketplace.notifications.operations import notify_billed
 
 #: Bookings above which a billing run started from a page or the API runs as a job (config
 #: ``BILLING_JOB_THRESHOLD``): 2-4 s of work on the reference machine, far inside a request's 30 s even on a
@@ -193,7 +193,7 @@ def charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> 
 
 
 def finish_run(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
-    """Audit the finished run and queue the billing e-mails to the buyers it charged."""
+    """Audit the finished run and announce it with the buyers it charged (the notifications e-mail them)."""
     record_audit(
         actor,
         "billing.run",
@@ -205,7 +205,16 @@ def finish_run(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
             "skipped": run.skipped,
         },
     )
-    notify_billed(run.period, sorted(buyers))
+    announce(
+        BillingRunCompleted(
+            run_id=run.id,
+            period=run.period,
+            transfers_created=run.transfers_created,
+            total_cents=run.total_cents,
+            billed_buyer_ids=tuple(sorted(buyers)),
+            actor_id=actor.id if actor is not None else None,
+        )
+    )
 
 
 def run_billing(period: str, actor: User | None, progress: Callable[[int, int], None] | None = None) -> BillingRun:
@@ -214,7 +223,7 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     `progress(count, total)` hears of each batch written (for the CLI's progress bar).
 
     First records the booking status changes the dates have made (so billing never depends on someone
-    having opened a booking page); last queues the billing e-mails to the buyers this run charged.
+    having opened a booking page); last announces the run with the buyers it charged.
 
     Raises PermissionDenied (not operator finance; None, the system, may), InvalidInput (malformed month)
     or Conflict (future or closed month).

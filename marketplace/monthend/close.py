@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from marketplace.core.errors import Conflict, InvalidInput
+from marketplace.core.events import PeriodClosed, announce
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, today
 from marketplace.extensions import db
@@ -59,4 +60,5 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
     issue_invoices(period, actor)  # invoices, credit notes and their VAT, while the month is still open
     row = mark_period_closed(period, actor)
     record_audit(actor, "period.closed", row, data={"period": period, "reason": reason})
+    announce(PeriodClosed(period=period, actor_id=actor.id))
     return row

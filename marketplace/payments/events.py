@@ -10,24 +10,23 @@ money out to the operator's bank) moves it from in-transit to the bank.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from marketplace.core import signing
 from marketplace.core.errors import DomainError
+from marketplace.core.events import PaymentFailed, PaymentSucceeded, announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.extensions import db
 from marketplace.ledger.models import AccountKind, TransferKind
 from marketplace.ledger.operations import TransferSpec, account_of, current_period, post_transfers
 from marketplace.members.models import Member
-from marketplace.payments.models import Debit, DebitStatus, StripeEvent
+from marketplace.payments.models import Debit, DebitStatus, StripeEvent, debit_event
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
 from marketplace.settlement.operations import (
     completion_specs,
@@ -39,7 +38,7 @@ from marketplace.settlement.operations import (
 log = logging.getLogger(__name__)
 
 #: Seconds a signature timestamp may differ from now, in either direction.
-TOLERANCE = 300
+TOLERANCE = signing.TOLERANCE_SECONDS
 
 
 class WebhookRejected(DomainError):
@@ -49,6 +48,13 @@ class WebhookRejected(DomainError):
     title = "Bad request"
 
 
+_REFUSALS = {
+    signing.Refusal.UNREADABLE: "Die Signatur fehlt oder ist unlesbar.",
+    signing.Refusal.STALE: "Die Signatur ist zu alt oder liegt in der Zukunft.",
+    signing.Refusal.MISMATCH: "Die Signatur stimmt nicht.",
+}
+
+
 def verify_signature(
     payload: bytes,
     header: str | None,
@@ -56,30 +62,15 @@ def verify_signature(
     now: float | None = None,  # float: a Unix time, not money
 ) -> None:
     """Check ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]``: HMAC-SHA256 with `secret` over
-    ``{t}.{payload}``, compared in constant time, `t` within 300 s of now (both ways).
+    ``{t}.{payload}``, compared in constant time, `t` within 300 s of now (both ways); `core.signing`.
 
     Raises WebhookRejected; the message never contains the secret or the signature."""
     if not secret:
         raise WebhookRejected("Für Stripe-Webhooks ist kein Geheimnis konfiguriert (STRIPE_WEBHOOK_SECRET).")
-    timestamp: int | None = None
-    signatures: list[str] = []
-    for part in (header or "").split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                timestamp = None
-        elif key == "v1" and value:
-            signatures.append(value)
-    if timestamp is None or not signatures:
-        raise WebhookRejected("Die Signatur fehlt oder ist unlesbar.")
-    now = time.time() if now is None else now
-    if abs(now - timestamp) > TOLERANCE:
-        raise WebhookRejected("Die Signatur ist zu alt oder liegt in der Zukunft.")
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
-        raise WebhookRejected("Die Signatur stimmt nicht.")
+    try:
+        signing.check(secret, payload, header, now=now, tolerance=TOLERANCE)
+    except signing.SignatureRefused as refused:
+        raise WebhookRejected(_REFUSALS[refused.refusal]) from None
 
 
 def reopen_instructions(settlement: Settlement, debtor_id: int) -> None:
@@ -229,6 +220,8 @@ def _payment_succeeded(intent: _Intent) -> None:
     result = post_transfers(specs, None)
     if result.created_ids:
         debit.transfer_id = result.created_ids[0]
+    db.session.flush()
+    announce(debit_event(PaymentSucceeded, debit))
     mark_paid_if_complete(settlement)
     db.session.flush()
     record_audit(None, "debit.succeeded", debit, member_id=debit.debtor_member_id, data={"intent": intent.id})
@@ -243,6 +236,8 @@ def _payment_failed(intent: _Intent) -> None:
     debit.status = DebitStatus.FAILED
     debit.last_error = f"Lastschrift abgelehnt: {error.message or error.code or 'ohne Angabe'}"[:500]
     reopen_instructions(settlement, debit.debtor_member_id)
+    db.session.flush()
+    announce(debit_event(PaymentFailed, debit))
     if settlement.status is SettlementStatus.COLLECTING:
         move_settlement(settlement, SettlementStatus.FAILED)
     db.session.flush()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.core.dbtypes import str_enum
+from marketplace.core.events import PaymentChanged, PaymentFailed
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member
@@ -76,3 +78,19 @@ class StripeEvent(db.Model):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     type: Mapped[str] = mapped_column(String(100), nullable=False)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+P = TypeVar("P", bound=PaymentChanged)
+
+
+def debit_event(kind: type[P], debit: Debit) -> P:
+    """`PaymentSucceeded` or `PaymentFailed` with the debit as it is now (announce after the flush)."""
+    extra: dict[str, Any] = {"error": debit.last_error} if kind is PaymentFailed else {}
+    return kind(
+        debit_id=debit.id,
+        settlement_id=debit.settlement_id,
+        debtor_member_id=debit.debtor_member_id,
+        amount_cents=debit.amount_cents,
+        status=debit.status.value,
+        **extra,
+    )

@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 
 from marketplace.bookings.models import Booking
 from marketplace.catalogue.models import Service, VatCategory
+from marketplace.core.events import InvoiceIssued, announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import month_bounds, parse_period, today
@@ -250,7 +251,23 @@ def issue_invoices(period: str, actor: User | None) -> list[Invoice]:
             member_id=document.provider_id,
             data={"number": document.number, "net": document.net_cents, "vat": document.vat_cents},
         )
+    for document in documents:
+        announce(invoice_issued(document))
     return documents
+
+
+def invoice_issued(document: Invoice) -> InvoiceIssued:
+    """The event of a flushed invoice or credit note (also the cost-sharing advances and true-ups)."""
+    return InvoiceIssued(
+        invoice_id=document.id,
+        number=document.number,
+        credit_note=document.is_credit_note,
+        period=document.period,
+        provider_id=document.provider_id,
+        buyer_id=document.buyer_id,
+        net_cents=document.net_cents,
+        vat_cents=document.vat_cents,
+    )
 
 
 def _post_vat(documents: list[Invoice], period: str, actor: User | None) -> None:

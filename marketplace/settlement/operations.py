@@ -11,7 +11,18 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from marketplace.core.events import (
+    InstructionState,
+    PositionState,
+    SettlementApproved,
+    SettlementChanged,
+    SettlementCollecting,
+    SettlementCreated,
+    SettlementFailed,
+    SettlementPaid,
+    announce,
+)
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import parse_period, utcnow
@@ -68,6 +79,29 @@ def member_positions(period: str) -> dict[int, int]:
     return {member_id: amount for member_id, amount in positions.items() if amount != 0}
 
 
+#: The event each status a settlement moves to announces.
+_EVENTS: dict[SettlementStatus, type[SettlementChanged]] = {
+    SettlementStatus.APPROVED: SettlementApproved,
+    SettlementStatus.COLLECTING: SettlementCollecting,
+    SettlementStatus.PAID: SettlementPaid,
+    SettlementStatus.FAILED: SettlementFailed,
+}
+
+
+def settlement_event(kind: type[SettlementChanged], settlement: Settlement) -> SettlementChanged:
+    """The event with the settlement, its positions and its instructions as they are now."""
+    return kind(
+        settlement_id=settlement.id,
+        period=settlement.period,
+        status=settlement.status.value,
+        positions=tuple(PositionState(p.member_id, p.amount_cents) for p in settlement.positions),
+        instructions=tuple(
+            InstructionState(i.id, i.debtor_member_id, i.creditor_member_id, i.amount_cents, i.status.value)
+            for i in settlement.instructions
+        ),
+    )
+
+
 def create_settlement(period: str, actor: User) -> Settlement:
     """Net the positions of a closed month into payment instructions (status draft).
 
@@ -114,6 +148,7 @@ def create_settlement(period: str, actor: User) -> Settlement:
         settlement,
         data={"period": period, "positions": len(positions), "instructions": len(settlement.instructions)},
     )
+    announce(settlement_event(SettlementCreated, settlement))
     return settlement
 
 
@@ -136,7 +171,10 @@ def lock_settlement(settlement_id: int) -> Settlement:
 
 
 def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
-    """Change the state along the transition table; Conflict otherwise."""
+    """Change the state along the transition table (Conflict otherwise), flush and announce it.
+
+    The event carries the instructions as they are at this moment, so a caller changes the instructions
+    that belong to the move (e.g. all paid) before it calls this."""
     if not settlement.may_become(status):
         raise Conflict(
             f"Die Verrechnung {settlement.period} ist „{settlement.status.value}“ und kann nicht "
@@ -144,6 +182,7 @@ def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
         )
     settlement.status = status
     db.session.flush()
+    announce(settlement_event(_EVENTS[status], settlement))
 
 
 def approve_settlement(settlement: Settlement, actor: User) -> Settlement:
@@ -213,8 +252,6 @@ def record_direct_payment(settlement: Settlement, instruction_id: int, actor: Us
 
     Raises PermissionDenied (not operator finance), NotFound (no such instruction in the settlement),
     Conflict (settlement not approved/collecting/failed, or the instruction is being collected or paid)."""
-    from marketplace.core.errors import NotFound
-
     require_operator_finance(actor, "Direktzahlungen verbuchen")
     settlement = lock_settlement(settlement.id)
     instruction = next((i for i in settlement.instructions if i.id == instruction_id), None)

@@ -1,4 +1,4 @@
-"""Forms of the API's HTML side: webhook endpoints of a member."""
+"""The form of the webhooks page: a member's new endpoint."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from wtforms import StringField, URLField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from marketplace.core.forms import Form
+from marketplace.webhooks.delivery import allow_private
 
 
 class WebhookForm(Form):
@@ -21,8 +22,6 @@ class WebhookForm(Form):
 
     def validate_url(self, field: URLField) -> None:
         parts = urlsplit((field.data or "").strip())
-        from marketplace.api.webhooks import allow_private
-
         allowed = ("https", "http") if allow_private() else ("https",)
         if parts.scheme not in allowed or not parts.hostname:
             raise ValidationError(

@@ -11,12 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from marketplace.api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from marketplace.api.webhooks import MAX_ATTEMPTS, retry_delay, send_due, verify_signature
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Role
 from marketplace.members.queries import user_by_email
+from marketplace.webhooks.delivery import MAX_ATTEMPTS, retry_delay, send_due, verify_signature
+from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from tests.conftest import csrf_token, login
 
 BUYER = "einkauf@wiesbaden.example"
@@ -200,7 +200,7 @@ def test_settlement_events_reach_members_with_a_position(client, admin, receiver
 
 
 def test_signature_binds_body_and_time():
-    from marketplace.api.webhooks import sign
+    from marketplace.webhooks.delivery import sign
 
     body = b'{"id":"1"}'
     header = sign("whsec_test", body, 1_800_000_000)

@@ -1,0 +1,161 @@
+"""The e-mails the exchange sends because something happened: subscribers of the domain events.
+
+Each function hears one kind of event (`marketplace.core.events`) and queues its e-mails in the outbox in
+the transaction of the change. The texts use the event's data, i.e. the state of the moment it was
+announced; names (members, people) are read from the database. `notifications.init_app` connects them.
+"""
+
+from __future__ import annotations
+
+from marketplace.core.events import (
+    BillingRunCompleted,
+    BookingAccepted,
+    BookingCancelled,
+    BookingChanged,
+    BookingDeclined,
+    BookingMessagePosted,
+    BookingRequested,
+    PasswordResetRequested,
+    UsageDisputed,
+    UsageRecorded,
+    UserInvited,
+    subscribe,
+)
+from marketplace.extensions import db
+from marketplace.members.models import Member, Role, User
+from marketplace.members.operations import INVITATION_DAYS, RESET_HOURS
+from marketplace.notifications.models import NotificationKind
+from marketplace.notifications.operations import base_url, member_staff, notify, notify_billed
+
+
+def _link(booking_id: int) -> str:
+    return f"{base_url()}/bookings/{booking_id}"
+
+
+def _name(member_id: int) -> str:
+    member = db.session.get(Member, member_id)
+    return member.name if member is not None else ""
+
+
+def _fmt(day: object) -> str:
+    return f"{day:%d.%m.%Y}"
+
+
+# --- bookings ------------------------------------------------------------------------------------------
+
+
+@subscribe(BookingRequested)
+def booking_requested(event: BookingRequested) -> None:
+    notify(
+        member_staff(event.provider_id, Role.PROVIDER),
+        NotificationKind.BOOKING_REQUESTED,
+        f"Neue Anfrage: {event.service_title}",
+        f"{_name(event.buyer_id)} fragt „{event.service_title}“ an (Menge {event.quantity}, "
+        f"ab {_fmt(event.starts_on)}). Bitte entscheiden Sie hier: {_link(event.booking_id)}",
+    )
+
+
+@subscribe(BookingAccepted, BookingDeclined)
+def booking_decided(event: BookingChanged) -> None:
+    verdict = "angenommen" if isinstance(event, BookingAccepted) else "abgelehnt"
+    reason = event.reason if isinstance(event, BookingDeclined) else ""
+    extra = f"\n\nBegründung: {reason}" if reason else ""
+    notify(
+        member_staff(event.buyer_id, Role.BUYER),
+        NotificationKind.BOOKING_DECIDED,
+        f"Anfrage {verdict}: {event.service_title}",
+        f"{_name(event.provider_id)} hat Ihre Anfrage „{event.service_title}“ {verdict}.{extra}\n\n"
+        f"Zur Buchung: {_link(event.booking_id)}",
+    )
+
+
+def _other_side(event: BookingChanged | BookingMessagePosted, member_id: int | None) -> list[User]:
+    """The staff of the party that did not act: the provider's if the buyer acted, else the buyer's."""
+    if member_id != event.buyer_id:
+        return member_staff(event.buyer_id, Role.BUYER)
+    return member_staff(event.provider_id, Role.PROVIDER)
+
+
+@subscribe(BookingCancelled)
+def booking_cancelled(event: BookingCancelled) -> None:
+    extra = f"\n\nGrund: {event.reason}" if event.reason else ""
+    ends = _fmt(event.ends_on) if event.ends_on is not None else ""
+    notify(
+        _other_side(event, event.actor_member_id),
+        NotificationKind.BOOKING_CANCELLED,
+        f"Buchung gekündigt: {event.service_title}",
+        f"{_name(event.actor_member_id or 0)} hat die Buchung „{event.service_title}“ gekündigt. Sie endet am "
+        f"{ends}.{extra}\n\nZur Buchung: {_link(event.booking_id)}",
+    )
+
+
+@subscribe(BookingMessagePosted)
+def booking_message_posted(event: BookingMessagePosted) -> None:
+    author = db.session.get(User, event.author_id)
+    notify(
+        [u for u in _other_side(event, event.author_member_id) if u.id != event.author_id],
+        NotificationKind.BOOKING_MESSAGE,
+        f"Neue Nachricht zu „{event.service_title}“",
+        f"{author.name} ({_name(event.author_member_id)}) hat eine Nachricht zur Buchung geschrieben: "
+        f"{_link(event.booking_id)}#verlauf",
+    )
+
+
+@subscribe(UsageRecorded)
+def usage_recorded(event: UsageRecorded) -> None:
+    notify(
+        member_staff(event.buyer_id, Role.BUYER),
+        NotificationKind.USAGE_ENTERED,
+        f"Verbrauch {event.period} zu „{event.service_title}“ gemeldet",
+        f"{_name(event.provider_id)} hat für {event.period} eine Menge von {event.quantity.normalize():f} "
+        f"gemeldet. Bitte bestätigen oder bestreiten Sie sie innerhalb von 14 Tagen: "
+        f"{_link(event.booking_id)}#verbrauch",
+    )
+
+
+@subscribe(UsageDisputed)
+def usage_disputed(event: UsageDisputed) -> None:
+    notify(
+        member_staff(event.provider_id, Role.PROVIDER),
+        NotificationKind.USAGE_DISPUTED,
+        f"Verbrauch {event.period} bestritten: {event.service_title}",
+        f"{_name(event.buyer_id)} bestreitet den Verbrauch für {event.period}: „{event.reason}“. "
+        f"Bis zur Korrektur wird er nicht abgerechnet: {_link(event.booking_id)}#verbrauch",
+    )
+
+
+# --- billing -------------------------------------------------------------------------------------------
+
+
+@subscribe(BillingRunCompleted)
+def billing_run_completed(event: BillingRunCompleted) -> None:
+    """The finance staff of each buyer the run charged (a rerun that charged nothing tells nobody)."""
+    notify_billed(event.period, event.billed_buyer_ids)
+
+
+# --- accounts ------------------------------------------------------------------------------------------
+
+
+@subscribe(UserInvited)
+def user_invited(event: UserInvited) -> None:
+    user = db.session.get(User, event.user_id)
+    inviter = db.session.get(User, event.inviter_id)
+    notify(
+        [user],
+        NotificationKind.ACCOUNT,
+        "Einladung zur Leistungsbörse",
+        f"{inviter.name} ({inviter.member.name}) lädt Sie zur Leistungsbörse ein, für {_name(event.member_id)}.\n\n"
+        f"Bitte legen Sie innerhalb von {INVITATION_DAYS} Tagen Ihr Passwort fest:\n"
+        f"{base_url()}/password/set/{event.token}",
+    )
+
+
+@subscribe(PasswordResetRequested)
+def password_reset_requested(event: PasswordResetRequested) -> None:
+    notify(
+        [db.session.get(User, event.user_id)],
+        NotificationKind.ACCOUNT,
+        "Passwort zurücksetzen",
+        f"Sie (oder jemand anderes) haben ein neues Passwort angefordert. Der Link gilt {RESET_HOURS} Stunden:\n"
+        f"{base_url()}/password/set/{event.token}\n\nWenn Sie das nicht waren, ignorieren Sie diese E-Mail.",
+    )
