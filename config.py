@@ -49,6 +49,13 @@ class BaseConfig:
     STRIPE_API_BASE = _env("STRIPE_API_BASE", "https://api.stripe.com")
     STRIPE_API_KEY = _env("STRIPE_API_KEY")
     STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+    #: Billing runs of more bookings than this run as jobs (202 and progress) instead of inside the request
+    #: (marketplace/monthend/billing.py); 20,000 take 2-4 s on the reference machine (docs/PERFORMANCE.md), so
+    #: the default leaves a wide margin below gunicorn's 30 s for slower machines and busy databases.
+    BILLING_JOB_THRESHOLD = int(_env("BILLING_JOB_THRESHOLD", "20000") or 20000)
+    #: With Redis, jobs wait in a queue there for `flask billing worker`; without it they run in a thread of
+    #: the process that started them (marketplace/monthend/jobs.py).
+    REDIS_URL = _env("REDIS_URL")
     #: The day the application believes it is; tests and demos pin it, production leaves it unset.
     MARKETPLACE_TODAY = _env("MARKETPLACE_TODAY")
 

@@ -124,7 +124,8 @@ from marketplace import create_app
 from marketplace.extensions import db
 from marketplace.catalogue.models import Category, Service
 from marketplace.members.models import MemberKind, Role, User
-from marketplace.members.operations import create_api_token, create_member, create_user
+from marketplace.admission import admit_member as create_member
+from marketplace.members.operations import create_api_token, create_user
 from bench.catalogue import QUALIFIERS, SENTENCES, SUBJECTS
 
 members, services = {members}, {services}

@@ -41,13 +41,13 @@ def create_app(config: str | type[BaseConfig] | None = None, **overrides: object
     limiter.init_app(app)
 
     _register_models()
-    from marketplace import web
+    # The factory imports the edges and areas when it builds an app, not when this package is imported:
+    # every module of the application imports `marketplace.extensions`, which runs this file first.
+    from marketplace import cli, web
 
     web.init_app(app)
     _register_blueprints(app)
     _subscribe(app)
-    from marketplace import cli
-
     cli.init_app(app)
     return app
 
@@ -77,6 +77,7 @@ def _register_models() -> None:
     from marketplace.costsharing import models as _costsharing  # noqa: F401
     from marketplace.ledger import models as _ledger  # noqa: F401
     from marketplace.members import models as _members  # noqa: F401
+    from marketplace.monthend import models as _monthend  # noqa: F401
     from marketplace.notifications import models as _notifications  # noqa: F401
     from marketplace.payments import models as _payments  # noqa: F401
     from marketplace.settlement import models as _settlement  # noqa: F401
@@ -84,12 +85,15 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    # imported here, as in create_app: this package must not import the areas when it is imported
     from marketplace import api
+    from marketplace.api.ui import bp as api_ui_bp
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
     from marketplace.costsharing.views import bp as costsharing_bp
     from marketplace.ledger.views import bp as ledger_bp
     from marketplace.members.views import bp as members_bp
+    from marketplace.monthend import views as _monthend_views  # noqa: F401 - adds its pages to ledger_bp
     from marketplace.notifications.views import bp as notifications_bp
     from marketplace.settlement.views import bp as settlement_bp
     from marketplace.web.admin import bp as admin_bp
@@ -102,6 +106,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(costsharing_bp)
     csrf.exempt(api.api_bp)
     api.init_app(app)
-    from marketplace.api.ui import bp as api_ui_bp
-
     app.register_blueprint(api_ui_bp)

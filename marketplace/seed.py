@@ -10,16 +10,17 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from marketplace.admission import admit_member
 from marketplace.bookings.models import Booking, BookingEvent, BookingStatus, UsageRecord
 from marketplace.bookings.operations import accept_booking
 from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.catalogue.operations import ServiceInput, create_service
 from marketplace.core.timeutil import period_of, previous_month, today
 from marketplace.extensions import db
-from marketplace.ledger.billing import run_billing
-from marketplace.ledger.operations import close_period
 from marketplace.members.models import Member, MemberKind, Role, User
-from marketplace.members.operations import create_member, create_user
+from marketplace.members.operations import create_user
+from marketplace.monthend.billing import run_billing
+from marketplace.monthend.close import close_period
 
 DEMO_PASSWORD = "demo-passwort"  # noqa: S105 - documented demo login, never for production data
 
@@ -199,7 +200,7 @@ def seed_demo_data() -> bool:
     """Create the demo data unless it exists; returns True when it was created."""
     if db.session.scalar(select(Member.id).where(Member.name == "KOPIT eG")) is not None:
         return False
-    members = {spec["name"]: create_member(None, **spec) for spec in MEMBERS}
+    members = {spec["name"]: admit_member(None, **spec) for spec in MEMBERS}
     for member_name, email, name, roles in USERS:
         create_user(None, member=members[member_name], email=email, name=name, password=DEMO_PASSWORD, roles=roles)
 

@@ -241,8 +241,8 @@ def api_as(client: FlaskClient, token_for: Callable[[str], str]) -> Callable[[st
 @pytest.fixture
 def create_member(app: Flask) -> Callable[..., Any]:
     """Factory: a member with a clearing account (and users via `create_user`)."""
+    from marketplace.admission import admit_member as op
     from marketplace.members.models import MemberKind
-    from marketplace.members.operations import create_member as op
 
     counter = iter(range(1, 10_000))
 

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
 from marketplace.api.auth import api_user
 from marketplace.api.blueprint import api_bp
-from marketplace.api.schemas import MultiLine, QueryInt, SingleLine
+from marketplace.api.schemas import MultiLine, PageLinks, PeriodStr, SingleLine, page_out, query_int
 from marketplace.api.spec import MAX_ID, ApiModel, Money, QueryModel, money, operation
 from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
+from marketplace.core.timeutil import PERIOD_PATTERN
 from marketplace.ledger.models import Period, Transfer
-from marketplace.ledger.operations import close_period, reverse_transfer
+from marketplace.ledger.operations import reverse_transfer
 from marketplace.ledger.queries import journal_statement, reversals_of
-from marketplace.members.models import User
+from marketplace.members.models import Member, User
 from marketplace.members.permissions import require_operator_finance
 from marketplace.members.queries import visible_ledger_member
-
-PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+from marketplace.monthend.close import close_period
 
 
 class PostingOut(ApiModel):
@@ -41,10 +41,13 @@ class PostingOut(ApiModel):
 
 
 class PostingPage(ApiModel):
+    """Eine Seite Buchungsposten."""
+
     items: list[PostingOut]
     page: int
     per_page: int
     total: int
+    links: PageLinks
 
 
 class TransferPosting(ApiModel):
@@ -70,10 +73,10 @@ class TransferOut(ApiModel):
 
 
 class TransfersQuery(QueryModel):
-    member_id: Annotated[QueryInt, Field(ge=1, le=MAX_ID)] | None = None
-    period: PeriodText | None = None
-    page: Annotated[QueryInt, Field(ge=1, le=MAX_PAGE)] = 1
-    per_page: Annotated[QueryInt, Field(ge=1, le=MAX_PER_PAGE)] = 50
+    member_id: query_int(ge=1, le=MAX_ID) | None = None  # type: ignore[valid-type]
+    period: PeriodStr | None = None
+    page: query_int(ge=1, le=MAX_PAGE) = 1  # type: ignore[valid-type]
+    per_page: query_int(ge=1, le=MAX_PER_PAGE) = 50  # type: ignore[valid-type]
 
 
 class ReverseBody(ApiModel):
@@ -133,7 +136,7 @@ def transfer_out(transfer: Transfer) -> TransferOut:
     summary="Buchungsposten (Journal)",
     tags=["ledger"],
 )
-def list_ledger_transfers(query: TransfersQuery) -> PostingPage:
+def list_ledger_transfers(query: TransfersQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Postings with their transfers, newest first. Operator finance sees every member (optionally one via
     `member_id`); member finance sees only its own member (another `member_id` is 404)."""
     user = api_user()
@@ -141,30 +144,28 @@ def list_ledger_transfers(query: TransfersQuery) -> PostingPage:
     member_id = visible_ledger_member(user, query.member_id)
     page = paginate(journal_statement(member_id, query.period), query.page, query.per_page, scalars=False)
     reversed_by = reversals_of(sorted({transfer.id for _p, transfer, _a, _m in page.items}))
-    return PostingPage(
-        items=[
-            PostingOut(
-                posting_id=posting.id,
-                transfer_id=transfer.id,
-                cause=transfer.idempotency_key,
-                kind=transfer.kind.value,
-                period=transfer.period,
-                description=transfer.description,
-                booking_id=transfer.booking_id,
-                reverses_transfer_id=transfer.reverses_id,
-                reversed_by_transfer_id=reversed_by.get(transfer.id),
-                member_id=member.id,
-                member_name=member.name,
-                account=account.kind.value,
-                amount=money(posting.amount_cents),
-                created_at=transfer.created_at,
-            )
-            for posting, transfer, account, member in page.items
-        ],
-        page=page.page,
-        per_page=page.per_page,
-        total=page.total,
-    )
+
+    def posting_out(row: tuple[Any, Transfer, Any, Member]) -> PostingOut:
+        posting, transfer, account, member = row
+        return PostingOut(
+            posting_id=posting.id,
+            transfer_id=transfer.id,
+            cause=transfer.idempotency_key,
+            kind=transfer.kind.value,
+            period=transfer.period,
+            description=transfer.description,
+            booking_id=transfer.booking_id,
+            reverses_transfer_id=transfer.reverses_id,
+            reversed_by_transfer_id=reversed_by.get(transfer.id),
+            member_id=member.id,
+            member_name=member.name,
+            account=account.kind.value,
+            amount=money(posting.amount_cents),
+            created_at=transfer.created_at,
+        )
+
+    body, headers = page_out(page, posting_out)
+    return body, 200, headers
 
 
 @operation(
@@ -192,7 +193,7 @@ def reverse_ledger_transfer(transfer_id: int, body: ReverseBody) -> tuple[Transf
     responses={200: PeriodOut, 409: None},
     summary="Monat abschließen",
     tags=["ledger"],
-    path_params={"period": {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", "examples": ["2026-10"]}},
+    path_params={"period": {"type": "string", "pattern": PERIOD_PATTERN, "examples": ["2026-10"]}},
 )
 def close_ledger_period(period: str, body: CloseBody) -> PeriodOut:
     """Close a month that is over: nothing can be posted into it afterwards. 409 if it is already closed or

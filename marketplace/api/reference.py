@@ -12,6 +12,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from marketplace.api.schemas import TEXT_PATTERN_WORDS
 from marketplace.api.spec import openapi_document
 
 _REF = "#/components/schemas/"
@@ -133,7 +134,7 @@ def type_text(schema: dict[str, Any]) -> Markup:
     elif schema.get("format") == "date-time":
         details.append("Zeitpunkt ISO 8601")
     if "pattern" in schema:
-        details.append(f"Muster {schema['pattern']}")
+        details.append(TEXT_PATTERN_WORDS.get(schema["pattern"]) or f"Muster {schema['pattern']}")
     if "minLength" in schema or "maxLength" in schema:
         details.append(f"{schema.get('minLength', 0)}–{schema.get('maxLength', '∞')} Zeichen")
     if "minimum" in schema or "maximum" in schema:

@@ -7,7 +7,9 @@ Money travels as a decimal string with two places; dates as ISO 8601.
 from __future__ import annotations
 
 import json
-from datetime import date
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -18,12 +20,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StrictInt,
     StringConstraints,
     ValidationError,
     WithJsonSchema,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 from marketplace.api.spec import ApiModel, Money, QueryModel, UtcDatetimes, money
 from marketplace.bookings.models import (
@@ -32,26 +36,23 @@ from marketplace.bookings.models import (
     USAGE_QUANTITY_PLACES,
     Booking,
     BookingStatus,
+    effective_status,
 )
-from marketplace.catalogue.models import MAX_CAPACITY, MAX_TITLE, Service, ServiceStatus, TaxReason, Unit, VatCategory
+from marketplace.catalogue.models import (
+    MAX_CAPACITY,
+    MAX_TITLE,
+    MAX_UNIT_PRICE,
+    Service,
+    ServiceStatus,
+    TaxReason,
+    Unit,
+    VatCategory,
+)
 from marketplace.core.errors import InvalidInput
 from marketplace.core.money import INTEGER_MAX, AmountError, parse_api_amount, parse_api_decimal
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, Page
+from marketplace.core.timeutil import PERIOD_PATTERN, today
 from marketplace.core.validators import NUL_MESSAGE, contains_nul, text_problem
-
-
-def _single_line(value: str) -> str:
-    problem = text_problem(value)
-    if problem:
-        raise PydanticCustomError("control_character", problem)
-    return value
-
-
-def _multi_line(value: str) -> str:
-    problem = text_problem(value, multiline=True)
-    if problem:
-        raise PydanticCustomError("control_character", problem)
-    return value
 
 
 def _api_amount(value: str) -> str:
@@ -71,7 +72,7 @@ def _api_quantity(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
     elif isinstance(value, float):
-        text = repr(value)
+        text = repr(value) if value != 0 else "0"  # -0.0 is zero, as JSON Schema's minimum 0 says
     elif isinstance(value, str):
         text = value
     try:
@@ -93,27 +94,157 @@ def _ascii_int(value: Any) -> Any:
     return value
 
 
+#: What the text rules refuse, as JSON Schema patterns for the document (core/validators.py decides): a
+#: one-line text holds no C0/C1 control character, DEL or line/paragraph separator; a multi-line text only
+#: line breaks and tabs among them. The API drops white space around a text (Unicode White_Space, as
+#: pydantic does), so white space of any kind may stand before and after it.
+_WHITE_SPACE = r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_SINGLE_LINE_CHAR = r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]"
+_MULTI_LINE_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+#: A character that is neither white space nor refused: what a text that must not be empty needs.
+_VISIBLE_CHAR = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+#: Unicode's White_Space characters (what pydantic's stripping removes, and what ``_WHITE_SPACE`` says).
+WHITE_SPACE_CHARS = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+@dataclass(frozen=True)
+class _TextRule:
+    """A text of the API: white space around it is dropped, control characters inside are refused
+    (``text_problem``), and the OpenAPI document states both as a ``pattern``, so a client that follows the
+    document never sends what the check refuses.
+
+    The length limits apply to the text as sent (the document's ``maxLength``), so the rule strips the
+    white space itself, after them, instead of leaving it to the model's ``str_strip_whitespace``. A text
+    that must not be empty (``minLength`` 1) needs a character that is not white space: ``"   "`` is empty.
+    """
+
+    multiline: bool
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        inner = handler(source)
+        required = False
+        if inner.get("type") == "str":
+            inner = {**inner, "strip_whitespace": False}  # type: ignore[typeddict-unknown-key]
+            required = inner.get("min_length", 0) >= 1
+        multiline = self.multiline
+
+        def check(value: str) -> str:
+            value = value.strip(WHITE_SPACE_CHARS)
+            problem = text_problem(value, multiline=multiline)
+            if problem:
+                raise PydanticCustomError("control_character", problem)
+            if required and not value:
+                raise PydanticCustomError("string_too_short", "Bitte einen Text angeben (nicht nur Leerzeichen).")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, inner)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        json_schema = handler(schema)
+        json_schema["pattern"] = _text_pattern(self.multiline, json_schema.get("minLength", 0) >= 1)
+        return json_schema
+
+
+def _text_pattern(multiline: bool, required: bool) -> str:
+    char = _MULTI_LINE_CHAR if multiline else _SINGLE_LINE_CHAR
+    text = f"{char}*{_VISIBLE_CHAR}{char}*" if required else f"{char}*"
+    return f"^{_WHITE_SPACE}*{text}{_WHITE_SPACE}*$"
+
+
+#: The text patterns in words, for the reference page (``api.reference``), which would otherwise print them.
+TEXT_PATTERN_WORDS = {
+    _text_pattern(False, False): "eine Zeile ohne Steuerzeichen",
+    _text_pattern(False, True): "eine Zeile ohne Steuerzeichen, nicht nur Leerzeichen",
+    _text_pattern(True, False): "Zeilenumbrüche und Tabulatoren erlaubt, sonst ohne Steuerzeichen",
+    _text_pattern(True, True): "Zeilenumbrüche und Tabulatoren erlaubt, sonst ohne Steuerzeichen; nicht leer",
+}
+
+
+_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Only text ``YYYY-MM-DD`` goes on to the date parser, which would also read numbers and ``"0"`` as Unix
+    times and datetimes at midnight as dates."""
+    if not (isinstance(value, str) and _ISO_DATE_RE.fullmatch(value)):
+        raise PydanticCustomError("date_format", "Bitte ein Datum in der Form JJJJ-MM-TT angeben.")
+    return value
+
+
+def _json_int(value: Any) -> Any:
+    """JSON has numbers, not integers: ``28.0`` is the integer 28 (as JSON Schema's ``integer`` says), while
+    ``28.5``, ``true`` and ``"28"`` stay what they are and are refused by the strict check after this."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 #: A one-line text: no control character at all (line breaks, tabs, NUL …); see core/validators.py.
-SingleLine = AfterValidator(_single_line)
+SingleLine = _TextRule(multiline=False)
 #: A multi-line text: line breaks and tabs, no other control character.
-MultiLine = AfterValidator(_multi_line)
-#: A whole number in a query string, ASCII digits only.
+MultiLine = _TextRule(multiline=True)
+#: A whole number in a query string, ASCII digits only (``query_int`` with bounds).
 QueryInt = Annotated[int, BeforeValidator(_ascii_int)]
 
+
+def query_int(*, ge: int, le: int, description: str | None = None) -> Any:
+    """A whole number in a query string between `ge` and `le`, ASCII digits only. (The bounds stand before
+    the converter, so that the document states them as minimum and maximum.)"""
+    return Annotated[int, Field(ge=ge, le=le, description=description), BeforeValidator(_ascii_int)]
+
+
+def json_int(*, ge: int, le: int, description: str | None = None) -> Any:
+    """A whole number in a JSON body between `ge` and `le`: ``28`` or ``28.0``, never ``true``, ``"28"`` or
+    ``28.5``. (The bounds stand before the converter, so that the document states them as minimum/maximum.)"""
+    return Annotated[StrictInt, Field(ge=ge, le=le, description=description), BeforeValidator(_json_int)]
+
+
+#: A date in a JSON body: exactly ``YYYY-MM-DD`` (pydantic would also take Unix times and datetimes at
+#: midnight, which the document does not offer), years from 0001 (what Python's dates hold).
+JsonDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}$",
+        }
+    ),
+]
+
+#: Exact strings (money, rates, months) are never stripped: what the pattern says is what is taken.
 MoneyStr = Annotated[
     str,
-    StringConstraints(pattern=r"^[0-9]{1,8}(\.[0-9]{1,2})?$"),
+    # the catalogue's bounds (0 to MAX_UNIT_PRICE): up to 9,999,999.99 or exactly 10,000,000.00
+    StringConstraints(
+        strip_whitespace=False,
+        pattern=r"^([0-9]{1,7}(\.[0-9]{1,2})?|10000000(\.00?)?)$",
+    ),
     AfterValidator(_api_amount),
-    Field(description="Euro, höchstens zwei Nachkommastellen"),
+    Field(description=f"Euro, höchstens zwei Nachkommastellen, 0 bis {MAX_UNIT_PRICE:.2f}"),
 ]
-VatRateStr = Annotated[str, StringConstraints(pattern=r"^(19\.00|0\.00|19|0)$")]
+VatRateStr = Annotated[str, StringConstraints(strip_whitespace=False, pattern=r"^(19\.00|0\.00|19|0)$")]
+#: A month, the same pattern everywhere in the API (and in ``core.timeutil.parse_period``).
 PeriodStr = Annotated[
-    str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"), Field(description="Monat, z. B. 2026-11")
+    str,
+    StringConstraints(strip_whitespace=False, pattern=PERIOD_PATTERN),
+    Field(description="Monat, z. B. 2026-11", examples=["2026-11"]),
+]
+#: ``?period=`` (empty) means every month, so the empty text is a month filter too.
+PeriodOrAll = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, pattern=f"^$|{PERIOD_PATTERN}"),
+    Field(description="Monat, z. B. 2026-11 (leer: alle)"),
 ]
 CategorySlug = Annotated[str, StringConstraints(min_length=1, max_length=40), SingleLine]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), SingleLine]
 Description = Annotated[str, StringConstraints(max_length=10_000), MultiLine]
-Capacity = Annotated[StrictInt, Field(ge=1, le=MAX_CAPACITY, description="Einheiten gleichzeitig; null: unbegrenzt")]
+Capacity = json_int(ge=1, le=MAX_CAPACITY, description="Einheiten gleichzeitig; null: unbegrenzt")
 # The tax treatment, with the limits of the service form (marketplace/catalogue/forms.py).
 TaxLegalBasis = Annotated[str, StringConstraints(max_length=200), SingleLine]
 TaxReasons = Annotated[list[TaxReason], Field(max_length=len(TaxReason))]
@@ -175,10 +306,10 @@ class ServiceUpdate(ApiModel):
 
 
 class BookingCreate(ApiModel):
-    service_id: Annotated[StrictInt, Field(ge=1, le=INTEGER_MAX)]
-    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_BOOKING_QUANTITY)]
-    starts_on: date
-    ends_on: date | None = None
+    service_id: json_int(ge=1, le=INTEGER_MAX)  # type: ignore[valid-type]
+    quantity: json_int(ge=1, le=MAX_BOOKING_QUANTITY)  # type: ignore[valid-type]
+    starts_on: JsonDate
+    ends_on: JsonDate | None = None
     note: Note = ""
 
 
@@ -189,7 +320,7 @@ class DeclineBody(ApiModel):
 class CancelBody(ApiModel):
     reason: Note = ""
     ends_on: Annotated[
-        date | None, Field(description="Gewünschtes Ende; ohne: so früh wie Frist und Mindestlaufzeit erlauben")
+        JsonDate | None, Field(description="Gewünschtes Ende; ohne: so früh wie Frist und Mindestlaufzeit erlauben")
     ] = None
 
 
@@ -207,8 +338,13 @@ class UsageCreate(ApiModel):
         WithJsonSchema(
             {
                 "anyOf": [
-                    {"type": "number", "minimum": 0, "maximum": int(MAX_USAGE_QUANTITY)},
-                    {"type": "string", "pattern": r"^[0-9]{1,11}(\.[0-9]{1,3})?$"},
+                    {"type": "number", "minimum": 0, "maximum": int(MAX_USAGE_QUANTITY), "multipleOf": 0.001},
+                    # up to MAX_USAGE_QUANTITY (10 000 000 000), leading zeros allowed, 40 characters at most
+                    {
+                        "type": "string",
+                        "maxLength": 40,
+                        "pattern": r"^0*([0-9]{1,10}(\.[0-9]{1,3})?|10000000000(\.0{1,3})?)$",
+                    },
                 ],
                 "description": "Menge (Zahl oder Dezimalzeichenkette), höchstens drei Nachkommastellen",
             }
@@ -224,14 +360,14 @@ class BillingRunCreate(ApiModel):
 
 
 class PageQuery(QueryModel):
-    page: Annotated[QueryInt, Field(ge=1, le=MAX_PAGE, description="Seite, ab 1")] = 1
-    per_page: Annotated[QueryInt, Field(ge=1, le=MAX_PER_PAGE, description="Einträge je Seite")] = 20
+    page: query_int(ge=1, le=MAX_PAGE, description="Seite, ab 1") = 1  # type: ignore[valid-type]
+    per_page: query_int(ge=1, le=MAX_PER_PAGE, description="Einträge je Seite") = 20  # type: ignore[valid-type]
 
 
 class ServiceQuery(PageQuery):
     q: Annotated[str, StringConstraints(max_length=200), SingleLine, Field(description="Suchwörter")] = ""
     category: Annotated[CategorySlug | None, Field(description="Kategorie, z. B. hosting")] = None
-    provider_id: Annotated[QueryInt | None, Field(ge=1, le=INTEGER_MAX, description="Anbietendes Mitglied")] = None
+    provider_id: query_int(ge=1, le=INTEGER_MAX, description="Anbietendes Mitglied") | None = None  # type: ignore[valid-type]
 
 
 class BookingQuery(PageQuery):
@@ -325,9 +461,6 @@ class BookingOut(Out):
     @classmethod
     def of(cls, booking: Booking) -> BookingOut:
         # the status the dates give it today, as the pages show it (the daily job records it later)
-        from marketplace.bookings.models import effective_status
-        from marketplace.core.timeutil import today
-
         return cls(
             id=booking.id,
             service_id=booking.service_id,
@@ -368,6 +501,39 @@ class BillingRunOut(Out):
     transfers_created: int
     total: Money
     skipped: list[SkippedCharge]
+
+
+RunStatusText = Literal["queued", "running", "done", "failed"]
+
+
+class BillingRunAccepted(Out):
+    """Ein großer Abrechnungslauf, als Auftrag angenommen: `GET /api/v1/billing-runs/{id}` zeigt seinen Stand."""
+
+    id: int
+    period: str
+    status: RunStatusText = Field(description="queued (wartet), running (läuft), done (fertig), failed (abgebrochen)")
+    progress: Annotated[int, Field(ge=0, le=100, description="Fortschritt in Prozent der Abrechnungen des Monats")]
+
+
+class BillingRunState(BillingRunAccepted):
+    """Stand eines Abrechnungslaufs; fertig (`done`) mit `transfers_created`, `total` und `skipped`.
+
+    Ein abgebrochener Lauf (`failed`, Grund in `error`) lässt stehen, was er gebucht hat; ein neuer Lauf für
+    denselben Monat bucht genau das Fehlende. Erst dann lässt sich der Monat abschließen.
+    """
+
+    processed: int = Field(description="Abrechnungen, die der Lauf bisher erledigt hat")
+    planned: int = Field(description="Abrechnungen (beim Einreihen: Buchungen), die der Lauf erledigen wird")
+    created_at: datetime
+    started_at: datetime | None
+    updated_at: datetime | None
+    finished_at: datetime | None
+    transfers_created: int | None = Field(description="Fertig: neue Buchungen (bis dahin null)")
+    total: Money | None = Field(description="Fertig: Summe der neuen Buchungen (bis dahin null)")
+    skipped: list[SkippedCharge] | None = Field(
+        description="Fertig: Abrechnungen, die nicht gebucht werden konnten, mit Grund (bis dahin null)"
+    )
+    error: str | None = Field(description="Abgebrochen: warum (sonst null)")
 
 
 class BalanceRow(Out):

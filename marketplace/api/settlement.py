@@ -5,26 +5,25 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated
+from typing import Any
 
 from flask import Response, current_app, request
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from marketplace.api.auth import api_user
 from marketplace.api.blueprint import api_bp
-from marketplace.api.schemas import QueryInt
-from marketplace.api.spec import ApiModel, Money, QueryModel, Raw, RawBody, money, operation
+from marketplace.api.schemas import PageLinks, PeriodOrAll, PeriodStr, page_out, query_int
+from marketplace.api.spec import BINARY, ApiModel, Money, QueryModel, Raw, RawBody, money, operation
 from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
 from marketplace.members.models import User
 from marketplace.members.permissions import require_operator_finance
+from marketplace.payments.collection import collect_settlement
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
 from marketplace.settlement import xrechnung
 from marketplace.settlement.models import Invoice, Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement
 from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, view_of
-
-PeriodText = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 
 
 def _require_finance(user: User) -> None:
@@ -66,20 +65,19 @@ class InvoiceOut(ApiModel):
 
 
 class InvoicePage(ApiModel):
+    """Eine Seite Rechnungen und Gutschriften."""
+
     items: list[InvoiceOut]
     page: int
     per_page: int
     total: int
-
-
-#: ``?period=`` (empty) means every month, so the document admits the empty text too.
-PeriodOrAll = Annotated[str, StringConstraints(pattern=r"^([0-9]{4}-(0[1-9]|1[0-2]))?$")]
+    links: PageLinks
 
 
 class InvoicesQuery(QueryModel):
     period: PeriodOrAll | None = None
-    page: Annotated[QueryInt, Field(ge=1, le=MAX_PAGE)] = 1
-    per_page: Annotated[QueryInt, Field(ge=1, le=MAX_PER_PAGE)] = 50
+    page: query_int(ge=1, le=MAX_PAGE) = 1  # type: ignore[valid-type]
+    per_page: query_int(ge=1, le=MAX_PER_PAGE) = 50  # type: ignore[valid-type]
 
 
 def invoice_out(invoice: Invoice) -> InvoiceOut:
@@ -122,42 +120,41 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
     summary="Rechnungen und Gutschriften",
     tags=["invoices"],
 )
-def list_invoices(query: InvoicesQuery) -> InvoicePage:
+def list_invoices(query: InvoicesQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Invoices and credit notes the caller's member issued or received (operator finance: all),
     optionally of one month (`period`, the closed month that issued them)."""
     user = api_user()
     _require_finance(user)
-    page = paginate(invoices_statement(user, query.period), query.page, query.per_page)
-    return InvoicePage(
-        items=[invoice_out(invoice) for invoice in page.items],
-        page=page.page,
-        per_page=page.per_page,
-        total=page.total,
-    )
+    body, headers = page_out(paginate(invoices_statement(user, query.period), query.page, query.per_page), invoice_out)
+    return body, 200, headers
 
 
 @operation(
     api_bp,
     "GET",
     "/invoices/<int:invoice_id>/xrechnung",
-    responses={200: Raw("application/xml", description="XRechnung 3.0 (UBL 2.1 Invoice oder CreditNote)")},
+    responses={
+        200: Raw("application/xml", description="XRechnung 3.0 (UBL 2.1 Invoice oder CreditNote)", download=True)
+    },
     summary="XRechnung einer Rechnung oder Gutschrift",
     tags=["invoices"],
 )
 def invoice_xrechnung(invoice_id: int) -> Response:
-    """The XRechnung XML of an invoice or credit note of the caller's member; 404 for others."""
+    """The XRechnung XML of an invoice or credit note of the caller's member; 404 for others. The same bytes
+    as `application/octet-stream` for a client that asks for that (`Accept`), e.g. to store the file as is."""
     user = api_user()
     _require_finance(user)
     invoice = invoice_for(user, invoice_id)
+    mimetype = request.accept_mimetypes.best_match(["application/xml", BINARY]) or "application/xml"
     return Response(
         xrechnung.render(invoice),
-        mimetype="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{xrechnung.filename(invoice)}"'},
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{xrechnung.filename(invoice)}"', "Vary": "Accept"},
     )
 
 
 class SettlementCreate(ApiModel):
-    period: PeriodText
+    period: PeriodStr
 
 
 class PositionOut(ApiModel):
@@ -292,13 +289,25 @@ def collect_settlement_api(settlement_id: int) -> SettlementOut:
     """One SEPA Direct Debit PaymentIntent per debtor through the Stripe API; the states follow the
     webhooks. Collecting again never debits twice: debits under way are retried with their stored
     Idempotency-Key, finished ones are left alone. 409 unless approved (or failed, to retry)."""
-    from marketplace.payments.collection import collect_settlement
-
     user = api_user()
     require_operator_finance(user, "Lastschriften einziehen")  # the coarse gate first: no id is revealed
     settlement = settlement_for(user, settlement_id)
     collect_settlement(settlement, user)
     return settlement_out(settlement, user)
+
+
+#: What the webhook reads of a Stripe event (``payments.events``): its id and type; the object in ``data``
+#: only for the events it acts on. The signature covers the body as sent, so the view reads it itself.
+STRIPE_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "Ein Stripe-Ereignis (weitere Felder werden ignoriert)",
+    "required": ["id", "type"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[\x21-\x7e]+$"},
+        "type": {"type": "string", "maxLength": 100, "pattern": r"^[a-z0-9_.]*$"},
+        "data": {"type": "object", "description": "Bei payment_intent.* und payout.paid: `object` mit dem Objekt"},
+    },
+}
 
 
 class WebhookOut(ApiModel):
@@ -310,7 +319,7 @@ class WebhookOut(ApiModel):
     api_bp,
     "POST",
     "/payments/stripe/webhook",
-    body=RawBody("application/json", {"type": "object", "description": "Ein Stripe-Ereignis"}),
+    body=RawBody("application/json", STRIPE_EVENT_SCHEMA),
     responses={200: WebhookOut, 400: None},
     summary="Stripe-Webhook",
     tags=["payments"],

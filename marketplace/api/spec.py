@@ -114,11 +114,29 @@ class Problem(BaseModel):
 
 @dataclass(frozen=True)
 class Raw:
-    """A response that is not JSON (e.g. XRechnung XML); the view returns a Flask ``Response``."""
+    """A response that is not JSON (e.g. XRechnung XML); the view returns a Flask ``Response``.
+
+    ``download=True`` marks a file: the document offers it as ``media_type`` and as
+    ``application/octet-stream`` (the view answers the latter to ``Accept: application/octet-stream``), so
+    generated clients that only know JSON, text and binary bodies can still download it as bytes.
+    """
 
     media_type: str
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
     description: str = ""
+    download: bool = False
+
+    def content(self) -> dict[str, Any]:
+        if not self.download:
+            return {self.media_type: {"schema": self.schema}}
+        return {
+            self.media_type: {"schema": {"type": "string", "contentMediaType": self.media_type}},
+            BINARY: {"schema": {"type": "string", "format": "binary"}},
+        }
+
+
+#: The media type of a download as bytes (see ``Raw.download``).
+BINARY = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,7 @@ class RawBody:
 
     media_type: str = "application/json"
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    required: bool = True
 
 
 ResponseSpec = type[BaseModel] | Raw | None
@@ -359,7 +378,9 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
-            "title": "Leistungsbörse API",
+            # ASCII, because generators derive package names from it (openapi-python-client:
+            # "leistungsboerse-api-client"); the German name is in the description.
+            "title": "Leistungsboerse API",
             "version": "1.0.0",
             "description": API_DESCRIPTION,
         },
@@ -421,12 +442,17 @@ def _operation_object(op: Operation, key_map: dict[Any, Any]) -> dict[str, Any]:
     if parameters:
         result["parameters"] = parameters
     if isinstance(op.body, type):
+        # A body whose fields all have defaults may be left out (an empty body counts as {}), so clients
+        # need not invent one for e.g. a decline without a reason.
         result["requestBody"] = {
-            "required": True,
+            "required": any(info.is_required() for info in op.body.model_fields.values()),
             "content": {"application/json": {"schema": _schema_ref(key_map, op.body, "validation")}},
         }
     elif isinstance(op.body, RawBody):
-        result["requestBody"] = {"required": True, "content": {op.body.media_type: {"schema": op.body.schema}}}
+        result["requestBody"] = {
+            "required": op.body.required,
+            "content": {op.body.media_type: {"schema": op.body.schema}},
+        }
     responses: dict[str, Any] = {}
     for status in sorted(set(op.responses) | set(_default_errors(op))):
         spec = op.responses.get(status)
@@ -437,15 +463,14 @@ def _operation_object(op: Operation, key_map: dict[Any, Any]) -> dict[str, Any]:
             responses[str(status)] = {"description": "Ohne Inhalt"}
             continue
         if isinstance(spec, Raw):
-            responses[str(status)] = {
-                "description": spec.description or spec.media_type,
-                "content": {spec.media_type: {"schema": spec.schema}},
-            }
+            responses[str(status)] = {"description": spec.description or spec.media_type, "content": spec.content()}
         else:
             responses[str(status)] = {
                 "description": spec.__doc__.strip().splitlines()[0] if spec.__doc__ else "OK",
                 "content": {"application/json": {"schema": _schema_ref(key_map, spec, "serialization")}},
             }
+            if is_paged(spec):
+                responses[str(status)]["headers"] = {"Link": _LINK_HEADER}
         if status in op.links:
             responses[str(status)]["links"] = {
                 name: {"operationId": target, "parameters": params}
@@ -455,6 +480,20 @@ def _operation_object(op: Operation, key_map: dict[Any, Any]) -> dict[str, Any]:
     if not op.auth:
         result["security"] = []
     return result
+
+
+#: The fields of a page of a list (``schemas.Paged``): such an answer also carries an RFC 8288 ``Link`` header.
+PAGE_FIELDS = frozenset({"items", "page", "per_page", "total", "links"})
+_LINK_HEADER = {
+    "description": 'RFC 8288: die Seiten der Liste als `<URL>; rel="first"`, `"last"`, `"next"`, `"prev"` '
+    '(und `"self"`), wie `links` im Inhalt.',
+    "schema": {"type": "string"},
+}
+
+
+def is_paged(model: type[BaseModel]) -> bool:
+    """Whether answers of this model are pages of a list (and so carry the ``Link`` header)."""
+    return set(model.model_fields) >= PAGE_FIELDS
 
 
 def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -516,7 +555,7 @@ def _tags() -> list[dict[str, str]]:
 
 
 API_DESCRIPTION = """\
-Die Schnittstelle der Leistungsbörse für Fachverfahren, ERP- und Finanzsysteme der Mitglieder.
+Die Schnittstelle der **Leistungsbörse** (Leistungsboerse) für Fachverfahren, ERP- und Finanzsysteme der Mitglieder.
 
 * **Anmeldung**: `Authorization: Bearer <Token>`. Tokens legen Nutzerinnen und Nutzer im Profil an
   (lesend oder lesend und schreibend); ein lesender Token erhält bei schreibenden Anfragen 403.

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import after_this_request, current_app, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from marketplace.api.auth import api_user
 from marketplace.api.blueprint import api_bp
 from marketplace.api.schemas import (
     BalancesOut,
+    BillingRunAccepted,
     BillingRunCreate,
     BillingRunOut,
+    BillingRunState,
     BookingCreate,
     BookingOut,
     BookingPage,
@@ -50,8 +52,12 @@ from marketplace.catalogue.queries import catalogue_page, catalogue_statement, r
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.core.readonly import reads_only
-from marketplace.ledger.billing import run_billing
+from marketplace.extensions import db
 from marketplace.ledger.queries import member_balances
+from marketplace.members.permissions import require_operator_finance
+from marketplace.monthend import jobs
+from marketplace.monthend.billing import start_billing
+from marketplace.monthend.models import BillingRun, RunStatus
 
 _BOOKING_LINKS = {
     "GetBooking": ("get_booking", {"booking_id": "$response.body#/id"}),
@@ -320,28 +326,81 @@ def record_usage_api(booking_id: int, body: UsageCreate) -> tuple[UsageOut, int]
     return out, 201
 
 
+def _run_state(run: BillingRun) -> BillingRunState:
+    done = run.status is RunStatus.DONE
+    return BillingRunState(
+        id=run.id,
+        period=run.period,
+        status=run.status.value,
+        progress=run.percent,
+        processed=run.processed,
+        planned=run.planned,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        updated_at=run.updated_at,
+        finished_at=run.finished_at,
+        transfers_created=run.transfers_created if done else None,
+        total=money(run.total_cents) if done else None,
+        skipped=run.skipped if done else None,
+        error=run.error if run.status is RunStatus.FAILED else None,
+    )
+
+
 @operation(
     api_bp,
     "POST",
     "/billing-runs",
     body=BillingRunCreate,
-    responses={201: BillingRunOut, 409: None},
+    responses={201: BillingRunOut, 202: BillingRunAccepted, 409: None},
     summary="Abrechnungslauf für einen Monat (Finanzabteilung des Betreibers)",
+    description="Ein Monat mit höchstens `BILLING_JOB_THRESHOLD` (Vorgabe 20.000) abrechenbaren Buchungen wird "
+    "sofort abgerechnet: 201 mit dem Ergebnis. Ein größerer läuft als Auftrag: 202 mit `id`, `status` und "
+    "`progress` und der Kopfzeile `Location`; `GET /api/v1/billing-runs/{id}` zeigt den Stand und am Ende das "
+    "Ergebnis. 409 für einen künftigen oder abgeschlossenen Monat.",
     tags=["billing"],
+    links={202: {"GetBillingRun": ("get_billing_run", {"run_id": "$response.body#/id"})}},
 )
-def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut, int]:
+def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut | BillingRunAccepted, int, dict[str, str]]:
     user = api_user()
-    if not user.is_operator_finance:
-        raise PermissionDenied("Abrechnungsläufe startet nur die Finanzabteilung des Betreibers.")
-    run = run_billing(body.period, user)
-    return BillingRunOut.model_validate(
+    require_operator_finance(user, "Abrechnungsläufe starten")
+    run = start_billing(body.period, user)
+    if run.status is RunStatus.QUEUED:
+        run_id = run.id
+
+        @after_this_request
+        def _submit(response: Response) -> Response:
+            # after the decorator's commit: the job must find its row (a failed commit answers non-2xx)
+            if response.status_code == 202:
+                jobs.submit(run_id)
+            return response
+
+        accepted = BillingRunAccepted(id=run.id, period=run.period, status=run.status.value, progress=run.percent)
+        return accepted, 202, {"Location": url_for("api.get_billing_run", run_id=run.id)}
+    out = BillingRunOut.model_validate(
         {
             "period": run.period,
             "transfers_created": run.transfers_created,
             "total": money(run.total_cents),
             "skipped": run.skipped,
         }
-    ), 201
+    )
+    return out, 201, {}
+
+
+@operation(
+    api_bp,
+    "GET",
+    "/billing-runs/<int:run_id>",
+    responses={200: BillingRunState},
+    summary="Stand eines Abrechnungslaufs (Finanzabteilung des Betreibers)",
+    tags=["billing"],
+)
+def get_billing_run(run_id: int) -> BillingRunState:
+    require_operator_finance(api_user(), "Abrechnungsläufe ansehen")
+    run = db.session.get(BillingRun, run_id)
+    if run is None:
+        raise NotFound("Diesen Abrechnungslauf gibt es nicht.")
+    return _run_state(run)
 
 
 @operation(

@@ -66,6 +66,12 @@ def effective_status(booking: Booking, on: date) -> BookingStatus:
     return booking.status
 
 
+def charge_key(booking_id: int, period: str) -> str:
+    """The idempotency key of a booking's charge for a month (``charge:<booking>:<YYYY-MM>``): the billing
+    run posts it once, and usage of a month whose charge exists can no longer change."""
+    return f"charge:{booking_id}:{period}"
+
+
 class UsageStatus(enum.StrEnum):
     ENTERED = "entered"  # entered by the provider; billed unless the buyer disputes it
     CONFIRMED = "confirmed"  # confirmed by the buyer

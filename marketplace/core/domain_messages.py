@@ -31,7 +31,7 @@ MESSAGES = [
     _l("Das gibt es nicht."),
     # marketplace/api/views.py
     _l("Diese Leistung gibt es nicht."),
-    _l("Abrechnungsläufe startet nur die Finanzabteilung des Betreibers."),
+    _l("Diesen Abrechnungslauf gibt es nicht."),
     _l("Salden sehen nur Finanzrollen."),
     # marketplace/bookings/operations.py
     _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht „%(to)s“ werden."),
@@ -144,7 +144,6 @@ MESSAGES = [
     _l("Für %(name)s fehlt der Königsteiner Schlüssel %(year)s."),
     # marketplace/ledger/operations.py
     _l("Derselbe Idempotenzschlüssel kommt in einem Auftrag mehrfach vor."),
-    _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
     _l("Bitte einen Grund für die Stornierung angeben."),
     _l("Der Grund darf höchstens 300 Zeichen lang sein."),
     _l("Eine Stornobuchung kann nicht selbst storniert werden."),
@@ -181,6 +180,8 @@ MESSAGES = [
     _l("Konten und Salden sehen nur Finanzrollen."),
     _l("Dieses Mitglied gibt es nicht."),
     _l("Diesen Token gibt es nicht."),
+    # marketplace/monthend/close.py
+    _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
     # marketplace/payments/collection.py
     _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
     _l("Die Verrechnung ist bereits bezahlt."),

@@ -177,6 +177,16 @@ class BookingChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BookingsAdvancedByDate(Event):
+    """The calendar moved bookings from one status to the next (the daily job, a billing run): one event per
+    transition and run, however many bookings it moved; each of them now has at least `to_status`."""
+
+    from_status: str
+    to_status: str
+    booking_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BookingRequested(BookingChanged):
     """A buyer asked for a service."""
 

@@ -41,7 +41,7 @@ _GROUPED_RE = re.compile(r"^[1-9][0-9]{0,2}(?P<sep>[. \u00a0\u202f])[0-9]{3}(?:(
 _SPACE_GROUPED_RE = re.compile(r"^[1-9][0-9]{0,2}(?P<sep>[ \u00a0\u202f])[0-9]{3}(?:(?P=sep)[0-9]{3})*$")
 _PLAIN_RE = re.compile(r"^[0-9]+$")
 _FRACTION_RE = re.compile(r"^[0-9]+$")
-_API_DECIMAL_RE = re.compile(r"^(-?)([0-9]+)(?:\.([0-9]+))?$")
+_API_DECIMAL_RE = re.compile(r"^(-?)([0-9]+)(?:\.([0-9]+))?\Z")  # \Z: no final line break either
 
 
 class AmountError(ValueError):

@@ -8,7 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app, has_app_context
 
-_PERIOD_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")  # ASCII digits: "٢٠٢٦-11" is no period
+#: A month ``YYYY-MM`` as every part of the application reads it (forms, pages, the API and its document):
+#: ASCII digits only ("٢٠٢٦-11" is no month), years 0001 to 9999 (what a date can hold: "0000-01" is none).
+#: No look-arounds, so that JSON Schema validators and client generators read it alike.
+PERIOD_PATTERN = r"^([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"
+_PERIOD_RE = re.compile(PERIOD_PATTERN.removesuffix("$") + r"\Z")  # "$" would let a final line break through
 
 
 def utcnow() -> datetime:

@@ -2,9 +2,9 @@
 
 Advance invoices (Abschlagsrechnungen) are issued with the advance itself in the billing run; the final
 invoice (Schlussrechnung) or the credit note of an overpayment with the true-up. All share the provider's
-gap-free number sequence (`settlement.invoicing`'s counter rows, locked after the ledger rows like at a
-month's close). The final invoice shows the advances already invoiced as prepaid (XRechnung BT-113):
-`render` adds that to the settlement's XRechnung document.
+gap-free number sequence (`settlement.invoicing.lock_number_counters` and `next_number`, locked after
+the ledger rows like at a month's close). The final invoice shows the advances already invoiced as prepaid
+(XRechnung BT-113): `render` adds that to the settlement's XRechnung document.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from marketplace.catalogue.models import VatCategory
 from marketplace.core.money import from_cents
 from marketplace.core.timeutil import today
 from marketplace.settlement import xrechnung
-from marketplace.settlement.invoicing import PAYMENT_DAYS, _next_numbers, _number
+from marketplace.settlement.invoicing import PAYMENT_DAYS, lock_number_counters, next_number
 from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def counters_for(provider_ids: list[int]) -> dict[int, InvoiceCounter]:
-    return _next_numbers(sorted(set(provider_ids)))
+    return lock_number_counters(provider_ids)
 
 
 def new_document(
@@ -50,7 +50,7 @@ def new_document(
     actor: User | None,
 ) -> Invoice:
     """An invoice or credit note with one line, numbered in the provider's sequence (added, not flushed)."""
-    sequence, number = _number(counter)
+    sequence, number = next_number(counter)
     issued_on = today()
     invoice = Invoice(
         number=number,

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
 
 from marketplace.core.forms import Form
 
@@ -32,16 +32,4 @@ class ReverseForm(Form):
     confirm = BooleanField(
         _l("Ich habe die Buchung geprüft und will sie stornieren."),
         validators=[DataRequired(_l("Bitte bestätigen Sie die Stornierung."))],
-    )
-
-
-class CloseForm(Form):
-    reason = TextAreaField(
-        _l("Anmerkung"),
-        description=_l("Warum jetzt abgeschlossen wird; steht im Prüfprotokoll (höchstens 300 Zeichen)."),
-        validators=[Optional(), Length(max=300, message=_l("Die Anmerkung darf höchstens 300 Zeichen lang sein."))],
-    )
-    confirm = BooleanField(
-        _l("Ich habe den Monat geprüft. Danach kann nichts mehr in ihn gebucht werden."),
-        validators=[DataRequired(_l("Bitte bestätigen Sie den Abschluss."))],
     )

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -24,7 +22,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.core.dbtypes import str_enum
-from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member, User
 
@@ -126,24 +123,6 @@ class LedgerHead(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_transfer_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-
-
-class BillingRun(db.Model):
-    """One run of the billing for a month: who started it and what it created."""
-
-    __tablename__ = "billing_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    period: Mapped[str] = mapped_column(String(7), nullable=False, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    transfers_created: Mapped[int] = mapped_column(Integer, nullable=False)
-    total_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    #: Bookings the run could not charge, ``[{"booking_id": 7, "reason": "…"}]`` (e.g. an amount beyond what
-    #: the ledger holds); a later run charges them once the data is corrected.
-    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list, server_default="[]")
-
-    created_by: Mapped[User | None] = relationship()
 
 
 GENESIS_HASH = "0" * 64

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select
 
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
-from marketplace.core.events import PeriodClosed, announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
-from marketplace.core.timeutil import month_bounds, parse_period, period_of, today, utcnow
+from marketplace.core.timeutil import parse_period, period_of, today, utcnow
 from marketplace.extensions import db
 from marketplace.ledger.chain import canonical_content_fast, canonical_time, chain_hash
 from marketplace.ledger.models import (
@@ -336,33 +335,30 @@ def require_billable_period(period: str) -> date:
     return first
 
 
-def close_period(period: str, actor: User, reason: str = "") -> Period:
-    """Close a month that has ended; `reason` (optional) goes into the audit trail.
-
-    Raises Conflict if it is already closed or not yet over, InvalidInput for a malformed month or reason.
-    """
-    reason = (reason or "").strip()
-    if len(reason) > 300:
-        raise InvalidInput.field("reason", "Die Anmerkung darf höchstens 300 Zeichen lang sein.")
-    first = require_billable_period(period)
-    if month_bounds(first)[1] >= today():
-        raise Conflict(f"Der Monat {period} ist noch nicht vorbei und kann nicht abgeschlossen werden.")
-    lock_whole_ledger()  # the close waits for postings under way, and none can start until it commits
+def lock_period(period: str) -> Period:
+    """The month's row, locked (created as open if it has none). Month-end calls it after
+    `lock_whole_ledger()`, so that nobody posts into the month while it decides."""
     row = db.session.scalar(locked(select(Period).where(Period.period == period), Period))
     if row is None:
         row = Period(period=period, status=PeriodStatus.OPEN)
         db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def mark_period_closed(period: str, actor: User) -> Period:
+    """Mark the month closed: from now on `post_transfers` refuses it (corrections go to the open month).
+
+    Only the state: what a close must do first (invoices, their VAT) is `monthend.close.close_period`'s.
+    Raises Conflict if the month is already closed.
+    """
+    row = lock_period(period)
     if row.status is PeriodStatus.CLOSED:
         raise Conflict(f"Der Monat {period} ist bereits abgeschlossen.")
-    from marketplace.settlement.invoicing import issue_invoices  # settlement builds on the ledger
-
-    issue_invoices(period, actor)  # invoices, credit notes and their VAT, while the month is still open
     row.status = PeriodStatus.CLOSED
     row.closed_at = utcnow()
     row.closed_by_id = actor.id
     db.session.flush()
-    record_audit(actor, "period.closed", row, data={"period": period, "reason": reason})
-    announce(PeriodClosed(period=period, actor_id=actor.id))
     return row
 
 

@@ -1,5 +1,6 @@
-"""Finance pages: the dashboard (balances, volumes, months, journal), reversals, closing months, the
-billing run, statements and exports. Operator finance sees every member; member finance its own."""
+"""Finance pages: the dashboard (balances, volumes, months, journal), reversals, statements and exports.
+Operator finance sees every member; member finance its own. The month-end pages (billing runs, closing a
+month) join this blueprint from `marketplace.monthend.views`."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ from marketplace.core.timeutil import parse_period, period_of, previous_month, t
 from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.ledger import exports
-from marketplace.ledger.billing import run_billing
 from marketplace.ledger.charts import hbar_chart
-from marketplace.ledger.forms import BillingForm, CloseForm, ReverseForm
+from marketplace.ledger.forms import BillingForm, ReverseForm
 from marketplace.ledger.models import Transfer, TransferKind
-from marketplace.ledger.operations import close_period, current_period, reverse_transfer
+from marketplace.ledger.operations import current_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
 from marketplace.ledger.reports import charged_volume, period_overview, recent_periods, statement_for
 from marketplace.members.auth import role_required
@@ -56,7 +56,7 @@ def _eur(cents: int) -> str:
     return current_app.jinja_env.filters["eur"](cents)
 
 
-def _dashboard(billing_form: BillingForm | None, status: int = 200) -> tuple[str, int]:
+def render_dashboard(billing_form: BillingForm | None, status: int = 200) -> tuple[str, int]:
     own = visible_ledger_member(current_user, None)
     member_id = _member_filter()
     period = _period_arg()
@@ -126,48 +126,7 @@ def _dashboard(billing_form: BillingForm | None, status: int = 200) -> tuple[str
 @role_required(*FINANCE)
 def index() -> tuple[str, int]:
     form = BillingForm(period=current_period()) if current_user.is_operator_finance else None
-    return _dashboard(form)
-
-
-@bp.post("/billing")
-@role_required(Role.OPERATOR_FINANCE)
-def billing() -> Response | tuple[str, int]:
-    _require_operator_finance()
-    form = BillingForm()
-    if form.validate_on_submit():
-        try:
-            run = run_billing(form.period.data, current_user)
-        except (InvalidInput, Conflict) as error:
-            db.session.rollback()
-            if isinstance(error, InvalidInput):
-                apply_domain_errors(form, error)
-            else:
-                form.period.errors = [*form.period.errors, error.detail]  # type: ignore[misc]
-        else:
-            db.session.commit()
-            if run.transfers_created:
-                flash(
-                    _(
-                        "Abrechnung %(period)s: %(count)d Buchungen über %(total)s erstellt.",
-                        period=run.period,
-                        count=run.transfers_created,
-                        total=_eur(run.total_cents),
-                    ),
-                    "success",
-                )
-            else:
-                flash(_("Abrechnung %(period)s: nichts Neues abzurechnen.", period=run.period), "info")
-            for item in run.skipped:  # what the run could not charge; the rest is booked
-                flash(
-                    _(
-                        "Buchung %(booking)s nicht abgerechnet: %(reason)s",
-                        booking=item["booking_id"],
-                        reason=item["reason"],
-                    ),
-                    "warning",
-                )
-            return redirect(url_for("ledger.index"))
-    return _dashboard(form, 422)
+    return render_dashboard(form)
 
 
 def _transfer_or_404(transfer_id: int) -> Transfer:
@@ -222,30 +181,6 @@ def _reversal_period(transfer: Transfer) -> str:
 
     row = db.session.get(Period, transfer.period)
     return transfer.period if row is None or row.status is PeriodStatus.OPEN else current_period()
-
-
-@bp.route("/periods/<period>/close", methods=["GET", "POST"])
-@role_required(Role.OPERATOR_FINANCE)
-def close(period: str) -> Response | tuple[str, int] | str:
-    _require_operator_finance()
-    try:
-        parse_period(period)
-    except ValueError:
-        abort(404)
-    row = next((p for p in period_overview(limit=120) if p.period == period), None)
-    form = CloseForm()
-    if form.validate_on_submit():
-        try:
-            close_period(period, current_user, form.reason.data or "")
-        except (Conflict, InvalidInput) as error:
-            db.session.rollback()
-            flash(error.detail, "danger")
-            return redirect(url_for("ledger.index"))
-        db.session.commit()
-        flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
-        return redirect(url_for("ledger.index"))
-    status = 422 if request.method == "POST" else 200
-    return render_template("ledger/close.html", period=period, row=row, form=form), status
 
 
 # --- statements and exports -----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.core.validators import clean_ags, clean_iban, clean_leitweg_id, clean_vat_id
 from marketplace.extensions import db
-from marketplace.ledger.operations import open_member_accounts
 from marketplace.members import login_guard
 from marketplace.members.models import (
     MEMBER_ROLES,
@@ -51,7 +50,8 @@ def create_member(
     vat_id: str | None = None,
     **details: str | None,
 ) -> Member:
-    """Admit a public body and open its ledger accounts.
+    """Create the member of a public body (without ledger accounts: `marketplace.admission.admit_member`
+    admits a member with its accounts).
 
     Raises InvalidInput for malformed identifiers and Conflict if the name is taken.
     """
@@ -72,7 +72,6 @@ def create_member(
     )
     db.session.add(member)
     db.session.flush()
-    open_member_accounts(member)
     record_audit(actor, "member.created", member, member_id=member.id, data={"name": name})
     return member
 

@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.extensions import db
-from marketplace.members.models import ApiToken, Member, User, hash_token
+from marketplace.members.models import ApiToken, Member, Role, User, UserRole, hash_token
 
 
 @lru_cache(maxsize=1)
@@ -77,6 +77,20 @@ def operator_member() -> Member | None:
 
 def members_by_name() -> list[Member]:
     return list(db.session.scalars(select(Member).order_by(Member.name)))
+
+
+def finance_contact_email(member: Member) -> str:
+    """Where money matters of `member` go (e.g. the Stripe customer its debits are drawn from): the e-mail
+    of its longest-standing active member-finance user, or, when it has none, its general contact address
+    (which may be empty). Members have no finance contact field of their own; their finance staff are users."""
+    email = db.session.scalar(
+        select(User.email)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(User.member_id == member.id, User.active.is_(True), UserRole.role == Role.MEMBER_FINANCE)
+        .order_by(User.id)
+        .limit(1)
+    )
+    return email or member.contact_email
 
 
 def visible_ledger_member(user: User, requested: int | None) -> int | None:

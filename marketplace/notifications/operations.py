@@ -96,7 +96,7 @@ def preferences_of(user: User) -> dict[NotificationKind, bool]:
 def notify_billed(period: str, member_ids: Iterable[int]) -> list[OutboxMessage]:
     """Queue the billing e-mail to the finance staff of each member billed in `period`.
 
-    Called explicitly by `ledger.billing.run_billing` with the buyers its run charged. Two queries however
+    Called explicitly by `monthend.billing.run_billing` with the buyers its run charged. Two queries however
     many members were billed: their finance staff (with the member, joined) and those who switched
     billing e-mails off.
     """

@@ -7,14 +7,21 @@ collect finds the debit still pending and sends the same key again: Stripe answe
 it already made, so a debtor is never charged twice. Debits that are processing or succeeded are never
 sent again; a failed one (Stripe declined it, or the webhook said so) reopens its instructions, and the
 next collect makes a new attempt with a new key.
+
+Customers: each member has one Stripe customer, addressed to its finance contact (a member-finance user,
+else the member's contact address) and brought up to date on every collect. A customer that Stripe no
+longer knows (deleted there: "No such customer") is made anew with a key naming the lost one, its payment
+method attached and the stored row repaired; a debit refused for that reason is sent once more under a key
+of its own (see `_create_intent`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -28,14 +35,17 @@ from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
 from marketplace.members.models import Member
 from marketplace.members.permissions import require_operator_finance
+from marketplace.members.queries import finance_contact_email
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer, debit_event
-from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError
+from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError, is_missing
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
 from marketplace.settlement.operations import lock_settlement, move_settlement
 from marketplace.settlement.sepa import checked_iban
 
 if TYPE_CHECKING:
     from marketplace.members.models import User
+
+log = logging.getLogger(__name__)
 
 #: Debits that are under way or done: never a second one for the same debtor while one of these exists.
 ACTIVE = (DebitStatus.PENDING, DebitStatus.PROCESSING, DebitStatus.SUCCEEDED)
@@ -97,7 +107,7 @@ def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
             debtor_member_id=debtor_id,
             attempt=attempt,
             amount_cents=amount,
-            idempotency_key=f"lb-debit-{settlement.id}-{debtor_id}-{attempt}",
+            idempotency_key=_debit_key(settlement.id, debtor_id, attempt),
             status=DebitStatus.PENDING,
         )
         db.session.add(debit)
@@ -119,18 +129,19 @@ def _key_part(text: str) -> str:
 
 
 def ensure_customer(member: Member, client: StripeClient) -> StripeCustomer:
-    """The member's Stripe customer with a SEPA Direct Debit payment method for its current IBAN.
+    """The member's Stripe customer with a SEPA Direct Debit payment method for its current IBAN, addressed
+    to the member's finance contact (``finance_contact_email``).
 
-    Keys derive from the member (and its IBAN), so a repeated call after a lost answer finds the same
-    objects at Stripe instead of making new ones."""
+    Keys derive from the member (and its customer and IBAN), so a repeated call after a lost answer finds
+    the same objects at Stripe instead of making new ones. A stored customer gets the current name and
+    e-mail on every call; one that Stripe no longer knows is made anew (``replace_customer``).
+    Raises StripeError (Stripe refused or did not answer) and Conflict (no valid IBAN)."""
     iban = checked_iban(member).compact
+    email = finance_contact_email(member)
     row = db.session.get(StripeCustomer, member.id)
     if row is None:
         customer = client.create_customer(
-            name=member.name,
-            email=member.contact_email,
-            member_id=member.id,
-            idempotency_key=f"lb-customer-{member.id}",
+            name=member.name, email=email, member_id=member.id, idempotency_key=f"lb-customer-{member.id}"
         )
         row = StripeCustomer(member_id=member.id, customer_id=customer["id"])
         try:
@@ -143,16 +154,83 @@ def ensure_customer(member: Member, client: StripeClient) -> StripeCustomer:
                 .where(StripeCustomer.member_id == member.id)
                 .execution_options(populate_existing=True)
             )
+    else:
+        try:
+            client.update_customer(row.customer_id, name=member.name, email=email)
+        except InvalidRequestError as error:
+            if not (is_missing(error) and client.customer_is_gone(row.customer_id)):
+                raise
+            replace_customer(member, row, client)
     if row.payment_method_id is None or row.iban != iban:
-        suffix = f"{member.id}-{_key_part(iban)}"
+        # per customer too: a payment method that belonged to a lost customer cannot be attached again
+        suffix = f"{member.id}-{_key_part(f'{row.customer_id}:{iban}')}"
         method = client.create_sepa_payment_method(
-            iban=iban, name=member.name, email=member.contact_email, idempotency_key=f"lb-pm-{suffix}"
+            iban=iban, name=member.name, email=email, idempotency_key=f"lb-pm-{suffix}"
         )
         client.attach_payment_method(method["id"], customer_id=row.customer_id, idempotency_key=f"lb-attach-{suffix}")
         row.payment_method_id = method["id"]
         row.iban = iban
         db.session.flush()
     return row
+
+
+def replace_customer(member: Member, row: StripeCustomer, client: StripeClient) -> StripeCustomer:
+    """Make the member's customer anew after Stripe lost `row`'s (deleted at Stripe, a reset account), and
+    store it in `row` without a payment method (``ensure_customer`` attaches one).
+
+    The key names the lost customer: a retry after a lost answer finds the same new customer, and a later
+    loss makes another one. Raises StripeError."""
+    lost = row.customer_id
+    customer = client.create_customer(
+        name=member.name,
+        email=finance_contact_email(member),
+        member_id=member.id,
+        idempotency_key=f"lb-customer-{member.id}-after-{lost}",
+    )
+    log.warning("stripe customer %s of member %s is gone; replaced by %s", lost, member.id, customer["id"])
+    row.customer_id = customer["id"]
+    row.payment_method_id = None
+    row.iban = None
+    db.session.flush()
+    audit = {"lost": lost, "new": customer["id"]}
+    record_audit(None, "stripe.customer_replaced", member, member_id=member.id, data=audit)
+    return row
+
+
+def _debit_key(settlement_id: int, debtor_id: int, attempt: int) -> str:
+    return f"lb-debit-{settlement_id}-{debtor_id}-{attempt}"
+
+
+def _create_intent(settlement: Settlement, debit: Debit, member: Member, client: StripeClient) -> dict[str, Any]:
+    """The debit's PaymentIntent, sent with its stored key.
+
+    If Stripe lost the customer meanwhile ("No such customer"), the customer is made anew with its payment
+    method and the debit sent once more under a key of its own: Stripe keeps the refusal under the first
+    key, and that key with another customer would be an idempotency error. The new key derives from the
+    debit and the new customer (so a repeat after a crash finds the same PaymentIntent) and is stored as the
+    debit's key before it is sent. Raises StripeError and Conflict as ``ensure_customer``."""
+
+    def send(customer: StripeCustomer) -> dict[str, Any]:
+        params = StripeClient.payment_intent_params(
+            amount_cents=debit.amount_cents,
+            customer_id=customer.customer_id,
+            payment_method_id=customer.payment_method_id or "",
+            description=f"Leistungsbörse Verrechnung {settlement.period}",
+            metadata={"settlement_id": settlement.id, "debtor_member_id": member.id, "debit_id": debit.id},
+        )
+        return client.create_payment_intent(params, idempotency_key=debit.idempotency_key)
+
+    customer = ensure_customer(member, client)
+    try:
+        return send(customer)
+    except InvalidRequestError as error:
+        if not (is_missing(error) and client.customer_is_gone(customer.customer_id)):
+            raise
+    replace_customer(member, customer, client)
+    customer = ensure_customer(member, client)
+    debit.idempotency_key = f"{_debit_key(settlement.id, debit.debtor_member_id, debit.attempt)}-{customer.customer_id}"
+    db.session.flush()
+    return send(customer)
 
 
 def _fail(debit: Debit, settlement: Settlement, message: str) -> None:
@@ -173,15 +251,7 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
         failed = outcome.failed
         member = db.session.get(Member, debit.debtor_member_id)
         try:
-            customer = ensure_customer(member, client)
-            params = StripeClient.payment_intent_params(
-                amount_cents=debit.amount_cents,
-                customer_id=customer.customer_id,
-                payment_method_id=customer.payment_method_id,
-                description=f"Leistungsbörse Verrechnung {settlement.period}",
-                metadata={"settlement_id": settlement.id, "debtor_member_id": member.id, "debit_id": debit.id},
-            )
-            intent = client.create_payment_intent(params, idempotency_key=debit.idempotency_key)
+            intent = _create_intent(settlement, debit, member, client)
         except Conflict as error:  # no valid IBAN: nothing was sent
             _fail(debit, settlement, error.detail)
             outcome.failed += 1

@@ -168,6 +168,12 @@ def _error_from(response: requests.Response) -> StripeError:
     )
 
 
+def is_missing(error: StripeError) -> bool:
+    """Whether Stripe refused a request because an object it names does not exist (``resource_missing``,
+    e.g. "No such customer"; localstripe answers a plain 404)."""
+    return isinstance(error, InvalidRequestError) and (error.code == "resource_missing" or error.status == 404)
+
+
 def _should_retry(response: requests.Response) -> bool:
     header = response.headers.get("Stripe-Should-Retry")
     if header == "true":
@@ -286,6 +292,29 @@ class StripeClient:
     def create_customer(self, *, name: str, email: str, member_id: int, idempotency_key: str) -> dict[str, Any]:
         params = {"name": name, "email": email or None, "metadata": {"member_id": member_id}}
         return self._request("POST", "/v1/customers", params, idempotency_key=idempotency_key)
+
+    def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
+        """The customer; Stripe answers a deleted one with ``{"id": …, "deleted": true}``."""
+        return self._request("GET", f"/v1/customers/{quote(customer_id, safe='')}")
+
+    def update_customer(
+        self, customer_id: str, *, name: str, email: str, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        params = {"name": name, "email": email or None}
+        path = f"/v1/customers/{quote(customer_id, safe='')}"
+        return self._request("POST", path, params, idempotency_key=idempotency_key)
+
+    def customer_is_gone(self, customer_id: str) -> bool:
+        """Whether Stripe no longer knows this customer (deleted, or never heard of: 404 "No such customer").
+
+        Raises StripeError when that cannot be told (no answer, a wrong key …)."""
+        try:
+            customer = self.retrieve_customer(customer_id)
+        except InvalidRequestError as error:
+            if is_missing(error):
+                return True
+            raise
+        return bool(customer.get("deleted"))
 
     def create_sepa_payment_method(self, *, iban: str, name: str, email: str, idempotency_key: str) -> dict[str, Any]:
         params = {

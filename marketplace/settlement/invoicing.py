@@ -1,4 +1,4 @@
-"""Invoices and credit notes, issued when a month is closed (called from `ledger.operations.close_period`).
+"""Invoices and credit notes, issued when a month is closed (called from `monthend.close.close_period`).
 
 One invoice per provider, buyer, month and tax category, listing the month's charges that were not
 reversed within the month. Its VAT is computed once on the invoice's net total (EN 16931 BR-CO-17,
@@ -112,8 +112,11 @@ def _late_reversals(period: str) -> list[tuple[Transfer, InvoiceLine]]:
     ]
 
 
-def _next_numbers(provider_ids: list[int]) -> dict[int, InvoiceCounter]:
-    """The providers' counter rows, locked FOR UPDATE in ascending order (missing ones are created)."""
+def lock_number_counters(provider_ids: list[int]) -> dict[int, InvoiceCounter]:
+    """The providers' invoice number counters, locked FOR UPDATE in ascending order (missing ones are
+    created): take numbers from them with `next_number`. Lock them after the ledger rows (as a month's
+    close does), so that invoicing never deadlocks with posting."""
+    provider_ids = sorted(set(provider_ids))
     counters = {
         counter.member_id: counter
         for counter in db.session.scalars(
@@ -132,7 +135,9 @@ def _next_numbers(provider_ids: list[int]) -> dict[int, InvoiceCounter]:
     return counters
 
 
-def _number(counter: InvoiceCounter) -> tuple[int, str]:
+def next_number(counter: InvoiceCounter) -> tuple[int, str]:
+    """The provider's next gap-free (sequence, number) for an invoice or credit note, e.g. ``LB-2-000042``;
+    `counter` comes from `lock_number_counters` in the same transaction."""
     counter.last_number += 1
     return counter.last_number, f"LB-{counter.member_id}-{counter.last_number:06d}"
 
@@ -160,14 +165,14 @@ def issue_invoices(period: str, actor: User | None) -> list[Invoice]:
     provider_ids = sorted({key[0] for key in groups} | {inv.provider_id for inv in originals.values()})
     if not provider_ids:
         return []
-    counters = _next_numbers(provider_ids)
+    counters = lock_number_counters(provider_ids)
     documents: list[Invoice] = []
 
     for (provider_id, buyer_id, category, rate), items in sorted(groups.items(), key=lambda kv: kv[0][:3]):
         net = sum(item.net_cents for item in items)
         if net <= 0:
             continue
-        sequence, number = _number(counters[provider_id])
+        sequence, number = next_number(counters[provider_id])
         invoice = Invoice(
             number=number,
             sequence=sequence,
@@ -202,7 +207,7 @@ def issue_invoices(period: str, actor: User | None) -> list[Invoice]:
         original = originals[invoice_id]
         pairs = credits[invoice_id]
         net = sum(reversal.amount_cents for reversal, _line in pairs)
-        sequence, number = _number(counters[original.provider_id])
+        sequence, number = next_number(counters[original.provider_id])
         note = Invoice(
             number=number,
             sequence=sequence,

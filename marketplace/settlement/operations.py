@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
+from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from marketplace.core.events import (
     InstructionState,
     PositionState,
@@ -256,8 +256,6 @@ def record_direct_payment(settlement: Settlement, instruction_id: int, actor: Us
 
     Raises PermissionDenied (not operator finance), NotFound (no such instruction in the settlement),
     Conflict (settlement not approved/collecting/failed, or the instruction is being collected or paid)."""
-    from marketplace.core.errors import NotFound
-
     require_operator_finance(actor, "Direktzahlungen verbuchen")
     settlement = lock_settlement(settlement.id)
     instruction = next((i for i in settlement.instructions if i.id == instruction_id), None)

@@ -9,8 +9,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
+from sqlalchemy import select
+
+from marketplace.bookings.models import Booking
 from marketplace.catalogue.models import VatCategory
 from marketplace.core.money import from_cents
+from marketplace.extensions import db
 from marketplace.members.models import Member
 from marketplace.settlement.models import Invoice
 
@@ -79,9 +83,6 @@ def exemption(invoice: Invoice) -> tuple[str, str] | None:
 
 
 def _service_of(booking_id: int | None):
-    from marketplace.bookings.models import Booking
-    from marketplace.extensions import db
-
     if booking_id is None:
         return None
     booking = db.session.get(Booking, booking_id)
@@ -146,10 +147,6 @@ def payee_of(invoice: Invoice) -> Member:
     payee = invoice.buyer if invoice.is_credit_note else invoice.provider
     if payee.iban:
         return payee
-    from sqlalchemy import select
-
-    from marketplace.extensions import db
-
     operator = db.session.scalar(select(Member).where(Member.is_operator.is_(True)))
     return operator if operator is not None and operator.iban else payee
 

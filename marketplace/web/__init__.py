@@ -11,9 +11,14 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from marketplace.core import readonly
 from marketplace.core.errors import DomainError, error_renderer_for
 from marketplace.core.money import format_eur
+from marketplace.core.validators import check_request_input
 from marketplace.extensions import db, login_manager
+from marketplace.members.models import Role
+from marketplace.members.queries import user_for_session
+from marketplace.web import logs
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
@@ -35,8 +40,6 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> Any:
-        from marketplace.members.queries import user_for_session
-
         return user_for_session(user_id)
 
     proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
@@ -44,10 +47,6 @@ def init_app(app: Flask) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-
-    from marketplace.core import readonly
-    from marketplace.core.validators import check_request_input
-    from marketplace.web import logs
 
     app.before_request(check_request_input)  # first: the views may put text into SQL
 
@@ -135,8 +134,6 @@ def _same_site(url: str | None) -> bool:
 
 def _nav_items() -> list[tuple[str, str, str]]:
     """(endpoint, label, path) for the navigation, by the user's roles."""
-    from marketplace.members.models import Role
-
     items = [("catalogue.index", _("Leistungen"), "/services")]
     if not current_user.is_authenticated:
         return items

@@ -15,6 +15,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy import or_, select
+
+from marketplace.bookings.models import Booking
+from marketplace.catalogue.models import Service
 from marketplace.core.events import (
     BookingAccepted,
     BookingActivated,
@@ -23,6 +27,7 @@ from marketplace.core.events import (
     BookingDeclined,
     BookingEnded,
     BookingRequested,
+    BookingsAdvancedByDate,
     BookingWithdrawn,
     PaymentChanged,
     PaymentFailed,
@@ -40,6 +45,7 @@ from marketplace.core.events import (
     subscribe,
 )
 from marketplace.core.money import cents_to_str
+from marketplace.extensions import db
 from marketplace.webhooks.operations import active_endpoints, queue_delivery
 
 #: The webhook event type of each domain event (the names members' systems know).
@@ -165,6 +171,49 @@ def payment_data(event: PaymentChanged) -> dict[str, Any]:
 @subscribe(*BOOKING_TYPES)
 def booking_changed(event: BookingChanged) -> None:
     _queue(BOOKING_TYPES[type(event)], (event.buyer_id, event.provider_id), lambda _member: booking_data(event))
+
+
+#: The event of each status the calendar moves bookings to.
+_BY_DATE: dict[str, type[BookingChanged]] = {"active": BookingActivated, "ended": BookingEnded}
+#: Booking ids per query (below SQLite's bound-parameter limit).
+_CHUNK = 900
+
+
+@subscribe(BookingsAdvancedByDate)
+def bookings_advanced(event: BookingsAdvancedByDate) -> None:
+    """A run moved many bookings at once: `booking.active` / `booking.ended` for those whose buyer or
+    provider has an endpoint, each with the status of this transition (a later transition of the same run
+    is a delivery of its own). The bookings are read only when someone listens."""
+    kind = _BY_DATE.get(event.to_status)
+    listening = list(active_endpoints())
+    if kind is None or not listening:
+        return
+    for start in range(0, len(event.booking_ids), _CHUNK):
+        rows = db.session.execute(
+            select(Booking, Service.title, Service.provider_id)
+            .join(Service, Service.id == Booking.service_id)
+            .where(
+                Booking.id.in_(event.booking_ids[start : start + _CHUNK]),
+                or_(Booking.buyer_id.in_(listening), Service.provider_id.in_(listening)),
+            )
+            .order_by(Booking.id)
+        ).all()
+        for booking, title, provider_id in rows:
+            moved = kind(
+                booking_id=booking.id,
+                status=event.to_status,
+                service_id=booking.service_id,
+                service_title=title,
+                buyer_id=booking.buyer_id,
+                provider_id=provider_id,
+                quantity=booking.quantity,
+                starts_on=booking.starts_on,
+                ends_on=booking.ends_on,
+                unit_price_cents=booking.unit_price_cents,
+                actor_id=None,
+                actor_member_id=None,
+            )
+            booking_changed(moved)
 
 
 @subscribe(*USAGE_TYPES)

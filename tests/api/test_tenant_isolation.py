@@ -31,9 +31,10 @@ BODIES = {
     "reverse_ledger_transfer": {"reason": "Versehen"},
     "approve_settlement_api": None,
     "collect_settlement_api": None,
+    "get_billing_run": None,
 }
 #: Operations only the operator's finance staff may call: members meet the role gate (403) whatever the id.
-OPERATOR_ONLY = {"reverse_ledger_transfer", "approve_settlement_api", "collect_settlement_api"}
+OPERATOR_ONLY = {"reverse_ledger_transfer", "approve_settlement_api", "collect_settlement_api", "get_billing_run"}
 
 
 @pytest.fixture
@@ -73,9 +74,19 @@ def objects(api_as, demo, create_member, create_user):
             "transfer_id": transfer["transfer_id"],
             "settlement_id": settlement.get_json()["id"],
             "invoice_id": invoices[0]["id"],
+            "run_id": _billing_run_id(),
         },
         "stranger": api_as("alles@fremdhausen.example"),
     }
+
+
+def _billing_run_id() -> int:
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.monthend.models import BillingRun
+
+    return db.session.scalar(select(BillingRun.id).limit(1))  # the demo's history has billing runs
 
 
 def _call(api, method: str, path: str, body):

@@ -62,7 +62,7 @@ def test_preferences_switch_kinds_off(app, make_booking):
 
 
 def test_billing_run_emails_member_finance(app, demo):
-    from marketplace.ledger.billing import run_billing
+    from marketplace.monthend.billing import run_billing
 
     run_billing("2026-11", None)
     db.session.commit()
@@ -106,7 +106,7 @@ def test_every_way_of_billing_emails_the_billed_buyers_finance_once(app, demo, a
 
 
 def test_a_billing_run_row_flushed_elsewhere_sends_nothing(app, demo):
-    from marketplace.ledger.models import BillingRun
+    from marketplace.monthend.models import BillingRun
 
     before = len(_outbox(NotificationKind.BILLING))
     # the demo billed 2026-09 already; the former flush listener mailed that month's buyers for any new run row
@@ -117,7 +117,7 @@ def test_a_billing_run_row_flushed_elsewhere_sends_nothing(app, demo):
 
 
 def test_billing_emails_respect_the_preference(app, demo, user):
-    from marketplace.ledger.billing import run_billing
+    from marketplace.monthend.billing import run_billing
     from marketplace.notifications.operations import OPTIONAL_KINDS, set_preferences
 
     set_preferences(user(FINANCE), [k for k in OPTIONAL_KINDS if k is not NotificationKind.BILLING])

@@ -18,7 +18,7 @@ from marketplace.bookings.operations import (
 )
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
 from marketplace.extensions import db
-from marketplace.ledger.billing import compute_charges
+from marketplace.monthend.billing import compute_charges
 
 BUYER = "einkauf@wiesbaden.example"
 PROVIDER = "anbieter@kdz-mainz.example"

@@ -42,3 +42,36 @@ def test_billing_on_the_start_date_charges_and_records_the_start_without_a_page_
     assert booking.status is BookingStatus.ACTIVE
     started = [e for e in booking.events if e.to_status is BookingStatus.ACTIVE]
     assert len(started) == 1 and started[0].actor_id is None
+
+
+def test_advance_writes_per_transition_not_per_booking(make_booking):
+    """However many bookings the dates move, the advance costs the same few statements: one UPDATE per
+    transition and bulk inserts of the history, and it says which bookings each transition moved."""
+    from sqlalchemy import event
+
+    from marketplace.bookings.operations import advance_bookings
+
+    few = [make_booking(starts_on=date(2026, 11, 16), ends_on=date(2026, 11, 20)) for _ in range(2)]
+    many = [make_booking(starts_on=date(2026, 11, 16)) for _ in range(25)]
+    db.session.commit()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        batches = advance_bookings(date(2026, 11, 21))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    moved = {(b.from_status, b.to_status): b.booking_ids for b in batches}
+    assert set(moved[(BookingStatus.ACCEPTED, BookingStatus.ACTIVE)]) >= {b.id for b in few + many}
+    assert set(moved[(BookingStatus.ACTIVE, BookingStatus.ENDED)]) >= {b.id for b in few}
+    assert not {b.id for b in many} & set(moved[(BookingStatus.ACTIVE, BookingStatus.ENDED)])
+    writes = [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert len(writes) <= 4, writes  # 2 transitions x (1 UPDATE + 1 multi-row INSERT)
+    assert not [obj for obj in db.session if isinstance(obj, BookingEvent)]  # no object per history row
+    assert all(b.status is BookingStatus.ENDED for b in few) and all(b.status is BookingStatus.ACTIVE for b in many)
+    db.session.commit()
+    history = select(BookingEvent.to_status).where(BookingEvent.booking_id == few[0].id).order_by(BookingEvent.id)
+    assert db.session.scalars(history).all()[-2:] == [BookingStatus.ACTIVE, BookingStatus.ENDED]

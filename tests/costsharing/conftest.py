@@ -59,7 +59,7 @@ def shared_service(app: Any) -> Callable[..., Any]:
 @pytest.fixture
 def bill(app: Any) -> Callable[[str], Any]:
     """Run the regular billing run for a month as the operator (one commit)."""
-    from marketplace.ledger.billing import run_billing
+    from marketplace.monthend.billing import run_billing
 
     def run(period: str) -> Any:
         result = run_billing(period, user("betrieb@kopit.example"))
@@ -71,7 +71,7 @@ def bill(app: Any) -> Callable[[str], Any]:
 
 @pytest.fixture
 def close(app: Any) -> Callable[[str], None]:
-    from marketplace.ledger.operations import close_period
+    from marketplace.monthend.close import close_period
 
     def run(period: str) -> None:
         close_period(period, user("betrieb@kopit.example"))

@@ -45,7 +45,7 @@ def wide_app(database_url):
 def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_app):
     from marketplace.catalogue.models import ServiceStatus, Unit, VatCategory
     from marketplace.catalogue.operations import ServiceInput, create_service
-    from marketplace.ledger.billing import run_billing
+    from marketplace.monthend.billing import run_billing
 
     kdz = user("anbieter@kdz-mainz.example")
     service = create_service(

@@ -110,7 +110,7 @@ def test_operator_enters_koenigstein_values_and_others_may_not(app, demo, client
 
 
 def test_a_participant_entered_by_mistake_is_removed_until_advances_are_charged(app, demo, client, shared_service):
-    from marketplace.ledger.billing import run_billing
+    from marketplace.monthend.billing import run_billing
     from tests.costsharing.conftest import user
 
     plan = _create_plan_through_the_form(client, shared_service)

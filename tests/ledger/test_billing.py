@@ -11,8 +11,9 @@ from sqlalchemy import select
 from marketplace.core.models import AuditEvent
 from marketplace.extensions import db
 from marketplace.ledger import operations
-from marketplace.ledger.models import BillingRun, Transfer
+from marketplace.ledger.models import Transfer
 from marketplace.ledger.queries import verify_ledger
+from marketplace.monthend.models import BillingRun
 
 
 def cli(app, *args):
@@ -70,8 +71,8 @@ def test_cli_billing_unknown_actor(app, demo):
 
 
 def test_writes_go_in_batches_and_keep_the_chain(app, demo, monkeypatch):
-    from marketplace.ledger.billing import run_billing
     from marketplace.members.queries import user_by_email
+    from marketplace.monthend.billing import run_billing
 
     monkeypatch.setattr(operations, "WRITE_BATCH", 2)
     seen: list[tuple[int, int]] = []

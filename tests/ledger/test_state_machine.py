@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 from sqlalchemy import func, select
 
+from marketplace.admission import admit_member as create_member
 from marketplace.bookings.models import COMMITTED_STATUSES, Booking, UsageRecord
 from marketplace.catalogue.models import Service
 from marketplace.extensions import db
@@ -28,7 +29,7 @@ from marketplace.ledger.models import Account, Period, PeriodStatus, Posting, Tr
 from marketplace.ledger.operations import TransferSpec, post_transfers
 from marketplace.ledger.queries import verify_ledger
 from marketplace.members.models import MemberKind, Role
-from marketplace.members.operations import create_api_token, create_member, create_user
+from marketplace.members.operations import create_api_token, create_user
 from tests.conftest import BACKEND, _reset_postgres, make_app
 from tests.taxdata import O_TAX
 

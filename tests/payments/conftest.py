@@ -133,10 +133,17 @@ class FaultServer:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     hang_seconds: float = 1.0
+    #: Customers Stripe no longer knows: retrieving one answers it as deleted, updating one is a 404.
+    lost_customers: set[str] = field(default_factory=set)
 
     @property
     def intent_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"] == "/v1/payment_intents"]
+
+
+def _no_such_customer(customer: str, param: str | None = None) -> dict[str, Any]:
+    error = {"type": "invalid_request_error", "code": "resource_missing", "message": f"No such customer: '{customer}'"}
+    return {"error": {**error, "param": param} if param else error}
 
 
 @pytest.fixture
@@ -190,6 +197,20 @@ def fault_server() -> Iterator[FaultServer]:
             if step == "402":
                 error = {"error": {"type": "card_error", "code": "payment_method_declined", "message": "Abgelehnt"}}
                 return self._json(402, error)
+            if step == "no-such-customer":  # Stripe lost the customer just now (as real Stripe answers it)
+                customer = fault.requests[-1]["form"].get("customer", "")
+                with fault.lock:
+                    fault.lost_customers.add(customer)
+                return self._json(400, _no_such_customer(customer, "customer"))
+            if step == "no-such-payment-method":
+                method = fault.requests[-1]["form"].get("payment_method", "")
+                error = {"type": "invalid_request_error", "code": "resource_missing", "param": "payment_method"}
+                return self._json(400, {"error": {**error, "message": f"No such PaymentMethod: '{method}'"}})
+            if self.path.startswith("/v1/customers/"):  # an update
+                customer = self.path.split("/")[3]
+                if customer in fault.lost_customers:
+                    return self._json(404, _no_such_customer(customer))
+                return self._json(200, {"id": customer, "object": "customer"})
             if self.path == "/v1/payment_intents":
                 with fault.lock:
                     if key not in fault.intents:
@@ -205,6 +226,16 @@ def fault_server() -> Iterator[FaultServer]:
                 return self._json(200, {"id": self.path.split("/")[3], "object": "payment_method"})
             prefix = "cus" if self.path == "/v1/customers" else "pm"
             return self._json(200, {"id": f"{prefix}_fault_{key}", "object": "customer"})
+
+        def do_GET(self) -> None:
+            with fault.lock:
+                fault.requests.append({"path": self.path, "method": "GET", "key": None, "form": {}})
+            if self.path.startswith("/v1/customers/"):
+                customer = self.path.split("/")[3]
+                if customer in fault.lost_customers:
+                    return self._json(200, {"id": customer, "object": "customer", "deleted": True})
+                return self._json(200, {"id": customer, "object": "customer"})
+            return self._json(404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}})
 
         def log_message(self, *args: Any) -> None:
             pass

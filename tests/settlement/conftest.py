@@ -21,8 +21,8 @@ def user(email: str) -> User:
 @pytest.fixture
 def close_month(app: Any) -> Callable[[str], None]:
     """Bill and close a month through the operations the operator's buttons call (one commit each)."""
-    from marketplace.ledger.billing import run_billing
-    from marketplace.ledger.operations import close_period
+    from marketplace.monthend.billing import run_billing
+    from marketplace.monthend.close import close_period
 
     def close(period: str, bill: bool = True) -> None:
         operator = user("betrieb@kopit.example")

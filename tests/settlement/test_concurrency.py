@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from marketplace.core.errors import Conflict
 from marketplace.extensions import db
-from marketplace.ledger.billing import run_billing
-from marketplace.ledger.operations import close_period
+from marketplace.monthend.billing import run_billing
+from marketplace.monthend.close import close_period
 from marketplace.settlement.models import Invoice, InvoiceLine
 from tests.settlement.conftest import user
 

@@ -95,7 +95,7 @@ def test_closing_again_is_refused_and_creates_no_documents(app, demo):
     import pytest
 
     from marketplace.core.errors import Conflict
-    from marketplace.ledger.operations import close_period
+    from marketplace.monthend.close import close_period
 
     before = len(_invoices())
     with pytest.raises(Conflict):
@@ -136,7 +136,7 @@ def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(app, de
 
 
 def test_a_charge_reversed_within_its_open_month_is_not_invoiced(app, demo, close_month):
-    from marketplace.ledger.billing import run_billing
+    from marketplace.monthend.billing import run_billing
 
     run_billing("2026-09", user("betrieb@kopit.example"))
     db.session.commit()

@@ -208,3 +208,32 @@ def test_signature_binds_body_and_time():
     assert not verify_signature("whsec_test", body + b" ", header, now=1_800_000_100)
     assert not verify_signature("whsec_test", body, header, now=1_800_000_000 + 301)  # replayed later
     assert not verify_signature("whsec_test", body, "t=abc,v1=00", now=1_800_000_000)
+
+
+def test_transitions_by_date_reach_the_members_with_the_state_of_their_own_moment(client, admin, receiver, api_as):
+    """The daily job moves bookings set-based; each transition is still one event per booking, and a booking
+    that went accepted -> active -> ended in one run reports "active" and then "ended"."""
+    from datetime import date
+
+    from marketplace.bookings.operations import advance_booking_statuses
+
+    _register(client, receiver.url)
+    buyer = api_as(BUYER)
+    service_id = buyer.get("/api/v1/services?q=Virtueller").get_json()["items"][0]["id"]
+    created = buyer.post(
+        "/api/v1/bookings",
+        json={"service_id": service_id, "quantity": 1, "starts_on": "2026-11-20", "ends_on": "2026-11-25"},
+    )
+    booking_id = created.get_json()["id"]
+    assert api_as(PROVIDER).post(f"/api/v1/bookings/{booking_id}/accept").status_code == 200
+    db.session.remove()
+
+    assert advance_booking_statuses(date(2026, 11, 26)) == 2
+    db.session.commit()
+    deliveries = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    moved = [(d.event_type, d.payload["data"]["booking"]["status"]) for d in deliveries[-2:]]
+    assert moved == [("booking.active", "active"), ("booking.ended", "ended")]
+    assert all(d.payload["data"]["booking"]["id"] == booking_id for d in deliveries[-2:])
+    assert advance_booking_statuses(date(2026, 11, 26)) == 0
+    db.session.commit()
+    assert db.session.scalar(select(db.func.count()).select_from(WebhookDelivery)) == len(deliveries)

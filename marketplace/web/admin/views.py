@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from marketplace.admission import admit_member
 from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm
@@ -18,7 +19,6 @@ from marketplace.extensions import db
 from marketplace.members.models import Member, MemberKind, Role, User
 from marketplace.members.operations import (
     assignable_roles,
-    create_member,
     invite_user,
     set_member_active,
     set_user_active,
@@ -63,7 +63,7 @@ def members() -> Response | tuple[str, int]:
     form = MemberForm()
     if form.validate_on_submit():
         with errors_on(form):
-            member = create_member(current_user, name=form.name.data, kind=MemberKind(form.kind.data))
+            member = admit_member(current_user, name=form.name.data, kind=MemberKind(form.kind.data))
             if form.admin_email.data:
                 invite_user(
                     current_user,

@@ -2,12 +2,17 @@
 
 Recurring services (unit ``month``) are charged in advance for the booked days of the month, pro rata;
 metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
-makes a rerun pick up only what is new. The run records the booking status changes due by date first (an
-explicit call) and announces `BillingRunCompleted` last (the notifications e-mail the billed buyers).
+makes a rerun pick up only what is new. The run records the booking status changes due by date first
+(set-based, `bookings.operations.advance_bookings`), posts the charges together with the month's
+cost-sharing advances, and announces `BillingRunCompleted` last (the notifications e-mail the billed buyers).
 
 A charge the ledger cannot hold (an amount above `MAX_CHARGE_CENTS`, from data that got in before entry
 was bounded, or one that would carry a balance or the run's total beyond BIGINT) is skipped and reported in
 the run's `skipped` instead of failing the whole month; a later run charges it once the data is corrected.
+
+`run_billing` does it all in the caller's transaction (small runs, the CLI, the demo). A run above
+``BILLING_JOB_THRESHOLD`` bookings is a job: `start_billing` queues it, and `monthend.jobs` carries it out
+with the same steps, one transaction per step and per batch of charges, its progress committed with each.
 """
 
 from __future__ import annotations
@@ -16,19 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select
+from flask import current_app
+from sqlalchemy import and_, func, or_, select
 
-from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord
-from marketplace.bookings.operations import advance_booking_statuses
+from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord, charge_key
+from marketplace.bookings.operations import advance_bookings
 from marketplace.catalogue.models import Service, Unit
 from marketplace.core.events import BillingRunCompleted, announce
 from marketplace.core.models import record_audit
 from marketplace.core.money import BIGINT_MAX, MAX_CHARGE_CENTS, format_eur
-from marketplace.core.timeutil import month_bounds, today
+from marketplace.core.timeutil import month_bounds, today, utcnow
+from marketplace.costsharing.advances import prepare as prepare_advances
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, AccountKind, BillingRun, Transfer, TransferKind
+from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import (
     TransferSpec,
     metered_cents,
@@ -36,9 +42,14 @@ from marketplace.ledger.operations import (
     prorated_cents,
     require_billable_period,
 )
+from marketplace.members.models import User
+from marketplace.members.permissions import require_operator_finance
+from marketplace.monthend.models import BillingRun, RunStatus
 
-if TYPE_CHECKING:
-    from marketplace.members.models import User
+#: Bookings above which a billing run started from a page or the API runs as a job (config
+#: ``BILLING_JOB_THRESHOLD``): 2-4 s of work on the reference machine, far inside a request's 30 s even on a
+#: slower or busy one.
+DEFAULT_JOB_THRESHOLD = 20_000
 
 
 @dataclass(frozen=True)
@@ -77,15 +88,27 @@ def _german_quantity(quantity: Decimal) -> str:
     return text.replace(",", "\u202f").replace(".", ",").replace("\u202f", ".")
 
 
-def charge_key(booking_id: int, period: str) -> str:
-    return f"charge:{booking_id}:{period}"
-
-
 def billable_days(starts_on: date, ends_on: date | None, first: date, last: date) -> int:
     """Days of [starts_on, ends_on] inside [first, last], counting both ends; 0 if they do not meet."""
     start = max(starts_on, first)
     end = min(ends_on, last) if ends_on is not None else last
     return max(0, (end - start).days + 1)
+
+
+def _billable(first: date, last: date) -> tuple:
+    """The bookings a month may charge: priced, billable status, overlapping [first, last]."""
+    return (
+        Booking.status.in_(BILLABLE_STATUSES),
+        Booking.unit_price_cents.is_not(None),
+        Booking.starts_on <= last,
+        or_(Booking.ends_on.is_(None), Booking.ends_on >= first),
+    )
+
+
+def billable_bookings(first: date) -> int:
+    """How many bookings the month of `first` may charge: the size of its billing run (one COUNT)."""
+    first, last = month_bounds(first)
+    return int(db.session.scalar(select(func.count()).select_from(Booking).where(*_billable(first, last))) or 0)
 
 
 def compute_charges(period: str, first: date, skipped: list[Skipped] | None = None) -> list[Charge]:
@@ -116,12 +139,7 @@ def compute_charges(period: str, first: date, skipped: list[Skipped] | None = No
             # disputed usage is not billed until the provider corrects it (bookings/operations.py)
             and_(UsageRecord.booking_id == Booking.id, UsageRecord.period == period, UsageRecord.status != "disputed"),
         )
-        .where(
-            Booking.status.in_(BILLABLE_STATUSES),
-            Booking.unit_price_cents.is_not(None),
-            Booking.starts_on <= last,
-            or_(Booking.ends_on.is_(None), Booking.ends_on >= first),
-        )
+        .where(*_billable(first, last))
         .order_by(Booking.id)
     )
     charges: list[Charge] = []
@@ -147,23 +165,8 @@ def compute_charges(period: str, first: date, skipped: list[Skipped] | None = No
     return charges
 
 
-def run_billing(period: str, actor: User | None, progress: Callable[[int, int], None] | None = None) -> BillingRun:
-    """Charge every billable booking of `period` once and record the run.
-
-    `progress(count, total)` hears of each batch written (for the CLI's progress bar).
-
-    First records the booking status changes the dates have made (so billing never depends on someone
-    having opened a booking page); last announces the run with the buyers it charged.
-
-    Raises InvalidInput (malformed month) or Conflict (future or closed month).
-    """
-    first = require_billable_period(period)
-    advance_booking_statuses(today())
-    skipped: list[Skipped] = []
-    charges = compute_charges(period, first, skipped)
-    from marketplace.costsharing.advances import prepare as prepare_advances  # cost sharing builds on the ledger
-
-    advances = prepare_advances(period)
+def charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> list[TransferSpec]:
+    """The transfers of the charges that keep every balance inside BIGINT (the others go to `skipped`)."""
     member_ids = {c.buyer_id for c in charges} | {c.provider_id for c in charges}
     accounts = (
         db.session.execute(
@@ -176,7 +179,7 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
     )
     clearing = {member_id: account_id for member_id, account_id, _balance in accounts}
     charges = _within_bigint(charges, {member_id: balance for member_id, _id, balance in accounts}, skipped)
-    specs = [
+    return [
         TransferSpec(
             idempotency_key=charge_key(c.booking_id, period),
             kind=TransferKind.CHARGE,
@@ -187,36 +190,105 @@ def run_billing(period: str, actor: User | None, progress: Callable[[int, int], 
         )
         for c in charges
     ]
-    everything = specs + advances.specs
-    report = (lambda count: progress(count, len(everything))) if progress is not None else None
-    result = post_transfers(everything, actor, progress=report)
-    advances.record(actor)  # advance rows and invoices for the advances created just now
-    total = result.created_amount_cents
-    run = BillingRun(
-        period=period,
-        created_by_id=actor.id if actor is not None else None,
-        transfers_created=result.created,
-        total_cents=total,
-        skipped=[item.as_dict() for item in skipped],
-    )
-    db.session.add(run)
-    db.session.flush()
+
+
+def finish_run(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
+    """Audit the finished run and announce it with the buyers it charged (the notifications e-mail them)."""
     record_audit(
         actor,
         "billing.run",
         run,
-        data={"period": period, "created": result.created, "total": total, "skipped": run.skipped},
+        data={
+            "period": run.period,
+            "created": run.transfers_created,
+            "total": run.total_cents,
+            "skipped": run.skipped,
+        },
     )
     announce(
         BillingRunCompleted(
             run_id=run.id,
-            period=period,
-            transfers_created=result.created,
-            total_cents=total,
-            billed_buyer_ids=tuple(sorted(billed_buyers(result.created_ids))),
+            period=run.period,
+            transfers_created=run.transfers_created,
+            total_cents=run.total_cents,
+            billed_buyer_ids=tuple(sorted(buyers)),
             actor_id=actor.id if actor is not None else None,
         )
     )
+
+
+def run_billing(period: str, actor: User | None, progress: Callable[[int, int], None] | None = None) -> BillingRun:
+    """Charge every billable booking of `period` once and record the run, in the caller's transaction.
+
+    `progress(count, total)` hears of each batch written (for the CLI's progress bar).
+
+    First records the booking status changes the dates have made (so billing never depends on someone
+    having opened a booking page); last announces the run with the buyers it charged.
+
+    Raises PermissionDenied (not operator finance; None, the system, may), InvalidInput (malformed month)
+    or Conflict (future or closed month).
+    """
+    require_operator_finance(actor, "Abrechnungsläufe starten")
+    first = require_billable_period(period)
+    advance_bookings(today())
+    skipped: list[Skipped] = []
+    specs = charge_specs(period, compute_charges(period, first, skipped), skipped)
+    advances = prepare_advances(period)
+    everything = specs + advances.specs
+    report = (lambda count: progress(count, len(everything))) if progress is not None else None
+    result = post_transfers(everything, actor, progress=report)
+    advances.record(actor)  # advance rows and invoices for the advances created just now
+    now = utcnow()
+    run = BillingRun(
+        period=period,
+        created_by_id=actor.id if actor is not None else None,
+        transfers_created=result.created,
+        total_cents=result.created_amount_cents,
+        skipped=[item.as_dict() for item in skipped],
+        status=RunStatus.DONE,
+        processed=len(specs),
+        planned=len(specs),
+        started_at=now,
+        updated_at=now,
+        finished_at=now,
+    )
+    db.session.add(run)
+    db.session.flush()
+    finish_run(run, actor, set(billed_buyers(result.created_ids)))
+    return run
+
+
+# --- large runs as jobs -------------------------------------------------------------------------------
+
+
+def job_threshold() -> int:
+    return int(current_app.config.get("BILLING_JOB_THRESHOLD", DEFAULT_JOB_THRESHOLD))
+
+
+def start_billing(period: str, actor: User) -> BillingRun:
+    """A billing run as pages and the API start it: done at once (`run_billing`) when the month has at most
+    ``BILLING_JOB_THRESHOLD`` billable bookings, otherwise queued as a job (status ``queued``): the caller
+    commits and then hands it to `monthend.jobs.submit`.
+
+    Raises PermissionDenied (not operator finance), InvalidInput (malformed month) or Conflict (future or
+    closed month).
+    """
+    require_operator_finance(actor, "Abrechnungsläufe starten")
+    first = require_billable_period(period)
+    size = billable_bookings(first)
+    if size <= job_threshold():
+        return run_billing(period, actor)
+    run = BillingRun(
+        period=period,
+        created_by_id=actor.id,
+        transfers_created=0,
+        total_cents=0,
+        status=RunStatus.QUEUED,
+        planned=size,
+    )
+    db.session.add(run)
+    db.session.flush()
+    record_audit(actor, "billing.queued", run, data={"period": period, "bookings": size})
     return run
 
 
@@ -252,9 +324,9 @@ def _within_bigint(charges: list[Charge], balances: dict[int, int], skipped: lis
 
 
 def billed_buyers(transfer_ids: list[int]) -> list[int]:
-    """The buyers charged by the given new transfers: one query, so with the two of the billing e-mails
-    (`notifications.operations.notify_billed`) they cost three queries per run however many members were
-    billed (none for a rerun that created nothing)."""
+    """The buyers charged by the given new transfers: one query, so with `notify_billed`'s two the billing
+    e-mails cost three queries per run however many members were billed (none for a rerun that created
+    nothing)."""
     if not transfer_ids:
         return []
     # post_transfers numbers one run's transfers without gaps, so the range is exactly these transfers

@@ -1,0 +1,131 @@
+"""Month-end pages: start a billing run, follow a large one as it runs, close a month.
+
+They join the finance pages' blueprint (`ledger.views.bp`), so their addresses (``/ledger/billing``,
+``/ledger/periods/<period>/close``) and endpoint names stay where people and templates know them, while
+the code that calls month-end lives above the ledger.
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from marketplace.core.errors import Conflict, InvalidInput
+from marketplace.core.forms import apply_domain_errors
+from marketplace.core.timeutil import parse_period
+from marketplace.extensions import db
+from marketplace.ledger.forms import BillingForm
+from marketplace.ledger.reports import period_overview
+from marketplace.ledger.views import bp, render_dashboard
+from marketplace.members.auth import role_required
+from marketplace.members.models import Role
+from marketplace.monthend import jobs
+from marketplace.monthend.billing import start_billing
+from marketplace.monthend.close import close_period
+from marketplace.monthend.forms import CloseForm
+from marketplace.monthend.models import BillingRun, RunStatus
+
+
+def _eur(cents: int) -> str:
+    return current_app.jinja_env.filters["eur"](cents)
+
+
+@bp.post("/billing")
+@role_required(Role.OPERATOR_FINANCE)
+def billing() -> Response | tuple[str, int]:
+    if not current_user.is_operator_finance:
+        abort(403)
+    form = BillingForm()
+    if form.validate_on_submit():
+        try:
+            run = start_billing(form.period.data, current_user)
+        except (InvalidInput, Conflict) as error:
+            db.session.rollback()
+            if isinstance(error, InvalidInput):
+                apply_domain_errors(form, error)
+            else:
+                form.period.errors = [*form.period.errors, error.detail]  # type: ignore[misc]
+        else:
+            db.session.commit()
+            if run.status is RunStatus.QUEUED:
+                jobs.submit(run.id)
+                flash(
+                    _(
+                        "Abrechnung %(period)s: %(count)d Buchungen; der Lauf arbeitet im Hintergrund.",
+                        period=run.period,
+                        count=run.planned,
+                    ),
+                    "info",
+                )
+                return redirect(url_for("ledger.billing_run", run_id=run.id))
+            if run.transfers_created:
+                flash(
+                    _(
+                        "Abrechnung %(period)s: %(count)d Buchungen über %(total)s erstellt.",
+                        period=run.period,
+                        count=run.transfers_created,
+                        total=_eur(run.total_cents),
+                    ),
+                    "success",
+                )
+            else:
+                flash(_("Abrechnung %(period)s: nichts Neues abzurechnen.", period=run.period), "info")
+            for item in run.skipped:  # what the run could not charge; the rest is booked
+                flash(
+                    _(
+                        "Buchung %(booking)s nicht abgerechnet: %(reason)s",
+                        booking=item["booking_id"],
+                        reason=item["reason"],
+                    ),
+                    "warning",
+                )
+            return redirect(url_for("ledger.index"))
+    return render_dashboard(form, 422)
+
+
+@bp.get("/billing-runs")
+@role_required(Role.OPERATOR_FINANCE)
+def billing_runs() -> str:
+    if not current_user.is_operator_finance:
+        abort(403)
+    runs = db.session.scalars(select(BillingRun).order_by(BillingRun.id.desc()).limit(50)).all()
+    return render_template("monthend/billing_runs.html", runs=runs, refresh=any(not r.is_finished for r in runs))
+
+
+@bp.get("/billing-runs/<int:run_id>")
+@role_required(Role.OPERATOR_FINANCE)
+def billing_run(run_id: int) -> str:
+    if not current_user.is_operator_finance:
+        abort(403)
+    run = db.session.get(BillingRun, run_id)
+    if run is None:
+        abort(404)
+    return render_template("monthend/billing_run.html", run=run, refresh=not run.is_finished)
+
+
+@bp.route("/periods/<period>/close", methods=["GET", "POST"])
+@role_required(Role.OPERATOR_FINANCE)
+def close(period: str) -> Response | tuple[str, int] | str:
+    if not current_user.is_operator_finance:
+        abort(403)
+    try:
+        parse_period(period)
+    except ValueError:
+        abort(404)
+    row = next((p for p in period_overview(limit=120) if p.period == period), None)
+    form = CloseForm()
+    if form.validate_on_submit():
+        try:
+            close_period(period, current_user, form.reason.data or "")
+        except (Conflict, InvalidInput) as error:
+            db.session.rollback()
+            flash(error.detail, "danger")
+            return redirect(url_for("ledger.index"))
+        db.session.commit()
+        flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
+        return redirect(url_for("ledger.index"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("monthend/close.html", period=period, row=row, form=form), status
