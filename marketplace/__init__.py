@@ -95,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.members.views import bp as members_bp
     from marketplace.monthend import views as _monthend_views  # noqa: F401 - adds its pages to ledger_bp
     from marketplace.notifications.views import bp as notifications_bp
+    from marketplace.payments import views as _payments_views  # noqa: F401 - adds collect to settlement_bp
     from marketplace.settlement.views import bp as settlement_bp
     from marketplace.web.admin import bp as admin_bp
     from marketplace.web.views import bp as core_bp

@@ -105,3 +105,44 @@ def test_the_circle_finder_finds_a_circle():
 
 def test_no_module_of_the_application_imports_itself_back_in_a_circle():
     assert circles(import_graph()) == []
+
+
+def _inner_imports_without_reason() -> list[str]:
+    """Imports of another area (or the kernel) inside a function, with no comment on the line or in the block of
+    imports and comments right above it: an import hidden in a function is a sign of a wrong arrow, so one
+    that must stay there says why."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tree = ast.parse("\n".join(lines))
+        module = _module_name(path)
+        area = module.split(".")[1] if module.count(".") else ""
+        in_functions = [
+            inner
+            for function in ast.walk(tree)
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+            for inner in ast.walk(function)
+        ]
+        for node in in_functions:
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if not (node.module or "").startswith("marketplace"):
+                continue
+            if node.module.split(".")[1:2] == [area]:
+                continue
+            index = node.lineno - 1
+            reason = "#" in lines[index]
+            while not reason and index > 0:
+                index -= 1
+                above = lines[index].strip()
+                if above.startswith("#"):
+                    reason = True
+                elif not above.startswith(("from ", "import ")) and above:
+                    break
+            if not reason:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module}")
+    return found
+
+
+def test_an_import_of_another_area_inside_a_function_says_why():
+    assert _inner_imports_without_reason() == []

@@ -35,6 +35,7 @@ from marketplace.bookings.operations import (
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.queries import service_for
+from marketplace.catalogue.views import render_service
 from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import ActionForm
@@ -91,7 +92,6 @@ def create(service_id: int) -> Response | tuple[str, int]:
             )
             flash(_("Ihre Anfrage ist beim Anbieter eingegangen."), "success")
             return redirect(url_for("bookings.show", booking_id=booking.id))
-    from marketplace.catalogue.views import render_service
 
     return render_service(service, form), 422
 

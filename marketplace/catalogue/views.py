@@ -38,7 +38,7 @@ from marketplace.catalogue.queries import (
 )
 from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import InvalidInput
-from marketplace.core.money import AmountError, parse_amount, parse_form_decimal, to_cents
+from marketplace.core.money import AmountError, from_cents, parse_amount, parse_form_decimal, to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.readonly import reads_only
 from marketplace.core.validators import parse_query_int
@@ -254,8 +254,6 @@ def edit(service_id: int) -> Response | str:
     form = ServiceForm(obj=service) if request.method == "GET" else ServiceForm()
     _category_choices(form, service)
     if request.method == "GET":
-        from marketplace.core.money import from_cents
-
         form.category.data = service.category.slug
         form.unit.data = service.unit.value
         form.vat_category.data = service.vat_category.value

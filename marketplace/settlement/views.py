@@ -134,22 +134,6 @@ def approve(settlement_id: int) -> Response:
     return redirect(url_for("settlement.show", settlement_id=settlement.id))
 
 
-@bp.post("/settlements/<int:settlement_id>/collect")
-@role_required(Role.OPERATOR_FINANCE)
-@writes
-def collect(settlement_id: int) -> Response:
-    from marketplace.payments.collection import collect_settlement
-
-    settlement = _settlement_or_404(settlement_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    # collect_settlement commits once in the middle on purpose (each debit's Idempotency-Key is durable before
-    # Stripe hears of it); @writes commits the outcome of the requests after it
-    outcome = collect_settlement(settlement, current_user)
-    flash(outcome.message(), "success" if outcome.ok else "warning")
-    return redirect(url_for("settlement.show", settlement_id=settlement.id))
-
-
 @bp.get("/settlements/<int:settlement_id>/sepa/<int:member_id>.xml")
 @role_required(*FINANCE)
 def sepa_file(settlement_id: int, member_id: int) -> Response:
