@@ -8,8 +8,8 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
-from marketplace.core.forms import apply_domain_errors
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period, period_of, previous_month, today
 from marketplace.core.validators import parse_query_int
@@ -138,23 +138,15 @@ def _transfer_or_404(transfer_id: int) -> Transfer:
 
 @bp.route("/transfers/<int:transfer_id>/reverse", methods=["GET", "POST"])
 @role_required(Role.OPERATOR_FINANCE)
+@writes
 def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
     _require_operator_finance()
     transfer = _transfer_or_404(transfer_id)
     reversal_id = reversals_of([transfer.id]).get(transfer.id)
     form = ReverseForm()
     if form.validate_on_submit():
-        try:
+        with errors_on(form, InvalidInput), errors_flashed(Conflict):
             reversal = reverse_transfer(current_user, transfer.id, form.reason.data)
-        except InvalidInput as error:
-            db.session.rollback()
-            apply_domain_errors(form, error)
-        except Conflict as error:
-            db.session.rollback()
-            flash(error.detail, "danger")
-            return redirect(url_for("ledger.index"))
-        else:
-            db.session.commit()
             flash(
                 _(
                     "Buchung %(original)d storniert: Stornobuchung %(reversal)d im Monat %(period)s.",
@@ -164,6 +156,8 @@ def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
                 ),
                 "success",
             )
+            return redirect(url_for("ledger.index"))
+        if not form.errors and not form.form_errors:  # a Conflict (already reversed, …) was flashed
             return redirect(url_for("ledger.index"))
     status = 422 if request.method == "POST" else 200
     return render_template(

@@ -13,6 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from marketplace.core.edge import errors_flashed, writes
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.timeutil import parse_period
@@ -49,6 +50,7 @@ def billing() -> Response | tuple[str, int]:
             else:
                 form.period.errors = [*form.period.errors, error.detail]  # type: ignore[misc]
         else:
+            # committed here, not at the edge: a job starts from the committed run in its own transaction
             db.session.commit()
             if run.status is RunStatus.QUEUED:
                 jobs.submit(run.id)
@@ -108,6 +110,7 @@ def billing_run(run_id: int) -> str:
 
 @bp.route("/periods/<period>/close", methods=["GET", "POST"])
 @role_required(Role.OPERATOR_FINANCE)
+@writes
 def close(period: str) -> Response | tuple[str, int] | str:
     if not current_user.is_operator_finance:
         abort(403)
@@ -118,14 +121,9 @@ def close(period: str) -> Response | tuple[str, int] | str:
     row = next((p for p in period_overview(limit=120) if p.period == period), None)
     form = CloseForm()
     if form.validate_on_submit():
-        try:
+        with errors_flashed():
             close_period(period, current_user, form.reason.data or "")
-        except (Conflict, InvalidInput) as error:
-            db.session.rollback()
-            flash(error.detail, "danger")
-            return redirect(url_for("ledger.index"))
-        db.session.commit()
-        flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
+            flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
         return redirect(url_for("ledger.index"))
     status = 422 if request.method == "POST" else 200
     return render_template("monthend/close.html", period=period, row=row, form=form), status
