@@ -143,13 +143,25 @@ MESSAGES = [
     _l("Für %(name)s fehlt die Einwohnerzahl."),
     _l("Für %(name)s fehlt der Königsteiner Schlüssel %(year)s."),
     # marketplace/ledger/operations.py
+    _l("Das Mitglied %(member)s hat kein Konto „%(kind)s“."),
     _l("Derselbe Idempotenzschlüssel kommt in einem Auftrag mehrfach vor."),
+    _l("Unbekannte Konten: %(accounts)s"),
+    _l("Der Monat %(period)s liegt in der Zukunft und kann noch nicht abgerechnet werden."),
+    _l("Der Monat %(period)s ist abgeschlossen."),
+    _l("Der Monat %(period)s ist bereits abgeschlossen."),
     _l("Bitte einen Grund für die Stornierung angeben."),
     _l("Der Grund darf höchstens 300 Zeichen lang sein."),
     _l("Eine Stornobuchung kann nicht selbst storniert werden."),
+    _l(
+        "Nur Leistungsentgelte können storniert werden; Buchung %(transfer)s ist „%(kind)s“ und wird über Gutschrift oder Verrechnung korrigiert."
+    ),
+    _l("Die Buchung %(transfer)s ist bereits storniert."),
     _l("Ungültiger Idempotenzschlüssel."),
     _l("Eine Buchung braucht mindestens zwei Posten."),
     _l("Ein Buchungsposten darf nicht 0 sein."),
+    _l("Die Posten von %(key)s ergeben nicht null."),
+    _l("Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden."),
+    _l("Den Vorgang %(key)s gibt es bereits mit einem anderen Betrag."),
     # marketplace/members/operations.py
     _l("Bitte einen Namen angeben."),
     _l("Ein Mitglied namens „%(name)s“ gibt es bereits."),
@@ -182,6 +194,13 @@ MESSAGES = [
     _l("Diesen Token gibt es nicht."),
     # marketplace/monthend/close.py
     _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
+    _l("Der Monat %(period)s ist noch nicht vorbei und kann nicht abgeschlossen werden."),
+    _l(
+        "Der Abrechnungslauf %(run)s für %(period)s läuft noch (%(percent)s %%). Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
+    ),
+    _l(
+        "Der Abrechnungslauf %(run)s für %(period)s ist abgebrochen. Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
+    ),
     # marketplace/payments/collection.py
     _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
     _l("Die Verrechnung ist bereits bezahlt."),

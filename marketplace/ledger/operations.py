@@ -73,7 +73,7 @@ class TransferSpec:
         if any(amount == 0 for _account, amount in self.postings):
             raise InvalidInput("Ein Buchungsposten darf nicht 0 sein.")
         if sum(amount for _account, amount in self.postings) != 0:
-            raise InvalidInput(f"Die Posten von {self.idempotency_key} ergeben nicht null.")
+            raise InvalidInput("Die Posten von %(key)s ergeben nicht null.", key=self.idempotency_key)
         parse_period(self.period)
 
 
@@ -109,7 +109,7 @@ def open_member_accounts(member: Member) -> list[Account]:
 def account_of(member_id: int, kind: AccountKind = AccountKind.CLEARING) -> Account:
     account = db.session.scalar(select(Account).where(Account.member_id == member_id, Account.kind == kind))
     if account is None:
-        raise NotFound(f"Das Mitglied {member_id} hat kein Konto „{kind}“.")
+        raise NotFound("Das Mitglied %(member)s hat kein Konto „%(kind)s“.", member=member_id, kind=kind)
     return account
 
 
@@ -156,7 +156,9 @@ def _check_periods(specs: list[TransferSpec]) -> list[TransferSpec]:
     ]
     for period in sorted({spec.period for spec in resolved}):
         if period in closed:
-            raise Conflict(f"Der Monat {period} ist abgeschlossen; es kann nichts mehr hineingebucht werden.")
+            raise Conflict(
+                "Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden.", period=period
+            )
         if period not in rows:
             db.session.add(Period(period=period, status=PeriodStatus.OPEN))
     db.session.flush()
@@ -199,7 +201,7 @@ def post_transfers(
         accounts.update({account.id: account for account in rows})
     missing = set(account_ids) - set(accounts)
     if missing:
-        raise NotFound(f"Unbekannte Konten: {sorted(missing)}")
+        raise NotFound("Unbekannte Konten: %(accounts)s", accounts=sorted(missing))
     head = _lock_head()
 
     existing = _existing_amounts(keys)
@@ -207,7 +209,9 @@ def post_transfers(
     for spec in specs:
         if spec.idempotency_key in existing:
             if existing[spec.idempotency_key] != spec.amount_cents:
-                raise Conflict(f"Den Vorgang {spec.idempotency_key} gibt es bereits mit einem anderen Betrag.")
+                raise Conflict(
+                    "Den Vorgang %(key)s gibt es bereits mit einem anderen Betrag.", key=spec.idempotency_key
+                )
         else:
             fresh.append(spec)
     if not fresh:
@@ -328,10 +332,12 @@ def require_billable_period(period: str) -> date:
     except ValueError as exc:
         raise InvalidInput.field("period", "Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11.") from exc
     if first > today().replace(day=1):
-        raise Conflict(f"Der Monat {period} liegt in der Zukunft und kann noch nicht abgerechnet werden.")
+        raise Conflict(
+            "Der Monat %(period)s liegt in der Zukunft und kann noch nicht abgerechnet werden.", period=period
+        )
     row = db.session.get(Period, period)
     if row is not None and row.status is PeriodStatus.CLOSED:
-        raise Conflict(f"Der Monat {period} ist abgeschlossen.")
+        raise Conflict("Der Monat %(period)s ist abgeschlossen.", period=period)
     return first
 
 
@@ -354,7 +360,7 @@ def mark_period_closed(period: str, actor: User) -> Period:
     """
     row = lock_period(period)
     if row.status is PeriodStatus.CLOSED:
-        raise Conflict(f"Der Monat {period} ist bereits abgeschlossen.")
+        raise Conflict("Der Monat %(period)s ist bereits abgeschlossen.", period=period)
     row.status = PeriodStatus.CLOSED
     row.closed_at = utcnow()
     row.closed_by_id = actor.id
@@ -383,11 +389,13 @@ def reverse_transfer(actor: User, transfer_id: int, reason: str) -> Transfer:
         # VAT follows the invoices (a reversed charge gets a credit note with its VAT at the next close),
         # and payments follow the settlement; reversing them by hand would part ledger and documents.
         raise Conflict(
-            f"Nur Leistungsentgelte können storniert werden; Buchung {original.id} ist „{original.kind.value}“ "
-            "und wird über Gutschrift oder Verrechnung korrigiert."
+            "Nur Leistungsentgelte können storniert werden; Buchung %(transfer)s ist „%(kind)s“ "
+            "und wird über Gutschrift oder Verrechnung korrigiert.",
+            transfer=original.id,
+            kind=original.kind.value,
         )
     if db.session.scalar(select(Transfer.id).where(Transfer.reverses_id == original.id)) is not None:
-        raise Conflict(f"Die Buchung {original.id} ist bereits storniert.")
+        raise Conflict("Die Buchung %(transfer)s ist bereits storniert.", transfer=original.id)
     spec = TransferSpec(
         idempotency_key=f"reversal:{original.id}",
         kind=TransferKind.REVERSAL,
@@ -401,7 +409,7 @@ def reverse_transfer(actor: User, transfer_id: int, reason: str) -> Transfer:
     )
     result = post_transfers([spec], actor)
     if not result.created_ids:
-        raise Conflict(f"Die Buchung {original.id} ist bereits storniert.")
+        raise Conflict("Die Buchung %(transfer)s ist bereits storniert.", transfer=original.id)
     reversal = db.session.get(Transfer, result.created_ids[0])
     record_audit(actor, "transfer.reversed", reversal, data={"original": original.id, "reason": reason})
     return reversal

@@ -46,16 +46,25 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
         raise InvalidInput.field("reason", "Die Anmerkung darf höchstens 300 Zeichen lang sein.")
     first = require_billable_period(period)
     if month_bounds(first)[1] >= today():
-        raise Conflict(f"Der Monat {period} ist noch nicht vorbei und kann nicht abgeschlossen werden.")
+        raise Conflict("Der Monat %(period)s ist noch nicht vorbei und kann nicht abgeschlossen werden.", period=period)
     lock_whole_ledger()  # the close waits for postings under way, and none can start until it commits
     if lock_period(period).status is PeriodStatus.CLOSED:
-        raise Conflict(f"Der Monat {period} ist bereits abgeschlossen.")
+        raise Conflict("Der Monat %(period)s ist bereits abgeschlossen.", period=period)
     run = unfinished_billing_run(period)
     if run is not None:
-        state = "ist abgebrochen" if run.status is RunStatus.FAILED else f"läuft noch ({run.percent} %)"
+        if run.status is RunStatus.FAILED:
+            raise Conflict(
+                "Der Abrechnungslauf %(run)s für %(period)s ist abgebrochen. Der Monat kann erst abgeschlossen "
+                "werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist.",
+                run=run.id,
+                period=period,
+            )
         raise Conflict(
-            f"Der Abrechnungslauf {run.id} für {period} {state}. Der Monat kann erst abgeschlossen werden, "
-            "wenn ein Abrechnungslauf vollständig durchgelaufen ist."
+            "Der Abrechnungslauf %(run)s für %(period)s läuft noch (%(percent)s %%). Der Monat kann erst "
+            "abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist.",
+            run=run.id,
+            period=period,
+            percent=run.percent,
         )
     issue_invoices(period, actor)  # invoices, credit notes and their VAT, while the month is still open
     row = mark_period_closed(period, actor)
