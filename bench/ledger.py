@@ -240,11 +240,11 @@ def bill_child(url: str, period: str, as_job: bool = False) -> None:
         started = time.perf_counter()
         if as_job:
             app.config["BILLING_JOB_THRESHOLD"] = 0
-            queued = start_billing(period, actor)
+            queued = start_billing(actor, period)
             db.session.commit()
             run = run_billing_job(queued.id)
         else:
-            run = run_billing(period, actor)
+            run = run_billing(actor, period)
         db.session.commit()
         elapsed = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

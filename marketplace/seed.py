@@ -265,9 +265,9 @@ def seed_demo_data() -> bool:
     _past_booking(ladadi, services["Lizenzmanagement Microsoft 365"], today(), 120, None)
 
     operator = _user("betrieb@kopit.example")
-    run_billing(period_of(three_ago), operator)
+    run_billing(operator, period_of(three_ago))
     db.session.commit()  # each ledger posting gets a transaction of its own (see ledger.operations)
-    run_billing(period_of(two_ago), operator)
+    run_billing(operator, period_of(two_ago))
     db.session.commit()
-    close_period(period_of(three_ago), operator)
+    close_period(operator, period_of(three_ago))
     return True

@@ -200,7 +200,7 @@ def close_ledger_period(period: str, body: CloseBody) -> PeriodOut:
     not yet over; 422 for a malformed month."""
     user = api_user()
     require_operator_finance(user, "Monate abschließen")
-    row: Period = close_period(period, user, body.reason)
+    row: Period = close_period(user, period, body.reason)
     return PeriodOut(
         period=row.period,
         status=row.status.value,

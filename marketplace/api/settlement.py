@@ -242,7 +242,7 @@ def create_settlement_api(body: SettlementCreate) -> tuple[SettlementOut, int]:
     (at most one fewer than members with a position). 409 if the month is open or already settled."""
     user = api_user()
     require_operator_finance(user, "Verrechnungen anlegen")  # the coarse gate first: no id is revealed
-    settlement = create_settlement(body.period, user)
+    settlement = create_settlement(user, body.period)
     return settlement_out(settlement, user), 201
 
 
@@ -273,7 +273,7 @@ def approve_settlement_api(settlement_id: int) -> SettlementOut:
     """A second operator finance user approves a draft; its creator gets 403, other states 409."""
     user = api_user()
     require_operator_finance(user, "Verrechnungen freigeben")  # the coarse gate first: no id is revealed
-    settlement = approve_settlement(settlement_for(user, settlement_id), user)
+    settlement = approve_settlement(user, settlement_for(user, settlement_id))
     return settlement_out(settlement, user)
 
 
@@ -292,7 +292,7 @@ def collect_settlement_api(settlement_id: int) -> SettlementOut:
     user = api_user()
     require_operator_finance(user, "Lastschriften einziehen")  # the coarse gate first: no id is revealed
     settlement = settlement_for(user, settlement_id)
-    collect_settlement(settlement, user)
+    collect_settlement(user, settlement)
     return settlement_out(settlement, user)
 
 

@@ -363,7 +363,7 @@ def _run_state(run: BillingRun) -> BillingRunState:
 def create_billing_run(body: BillingRunCreate) -> tuple[BillingRunOut | BillingRunAccepted, int, dict[str, str]]:
     user = api_user()
     require_operator_finance(user, "Abrechnungsläufe starten")
-    run = start_billing(body.period, user)
+    run = start_billing(user, body.period)
     if run.status is RunStatus.QUEUED:
         run_id = run.id
 

@@ -36,7 +36,7 @@ def billing_run(period: str, email: str | None) -> None:
             bars[0].update(count)
 
         try:
-            run = run_billing(period, actor, progress=report)
+            run = run_billing(actor, period, progress=report)
         except DomainError as error:
             raise click.ClickException(error.detail) from None
     db.session.commit()

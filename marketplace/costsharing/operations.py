@@ -90,7 +90,7 @@ def _require_manager(plan: CostSharingPlan, actor: User) -> None:
 
 
 def create_plan(
-    service: Service, year: int, planned_cost_cents: int, allocation_key: AllocationKey, actor: User
+    actor: User, service: Service, year: int, planned_cost_cents: int, allocation_key: AllocationKey
 ) -> CostSharingPlan:
     """A cost-sharing plan for a service and year. Conflict if the service has one for that year."""
     if not service.can_edit(actor):
@@ -116,7 +116,7 @@ def create_plan(
     return plan
 
 
-def update_planned_cost(plan: CostSharingPlan, planned_cost_cents: int, actor: User) -> CostSharingPlan:
+def update_planned_cost(actor: User, plan: CostSharingPlan, planned_cost_cents: int) -> CostSharingPlan:
     """New planned cost: advances not yet charged follow it; those charged stay (the true-up settles)."""
     _require_manager(plan, actor)
     _require_open(plan)
@@ -150,10 +150,10 @@ def _check_dates(plan: CostSharingPlan, joins_on: date, leaves_on: date | None) 
 
 
 def add_participant(
+    actor: User,
     plan: CostSharingPlan,
     member: Member,
     joins_on: date,
-    actor: User,
     *,
     leaves_on: date | None = None,
     weight: Decimal | None = None,
@@ -218,7 +218,7 @@ def add_participant(
     return participant
 
 
-def set_leaving(participant: Participant, leaves_on: date | None, actor: User) -> Participant:
+def set_leaving(actor: User, participant: Participant, leaves_on: date | None) -> Participant:
     """The participant leaves after `leaves_on` (None: it stays). Advances already charged stay."""
     plan = participant.plan
     _require_manager(plan, actor)
@@ -236,7 +236,7 @@ def set_leaving(participant: Participant, leaves_on: date | None, actor: User) -
     return participant
 
 
-def remove_participant(participant: Participant, actor: User) -> None:
+def remove_participant(actor: User, participant: Participant) -> None:
     """Undo a participation entered by mistake: only while no advance was charged for it (Conflict)."""
     plan = participant.plan
     _require_manager(plan, actor)
@@ -261,7 +261,7 @@ def remove_participant(participant: Participant, actor: User) -> None:
     db.session.expire(plan, ["participants"])
 
 
-def set_koenigstein_value(year: int, member: Member, value: Decimal, actor: User) -> KoenigsteinValue:
+def set_koenigstein_value(actor: User, year: int, member: Member, value: Decimal) -> KoenigsteinValue:
     """The operator enters (or corrects) a member's Königsteiner value for a year (percent, > 0)."""
     if not (actor.member.is_operator and actor.has_role(Role.OPERATOR_ADMIN, Role.OPERATOR_FINANCE)):
         raise PermissionDenied("Nur der Betreiber trägt den Königsteiner Schlüssel ein.")
@@ -293,7 +293,7 @@ def true_up_vat_key(plan_id: int, member_id: int) -> str:
     return f"vat:trueup:{plan_id}:{member_id}"
 
 
-def true_up(plan: CostSharingPlan, actual_cost_cents: int, actor: User) -> list[TrueUp]:
+def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[TrueUp]:
     """The year-end true-up (Spitzabrechnung) at the actual cost, in the open month.
 
     Each participant's final amount (actual cost × its share over its days) minus the advances charged is

@@ -123,11 +123,11 @@ def create() -> Response | tuple[str, int]:
             abort(404)
         with errors_on(form):
             plan = operations.create_plan(
+                current_user,
                 service,
                 form.year.data,
                 to_cents(form.planned_cost.data),
                 AllocationKey(form.allocation_key.data),
-                current_user,
             )
             flash(_("Kostenteilung %(year)s angelegt.", year=plan.year), "success")
             return redirect(url_for("costsharing.show", plan_id=plan.id))
@@ -211,10 +211,10 @@ def add_participant(plan_id: int) -> Response | tuple[str, int]:
             abort(404)
         with errors_on(form):
             operations.add_participant(
+                current_user,
                 plan,
                 member,
                 form.joins_on.data,
-                current_user,
                 leaves_on=form.leaves_on.data,
                 weight=form.weight.data,
                 population=form.population.data,
@@ -237,7 +237,7 @@ def leave(plan_id: int, participant_id: int) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         flash(_("Bitte ein gültiges Datum für den Austritt angeben."), "danger")
         return redirect(url_for("costsharing.show", plan_id=plan.id))
-    operations.set_leaving(participant, form.leaves_on.data, current_user)
+    operations.set_leaving(current_user, participant, form.leaves_on.data)
     flash(
         _("%(name)s nimmt bis %(day)s teil.", name=participant.member.name, day=f"{form.leaves_on.data:%d.%m.%Y}"),
         "success",
@@ -256,7 +256,7 @@ def remove(plan_id: int, participant_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     name = participant.member.name
-    operations.remove_participant(participant, current_user)
+    operations.remove_participant(current_user, participant)
     flash(_("%(name)s ist aus der Kostenteilung entfernt.", name=name), "success")
     return redirect(url_for("costsharing.show", plan_id=plan.id))
 
@@ -269,7 +269,7 @@ def planned_cost(plan_id: int) -> Response | tuple[str, int]:
     form = PlannedCostForm(prefix="c")
     if form.validate_on_submit():
         with errors_on(form, InvalidInput):
-            operations.update_planned_cost(plan, to_cents(form.planned_cost.data), current_user)
+            operations.update_planned_cost(current_user, plan, to_cents(form.planned_cost.data))
             flash(_("Geplante Jahreskosten geändert; noch nicht berechnete Abschläge folgen ihnen."), "success")
             return redirect(url_for("costsharing.show", plan_id=plan.id))
     return _render_plan(plan, 422, cost_form=form)
@@ -283,7 +283,7 @@ def true_up(plan_id: int) -> Response | tuple[str, int]:
     form = TrueUpForm(prefix="t")
     if form.validate_on_submit():
         with errors_on(form, InvalidInput):
-            operations.true_up(plan, to_cents(form.actual_cost.data), current_user)
+            operations.true_up(current_user, plan, to_cents(form.actual_cost.data))
             flash(_("Spitzabrechnung gebucht; Schlussrechnungen und Gutschriften sind erstellt."), "success")
             return redirect(url_for("costsharing.show", plan_id=plan.id))
     return _render_plan(plan, 422, true_up_form=form)
@@ -417,7 +417,7 @@ def koenigstein_set() -> Response | tuple[str, int]:
         if member is None:
             abort(404)
         with errors_on(form, InvalidInput):
-            operations.set_koenigstein_value(form.year.data, member, Decimal(form.value.data), current_user)
+            operations.set_koenigstein_value(current_user, form.year.data, member, Decimal(form.value.data))
             flash(_("Königsteiner Schlüssel für %(name)s gespeichert.", name=member.name), "success")
             return redirect(url_for("costsharing.koenigstein", year=form.year.data))
     year = form.year.data or today().year

@@ -217,7 +217,7 @@ def finish_run(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
     )
 
 
-def run_billing(period: str, actor: User | None, progress: Callable[[int, int], None] | None = None) -> BillingRun:
+def run_billing(actor: User | None, period: str, progress: Callable[[int, int], None] | None = None) -> BillingRun:
     """Charge every billable booking of `period` once and record the run, in the caller's transaction.
 
     `progress(count, total)` hears of each batch written (for the CLI's progress bar).
@@ -265,7 +265,7 @@ def job_threshold() -> int:
     return int(current_app.config.get("BILLING_JOB_THRESHOLD", DEFAULT_JOB_THRESHOLD))
 
 
-def start_billing(period: str, actor: User) -> BillingRun:
+def start_billing(actor: User, period: str) -> BillingRun:
     """A billing run as pages and the API start it: done at once (`run_billing`) when the month has at most
     ``BILLING_JOB_THRESHOLD`` billable bookings, otherwise queued as a job (status ``queued``): the caller
     commits and then hands it to `monthend.jobs.submit`.
@@ -277,7 +277,7 @@ def start_billing(period: str, actor: User) -> BillingRun:
     first = require_billable_period(period)
     size = billable_bookings(first)
     if size <= job_threshold():
-        return run_billing(period, actor)
+        return run_billing(actor, period)
     run = BillingRun(
         period=period,
         created_by_id=actor.id,

@@ -33,7 +33,7 @@ def unfinished_billing_run(period: str) -> BillingRun | None:
     return latest if latest is not None and latest.status is not RunStatus.DONE else None
 
 
-def close_period(period: str, actor: User, reason: str = "") -> Period:
+def close_period(actor: User, period: str, reason: str = "") -> Period:
     """Close a month that has ended; `reason` (optional) goes into the audit trail.
 
     Issues the month's invoices and credit notes and posts their VAT while the month is still open, then
@@ -66,7 +66,7 @@ def close_period(period: str, actor: User, reason: str = "") -> Period:
             period=period,
             percent=run.percent,
         )
-    issue_invoices(period, actor)  # invoices, credit notes and their VAT, while the month is still open
+    issue_invoices(actor, period)  # invoices, credit notes and their VAT, while the month is still open
     row = mark_period_closed(period, actor)
     record_audit(actor, "period.closed", row, data={"period": period, "reason": reason})
     announce(PeriodClosed(period=period, actor_id=actor.id))

@@ -42,7 +42,7 @@ def billing() -> Response | tuple[str, int]:
     form = BillingForm()
     if form.validate_on_submit():
         try:
-            run = start_billing(form.period.data, current_user)
+            run = start_billing(current_user, form.period.data)
         except (InvalidInput, Conflict) as error:
             db.session.rollback()
             if isinstance(error, InvalidInput):
@@ -122,7 +122,7 @@ def close(period: str) -> Response | tuple[str, int] | str:
     form = CloseForm()
     if form.validate_on_submit():
         with errors_flashed():
-            close_period(period, current_user, form.reason.data or "")
+            close_period(current_user, period, form.reason.data or "")
             flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
         return redirect(url_for("ledger.index"))
     status = 422 if request.method == "POST" else 200

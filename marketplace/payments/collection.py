@@ -73,7 +73,7 @@ class CollectionOutcome:
         return text
 
 
-def prepare_collection(settlement: Settlement, actor: User) -> list[Debit]:
+def prepare_collection(actor: User, settlement: Settlement) -> list[Debit]:
     """Move the settlement to collecting and write a debit (with its key) per debtor that still owes.
 
     Raises PermissionDenied (not operator finance) or Conflict (not approved, nor collecting/failed).
@@ -276,7 +276,7 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
     return outcome
 
 
-def collect_settlement(settlement: Settlement, actor: User, client: StripeClient | None = None) -> CollectionOutcome:
+def collect_settlement(actor: User, settlement: Settlement, client: StripeClient | None = None) -> CollectionOutcome:
     """Both steps with the commit between them that makes each Idempotency-Key durable before its request.
 
     Used by the page and the API (whose own commit at the edge then stores the outcome). Raises Conflict
@@ -284,6 +284,6 @@ def collect_settlement(settlement: Settlement, actor: User, client: StripeClient
     require_operator_finance(actor, "Lastschriften einziehen")
     if client is None and not current_app.config.get("STRIPE_API_KEY"):
         raise Conflict("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY).")
-    debits = prepare_collection(settlement, actor)
+    debits = prepare_collection(actor, settlement)
     db.session.commit()
     return submit_debits(db.session.get(Settlement, settlement.id), debits, client)

@@ -28,6 +28,6 @@ def collect(settlement_id: int) -> Response:
         abort(400)
     # collect_settlement commits once in the middle on purpose (each debit's Idempotency-Key is durable before
     # Stripe hears of it); @writes commits the outcome of the requests after it
-    outcome = collect_settlement(settlement, current_user)
+    outcome = collect_settlement(current_user, settlement)
     flash(outcome.message(), "success" if outcome.ok else "warning")
     return redirect(url_for("settlement.show", settlement_id=settlement.id))

@@ -142,7 +142,7 @@ def next_number(counter: InvoiceCounter) -> tuple[int, str]:
     return counter.last_number, f"LB-{counter.member_id}-{counter.last_number:06d}"
 
 
-def issue_invoices(period: str, actor: User | None) -> list[Invoice]:
+def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
     """Issue the month's invoices and credit notes and post their VAT (one `post_transfers` call).
 
     Must run inside the month's close, after `lock_whole_ledger()` (it posts into `period`, which is still

@@ -102,7 +102,7 @@ def settlement_event(kind: type[SettlementChanged], settlement: Settlement) -> S
     )
 
 
-def create_settlement(period: str, actor: User) -> Settlement:
+def create_settlement(actor: User, period: str) -> Settlement:
     """Net the positions of a closed month into payment instructions (status draft).
 
     Raises PermissionDenied (not operator finance), InvalidInput (malformed month), Conflict (month not
@@ -189,7 +189,7 @@ def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
     announce(settlement_event(_EVENTS[status], settlement))
 
 
-def approve_settlement(settlement: Settlement, actor: User) -> Settlement:
+def approve_settlement(actor: User, settlement: Settlement) -> Settlement:
     """Four eyes: a second operator finance user approves a draft. PermissionDenied for the creator or
     anyone without operator finance; Conflict unless the settlement is a draft."""
     require_operator_finance(actor, "Verrechnungen freigeben")
@@ -250,7 +250,7 @@ def mark_paid_if_complete(settlement: Settlement) -> None:
         db.session.flush()
 
 
-def record_direct_payment(settlement: Settlement, instruction_id: int, actor: User) -> PaymentInstruction:
+def record_direct_payment(actor: User, settlement: Settlement, instruction_id: int) -> PaymentInstruction:
     """Book that the debtor paid this instruction straight to the creditor (the direct way, with the
     debtor's own pain.001 file): debtor's clearing account against the creditor's, in the open month.
 

@@ -97,7 +97,7 @@ def create() -> Response | tuple[str, int]:
     form = SettlementForm()
     if form.validate_on_submit():
         with errors_on(form):
-            settlement = create_settlement(form.period.data, current_user)
+            settlement = create_settlement(current_user, form.period.data)
             flash(
                 _(
                     "Verrechnung %(period)s angelegt; sie muss von einer zweiten Person freigegeben werden.",
@@ -129,7 +129,7 @@ def approve(settlement_id: int) -> Response:
     settlement = _settlement_or_404(settlement_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    approve_settlement(settlement, current_user)
+    approve_settlement(current_user, settlement)
     flash(_("Verrechnung %(period)s freigegeben.", period=settlement.period), "success")
     return redirect(url_for("settlement.show", settlement_id=settlement.id))
 
@@ -153,7 +153,7 @@ def direct_payment(settlement_id: int, instruction_id: int) -> Response:
     settlement = _settlement_or_404(settlement_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    instruction = record_direct_payment(settlement, instruction_id, current_user)
+    instruction = record_direct_payment(current_user, settlement, instruction_id)
     flash(
         _(
             "Direktzahlung von %(debtor)s an %(creditor)s gebucht.",

@@ -64,7 +64,7 @@ def test_preferences_switch_kinds_off(app, make_booking):
 def test_billing_run_emails_member_finance(app, demo):
     from marketplace.monthend.billing import run_billing
 
-    run_billing("2026-11", None)
+    run_billing(None, "2026-11")
     db.session.commit()
     recipients = {m.recipient for m in _outbox(NotificationKind.BILLING)}
     assert "kasse@wiesbaden.example" in recipients
@@ -123,7 +123,7 @@ def test_billing_emails_respect_the_preference(app, demo, user):
     set_preferences(user(FINANCE), [k for k in OPTIONAL_KINDS if k is not NotificationKind.BILLING])
     db.session.commit()
     before = len(_outbox(NotificationKind.BILLING))
-    run = run_billing("2026-10", None)
+    run = run_billing(None, "2026-10")
     assert run.transfers_created > 0
     assert len(_outbox(NotificationKind.BILLING)) == before
 

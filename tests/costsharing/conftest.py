@@ -62,7 +62,7 @@ def bill(app: Any) -> Callable[[str], Any]:
     from marketplace.monthend.billing import run_billing
 
     def run(period: str) -> Any:
-        result = run_billing(period, user("betrieb@kopit.example"))
+        result = run_billing(user("betrieb@kopit.example"), period)
         db.session.commit()
         return result
 
@@ -74,7 +74,7 @@ def close(app: Any) -> Callable[[str], None]:
     from marketplace.monthend.close import close_period
 
     def run(period: str) -> None:
-        close_period(period, user("betrieb@kopit.example"))
+        close_period(user("betrieb@kopit.example"), period)
         db.session.commit()
 
     return run

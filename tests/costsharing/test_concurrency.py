@@ -61,11 +61,11 @@ def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_a
             **O_TAX,
         ),
     )
-    plan = ops.create_plan(service, 2025, 1_000_000, AllocationKey.EQUAL, kdz)
+    plan = ops.create_plan(kdz, service, 2025, 1_000_000, AllocationKey.EQUAL)
     for name in ("Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg", "ekom21"):
-        ops.add_participant(plan, member(name), date(2025, 11, 1), kdz)  # two months keep the test short
+        ops.add_participant(kdz, plan, member(name), date(2025, 11, 1))  # two months keep the test short
     db.session.commit()
-    run_billing("2025-11", user("betrieb@kopit.example"))
+    run_billing(user("betrieb@kopit.example"), "2025-11")
     db.session.commit()
     operator = user("betrieb@kopit.example")
     token = create_api_token(operator, "threads")[1]
@@ -90,7 +90,7 @@ def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_a
             provider = user("anbieter@kdz-mainz.example")
             barrier.wait(timeout=30)
             try:
-                ops.true_up(target, 1_100_000, provider)
+                ops.true_up(provider, target, 1_100_000)
                 db.session.commit()
                 outcomes[index] = "trued up"
             except Conflict:

@@ -31,9 +31,9 @@ def balance(name: str) -> int:
 @pytest.fixture
 def plan(app, demo, shared_service):
     service = shared_service()
-    plan = ops.create_plan(service, 2026, 1_200_000, AllocationKey.EQUAL, user(KDZ))
-    ops.add_participant(plan, member("Stadt Wiesbaden"), date(2026, 1, 1), user(KDZ))
-    ops.add_participant(plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), user(KDZ))
+    plan = ops.create_plan(user(KDZ), service, 2026, 1_200_000, AllocationKey.EQUAL)
+    ops.add_participant(user(KDZ), plan, member("Stadt Wiesbaden"), date(2026, 1, 1))
+    ops.add_participant(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1))
     db.session.commit()
     return plan
 
@@ -41,45 +41,45 @@ def plan(app, demo, shared_service):
 def test_validation_speaks_german_and_names_fields(app, demo, shared_service, plan):
     service = plan.service
     with pytest.raises(Conflict, match="bereits eine Kostenteilung"):
-        ops.create_plan(service, 2026, 100, AllocationKey.EQUAL, user(KDZ))
+        ops.create_plan(user(KDZ), service, 2026, 100, AllocationKey.EQUAL)
     with pytest.raises(PermissionDenied):
-        ops.create_plan(service, 2027, 100, AllocationKey.EQUAL, user("einkauf@wiesbaden.example"))
+        ops.create_plan(user("einkauf@wiesbaden.example"), service, 2027, 100, AllocationKey.EQUAL)
     with pytest.raises(InvalidInput) as error:
-        ops.create_plan(service, 2027, -1, AllocationKey.EQUAL, user(KDZ))
+        ops.create_plan(user(KDZ), service, 2027, -1, AllocationKey.EQUAL)
     assert error.value.errors == {"planned_cost": ["Die geplanten Jahreskosten darf nicht negativ sein."]} or (
         "planned_cost" in error.value.errors
     )
     with pytest.raises(Conflict, match="nimmt an dieser Kostenteilung bereits teil"):
-        ops.add_participant(plan, member("Stadt Wiesbaden"), date(2026, 3, 1), user(KDZ))
+        ops.add_participant(user(KDZ), plan, member("Stadt Wiesbaden"), date(2026, 3, 1))
     with pytest.raises(Conflict, match="Anbieter"):
-        ops.add_participant(plan, member("KDZ Mainz"), date(2026, 3, 1), user(KDZ))
+        ops.add_participant(user(KDZ), plan, member("KDZ Mainz"), date(2026, 3, 1))
     with pytest.raises(InvalidInput) as error:
-        ops.add_participant(plan, member("ekom21"), date(2026, 3, 1), user(KDZ), leaves_on=date(2026, 2, 1))
+        ops.add_participant(user(KDZ), plan, member("ekom21"), date(2026, 3, 1), leaves_on=date(2026, 2, 1))
     assert "leaves_on" in error.value.errors
     with pytest.raises(PermissionDenied):
-        ops.add_participant(plan, member("ekom21"), date(2026, 3, 1), user("anbieter@ekom21.example"))
-    population = ops.create_plan(service, 2027, 100, AllocationKey.POPULATION, user(KDZ))
+        ops.add_participant(user("anbieter@ekom21.example"), plan, member("ekom21"), date(2026, 3, 1))
+    population = ops.create_plan(user(KDZ), service, 2027, 100, AllocationKey.POPULATION)
     with pytest.raises(InvalidInput) as error:
-        ops.add_participant(population, member("ekom21"), date(2027, 1, 1), user(KDZ))
+        ops.add_participant(user(KDZ), population, member("ekom21"), date(2027, 1, 1))
     assert "population" in error.value.errors
-    koenigstein = ops.create_plan(service, 2028, 100, AllocationKey.KOENIGSTEIN, user(KDZ))
+    koenigstein = ops.create_plan(user(KDZ), service, 2028, 100, AllocationKey.KOENIGSTEIN)
     with pytest.raises(InvalidInput, match="Königsteiner Schlüssel 2028"):
-        ops.add_participant(koenigstein, member("ekom21"), date(2028, 1, 1), user(KDZ))
+        ops.add_participant(user(KDZ), koenigstein, member("ekom21"), date(2028, 1, 1))
     with pytest.raises(PermissionDenied):
-        ops.set_koenigstein_value(2028, member("ekom21"), Decimal("7.44344"), user(KDZ))
+        ops.set_koenigstein_value(user(KDZ), 2028, member("ekom21"), Decimal("7.44344"))
     with pytest.raises(InvalidInput):
-        ops.set_koenigstein_value(2028, member("ekom21"), Decimal("7.443441"), user("betrieb@kopit.example"))
+        ops.set_koenigstein_value(user("betrieb@kopit.example"), 2028, member("ekom21"), Decimal("7.443441"))
 
 
 def test_koenigstein_shares_are_renormalised_over_the_participants(app, demo, shared_service):
     operator = user("betrieb@kopit.example")
-    ops.set_koenigstein_value(2026, member("Stadt Wiesbaden"), Decimal("7.44344"), operator)
-    ops.set_koenigstein_value(2026, member("Landkreis Darmstadt-Dieburg"), Decimal("2.93874"), operator)
-    ops.set_koenigstein_value(2026, member("ekom21"), Decimal("1.00000"), operator)
-    ops.set_koenigstein_value(2026, member("ekom21"), Decimal("5.00000"), operator)  # a correction
-    plan = ops.create_plan(shared_service(), 2026, 100_000_00, AllocationKey.KOENIGSTEIN, user(KDZ))
-    ops.add_participant(plan, member("Stadt Wiesbaden"), date(2025, 1, 1), user(KDZ))
-    ops.add_participant(plan, member("Landkreis Darmstadt-Dieburg"), date(2025, 1, 1), user(KDZ))
+    ops.set_koenigstein_value(operator, 2026, member("Stadt Wiesbaden"), Decimal("7.44344"))
+    ops.set_koenigstein_value(operator, 2026, member("Landkreis Darmstadt-Dieburg"), Decimal("2.93874"))
+    ops.set_koenigstein_value(operator, 2026, member("ekom21"), Decimal("1.00000"))
+    ops.set_koenigstein_value(operator, 2026, member("ekom21"), Decimal("5.00000"))  # a correction
+    plan = ops.create_plan(user(KDZ), shared_service(), 2026, 100_000_00, AllocationKey.KOENIGSTEIN)
+    ops.add_participant(user(KDZ), plan, member("Stadt Wiesbaden"), date(2025, 1, 1))
+    ops.add_participant(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2025, 1, 1))
     rows = share_rows(plan)
     assert [r.planned_cents for r in rows] == [71_694_38, 28_305_62]
     assert sum(r.share_percent for r in rows) == Decimal("100.0000")
@@ -110,9 +110,9 @@ def test_vat_of_a_taxable_advance_is_invoiced_and_posted(app, demo, shared_servi
 
     service = shared_service("anbieter@ekom21.example", VatCategory.STANDARD, "Gemeinsame Firewall")
     ekom = user("anbieter@ekom21.example")
-    plan = ops.create_plan(service, 2026, 120_000, AllocationKey.CUSTOM, ekom)
-    ops.add_participant(plan, member("Stadt Wiesbaden"), date(2026, 1, 1), ekom, weight=Decimal("2"))
-    ops.add_participant(plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), ekom, weight=Decimal("1"))
+    plan = ops.create_plan(ekom, service, 2026, 120_000, AllocationKey.CUSTOM)
+    ops.add_participant(ekom, plan, member("Stadt Wiesbaden"), date(2026, 1, 1), weight=Decimal("2"))
+    ops.add_participant(ekom, plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), weight=Decimal("1"))
     db.session.commit()
     before = balance("Stadt Wiesbaden")
     bill("2026-02")
@@ -129,11 +129,11 @@ def test_vat_of_a_taxable_advance_is_invoiced_and_posted(app, demo, shared_servi
 def test_true_up_only_after_the_year_and_only_once(app, demo, plan, bill):
     bill("2026-01")
     with pytest.raises(Conflict, match="erst nach Ablauf"):
-        ops.true_up(plan, 1_300_000, user(KDZ))
+        ops.true_up(user(KDZ), plan, 1_300_000)
     app.config["MARKETPLACE_TODAY"] = "2027-01-10"
     with pytest.raises(PermissionDenied):
-        ops.true_up(plan, 1_300_000, user("anbieter@ekom21.example"))
-    entries = ops.true_up(plan, 1_300_000, user(KDZ))
+        ops.true_up(user("anbieter@ekom21.example"), plan, 1_300_000)
+    entries = ops.true_up(user(KDZ), plan, 1_300_000)
     db.session.commit()
     assert [(e.final_cents, e.advances_cents, e.difference_cents) for e in entries] == [
         (650_000, 50_000, 600_000),
@@ -141,7 +141,7 @@ def test_true_up_only_after_the_year_and_only_once(app, demo, plan, bill):
     ]
     assert plan.status is PlanStatus.TRUED_UP
     with pytest.raises(Conflict, match="bereits spitz abgerechnet"):
-        ops.true_up(plan, 1_300_000, user(KDZ))
+        ops.true_up(user(KDZ), plan, 1_300_000)
     db.session.rollback()
     # no more advances for a plan that is settled
     bill("2026-12")
@@ -172,7 +172,7 @@ def test_a_reversed_advance_does_not_count_at_the_true_up(app, demo, plan, bill)
     db.session.commit()
     assert bill("2026-02").transfers_created == 0  # the cause is used up: no second February advance
     app.config["MARKETPLACE_TODAY"] = "2027-01-10"
-    entries = {e.member_id: e for e in ops.true_up(plan, 1_200_000, user(KDZ))}
+    entries = {e.member_id: e for e in ops.true_up(user(KDZ), plan, 1_200_000)}
     db.session.commit()
     assert entries[wiesbaden].advances_cents == 50_000
     assert entries[wiesbaden].difference_cents == 550_000

@@ -77,7 +77,7 @@ def test_writes_go_in_batches_and_keep_the_chain(app, demo, monkeypatch):
     monkeypatch.setattr(operations, "WRITE_BATCH", 2)
     seen: list[tuple[int, int]] = []
     run = run_billing(
-        "2026-10", user_by_email("betrieb@kopit.example"), progress=lambda n, total: seen.append((n, total))
+        user_by_email("betrieb@kopit.example"), "2026-10", progress=lambda n, total: seen.append((n, total))
     )
     db.session.commit()
     assert run.transfers_created >= 6

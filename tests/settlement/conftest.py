@@ -27,9 +27,9 @@ def close_month(app: Any) -> Callable[[str], None]:
     def close(period: str, bill: bool = True) -> None:
         operator = user("betrieb@kopit.example")
         if bill:
-            run_billing(period, operator)
+            run_billing(operator, period)
             db.session.commit()
-        close_period(period, operator)
+        close_period(operator, period)
         db.session.commit()
 
     return close

@@ -16,7 +16,7 @@ from tests.settlement.conftest import user
 
 
 def test_two_closes_at_once_issue_each_invoice_once(app, demo):
-    run_billing("2026-09", user("betrieb@kopit.example"))
+    run_billing(user("betrieb@kopit.example"), "2026-09")
     db.session.commit()
     db.session.remove()
     barrier = threading.Barrier(2)
@@ -26,7 +26,7 @@ def test_two_closes_at_once_issue_each_invoice_once(app, demo):
         barrier.wait(timeout=30)
         with app.app_context():
             try:
-                close_period("2026-09", user(email))
+                close_period(user(email), "2026-09")
                 db.session.commit()
                 outcomes.append("closed")
             except Conflict:

@@ -99,7 +99,7 @@ def test_closing_again_is_refused_and_creates_no_documents(app, demo):
 
     before = len(_invoices())
     with pytest.raises(Conflict):
-        close_period("2026-08", user("betrieb@kopit.example"))
+        close_period(user("betrieb@kopit.example"), "2026-08")
     db.session.rollback()
     assert len(_invoices()) == before
 
@@ -138,7 +138,7 @@ def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(app, de
 def test_a_charge_reversed_within_its_open_month_is_not_invoiced(app, demo, close_month):
     from marketplace.monthend.billing import run_billing
 
-    run_billing("2026-09", user("betrieb@kopit.example"))
+    run_billing(user("betrieb@kopit.example"), "2026-09")
     db.session.commit()
     charge = db.session.scalars(
         select(Transfer).where(Transfer.period == "2026-09", Transfer.kind == TransferKind.CHARGE)

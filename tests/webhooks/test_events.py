@@ -131,12 +131,12 @@ def test_settlement_events_show_the_instructions_of_their_moment(app, endpoint):
     period = db.session.scalar(
         select(Period.period).where(Period.status == PeriodStatus.CLOSED).order_by(Period.period)
     )
-    settlement = create_settlement(period, user_by_email("betrieb@kopit.example"))
+    settlement = create_settlement(user_by_email("betrieb@kopit.example"), period)
     db.session.commit()
-    approve_settlement(settlement, user_by_email("pruefung@kopit.example"))
+    approve_settlement(user_by_email("pruefung@kopit.example"), settlement)
     db.session.commit()
     for instruction in list(settlement.instructions):
-        record_direct_payment(settlement, instruction.id, user_by_email("betrieb@kopit.example"))
+        record_direct_payment(user_by_email("betrieb@kopit.example"), settlement, instruction.id)
     db.session.commit()
 
     seen = [(d.event_type, d.payload["data"]["settlement"]) for d in _deliveries(endpoint.id)]
