@@ -20,6 +20,7 @@ from marketplace.members.models import User
 from marketplace.members.permissions import require_operator_finance
 from marketplace.payments.collection import collect_settlement
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
+from marketplace.payments.queries import debits_seen_by
 from marketplace.settlement import xrechnung
 from marketplace.settlement.models import Invoice, Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement
@@ -222,7 +223,7 @@ def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
                 payment_intent_id=d.payment_intent_id,
                 last_error=d.last_error,
             )
-            for d in view.debits
+            for d in debits_seen_by(settlement, user)
         ],
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -35,7 +36,7 @@ from marketplace.bookings.operations import (
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.queries import service_for
-from marketplace.catalogue.views import render_service
+from marketplace.catalogue.views import REQUEST_FORM, render_service
 from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import ActionForm
@@ -45,6 +46,12 @@ from marketplace.extensions import db
 from marketplace.members.models import Role
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+
+
+@bp.record_once
+def _offer_request_form(state: BlueprintSetupState) -> None:
+    """The service page (catalogue) shows the booking request form of this area."""
+    state.app.extensions[REQUEST_FORM] = BookingRequestForm
 
 
 @bp.get("")

@@ -6,10 +6,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from marketplace.bookings.forms import BookingRequestForm
 from marketplace.catalogue.categories import offered_categories
 from marketplace.catalogue.forms import STATUS_LABELS, TAX_REASON_LABELS, DocumentForm, ServiceForm, StatusForm
 from marketplace.catalogue.models import Service, ServiceDocument, ServiceStatus, TaxReason, Unit, VatCategory
@@ -271,10 +271,16 @@ def edit(service_id: int) -> Response | str:
     return render_template("catalogue/form.html", form=form, service=service), status
 
 
-def render_service(service: Service, form: BookingRequestForm | None = None, **extra: object) -> str:
+#: Where the bookings area puts the form a buyer requests a service with (`app.extensions`): the page is the
+#: catalogue's, the request is the bookings' (which build on the catalogue, not the other way round).
+REQUEST_FORM = "catalogue.request_form"
+
+
+def render_service(service: Service, form: FlaskForm | None = None, **extra: object) -> str:
     """The service page; also used when a booking request or an upload on it fails validation."""
     if form is None and service.can_book(current_user):
-        form = BookingRequestForm()
+        request_form = current_app.extensions.get(REQUEST_FORM)
+        form = request_form() if request_form is not None else None
     editable = service.can_edit(current_user)
     context: dict[str, object] = {
         "service": service,

@@ -1,12 +1,12 @@
-"""The operator's collect button on the settlement page: SEPA direct debits through the Stripe API.
+"""The settlement page with how it is paid (its SEPA direct debits) and the operator's collect button.
 
-It registers on the settlement blueprint (the address and endpoint `settlement.collect` stay those of the
-settlement page it belongs to); payments builds on settlement, so the page module does not import it.
+Both register on the settlement blueprint (addresses and endpoints `settlement.show`, `settlement.collect`
+stay those of the settlement pages): payments builds on settlement, so only a module here knows both.
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -15,8 +15,22 @@ from marketplace.core.forms import ActionForm
 from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 from marketplace.payments.collection import collect_settlement
-from marketplace.settlement.queries import settlement_for
+from marketplace.payments.queries import debits_seen_by
+from marketplace.settlement.queries import settlement_for, view_of
 from marketplace.settlement.views import bp
+
+
+@bp.get("/settlements/<int:settlement_id>")
+@role_required(Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
+def show(settlement_id: int) -> str:
+    settlement = settlement_for(current_user, settlement_id)
+    return render_template(
+        "settlement/settlement.html",
+        settlement=settlement,
+        view=view_of(settlement, current_user),
+        debits=debits_seen_by(settlement, current_user),
+        action_form=ActionForm(),
+    )
 
 
 @bp.post("/settlements/<int:settlement_id>/collect")

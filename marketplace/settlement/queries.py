@@ -9,7 +9,6 @@ from sqlalchemy import Select, or_, select
 from marketplace.core.errors import NotFound
 from marketplace.extensions import db
 from marketplace.members.models import Member, Role, User
-from marketplace.payments.models import Debit
 from marketplace.settlement.models import Invoice, PaymentInstruction, Settlement, SettlementPosition
 
 
@@ -51,24 +50,17 @@ class SettlementView:
 
     positions: list[SettlementPosition]
     instructions: list[PaymentInstruction]
-    debits: list[Debit]
     #: Members for whom a pain.001 credit transfer file can be downloaded (who pays).
     sepa_payers: list[Member]
 
 
 def view_of(settlement: Settlement, user: User) -> SettlementView:
-    debits = list(
-        db.session.scalars(
-            select(Debit).where(Debit.settlement_id == settlement.id).order_by(Debit.debtor_member_id, Debit.attempt)
-        )
-    )
     positions = list(settlement.positions)
     instructions = list(settlement.instructions)
     if not user.is_operator_finance:
         own = user.member_id
         positions = [p for p in positions if p.member_id == own]
         instructions = [i for i in instructions if own in (i.debtor_member_id, i.creditor_member_id)]
-        debits = [d for d in debits if d.debtor_member_id == own]
     payers: dict[int, Member] = {}
     if user.is_operator_finance:
         operator = db.session.scalar(select(Member).where(Member.is_operator.is_(True)))
@@ -77,4 +69,4 @@ def view_of(settlement: Settlement, user: User) -> SettlementView:
     for instruction in instructions:
         if user.is_operator_finance or instruction.debtor_member_id == user.member_id:
             payers.setdefault(instruction.debtor_member_id, instruction.debtor)
-    return SettlementView(positions, instructions, debits, list(payers.values()))
+    return SettlementView(positions, instructions, list(payers.values()))

@@ -18,7 +18,7 @@ from marketplace.settlement import xrechnung
 from marketplace.settlement.forms import SettlementForm
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
-from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, settlements_for, view_of
+from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, settlements_for
 
 bp = Blueprint("settlement", __name__)
 
@@ -107,19 +107,6 @@ def create() -> Response | tuple[str, int]:
             )
             return redirect(url_for("settlement.show", settlement_id=settlement.id))
     return render_template("settlement/settlements.html", settlements=settlements_for(current_user), form=form), 422
-
-
-@bp.get("/settlements/<int:settlement_id>")
-@role_required(*FINANCE)
-def show(settlement_id: int) -> str:
-    settlement = _settlement_or_404(settlement_id)
-    visible = view_of(settlement, current_user)
-    return render_template(
-        "settlement/settlement.html",
-        settlement=settlement,
-        view=visible,
-        action_form=ActionForm(),
-    )
 
 
 @bp.post("/settlements/<int:settlement_id>/approve")
