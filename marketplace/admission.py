@@ -6,38 +6,19 @@ members here, and the member's accounts exist from its first moment.
 
 from __future__ import annotations
 
+from typing import Any
+
 from marketplace.ledger.operations import open_member_accounts
-from marketplace.members.models import Member, MemberKind, User
+from marketplace.members.models import Member, User
 from marketplace.members.operations import create_member
 
 
-def admit_member(
-    actor: User | None,
-    *,
-    name: str,
-    kind: MemberKind,
-    is_operator: bool = False,
-    ags: str | None = None,
-    leitweg_id: str | None = None,
-    iban: str | None = None,
-    vat_id: str | None = None,
-    **details: str | None,
-) -> Member:
-    """Admit a public body: create the member and open its clearing account (the operator also gets bank
-    and in-transit accounts).
+def admit_member(actor: User | None, **fields: Any) -> Member:
+    """Admit a public body: `members.operations.create_member` with the same fields (name, kind, identifiers,
+    address, …), then its clearing account (the operator also gets bank and in-transit accounts).
 
     Raises InvalidInput for malformed identifiers and Conflict if the name is taken.
     """
-    member = create_member(
-        actor,
-        name=name,
-        kind=kind,
-        is_operator=is_operator,
-        ags=ags,
-        leitweg_id=leitweg_id,
-        iban=iban,
-        vat_id=vat_id,
-        **details,
-    )
+    member = create_member(actor, **fields)
     open_member_accounts(member)
     return member

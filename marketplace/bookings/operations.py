@@ -394,7 +394,7 @@ def advance_bookings(day: date) -> list[Advanced]:
     batches: list[Advanced] = []
     for from_status, to_status, due in _due_by_date(day):
         # lock first, in id order (a concurrent cancel or run holds some of them: wait, then re-check)
-        locked_ids = select(Booking.id).where(Booking.status == from_status, due).order_by(Booking.id).with_for_update()
+        locked_ids = locked(select(Booking.id).where(Booking.status == from_status, due).order_by(Booking.id))
         moved = db.session.scalars(
             update(Booking)
             .where(Booking.id.in_(locked_ids), Booking.status == from_status)
