@@ -266,7 +266,7 @@ class UsageDisputed(UsageChanged):
     reason: str = ""
 
 
-# --- ledger (announced by marketplace.ledger) ----------------------------------------------------------
+# --- month-end (announced by marketplace.monthend) ------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
