@@ -23,6 +23,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
@@ -35,13 +36,20 @@ from marketplace.core.timeutil import month_bounds, parse_period, today
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, post_transfers
-from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine
+from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine, ReleaseStatus
 
 if TYPE_CHECKING:
     from marketplace.members.models import User
 
 #: Days between issue and due date (BT-9, payment terms BT-20).
 PAYMENT_DAYS = 14
+#: Days the buyer's finance staff have to release an invoice, unless ``RELEASE_DAYS`` says otherwise.
+DEFAULT_RELEASE_DAYS = 10
+
+
+def release_days() -> int:
+    """The release deadline in days after the invoice date (setting ``RELEASE_DAYS``, default 10)."""
+    return int(current_app.config.get("RELEASE_DAYS", DEFAULT_RELEASE_DAYS))
 
 
 def vat_cents(net_cents: int, rate: Decimal) -> int:
@@ -190,6 +198,8 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
             net_cents=net,
             vat_cents=vat_cents(net, rate),
             created_by_id=actor.id if actor is not None else None,
+            release_status=ReleaseStatus.PENDING,
+            release_due=issued_on + timedelta(days=release_days()),
         )
         invoice.lines = [
             InvoiceLine(
@@ -226,6 +236,7 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
             vat_cents=vat_cents(net, original.vat_rate),
             credited_invoice_id=original.id,
             created_by_id=actor.id if actor is not None else None,
+            release_status=ReleaseStatus.RELEASED,  # a credit note needs no release
         )
         note.lines = [
             InvoiceLine(

@@ -35,6 +35,16 @@ class DocumentType(enum.StrEnum):
     CREDIT_NOTE = "381"  # UNTDID 1001 credit note
 
 
+class ReleaseStatus(enum.StrEnum):
+    """The buyer's certification of an invoice ("sachlich und rechnerisch richtig"), which a municipal cash
+    office needs before it pays; only released invoices (and credit notes, which need no release) are
+    settled."""
+
+    PENDING = "pending"  # waiting for the buyer's finance staff
+    RELEASED = "released"  # certified by the buyer's finance staff (credit notes: at issue, by nobody)
+    OBJECTED = "objected"  # the buyer objected to the whole invoice; a correction case decides
+
+
 class InvoiceCounter(db.Model):
     """The last number a provider gave an invoice or credit note; locked FOR UPDATE while numbering."""
 
@@ -85,12 +95,31 @@ class Invoice(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
+    #: The buyer's release ("sachlich und rechnerisch richtig"); credit notes are released when issued.
+    release_status: Mapped[ReleaseStatus] = mapped_column(
+        str_enum(ReleaseStatus, "invoice_release_status"),
+        nullable=False,
+        default=ReleaseStatus.PENDING,
+        server_default=ReleaseStatus.RELEASED.value,
+        index=True,
+    )
+    #: The day by which the buyer's finance staff should release (issue date + the release deadline).
+    release_due: Mapped[date | None] = mapped_column(Date)
+    #: When and by whom the invoice was released or objected to (null for a credit note's automatic release).
+    release_decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    release_decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: The buyer's reason for an objection.
+    objection_reason: Mapped[str] = mapped_column(String(2000), nullable=False, default="", server_default="")
+    #: The last reminder about a pending release that went to the buyer's finance staff.
+    release_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
     provider: Mapped[Member] = relationship(foreign_keys=[provider_id], lazy="joined")
     buyer: Mapped[Member] = relationship(foreign_keys=[buyer_id], lazy="joined")
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", order_by="InvoiceLine.position", lazy="selectin"
     )
     credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id], lazy="joined")
+    release_decided_by: Mapped[User | None] = relationship(foreign_keys=[release_decided_by_id], lazy="joined")
 
     @property
     def gross_cents(self) -> int:
