@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from marketplace.bookings.costs import monthly_cost, terms_of, usage_cents
 from marketplace.bookings.forms import (
     BookingRequestForm,
     CancelForm,
@@ -24,11 +25,13 @@ from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
     cancel_booking,
+    cancels_before_start,
     confirm_usage,
     decline_booking,
     dispute_usage,
     earliest_cancellation,
     post_message,
+    preview_cancellation,
     record_usage,
     request_booking,
     review_deadline,
@@ -38,7 +41,7 @@ from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.queries import service_for
 from marketplace.catalogue.views import REQUEST_FORM, render_service
 from marketplace.core.edge import errors_on, writes
-from marketplace.core.errors import InvalidInput
+from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import today
@@ -46,6 +49,24 @@ from marketplace.extensions import db
 from marketplace.members.models import Role
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+
+#: Where the settlement area puts its function booking -> months charged (net, credits, VAT, documents):
+#: the page is the bookings', the charges are the ledger's and the invoices the settlement's, which build on
+#: bookings, not the other way round.
+BOOKING_CHARGES = "bookings.charges"
+
+
+def booking_costs(booking: Booking) -> dict[str, Any]:
+    """The money of the booking page: the price terms, a full month's estimate (recurring services) and,
+    once billed, each month's charges with their invoices."""
+    charges_of = current_app.extensions.get(BOOKING_CHARGES)
+    billed = booking.unit_price_cents is not None and charges_of is not None
+    return {
+        "terms": terms_of(booking),
+        "monthly": monthly_cost(booking),
+        "months": charges_of(booking) if billed else [],
+        "usage_cents": usage_cents,
+    }
 
 
 @bp.record_once
@@ -128,7 +149,9 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         shown_status=shown_status,
         history=_history(booking),
         earliest_end=earliest_cancellation(booking) if can_cancel else None,
+        before_start=can_cancel and cancels_before_start(booking),
         can_cancel=can_cancel,
+        costs=booking_costs(booking),
         review_deadline=review_deadline,
         **defaults,
     ), status
@@ -144,12 +167,27 @@ def show(booking_id: int) -> tuple[str, int]:
 @login_required
 @writes
 def cancel(booking_id: int) -> Response | tuple[str, int]:
+    """First the confirmation page (end date, what is still charged); only its button ends the booking."""
     booking = booking_for(current_user, booking_id)
     form = CancelForm(prefix="cancel")
     if form.validate_on_submit():
-        cancel_booking(current_user, booking, form.reason.data or "", ends_on=form.ends_on.data)
-        flash(_("Die Buchung ist gekündigt; sie endet am %(day)s.", day=format_date(booking.ends_on)), "info")
-        return redirect(url_for("bookings.show", booking_id=booking_id))
+        if form.confirmed.data != "1":
+            with errors_on(form, Conflict):
+                preview = preview_cancellation(current_user, booking, form.ends_on.data)
+                confirm = CancelForm(
+                    prefix="cancel", formdata=None, ends_on=preview.ends_on, reason=form.reason.data, confirmed="1"
+                )
+                return render_template(
+                    "bookings/cancel.html", booking=booking, preview=preview, form=confirm, costs=booking_costs(booking)
+                ), 200
+            return render_booking(booking, 422, cancel_form=form)
+        with errors_on(form, Conflict, InvalidInput):
+            cancel_booking(current_user, booking, form.reason.data or "", ends_on=form.ends_on.data)
+            if booking.ends_on is not None and booking.ends_on < booking.starts_on:
+                flash(_("Die Buchung ist storniert, bevor sie begann; es wird nichts berechnet."), "info")
+            else:
+                flash(_("Die Buchung ist gekündigt; sie endet am %(day)s.", day=format_date(booking.ends_on)), "info")
+            return redirect(url_for("bookings.show", booking_id=booking_id))
     return render_booking(booking, 422, cancel_form=form)
 
 

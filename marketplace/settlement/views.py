@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace.bookings.views import BOOKING_CHARGES
 from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import NotFound
 from marketplace.core.forms import ActionForm
@@ -15,6 +17,7 @@ from marketplace.costsharing.queries import prepaid_cents
 from marketplace.members.auth import role_required
 from marketplace.members.models import Role
 from marketplace.settlement import xrechnung
+from marketplace.settlement.charges import booking_charges
 from marketplace.settlement.forms import SettlementForm
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
@@ -23,6 +26,14 @@ from marketplace.settlement.queries import invoice_for, invoices_statement, sett
 bp = Blueprint("settlement", __name__)
 
 FINANCE = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
+#: Who reads invoices: finance staff, and read-only the buyers (received) and provider staff (issued).
+INVOICE_READERS = (*FINANCE, Role.BUYER, Role.PROVIDER)
+
+
+@bp.record_once
+def _offer_booking_charges(state: BlueprintSetupState) -> None:
+    """The booking page (bookings) shows the months charged and their invoices, which this area reads."""
+    state.app.extensions[BOOKING_CHARGES] = booking_charges
 
 
 def _period_arg() -> str | None:
@@ -44,7 +55,7 @@ def _invoice_or_404(invoice_id: int):
 
 
 @bp.get("/invoices")
-@role_required(*FINANCE)
+@role_required(*INVOICE_READERS)
 def invoices() -> str:
     period = _period_arg()
     page, per_page = clamp_page_args(request.args.get("page"), request.args.get("per_page"), 25)
@@ -53,7 +64,7 @@ def invoices() -> str:
 
 
 @bp.get("/invoices/<int:invoice_id>")
-@role_required(*FINANCE)
+@role_required(*INVOICE_READERS)
 def invoice(invoice_id: int) -> str:
     document = _invoice_or_404(invoice_id)
     return render_template(
@@ -66,7 +77,7 @@ def invoice(invoice_id: int) -> str:
 
 
 @bp.get("/invoices/<int:invoice_id>/xrechnung")
-@role_required(*FINANCE)
+@role_required(*INVOICE_READERS)
 def invoice_xml(invoice_id: int) -> Response:
     document = _invoice_or_404(invoice_id)
     return Response(

@@ -38,7 +38,27 @@ UNIT_SHORT = {
     Unit.USER_MONTH: lazy_pgettext("unit", "Nutzer-Monat"),
 }
 
+#: How far a month's money has come (settlement.charges.DocumentState).
+DOCUMENT_STATE_LABELS = {
+    "billed": _l("Berechnet"),
+    "invoiced": _l("Rechnung – Freigabe offen"),
+    "objected": _l("Rechnung beanstandet"),
+    "released": _l("Rechnung freigegeben"),
+    "settled": _l("Verrechnet"),
+    "paid": _l("Bezahlt"),
+}
+DOCUMENT_STATE_BADGES = {
+    "billed": "info",
+    "invoiced": "warning",
+    "objected": "danger",
+    "released": "success",
+    "settled": "success",
+    "paid": "success",
+}
+
 LABELS = {
+    "document_state": DOCUMENT_STATE_LABELS,
+    "document_badge": DOCUMENT_STATE_BADGES,
     "booking_status": BOOKING_STATUS_LABELS,
     "booking_badge": BOOKING_STATUS_BADGES,
     "service_status": STATUS_LABELS,
