@@ -16,7 +16,7 @@ from marketplace.api.schemas import PageLinks, PeriodOrAll, PeriodStr, page_out,
 from marketplace.api.spec import BINARY, ApiModel, Money, QueryModel, Raw, RawBody, money, operation
 from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
-from marketplace.members.models import User
+from marketplace.members.models import Role, User
 from marketplace.members.permissions import require_operator_finance
 from marketplace.payments.collection import collect_settlement
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
@@ -30,6 +30,11 @@ from marketplace.settlement.queries import invoice_for, invoices_statement, sett
 def _require_finance(user: User) -> None:
     if not user.is_finance:
         raise PermissionDenied("Rechnungen und Verrechnungen sieht nur die Finanzabteilung.")
+
+
+def _require_invoice_reader(user: User) -> None:
+    if not (user.is_finance or user.has_role(Role.BUYER, Role.PROVIDER)):
+        raise PermissionDenied("Rechnungen sehen die Finanzabteilung, die Einkäufer und die Anbieter des Mitglieds.")
 
 
 class PartyOut(ApiModel):
@@ -123,9 +128,10 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
 )
 def list_invoices(query: InvoicesQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Invoices and credit notes the caller's member issued or received (operator finance: all),
-    optionally of one month (`period`, the closed month that issued them)."""
+    optionally of one month (`period`, the closed month that issued them). Read-only also for buyers (the
+    invoices their member received) and provider staff (those their member issued)."""
     user = api_user()
-    _require_finance(user)
+    _require_invoice_reader(user)
     body, headers = page_out(paginate(invoices_statement(user, query.period), query.page, query.per_page), invoice_out)
     return body, 200, headers
 
@@ -144,7 +150,7 @@ def invoice_xrechnung(invoice_id: int) -> Response:
     """The XRechnung XML of an invoice or credit note of the caller's member; 404 for others. The same bytes
     as `application/octet-stream` for a client that asks for that (`Accept`), e.g. to store the file as is."""
     user = api_user()
-    _require_finance(user)
+    _require_invoice_reader(user)
     invoice = invoice_for(user, invoice_id)
     mimetype = request.accept_mimetypes.best_match(["application/xml", BINARY]) or "application/xml"
     return Response(

@@ -144,6 +144,8 @@ def _nav_items() -> list[tuple[str, str, str]]:
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
+    elif current_user.has_role(Role.BUYER, Role.PROVIDER):  # read-only: what the member owes or is owed
+        items.append(("settlement.invoices", _("Rechnungen"), "/invoices"))
     if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:
         items.append(("costsharing.index", _("Kostenteilung"), "/cost-sharing/"))
     if current_user.is_operator_admin or current_user.has_role(Role.MEMBER_ADMIN):
