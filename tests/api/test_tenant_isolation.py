@@ -32,6 +32,7 @@ BODIES = {
     "approve_settlement_api": None,
     "collect_settlement_api": None,
     "get_billing_run": None,
+    "booking_charges_api": None,
 }
 #: Operations only the operator's finance staff may call: members meet the role gate (403) whatever the id.
 OPERATOR_ONLY = {"reverse_ledger_transfer", "approve_settlement_api", "collect_settlement_api", "get_billing_run"}
