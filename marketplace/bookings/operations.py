@@ -532,6 +532,11 @@ def _charged(booking_id: int, period: str) -> bool:
     return db.session.scalar(select(Transfer.id).where(Transfer.idempotency_key == key)) is not None
 
 
+def month_charged(booking_id: int, period: str) -> bool:
+    """Whether the booking's month is charged already (its usage can then only change through a correction)."""
+    return _charged(booking_id, period)
+
+
 def _usage_quantity(quantity: object) -> Decimal:
     """The entered quantity as a Decimal: as the form's or the API's parser gave it (both refuse other scripts'
     digits, underscores, exponents and ``-0``), an int, or technical text like ``"12.5"``."""

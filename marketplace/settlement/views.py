@@ -22,6 +22,7 @@ from marketplace.settlement.forms import SettlementForm
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
 from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, settlements_for
+from marketplace.settlement.receivables import receivables_of
 
 bp = Blueprint("settlement", __name__)
 
@@ -84,6 +85,18 @@ def invoice_xml(invoice_id: int) -> Response:
         xrechnung.render(document),
         mimetype="application/xml",
         headers={"Content-Disposition": f'attachment; filename="{xrechnung.filename(document)}"'},
+    )
+
+
+@bp.get("/receivables")
+@role_required(Role.PROVIDER, Role.MEMBER_FINANCE)
+def receivables() -> str:
+    """What the member's buyers were charged, by buyer and month, with the documents and how far they came."""
+    items = receivables_of(current_user.member_id)
+    return render_template(
+        "settlement/receivables.html",
+        items=items,
+        open_cents=sum(r.gross_cents for r in items if r.open),
     )
 
 
