@@ -90,7 +90,9 @@ def test_others_get_404(api_as, demo):
 def test_booking_page_shows_the_same_months_and_links_the_invoice(app, demo):
     vm = _booking("Stadt Wiesbaden", "Virtueller Server (Standard)")
     invoice = db.session.scalar(
-        select(Invoice).where(Invoice.buyer_id == vm.buyer_id, Invoice.period == "2026-08", Invoice.provider_id == vm.service.provider_id)
+        select(Invoice).where(
+            Invoice.buyer_id == vm.buyer_id, Invoice.period == "2026-08", Invoice.provider_id == vm.service.provider_id
+        )
     )
     client = app.test_client()
     login(client, BUYER)
@@ -119,7 +121,9 @@ def test_estimate_before_the_request_is_accepted(app, demo, user):
     from marketplace.bookings.operations import BookingRequest, request_booking
 
     service = db.session.scalar(select(Service).where(Service.title == "Virtueller Server (Standard)"))
-    booking = request_booking(user(BUYER), BookingRequest(service_id=service.id, quantity=2, starts_on=date(2026, 12, 1)))
+    booking = request_booking(
+        user(BUYER), BookingRequest(service_id=service.id, quantity=2, starts_on=date(2026, 12, 1))
+    )
     db.session.commit()
     for who in (BUYER, PROVIDER):
         client = app.test_client()

@@ -52,12 +52,12 @@ def test_buyer_pages_show_own_invoices_and_404_for_others(app, demo):
     client = app.test_client()
     login(client, "einkauf@wiesbaden.example")
     listing = client.get("/invoices")
-    assert listing.status_code == 200 and own.number in listing.text and f"/invoices/{other.id}\"" not in listing.text
+    assert listing.status_code == 200 and own.number in listing.text and f'/invoices/{other.id}"' not in listing.text
     assert client.get(f"/invoices/{own.id}").status_code == 200
     assert client.get(f"/invoices/{other.id}").status_code == 404
     assert client.get(f"/invoices/{other.id}/xrechnung").status_code == 404
     # read-only: nothing on the page writes
-    assert "<form" not in client.get(f"/invoices/{own.id}").text.split('<main', 1)[1].split("</main>", 1)[0]
+    assert "<form" not in client.get(f"/invoices/{own.id}").text.split("<main", 1)[1].split("</main>", 1)[0]
 
 
 def test_users_without_a_buying_providing_or_finance_role_see_no_invoices(api_as, demo, app):
