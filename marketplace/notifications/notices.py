@@ -19,6 +19,8 @@ from marketplace.core.events import (
     BookingDeclined,
     BookingMessagePosted,
     BookingRequested,
+    CostSharingAnswered,
+    CostSharingInvited,
     PasswordResetRequested,
     SettlementCreated,
     UsageDisputed,
@@ -27,6 +29,7 @@ from marketplace.core.events import (
     subscribe,
 )
 from marketplace.core.money import charge_cents
+from marketplace.costsharing.models import CONSENTING_ROLES
 from marketplace.extensions import db
 from marketplace.members.models import Member, Role, User
 from marketplace.members.operations import INVITATION_DAYS, RESET_HOURS
@@ -181,6 +184,36 @@ def settlement_created(event: SettlementCreated) -> None:
         f"{creator.name if creator else 'Eine Kollegin oder ein Kollege'} hat die Verrechnung {event.period} "
         f"angelegt: {len(event.instructions)} Zahlungsanweisungen über zusammen {german_eur(volume)}. "
         f"Bitte prüfen und geben Sie sie frei (vier Augen):\n{base_url()}/settlements/{event.settlement_id}",
+    )
+
+
+# --- cost sharing --------------------------------------------------------------------------------------
+
+
+@subscribe(CostSharingInvited)
+def cost_sharing_invited(event: CostSharingInvited) -> None:
+    """The invited member's staff who may answer: what they are asked to share, and their expected part."""
+    notify(
+        member_staff(event.member_id, *CONSENTING_ROLES),
+        NotificationKind.BILLING,
+        f"Einladung zur Kostenteilung: {event.service_title} {event.year}",
+        f"{_name(event.provider_id)} lädt {_name(event.member_id)} ein, die Kosten von „{event.service_title}“ "
+        f"{event.year} mitzutragen. Erwarteter Jahresanteil bei den geplanten Kosten: "
+        f"{german_eur(event.expected_cents)} (netto). Bis zu Ihrer Zustimmung wird nichts berechnet.\n\n"
+        f"Zustimmen oder ablehnen: {base_url()}/cost-sharing/{event.plan_id}",
+    )
+
+
+@subscribe(CostSharingAnswered)
+def cost_sharing_answered(event: CostSharingAnswered) -> None:
+    """The provider's staff hear the answer."""
+    verdict = "zugestimmt" if event.state == "accepted" else "abgelehnt"
+    notify(
+        member_staff(event.provider_id, Role.PROVIDER),
+        NotificationKind.BILLING,
+        f"Kostenteilung {event.service_title} {event.year}: {_name(event.member_id)} hat {verdict}",
+        f"{_name(event.member_id)} hat der Teilnahme an „{event.service_title}“ {event.year} {verdict}. "
+        f"Die Anteile der Teilnehmer: {base_url()}/cost-sharing/{event.plan_id}",
     )
 
 

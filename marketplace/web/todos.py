@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from marketplace.bookings import todos as bookings
 from marketplace.core.todos import Todo, TodoSource, sort_key
+from marketplace.costsharing import todos as costsharing
 from marketplace.members.models import User
 from marketplace.monthend import todos as monthend
 from marketplace.settlement import todos as settlement
@@ -15,6 +16,7 @@ SOURCES: list[TodoSource] = [
     bookings.requests_to_answer,
     bookings.usage_to_review,
     bookings.disputed_usage,
+    costsharing.plans_to_accept,
     settlement.invoices_to_release,
     settlement.transfers_to_make,
     monthend.months_to_close,
