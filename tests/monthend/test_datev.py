@@ -188,15 +188,23 @@ def test_documents_book_per_tax_category_on_the_counterpartys_personal_account(
     account that would take VAT out of it."""
     bill_and_close(app, api_as, "2026-09")
     bill_and_close(app, api_as, "2026-10")
+    # October's storage (taxable) was wrong: reversed in November, credited at November's close
+    operator = api_as("betrieb@kopit.example")
+    october = operator.get("/api/v1/ledger/transfers?period=2026-10&per_page=100").get_json()["items"]
+    [storage] = {
+        t["transfer_id"]: t for t in october if t["kind"] == "charge" and "Objektspeicher" in t["description"]
+    }.values()
+    reversed_ = operator.post(
+        f"/api/v1/ledger/transfers/{storage['transfer_id']}/reverse", json={"reason": "Falsche Menge"}
+    )
+    assert reversed_.status_code == 201, reversed_.text
     bill_and_close(app, api_as, "2026-11", today="2026-12-01")
     bill_and_close(app, api_as, "2026-12", today="2027-01-04")
-    ekom, wiesbaden, ladadi = (
-        member_id("ekom21"),
-        member_id("Stadt Wiesbaden"),
-        member_id("Landkreis Darmstadt-Dieburg"),
-    )
+    ekom, wiesbaden = member_id("ekom21"), member_id("Stadt Wiesbaden")
+    ladadi = member_id("Landkreis Darmstadt-Dieburg")
     december = [i for i in invoices(api_as) if i["issue_date"].startswith("2026-12")]
     assert {i["vat_category"] for i in december} == {"S", "O", "E"}
+    assert [i["vat_category"] for i in december if i["type_code"] == "381"] == ["S"]
 
     login(client, "betrieb@kopit.example")
     revenue_accounts: dict[str, set[str]] = defaultdict(set)
@@ -212,7 +220,9 @@ def test_documents_book_per_tax_category_on_the_counterpartys_personal_account(
             [row] = frame[frame["Belegfeld 1"] == document["number"]].to_dict("records")
             assert row["cents"] == cents(document["gross"])
             assert row["Belegdatum"] == "0112"
-            assert row["Leistungsdatum"] == "30112026"  # the service month's last day
+            # the service month's last day (a credit note's: its invoice's)
+            assert row["Leistungsdatum"] == "".join(reversed(document["service_end"].split("-")))
+            assert document["service_end"] == ("2026-10-31" if document["type_code"] == "381" else "2026-11-30")
             credit_note = document["type_code"] == "381"
             konto, gegen, key = row["Konto"], row["Gegenkonto (ohne BU-Schlüssel)"], row["BU-Schlüssel"]
             if document["provider"]["id"] == member:
