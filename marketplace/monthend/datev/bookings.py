@@ -111,9 +111,10 @@ def _document_booking(member: Member, books: Books, document: Invoice) -> Bookin
 # --- settlements --------------------------------------------------------------------------------------------
 
 
-def advice_documents(settlement: Settlement, member_id: int) -> list[Invoice]:
-    """The documents behind the member's position in the settlement: those of the months it covers (after
-    the previous settlement's month, up to its own), in which the member is provider or buyer."""
+def advice_documents(settlement: Settlement, member_id: int) -> list[tuple[Invoice, int]]:
+    """The documents behind the member's position in the settlement, each with its amount from the
+    member's side (+ it receives, - it pays): those of the months it covers (after the previous
+    settlement's month, up to its own), in which the member is provider or buyer."""
     previous = db.session.scalar(
         select(Settlement.period).where(Settlement.period < settlement.period).order_by(Settlement.period.desc())
     )
@@ -122,22 +123,24 @@ def advice_documents(settlement: Settlement, member_id: int) -> list[Invoice]:
     )
     if previous is not None:
         statement = statement.where(Invoice.period > previous)
-    return list(db.session.scalars(statement.order_by(Invoice.issue_date, Invoice.id)))
+    out = []
+    for document in db.session.scalars(statement.order_by(Invoice.issue_date, Invoice.id)):
+        receives = (document.provider_id == member_id) != document.is_credit_note
+        out.append((document, document.gross_cents if receives else -document.gross_cents))
+    return out
 
 
-def _advice_booking(member_id: int, books: Books, document: Invoice, number: str, day: date) -> Booking:
-    """Moves one document of the advice from the personal account to the exchange's clearing account."""
-    provided = document.provider_id == member_id
-    if provided:
+def _advice_booking(books: Books, member_id: int, document: Invoice, amount: int, number: str, day: date) -> Booking:
+    """Moves one document of the advice from the personal account to the exchange's clearing account: the
+    opposite of the document's own booking there, for what the advice settles of it."""
+    if document.provider_id == member_id:
         account = books.debtor(document.buyer_id)
-        debit = document.is_credit_note  # the claim leaves the debtor account (Haben)
     else:
         account = books.creditor(document.provider_id)
-        debit = not document.is_credit_note  # the debt leaves the creditor account (Soll)
     return Booking(
         day=day,
-        cents=document.gross_cents,
-        debit=debit,
+        cents=abs(amount),
+        debit=amount < 0,  # what the member receives leaves the personal account on the Haben side
         account=account,
         contra=books.accounts["clearing"],
         reference=number,
@@ -223,8 +226,9 @@ def settlement_bookings(member: Member, books: Books, first: date, last: date) -
             advice_day = None
         if advice_day is not None and first <= advice_day <= last:
             out.extend(
-                _advice_booking(member.id, books, document, number, advice_day)
-                for document in advice_documents(settlement, member.id)
+                _advice_booking(books, member.id, document, amount, number, advice_day)
+                for document, amount in advice_documents(settlement, member.id)
+                if amount
             )
         for movement in mine:
             if not first <= movement.day <= last:
