@@ -8,6 +8,7 @@ payment way when it issues a document and stores it there, so a later change alt
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -98,12 +99,19 @@ def update_invoice_profile(actor: User, member: Member, data: ProfileInput) -> I
     before = _snapshot(profile)
     way = data.payment_way or profile.payment_way
     mandate_reference, mandate_iban = profile.mandate_reference, profile.mandate_iban
-    if data.payment_way is not None:
-        mandate_reference = clean_mandate_reference(data.mandate_reference)
-        mandate_iban = clean_iban(data.mandate_iban, "mandate_iban")
     creditor_id = member.sepa_creditor_id
+    checks: list[tuple[str, Any]] = []
+    if data.payment_way is not None:
+        checks += [
+            ("mandate_reference", lambda: clean_mandate_reference(data.mandate_reference)),
+            ("mandate_iban", lambda: clean_iban(data.mandate_iban, "mandate_iban")),
+        ]
     if data.sepa_creditor_id is not None and member.is_operator:
-        creditor_id = clean_creditor_id(data.sepa_creditor_id)
+        checks.append(("sepa_creditor_id", lambda: clean_creditor_id(data.sepa_creditor_id)))
+    cleaned = _all_checked(checks)
+    mandate_reference = cleaned.get("mandate_reference", mandate_reference)
+    mandate_iban = cleaned.get("mandate_iban", mandate_iban)
+    creditor_id = cleaned.get("sepa_creditor_id", creditor_id)
     if way is PaymentWay.DEBIT:
         _require_debit(member, mandate_reference, mandate_iban, creditor_id)
     profile.required = ",".join(code for code in sorted(known) if code in data.required)
@@ -125,6 +133,21 @@ def update_invoice_profile(actor: User, member: Member, data: ProfileInput) -> I
         data={"before": before, "after": _snapshot(profile) | {"sepa_creditor_id": member.sepa_creditor_id}},
     )
     return profile
+
+
+def _all_checked(checks: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Run each field's check; one InvalidInput naming every field that failed."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, check in checks:
+        try:
+            cleaned[name] = check()
+        except InvalidInput as error:
+            for field_name, messages in error.errors.items():
+                errors.setdefault(field_name, []).extend(messages)
+    if errors:
+        raise InvalidInput("Die Angaben zum Zahlungsweg sind ungültig.", errors=errors)
+    return cleaned
 
 
 def _require_debit(member: Member, mandate_reference: str | None, iban: str | None, creditor_id: str | None) -> None:
