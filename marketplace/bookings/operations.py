@@ -79,15 +79,26 @@ class BookingRequest:
     references: dict[str, str | None] = field(default_factory=dict)
 
 
-#: What a booking says when the buyer's invoice profile requires a reference it lacks (per field).
-REQUIRED_REFERENCE_MESSAGES = {
-    InvoiceReference.ORDER.value: "Ihre Stelle verlangt auf jeder Rechnung eine Bestellnummer; bitte angeben.",
-    InvoiceReference.CONTRACT.value: "Ihre Stelle verlangt auf jeder Rechnung eine Vertragsnummer; bitte angeben.",
-    InvoiceReference.BUYER_ACCOUNTING.value: "Ihre Stelle verlangt auf jeder Rechnung eine Kostenstelle oder "
-    "Buchungsreferenz; bitte angeben.",
-    InvoiceReference.PROJECT.value: "Ihre Stelle verlangt auf jeder Rechnung eine Projekt- oder "
-    "Mittelbindungsnummer; bitte angeben.",
-}
+def _missing_references(names: list[str]) -> dict[str, list[str]]:
+    """The message of each required reference left empty (in the user's language), per field."""
+    every = InvalidInput(
+        "Eine Pflichtangabe für die Rechnung fehlt.",
+        errors={
+            InvoiceReference.ORDER.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Bestellnummer; bitte angeben."
+            ],
+            InvoiceReference.CONTRACT.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Vertragsnummer; bitte angeben."
+            ],
+            InvoiceReference.BUYER_ACCOUNTING.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Kostenstelle oder Buchungsreferenz; bitte angeben."
+            ],
+            InvoiceReference.PROJECT.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Projekt- oder Mittelbindungsnummer; bitte angeben."
+            ],
+        },
+    ).errors
+    return {name: every[name] for name in names}
 
 
 def _reference_errors(buyer_id: int, references: dict[str, str]) -> dict[str, list[str]]:
@@ -96,10 +107,9 @@ def _reference_errors(buyer_id: int, references: dict[str, str]) -> dict[str, li
     for name, value in references.items():
         if problem := reference_problem(value):
             errors[name] = [problem]
-    for reference in invoice_profile_of(buyer_id).required_references:
-        if not references.get(reference.value) and reference.value not in errors:
-            errors[reference.value] = [REQUIRED_REFERENCE_MESSAGES[reference.value]]
-    return errors
+    required = invoice_profile_of(buyer_id).required_references
+    missing = [r.value for r in required if not references.get(r.value) and r.value not in errors]
+    return errors | _missing_references(missing)
 
 
 def _with_defaults(buyer_id: int, given: dict[str, str | None]) -> dict[str, str]:

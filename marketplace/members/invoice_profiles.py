@@ -65,8 +65,9 @@ class ProfileInput:
 def reference_problem(value: str | None) -> str | None:
     """Why `value` cannot be an invoice reference (too long, control characters), or None."""
     if value and len(value) > MAX_REFERENCE:
-        return "Eine Referenz hat höchstens 100 Zeichen."
-    return text_problem(value)
+        return InvalidInput.field("reference", "Eine Referenz hat höchstens 100 Zeichen.").detail
+    problem = text_problem(value)
+    return InvalidInput.field("reference", problem).detail if problem else None
 
 
 def update_invoice_profile(actor: User, member: Member, data: ProfileInput) -> InvoiceProfile:
@@ -82,10 +83,12 @@ def update_invoice_profile(actor: User, member: Member, data: ProfileInput) -> I
     known = {reference.value for reference in InvoiceReference}
     unknown = [code for code in data.required if code not in known]
     if unknown or len(set(data.required)) != len(data.required):
-        errors["required"] = ["Bitte nur die Referenzen Bestellnummer, Vertrag, Kostenstelle und Projekt je einmal."]
+        errors |= InvalidInput.field(
+            "required", "Bitte nur die Referenzen Bestellnummer, Vertrag, Kostenstelle und Projekt je einmal."
+        ).errors
     defaults = {name: (data.defaults.get(name) or "").strip() for name in known}
     for name in sorted(set(data.defaults) - known):
-        errors[name] = ["Diese Referenz gibt es nicht."]
+        errors |= InvalidInput.field(name, "Diese Referenz gibt es nicht.").errors
     for name, value in defaults.items():
         if problem := reference_problem(value):
             errors.setdefault(name, []).append(problem)
@@ -153,15 +156,20 @@ def _all_checked(checks: list[tuple[str, Any]]) -> dict[str, Any]:
 def _require_debit(member: Member, mandate_reference: str | None, iban: str | None, creditor_id: str | None) -> None:
     errors: dict[str, list[str]] = {}
     if not mandate_reference:
-        errors["mandate_reference"] = ["Für die Lastschrift bitte die Referenz des SEPA-Mandats angeben."]
+        errors |= InvalidInput.field(
+            "mandate_reference", "Für die Lastschrift bitte die Referenz des SEPA-Mandats angeben."
+        ).errors
     if not iban:
-        errors["mandate_iban"] = ["Für die Lastschrift bitte die IBAN des belasteten Kontos angeben."]
+        errors |= InvalidInput.field(
+            "mandate_iban", "Für die Lastschrift bitte die IBAN des belasteten Kontos angeben."
+        ).errors
     operator = member if member.is_operator else operator_member()
     if not (creditor_id if member.is_operator else operator is not None and operator.sepa_creditor_id):
-        errors["payment_way"] = [
+        errors |= InvalidInput.field(
+            "payment_way",
             "Der Betreiber hat noch keine Gläubiger-Identifikationsnummer hinterlegt; ohne sie ist keine "
-            "Lastschrift möglich."
-        ]
+            "Lastschrift möglich.",
+        ).errors
     if errors:
         raise InvalidInput("Die Angaben zur Lastschrift sind unvollständig.", errors=errors)
 
