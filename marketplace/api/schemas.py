@@ -371,15 +371,11 @@ class PaymentSetting(ApiModel):
         ),
     ]
     mandate_reference: Annotated[
-        str | None,
-        StringConstraints(max_length=MAX_MANDATE_REFERENCE),
-        SingleLine,
+        Annotated[str, StringConstraints(max_length=MAX_MANDATE_REFERENCE), SingleLine] | None,
         Field(description="Referenz des SEPA-Mandats, das der Betreiber hält (BT-89); bei debit Pflicht"),
     ] = None
     debited_iban: Annotated[
-        str | None,
-        StringConstraints(max_length=42),
-        SingleLine,
+        Annotated[str, StringConstraints(max_length=42), SingleLine] | None,
         Field(description="IBAN des belasteten Kontos (BT-91); bei debit Pflicht"),
     ] = None
 
@@ -393,9 +389,7 @@ class InvoiceProfileIn(ApiModel):
     defaults: InvoiceDefaults = InvoiceDefaults()
     payment: PaymentSetting | None = None
     sepa_creditor_id: Annotated[
-        str | None,
-        StringConstraints(max_length=40),
-        SingleLine,
+        Annotated[str, StringConstraints(max_length=40), SingleLine] | None,
         Field(description="Gläubiger-Identifikationsnummer des Betreibers (BT-90)"),
     ] = None
 

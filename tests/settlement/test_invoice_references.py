@@ -221,6 +221,23 @@ def test_a_pro_rata_month_is_the_full_month_less_an_allowance_and_usage_its_quan
     assert Decimal("3") * Decimal("89.00") - Decimal("169.10") == Decimal("97.90")
     assert server.findtext("cac:InvoicePeriod/cbc:StartDate", namespaces=NS) == "2026-11-20"  # BG-26
     assert server.findtext("cac:InvoicePeriod/cbc:EndDate", namespaces=NS) == "2026-11-30"
+    # the API lists the same: what each line is made of, and the references
+    listed = api_as("betrieb@kopit.example").get("/api/v1/invoices?period=2026-11&per_page=100").get_json()
+    item = next(i for i in listed["items"] if i["id"] == invoice.id)
+    assert (item["order_reference"], item["project_reference"], item["payment_means_code"]) == ("B-100", "MB-17", "97")
+    line = next(line for line in item["lines"] if line["booking_id"] == ids["server"])
+    assert (line["quantity"], line["unit_code"], line["unit_price"], line["allowance"], line["net"]) == (
+        "3.000",
+        "MON",
+        "89.00",
+        "169.10",
+        "97.90",
+    )
+    assert (line["period_start"], line["period_end"], line["accounting_reference"]) == (
+        "2026-11-20",
+        "2026-11-30",
+        "KST 4711",
+    )
     hours = lines[f"BUCHUNG-{ids['hours']}"]
     quantity = hours.find("cbc:InvoicedQuantity", NS)
     assert (quantity.text, quantity.get("unitCode")) == ("7.25", "HUR")
@@ -415,3 +432,29 @@ def test_the_exemption_of_each_booking_is_its_snapshot_at_acceptance(app, demo, 
         assert category.findtext("cbc:TaxExemptionReason", namespaces=NS) == text
         texts.add(invoice.id)
     assert len(texts) == 2
+
+
+def test_a_credit_note_repeats_the_references_and_the_quantities(referenced_invoices, api_as, close_month, set_today):
+    from marketplace.ledger.operations import reverse_transfer
+
+    invoice = _invoice_of(referenced_invoices["server"])
+    line = next(line for line in invoice.lines if line.booking_id == referenced_invoices["server"])
+    reverse_transfer(user("betrieb@kopit.example"), line.transfer_id, "Server nie bereitgestellt")
+    db.session.commit()
+    set_today("2027-01-04")
+    close_month("2026-12")
+    note = db.session.scalar(select(Invoice).where(Invoice.credited_invoice_id == invoice.id))
+    tree = etree.fromstring(api_as("betrieb@kopit.example").get(f"/api/v1/invoices/{note.id}/xrechnung").data)
+    assert etree.QName(tree).localname == "CreditNote"
+    assert tree.findtext("cac:OrderReference/cbc:ID", namespaces=NS) == "B-100"
+    assert tree.findtext("cac:ContractDocumentReference/cbc:ID", namespaces=NS) == "ÖRV 2026/3"
+    # a CreditNote has no ProjectReference: BT-11 is a document reference of type 50
+    project = tree.find("cac:AdditionalDocumentReference[cbc:DocumentTypeCode='50']", NS)
+    assert project.findtext("cbc:ID", namespaces=NS) == "MB-17"
+    [credited] = tree.findall("cac:CreditNoteLine", NS)
+    quantity = credited.find("cbc:CreditedQuantity", NS)
+    assert (quantity.text, quantity.get("unitCode")) == ("3", "MON")
+    assert credited.findtext("cbc:LineExtensionAmount", namespaces=NS) == "97.90"
+    assert credited.findtext("cac:AllowanceCharge/cbc:Amount", namespaces=NS) == "169.10"
+    assert credited.findtext("cbc:AccountingCost", namespaces=NS) == "KST 4711"
+    assert credited.findtext("cac:InvoicePeriod/cbc:StartDate", namespaces=NS) == "2026-11-20"
