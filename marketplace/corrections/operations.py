@@ -199,7 +199,7 @@ def dispute_billed_usage(actor: User, record_id: int, reason: str) -> Correction
         billed_quantity=record.quantity,
         buyer_statement=reason,
         buyer_stated_at=utcnow(),
-        opened_by_id=actor.id,
+        opened_by=actor,
     )
     return _opened(case, actor, reason)
 
@@ -250,7 +250,7 @@ def correct_billed_usage(actor: User, record_id: int, quantity: Decimal, stateme
         proposed_quantity=value,
         provider_statement=statement,
         provider_stated_at=utcnow(),
-        opened_by_id=actor.id,
+        opened_by=actor,
     )
     return _opened(case, actor, statement)
 
@@ -281,7 +281,7 @@ def object_to_invoice(actor: User, invoice_id: int, reason: str) -> CorrectionCa
         invoice_id=invoice.id,
         buyer_statement=reason,
         buyer_stated_at=utcnow(),
-        opened_by_id=actor.id,
+        opened_by=actor,
     )
     _opened(case, actor, reason)
     record_audit(
@@ -496,8 +496,21 @@ def resolve_case(actor: User, case_id: int, decision: Decision) -> CorrectionCas
             "Der Korrekturfall %(case)s ist bereits entschieden (%(status)s).", case=case.id, status=case.status.value
         )
     audit: dict[str, object] = {"decision": decision.decision, "note": note}
+    if case.invoice_id is None and case.charge_transfer_id is not None:
+        # the charge's month was closed after the case was opened: the invoice now lists it
+        listing = _invoice_listing(case.charge_transfer_id)
+        case.invoice = listing
     if decision.decision == CaseStatus.CORRECTED.value:
         charges = _charges_to_correct(case)
+        reversed_ = db.session.scalar(
+            select(Transfer.reverses_id).where(Transfer.reverses_id.in_([c.id for c in charges])).limit(1)
+        )
+        if reversed_ is not None:
+            raise Conflict(
+                "Die Belastung %(transfer)s ist bereits storniert (durch einen anderen Fall oder von Hand); "
+                "bitte den Fall zurückweisen und den Vermerk darauf verweisen.",
+                transfer=reversed_,
+            )
         cents, what, booking_id, figure = _corrected(case, decision)
         month = correction_month(case.period)
         specs = [_reversal_spec(charge, month, case) for charge in charges]
@@ -510,7 +523,7 @@ def resolve_case(actor: User, case_id: int, decision: Decision) -> CorrectionCas
         notes = credit_reversals_now(actor, reversal_ids, correction_key(case.id))
         recharge = db.session.scalar(select(Transfer).where(Transfer.idempotency_key == correction_key(case.id)))
         case.corrected_cents = cents
-        case.credit_note_id = notes[0].id if notes else None
+        case.credit_note = notes[0] if notes else None
         case.recharge_transfer_id = recharge.id if recharge is not None else None
         audit.update(
             {
@@ -526,7 +539,7 @@ def resolve_case(actor: User, case_id: int, decision: Decision) -> CorrectionCas
     else:
         case.status = CaseStatus.REJECTED
     case.decision_note = note
-    case.decided_by_id = actor.id
+    case.decided_by = actor
     case.decided_at = utcnow()
     db.session.flush()
     returned = _return_invoice(case)
