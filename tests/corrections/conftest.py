@@ -10,6 +10,7 @@ from sqlalchemy import select
 from marketplace.core.models import AuditEvent
 from marketplace.extensions import db
 from marketplace.settlement.models import Invoice
+from tests.concurrency.conftest import wide_app  # noqa: F401 - fixture of the race tests
 from tests.settlement.conftest import (  # noqa: F401 - fixtures
     close_month,
     einvoice_validator,
