@@ -36,6 +36,7 @@ from marketplace.corrections.operations import (
 from marketplace.corrections.queries import (
     case_for,
     cases_of_invoice,
+    cases_of_records,
     cases_statement,
     pending_of_month,
     pending_releases,
@@ -56,6 +57,13 @@ PARTIES = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE, Role.BUYER, Role.PROVIDER
 def _cases_of_invoice_for_templates(invoice_id: int) -> list[CorrectionCase]:
     """The invoice page shows the cases about the invoice (and the operator's note on a rejected one)."""
     return cases_of_invoice(invoice_id)
+
+
+@bp.app_template_global("billed_usage")
+def _billed_usage_for_templates(record: UsageRecord) -> dict[str, object]:
+    """For the booking page: whether the record's month is billed, and its latest correction case."""
+    billed = is_billed(record)
+    return {"billed": billed, "case": cases_of_records([record.id]).get(record.id) if billed else None}
 
 
 @bp.app_template_filter("menge")

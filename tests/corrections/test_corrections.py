@@ -308,3 +308,19 @@ def test_billed_usage_cannot_be_disputed_by_the_provider_nor_corrected_by_the_bu
     october = usage(LICENCES, "2026-10")
     answer = api_as(WI_BUYER).post(f"/api/v1/usage/{october.id}/dispute-billed", json={"reason": "x"})
     assert answer.status_code == 409 and "noch nicht abgerechnet" in answer.get_json()["detail"]
+
+
+def test_the_booking_page_offers_a_correction_case_for_billed_usage_instead_of_a_failing_dispute(app, demo, client):
+    record = usage(STORAGE, "2026-09")  # billed in the demo, month still open
+    login(client, WI_BUYER)
+    page = client.get(f"/bookings/{record.booking_id}")
+    assert f"/usage/{record.id}/dispute-billed" in page.text
+    assert f'/usage/{record.id}/dispute"' not in page.text and "Beanstanden (Korrekturfall)" in page.text
+    # the demo's open case on the licences is linked from its booking
+    licences = usage(LICENCES, "2026-09")
+    page = client.get(f"/bookings/{licences.booking_id}")
+    assert "Korrekturfall" in page.text and f"/usage/{licences.id}/dispute-billed" not in page.text
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/").text)})
+    login(client, EKOM)
+    page = client.get(f"/bookings/{record.booking_id}")
+    assert f"/usage/{record.id}/correct" in page.text
