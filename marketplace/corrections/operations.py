@@ -140,10 +140,11 @@ def _event(kind, case: CorrectionCase, actor: User | None, **extra: object):
     )
 
 
-def _billed_usage(record_id: int) -> tuple[UsageRecord, Transfer]:
-    """The usage record, locked, and its charge; Conflict if the month is not billed or already reversed."""
+def _billed_usage(actor: User, record_id: int) -> tuple[UsageRecord, Transfer]:
+    """The usage record of a booking the actor's member is party to, locked, and its charge; NotFound for
+    others (before anything else is said about it), Conflict if the month is not billed or already reversed."""
     record = db.session.scalar(locked(select(UsageRecord).where(UsageRecord.id == record_id), UsageRecord))
-    if record is None:
+    if record is None or not record.booking.is_party(actor):
         raise NotFound("Diesen Verbrauch gibt es nicht.")
     charge = _charge_of(record)
     if charge is None:
@@ -171,10 +172,8 @@ def dispute_billed_usage(actor: User, record_id: int, reason: str) -> Correction
     Raises NotFound (not a party), PermissionDenied (not the buyer's staff), InvalidInput (no reason) or
     Conflict (not billed, reversed, or the buyer already disputed it in an open case).
     """
-    record, charge = _billed_usage(record_id)
+    record, charge = _billed_usage(actor, record_id)
     booking = record.booking
-    if not booking.is_party(actor):
-        raise NotFound("Diesen Verbrauch gibt es nicht.")
     if actor.member_id != booking.buyer_id or not actor.has_role(Role.BUYER, Role.MEMBER_FINANCE):
         raise PermissionDenied("Verbrauch beanstanden nur Einkauf und Finanzabteilung der abnehmenden Stelle.")
     reason = _statement(reason)
@@ -212,10 +211,8 @@ def correct_billed_usage(actor: User, record_id: int, quantity: Decimal, stateme
     Raises NotFound, PermissionDenied (not the provider's staff), InvalidInput (`quantity`, `reason`) or
     Conflict (not billed, reversed, unchanged, or already proposed in an open case).
     """
-    record, charge = _billed_usage(record_id)
+    record, charge = _billed_usage(actor, record_id)
     booking = record.booking
-    if not booking.is_party(actor):
-        raise NotFound("Diesen Verbrauch gibt es nicht.")
     if not booking.can_decide(actor):
         raise PermissionDenied("Nur der Anbieter korrigiert den Verbrauch.")
     value = _quantity(quantity)
