@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from marketplace.core.models import AuditEvent
 from marketplace.extensions import db
+from marketplace.ledger.models import Period, PeriodStatus
 from marketplace.settlement.models import Invoice
 from tests.concurrency.conftest import wide_app  # noqa: F401 - fixture of the race tests
 from tests.settlement.conftest import (  # noqa: F401 - fixtures
@@ -23,6 +25,20 @@ OPERATOR, SECOND = "betrieb@kopit.example", "pruefung@kopit.example"
 KDZ, EKOM = "anbieter@kdz-mainz.example", "anbieter@ekom21.example"
 WI_BUYER, WI_CASH = "einkauf@wiesbaden.example", "kasse@wiesbaden.example"
 LA_BUYER, LA_CASH = "einkauf@ladadi.example", "kasse@ladadi.example"
+
+
+@pytest.fixture
+def ensure_closed(app: Any, request: pytest.FixtureRequest) -> Any:
+    """Bill and close a month unless the demo closed it already."""
+    bill_and_close = request.getfixturevalue("close_month")
+
+    def close(period: str) -> None:
+        db.session.rollback()
+        row = db.session.get(Period, period)
+        if row is None or row.status is not PeriodStatus.CLOSED:
+            bill_and_close(period)
+
+    return close
 
 
 def invoices_of(buyer_email: str, period: str, credit_notes: bool = False) -> list[Invoice]:

@@ -54,9 +54,9 @@ def counts() -> tuple[int, int]:
 
 
 def test_a_providers_correction_after_close_becomes_a_credit_note_and_a_charge_in_the_next_open_month(
-    app, demo, api_as, close_month
+    app, demo, api_as, close_month, ensure_closed
 ):
-    close_month("2026-09")
+    ensure_closed("2026-09")
     record = usage(STORAGE, "2026-09")
     original = storage_invoice("2026-09")
     assert (original.net_cents, original.vat_cents) == (20480, 3891)  # 5120 GB × 0.04 €, 19 %
@@ -139,28 +139,35 @@ def test_a_providers_correction_after_close_becomes_a_credit_note_and_a_charge_i
     assert resolved.data["credit_notes"] == [note.number] and resolved.data["month"] == "2026-10"
 
 
-def test_a_disputed_billed_month_not_yet_invoiced_is_corrected_in_that_month(app, demo, api_as, close_month):
-    # the demo's open case: Wiesbaden disputed the licences billed for September, still open
-    [case] = api_as(OPERATOR).get("/api/v1/corrections?status=open").get_json()["items"]
-    assert case["source"] == "usage_dispute" and case["period"] == "2026-09" and case["invoice_id"] is None
+def test_a_disputed_billed_month_not_yet_invoiced_is_corrected_in_that_month(
+    app, demo, api_as, close_month, ensure_closed
+):
+    # October is billed but open: the storage charge is on no invoice yet
+    ensure_closed("2026-09")
+    assert api_as(OPERATOR).post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code in (200, 201)
+    record = usage(STORAGE, "2026-10")
+    opened = api_as(WI_BUYER).post(f"/api/v1/usage/{record.id}/dispute-billed", json={"reason": "Nur 4.000 GB"})
+    assert opened.status_code == 201, opened.get_json()
+    case = opened.get_json()
+    assert case["source"] == "usage_dispute" and case["invoice_id"] is None
     decided = api_as(OPERATOR).post(
         f"/api/v1/corrections/{case['id']}/resolve",
-        json={"decision": "corrected", "quantity": "320", "note": "30 Konten waren gelöscht."},
+        json={"decision": "corrected", "quantity": "4000", "note": "Laut Protokoll 4.000 GB."},
     )
     assert decided.status_code == 200, decided.get_json()
     decision = decided.get_json()["decision"]
     assert decision["credit_note_id"] is None  # nothing was invoiced yet
-    assert (decision["charge_period"], decision["amount"]) == ("2026-09", "1440.00")  # 320 × 4.50 €
-    close_month("2026-09")
-    lines = {line.transfer_id for invoice in invoices_of(WI_BUYER, "2026-09") for line in invoice.lines}
+    assert (decision["charge_period"], decision["amount"]) == ("2026-10", "160.00")  # 4000 × 0.04 €
+    close_month("2026-10")
+    lines = {line.transfer_id for invoice in invoices_of(WI_BUYER, "2026-10") for line in invoice.lines}
     assert decision["charge_transfer_id"] in lines and case["charge_transfer_id"] not in lines
     assert verify_ledger().ok
 
 
 def test_the_buyer_disputes_billed_usage_on_the_page_and_a_rejection_returns_the_invoice(
-    app, demo, client, close_month
+    app, demo, client, close_month, ensure_closed
 ):
-    close_month("2026-09")
+    ensure_closed("2026-09")
     record = usage(STORAGE, "2026-09")
     original = storage_invoice("2026-09")
     login(client, WI_BUYER)
@@ -229,8 +236,8 @@ def test_the_buyer_disputes_billed_usage_on_the_page_and_a_rejection_returns_the
     )
 
 
-def test_an_objected_invoice_corrected_to_a_lower_amount(app, demo, api_as, client, close_month):
-    close_month("2026-09")
+def test_an_objected_invoice_corrected_to_a_lower_amount(app, demo, api_as, client, close_month, ensure_closed):
+    ensure_closed("2026-09")
     invoice = first([i for i in invoices_of(LA_BUYER, "2026-09") if len(i.lines) >= 1])
     login(client, LA_CASH)
     form = client.get(f"/invoices/{invoice.id}/object")

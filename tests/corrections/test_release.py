@@ -110,8 +110,8 @@ def test_a_credit_note_needs_no_release(app, demo, api_as):
     assert api_as(LA_CASH).post(f"/api/v1/invoices/{note.id}/object", json={"reason": "x"}).status_code == 409
 
 
-def test_releasing_a_month_takes_exactly_the_invoices_looked_at(app, demo, api_as, close_month):
-    close_month("2026-09")
+def test_releasing_a_month_takes_exactly_the_invoices_looked_at(app, demo, api_as, close_month, ensure_closed):
+    ensure_closed("2026-09")
     pending = [i.id for i in invoices_of(LA_BUYER, "2026-09") if i.release_status is ReleaseStatus.PENDING]
     assert len(pending) >= 2
     cash = api_as(LA_CASH)
@@ -159,8 +159,8 @@ def test_the_buyer_purchasing_staff_get_no_release_page(app, demo, client):
     assert client.get("/releases").status_code == 403
 
 
-def test_the_month_page_lists_what_is_released_and_releases_it(app, demo, client, close_month):
-    close_month("2026-09")
+def test_the_month_page_lists_what_is_released_and_releases_it(app, demo, client, close_month, ensure_closed):
+    ensure_closed("2026-09")
     pending = invoices_of(LA_BUYER, "2026-09")
     login(client, LA_CASH)
     overview = client.get("/releases")
@@ -186,7 +186,9 @@ def test_overdue_releases_for_the_operator_and_one_reminder_per_invoice_and_run(
     assert api_as(OPERATOR).get("/api/v1/invoices?release=overdue").get_json()["total"] == 0
     set_today("2026-11-27")  # the deadline was 2026-11-26
     overdue = api_as(OPERATOR).get("/api/v1/invoices?release=overdue").get_json()["items"]
-    assert [i["id"] for i in overdue] == [invoice.id]
+    assert invoice.id in [i["id"] for i in overdue]
+    assert all(i["release"]["status"] == "pending" and i["release"]["due"] < "2026-11-27" for i in overdue)
+    others = [i for i in overdue if i["id"] != invoice.id]
     login(client, OPERATOR)
     page = client.get("/releases")
     assert "Überfällige Freigaben" in page.text and invoice.number in page.text
@@ -196,7 +198,7 @@ def test_overdue_releases_for_the_operator_and_one_reminder_per_invoice_and_run(
     runner = app.test_cli_runner()
     result = runner.invoke(args=["invoices", "remind-releases"])
     assert result.exit_code == 0, result.output
-    assert "1 Erinnerungen" in result.output and invoice.number in result.output
+    assert f"{len(overdue)} Erinnerungen" in result.output and invoice.number in result.output
     db.session.rollback()
     mails = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(invoice.number))))
     assert [m.recipient for m in mails] == [LA_CASH]
@@ -209,5 +211,5 @@ def test_overdue_releases_for_the_operator_and_one_reminder_per_invoice_and_run(
     assert len(audit("invoice.release_reminded", invoice.id)) == 2
     assert api_as(LA_CASH).post(f"/api/v1/invoices/{invoice.id}/release").status_code == 200
     result = runner.invoke(args=["invoices", "remind-releases"])
-    assert "0 Erinnerungen" in result.output
-    assert api_as(OPERATOR).get("/api/v1/invoices?release=overdue").get_json()["total"] == 0
+    assert f"{len(others)} Erinnerungen" in result.output and invoice.number not in result.output
+    assert api_as(OPERATOR).get("/api/v1/invoices?release=overdue").get_json()["total"] == len(others)
