@@ -106,7 +106,7 @@ USERS = [
     ("Stadt Wiesbaden", "einkauf@wiesbaden.example", "Wilma Einkauf", [Role.BUYER]),
     ("Stadt Wiesbaden", "kasse@wiesbaden.example", "Klaus Kasse", [Role.MEMBER_FINANCE]),
     ("Landkreis Darmstadt-Dieburg", "einkauf@ladadi.example", "Lars Landkreis", [Role.BUYER]),
-    ("Landkreis Darmstadt-Dieburg", "kasse@ladadi.example", "Karla Kreiskasse", [Role.MEMBER_FINANCE]),
+    ("Landkreis Darmstadt-Dieburg", "kasse@ladadi.example", "Karla Kasse", [Role.MEMBER_FINANCE]),
 ]
 
 SERVICES = [
