@@ -22,6 +22,7 @@ from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
 from marketplace.api import corrections
+from marketplace.api import members
 
 
 #: API answers with members' money, which no browser or proxy may keep (see marketplace/web: NO_STORE_BLUEPRINTS).

@@ -125,6 +125,7 @@ def test_every_contract_path_exists_and_is_routed(client, app):
             "run_id",
             "correction_id",
             "usage_id",
+            "member_id",
         ):
             concrete = concrete.replace("{" + name + "}", "1")
         endpoint, _args = adapter.match(concrete, method=method)

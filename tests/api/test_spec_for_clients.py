@@ -198,6 +198,8 @@ BASES: dict[str, dict[str, Any]] = {
     "UsageCorrectionBody": {"quantity": "1", "reason": "Grund"},
     "ObjectionBody": {"reason": "Grund"},
     "ReleaseMonthBody": {"period": "2026-11", "invoice_ids": [1]},
+    "BookingReferencesUpdate": {},
+    "InvoiceProfileIn": {},
 }
 
 #: Values at the edges where a document and a validator tend to disagree.

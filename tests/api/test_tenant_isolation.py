@@ -38,6 +38,9 @@ BODIES = {
     "correct_usage_api": {"quantity": "1", "reason": "Fremd"},
     "release_invoice_api": None,
     "object_invoice_api": {"reason": "Fremd"},
+    "patch_booking": {"order_reference": "B-1"},
+    "put_invoice_profile": {},
+    "get_invoice_profile": None,
 }
 #: Operations only the operator's finance staff may call: members meet the role gate (403) whatever the id.
 OPERATOR_ONLY = {
@@ -89,6 +92,7 @@ def objects(api_as, demo, create_member, create_user):
             "run_id": _billing_run_id(),
             "correction_id": operator.get("/api/v1/corrections").get_json()["items"][0]["id"],  # the demo's case
             "usage_id": _billed_usage_id(),
+            "member_id": buyer.get("/api/v1/me").get_json()["member"]["id"],
         },
         "stranger": api_as("alles@fremdhausen.example"),
     }
@@ -117,6 +121,8 @@ def _call(api, method: str, path: str, body):
         return api.get(path)
     if method == "patch":
         return api.patch(path, json=body)
+    if method == "put":
+        return api.put(path, json=body)
     return api.post(path, json=body)
 
 

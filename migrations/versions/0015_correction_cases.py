@@ -4,16 +4,16 @@ A dispute about money already billed no longer gets stuck: the case keeps what i
 record and its charge, or the objected invoice), both parties' statements and the operator's decision with
 the credit note and the new charge it produced (key ``correction:<case id>``).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
