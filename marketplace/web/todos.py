@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from marketplace.bookings import todos as bookings
 from marketplace.core.todos import Todo, TodoSource, sort_key
+from marketplace.corrections import todos as corrections
 from marketplace.costsharing import todos as costsharing
 from marketplace.members.models import User
 from marketplace.monthend import todos as monthend
@@ -18,6 +19,7 @@ SOURCES: list[TodoSource] = [
     bookings.disputed_usage,
     costsharing.plans_to_accept,
     settlement.invoices_to_release,
+    corrections.correction_cases,
     settlement.transfers_to_make,
     monthend.months_to_close,
     monthend.months_to_settle,
