@@ -21,6 +21,7 @@ register_document_route(api_bp)
 from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
+from marketplace.api import months
 
 
 #: API answers with members' money, which no browser or proxy may keep (see marketplace/web: NO_STORE_BLUEPRINTS).
@@ -28,7 +29,8 @@ NO_STORE_PATHS = (
     "/api/v1/ledger/",
     "/api/v1/invoices",
     "/api/v1/settlements",
-    "/api/v1/periods/",
+    "/api/v1/periods",
+    "/api/v1/usage",
     "/api/v1/billing-runs",
 )
 

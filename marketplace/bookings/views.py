@@ -19,7 +19,14 @@ from marketplace.bookings.forms import (
     MessageForm,
     UsageForm,
 )
-from marketplace.bookings.models import COMMITTED_STATUSES, Booking, BookingStatus, UsageRecord, effective_status
+from marketplace.bookings.models import (
+    COMMITTED_STATUSES,
+    Booking,
+    BookingStatus,
+    UsageRecord,
+    effective_status,
+    usage_state,
+)
 from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
@@ -130,6 +137,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         earliest_end=earliest_cancellation(booking) if can_cancel else None,
         can_cancel=can_cancel,
         review_deadline=review_deadline,
+        usage_states={record.id: usage_state(record, today()).value for record in booking.usage_records},
         **defaults,
     ), status
 
