@@ -21,7 +21,7 @@ from marketplace.core.timeutil import today
 from marketplace.extensions import db
 from marketplace.ledger.reports import period_overview
 from marketplace.members.models import User
-from marketplace.monthend.outstanding import OutstandingKind, outstanding, visible_to
+from marketplace.monthend.outstanding import OutstandingKind, billed_at_by_period, outstanding, visible_to
 from marketplace.monthend.usage import charges_of, usage_amount_cents, usage_statement
 
 
@@ -94,6 +94,7 @@ def list_periods() -> PeriodList:
     if not user.is_finance:
         raise PermissionDenied("Monate sehen nur Finanzrollen.")
     member = None if user.is_operator_finance else user.member_id
+    billed = billed_at_by_period()
     items = []
     for row in period_overview(limit=120):
         open_items = visible_to(outstanding(row.period), member) if row.status.value == "open" else []
@@ -101,7 +102,7 @@ def list_periods() -> PeriodList:
             {
                 "period": row.period,
                 "status": row.status.value,
-                "billed_at": row.billed_at,
+                "billed_at": billed.get(row.period),
                 "outstanding": [item.as_dict() for item in open_items],
             }
         )
