@@ -21,7 +21,7 @@ from marketplace.ledger import exports
 from marketplace.ledger.charts import hbar_chart
 from marketplace.ledger.forms import BillingForm, ReverseForm
 from marketplace.ledger.models import Transfer, TransferKind
-from marketplace.ledger.operations import current_period, reverse_transfer
+from marketplace.ledger.operations import counts_as_closed, current_period, latest_closed_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
 from marketplace.ledger.reports import PeriodRow, charged_volume, period_overview, recent_periods, statement_for
 from marketplace.members.auth import role_required
@@ -180,10 +180,12 @@ def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
 
 
 def _reversal_period(transfer: Transfer) -> str:
+    """The month a reversal of `transfer` goes into: its own while open, else the current month."""
     from marketplace.ledger.models import Period, PeriodStatus
 
     row = db.session.get(Period, transfer.period)
-    return transfer.period if row is None or row.status is PeriodStatus.OPEN else current_period()
+    closed = counts_as_closed(transfer.period, latest_closed_period())
+    return transfer.period if not closed and (row is None or row.status is PeriodStatus.OPEN) else current_period()
 
 
 # --- statements and exports -----------------------------------------------------------------------------
