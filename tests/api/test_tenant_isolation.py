@@ -32,6 +32,8 @@ BODIES = {
     "approve_settlement_api": None,
     "collect_settlement_api": None,
     "get_billing_run": None,
+    "confirm_usage_api": None,
+    "dispute_usage_api": {"reason": "zu viel"},
 }
 #: Operations only the operator's finance staff may call: members meet the role gate (403) whatever the id.
 OPERATOR_ONLY = {"reverse_ledger_transfer", "approve_settlement_api", "collect_settlement_api", "get_billing_run"}
@@ -75,6 +77,7 @@ def objects(api_as, demo, create_member, create_user):
             "settlement_id": settlement.get_json()["id"],
             "invoice_id": invoices[0]["id"],
             "run_id": _billing_run_id(),
+            "usage_id": _usage_id(),
         },
         "stranger": api_as("alles@fremdhausen.example"),
     }
@@ -87,6 +90,15 @@ def _billing_run_id() -> int:
     from marketplace.monthend.models import BillingRun
 
     return db.session.scalar(select(BillingRun.id).limit(1))  # the demo's history has billing runs
+
+
+def _usage_id() -> int:
+    from sqlalchemy import select
+
+    from marketplace.bookings.models import UsageRecord
+    from marketplace.extensions import db
+
+    return db.session.scalar(select(UsageRecord.id).order_by(UsageRecord.id.desc()).limit(1))  # in review
 
 
 def _call(api, method: str, path: str, body):
