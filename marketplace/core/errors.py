@@ -34,6 +34,12 @@ class DomainError(Exception):
         self.extensions = dict(extensions or {})
 
 
+def localised(template: str, **params: Any) -> str:
+    """A German message template in the reader's language (German outside a request and in the API), filled:
+    for texts that are not errors but travel with them (e.g. what keeps a month open)."""
+    return _filled(template, params)
+
+
 def _filled(template: str, params: dict[str, Any]) -> str:
     """The localised template with its ``%(name)s`` placeholders filled (a template without params as it is)."""
     text = _localised(template)

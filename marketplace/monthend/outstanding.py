@@ -19,7 +19,6 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from marketplace.bookings.models import (
@@ -31,6 +30,7 @@ from marketplace.bookings.models import (
     usage_awaiting_review,
 )
 from marketplace.catalogue.models import Service
+from marketplace.core.errors import localised as _  # named _ so that pybabel extracts the templates
 from marketplace.core.timeutil import next_month, parse_period, period_of, today
 from marketplace.extensions import db
 from marketplace.ledger.models import Transfer
