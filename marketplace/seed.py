@@ -23,11 +23,15 @@ from marketplace.bookings.operations import accept_booking
 from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.catalogue.operations import ServiceInput, create_service
 from marketplace.core.timeutil import month_bounds, period_of, previous_month, today
+from marketplace.corrections.operations import dispute_billed_usage
 from marketplace.extensions import db
-from marketplace.members.models import Member, MemberKind, Role, User
+from marketplace.members.invoice_profiles import invoice_profile_of
+from marketplace.members.models import InvoiceProfile, InvoiceReference, Member, MemberKind, PaymentWay, Role, User
 from marketplace.members.operations import create_user
 from marketplace.monthend.billing import run_billing
 from marketplace.monthend.close import close_period
+from marketplace.settlement.models import DocumentType, Invoice
+from marketplace.settlement.release import release_invoice
 
 DEMO_PASSWORD = "demo-passwort"  # noqa: S105 - documented demo login, never for production data
 
@@ -42,6 +46,8 @@ MEMBERS = [
         "city": "Mainz",
         "vat_id": "DE136695976",
         "iban": "DE02120300000000202051",
+        # the creditor identifier the cooperative collects its SEPA debits under (the Bundesbank's example)
+        "sepa_creditor_id": "DE98ZZZ09999999999",
         "contact_name": "Petra Betrieb",
         "contact_email": "betrieb@kopit.example",
         "contact_phone": "+49 6131 000100",
@@ -180,6 +186,18 @@ SERVICES = [
 ]
 
 
+#: Invoice profiles: Stadt Wiesbaden pays by the operator's SEPA debit and books to one cost centre;
+#: Landkreis Darmstadt-Dieburg clears through the settlement (the default, no profile needed).
+INVOICE_PROFILES = {
+    "Stadt Wiesbaden": {
+        "payment_way": PaymentWay.DEBIT,
+        "mandate_reference": "KOPIT-LB-WI-0001",
+        "mandate_iban": "DE75512108001245126199",
+        "buyer_accounting_reference": "KST 1201 IT-Dienstleistungen",
+    },
+}
+
+
 def _user(email: str) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     assert user is not None  # noqa: S101 - created just above
@@ -188,6 +206,7 @@ def _user(email: str) -> User:
 
 def _past_booking(buyer: User, service: Service, starts_on: date, quantity: int, ends_on: date | None) -> Booking:
     """A booking requested in the past (operations refuse past start dates for new requests)."""
+    profile = invoice_profile_of(buyer.member_id)
     booking = Booking(
         service_id=service.id,
         buyer_id=buyer.member_id,
@@ -196,6 +215,7 @@ def _past_booking(buyer: User, service: Service, starts_on: date, quantity: int,
         starts_on=starts_on,
         ends_on=ends_on,
         status=BookingStatus.REQUESTED,
+        **{reference.value: profile.default(reference) for reference in InvoiceReference},
     )
     db.session.add(booking)
     db.session.flush()
@@ -211,6 +231,9 @@ def seed_demo_data() -> bool:
     members = {spec["name"]: admit_member(None, **spec) for spec in MEMBERS}
     for member_name, email, name, roles in USERS:
         create_user(None, member=members[member_name], email=email, name=name, password=DEMO_PASSWORD, roles=roles)
+    for member_name, profile in INVOICE_PROFILES.items():
+        db.session.add(InvoiceProfile(member_id=members[member_name].id, **profile))
+    db.session.flush()
 
     services: dict[str, Service] = {}
     for email, title, category, unit, price, vat, capacity, description in SERVICES:
@@ -299,6 +322,7 @@ def seed_demo_data() -> bool:
         db.session.commit()  # each ledger posting gets a transaction of its own (see ledger.operations)
         close_period(operator, period_of(month))
         db.session.commit()
+    _releases_and_a_correction(period_of(three_ago), period_of(two_ago))
     return True
 
 
@@ -307,3 +331,29 @@ def _entered_at(month: date) -> datetime:
     last = month_bounds(month)[1]
     day = min(last, today() - timedelta(days=USAGE_REVIEW_DAYS + 1))
     return datetime.combine(day, time(17, 0), tzinfo=UTC)
+
+
+def _releases_and_a_correction(closed: str, billed: str) -> None:
+    """Stadt Wiesbaden's cash office released its invoices of the closed month, the Landkreis's still waits;
+    Wiesbaden disputed the licences billed for the month after, an open correction case for the operator."""
+    wiesbaden = _user("kasse@wiesbaden.example")
+    for invoice_id in db.session.scalars(
+        select(Invoice.id).where(
+            Invoice.period == closed,
+            Invoice.buyer_id == wiesbaden.member_id,
+            Invoice.type_code == DocumentType.INVOICE,
+        )
+    ):
+        release_invoice(wiesbaden, invoice_id)
+    licences = db.session.scalar(
+        select(UsageRecord)
+        .join(Booking, Booking.id == UsageRecord.booking_id)
+        .join(Service, Service.id == Booking.service_id)
+        .where(Service.title == "Lizenzmanagement Microsoft 365", UsageRecord.period == billed)
+    )
+    if licences is not None:
+        dispute_billed_usage(
+            _user("einkauf@wiesbaden.example"),
+            licences.id,
+            "Im Monat waren nur 320 Lizenzen zugewiesen; 30 Konten wurden zum Monatsanfang gelöscht.",
+        )

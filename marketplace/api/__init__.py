@@ -22,12 +22,15 @@ from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
 from marketplace.api import months
+from marketplace.api import corrections
+from marketplace.api import members
 
 
 #: API answers with members' money, which no browser or proxy may keep (see marketplace/web: NO_STORE_BLUEPRINTS).
 NO_STORE_PATHS = (
     "/api/v1/ledger/",
     "/api/v1/invoices",
+    "/api/v1/corrections",
     "/api/v1/settlements",
     "/api/v1/periods",
     "/api/v1/usage",

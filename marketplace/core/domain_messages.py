@@ -16,12 +16,16 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 MESSAGES = [
+    # marketplace/api/corrections.py
+    _l("Korrekturfälle sehen die Beteiligten und die Finanzabteilung der Betreiberin."),
     # marketplace/api/idempotency.py
     _l("Dieser Idempotency-Key wurde schon für eine andere Anfrage (anderer Inhalt) verwendet."),
     _l("Eine Anfrage mit diesem Idempotency-Key läuft noch. Bitte gleich erneut versuchen."),
     _l("Der Idempotency-Key hat 1 bis 255 sichtbare ASCII-Zeichen."),
     # marketplace/api/ledger.py
     _l("Das Hauptbuch sehen nur Finanzrollen."),
+    # marketplace/api/members.py
+    _l("Dieses Mitglied gibt es nicht."),
     # marketplace/api/months.py
     _l("Monate sehen nur Finanzrollen."),
     _l("Diesen Verbrauch gibt es nicht."),
@@ -37,11 +41,22 @@ MESSAGES = [
     _l("Diesen Abrechnungslauf gibt es nicht."),
     _l("Salden sehen nur Finanzrollen."),
     # marketplace/bookings/operations.py
+    _l("Eine Pflichtangabe für die Rechnung fehlt."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Bestellnummer; bitte angeben."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Vertragsnummer; bitte angeben."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Kostenstelle oder Buchungsreferenz; bitte angeben."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Projekt- oder Mittelbindungsnummer; bitte angeben."),
     _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht „%(to)s“ werden."),
     _l("Die Anfrage ist unvollständig oder ungültig."),
     _l("Nur Einkäuferinnen und Einkäufer können Leistungen anfragen."),
     _l("Eigene Leistungen können nicht gebucht werden."),
     _l("Diese Leistung ist derzeit nicht buchbar."),
+    _l("Die Rechnungsreferenzen pflegt die abnehmende Stelle."),
+    _l("Unbekannte Referenz."),
+    _l(
+        "Die Buchung %(booking)s ist bereits in Rechnung gestellt; ihre Referenzen stehen auf ausgestellten Rechnungen und lassen sich nicht mehr ändern."
+    ),
+    _l("Die Rechnungsreferenzen sind unvollständig oder ungültig."),
     _l("Nur der Anbieter kann diese Anfrage annehmen."),
     _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht angenommen werden."),
     _l("Nur der Anbieter kann diese Anfrage ablehnen."),
@@ -110,10 +125,41 @@ MESSAGES = [
     _l("Eine Leistung hat höchstens %(max_documents)s Unterlagen."),
     _l("Bei E bitte den Befreiungsgrund (VATEX-Code) angeben."),
     # marketplace/core/validators.py
+    _l("Die Gläubiger-Identifikationsnummer ist ungültig (Aufbau oder Prüfziffer)."),
     _l("Die Leitweg-ID ist ungültig (Aufbau oder Prüfziffer)."),
     _l("Die USt-IdNr. ist ungültig."),
     _l("Der Amtliche Gemeindeschlüssel hat genau 8 Ziffern."),
+    _l(
+        "Die Mandatsreferenz hat höchstens 35 Zeichen: Buchstaben ohne Umlaute, Ziffern, Leerzeichen und + ? / - : ( ) . , '"
+    ),
     _l("Die IBAN ist ungültig."),
+    # marketplace/corrections/operations.py
+    _l("Bitte begründen Sie Ihre Angabe."),
+    _l("Höchstens %(max)s Zeichen."),
+    _l("Der Verbrauch für %(period)s ist noch nicht abgerechnet; er wird direkt bestätigt oder bestritten."),
+    _l("Die Abrechnung des Verbrauchs für %(period)s ist bereits storniert (Buchung %(transfer)s)."),
+    _l("Verbrauch beanstanden nur Einkauf und Finanzabteilung der abnehmenden Stelle."),
+    _l("Nur der Anbieter korrigiert den Verbrauch."),
+    _l("Die Menge entspricht der abgerechneten (%(quantity)s)."),
+    _l("Die Rechnung %(number)s ist bereits freigegeben."),
+    _l("Die Rechnung %(number)s ist bereits beanstandet."),
+    _l("Diesen Korrekturfall gibt es nicht."),
+    _l("Der Korrekturfall %(case)s ist bereits entschieden."),
+    _l("Das Mitglied %(member)s hat kein Verrechnungskonto."),
+    _l(
+        "Die Rechnung %(number)s enthält Positionen der Kostenumlage; sie wird dort korrigiert, der Korrekturfall kann nur zurückgewiesen werden."
+    ),
+    _l("Bitte die berichtigte Menge angeben."),
+    _l("Die Menge entspricht der abgerechneten (%(quantity)s); dann bitte zurückweisen."),
+    _l("Bitte „corrected“ (berichtigen) oder „rejected“ (zurückweisen) wählen."),
+    _l("Der Korrekturfall %(case)s ist bereits entschieden (%(status)s)."),
+    _l("Zu diesem Verbrauch ist der Korrekturfall %(case)s bereits offen."),
+    _l("Bitte den berichtigten Nettobetrag der Rechnung angeben."),
+    _l("Der Betrag muss zwischen 0 und %(max)s liegen."),
+    _l("Der Betrag entspricht der Rechnung (%(amount)s); dann bitte zurückweisen."),
+    _l(
+        "Die Belastung %(transfer)s ist bereits storniert (durch einen anderen Fall oder von Hand); bitte den Fall zurückweisen und den Vermerk darauf verweisen."
+    ),
     # marketplace/costsharing/operations.py
     _l("Bitte ein Jahr zwischen %(min_year)s und %(max_year)s angeben."),
     _l("Die geplanten Jahreskosten darf nicht negativ sein."),
@@ -171,6 +217,19 @@ MESSAGES = [
     ),
     _l("Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden."),
     _l("Den Vorgang %(key)s gibt es bereits mit einem anderen Betrag."),
+    # marketplace/members/invoice_profiles.py
+    _l("Das Rechnungsprofil pflegen die Finanzabteilung des Mitglieds und der Betreiber."),
+    _l("Das Rechnungsprofil ist unvollständig oder ungültig."),
+    _l("Die Angaben zum Zahlungsweg sind ungültig."),
+    _l("Die Angaben zur Lastschrift sind unvollständig."),
+    _l("Eine Referenz hat höchstens 100 Zeichen."),
+    _l("Bitte nur die Referenzen Bestellnummer, Vertrag, Kostenstelle und Projekt je einmal."),
+    _l("Diese Referenz gibt es nicht."),
+    _l("Für die Lastschrift bitte die Referenz des SEPA-Mandats angeben."),
+    _l("Für die Lastschrift bitte die IBAN des belasteten Kontos angeben."),
+    _l(
+        "Der Betreiber hat noch keine Gläubiger-Identifikationsnummer hinterlegt; ohne sie ist keine Lastschrift möglich."
+    ),
     # marketplace/members/operations.py
     _l("Bitte einen Namen angeben."),
     _l("Ein Mitglied namens „%(name)s“ gibt es bereits."),
@@ -199,7 +258,6 @@ MESSAGES = [
     _l("Das darf nur die Finanzabteilung des Betreibers: %(action)s."),
     # marketplace/members/queries.py
     _l("Konten und Salden sehen nur Finanzrollen."),
-    _l("Dieses Mitglied gibt es nicht."),
     _l("Diesen Token gibt es nicht."),
     # marketplace/monthend/close.py
     _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
@@ -208,6 +266,13 @@ MESSAGES = [
     _l(
         "Der Monat %(period)s hat Verbrauch in Prüfung oder bestritten: %(items)s Zum Abschluss trotzdem bitte eine Begründung angeben; dieser Verbrauch wird später nachberechnet."
     ),
+    # marketplace/monthend/datev/__init__.py
+    _l("Den DATEV-Buchungsstapel für %(period)s gibt es erst, wenn der Monat abgeschlossen ist."),
+    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10."),
+    # marketplace/monthend/datev/accounts.py
+    _l("Für den Steuersatz %(rate)s Prozent gibt es keinen DATEV-Steuerschlüssel."),
+    _l("DATEV kennt hier nur die Kontenrahmen SKR 03 und SKR 04, nicht %(chart)s."),
+    _l("Die DATEV-Einstellung %(role)s ist keine Kontonummer: %(account)s."),
     # marketplace/payments/collection.py
     _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
     _l("Die Verrechnung ist bereits bezahlt."),
@@ -222,10 +287,24 @@ MESSAGES = [
     _l("Diese Zahlungsanweisung gibt es nicht."),
     _l("Direktzahlungen lassen sich nur für freigegebene, noch nicht bezahlte Verrechnungen buchen."),
     _l("Diese Zahlungsanweisung wird gerade eingezogen oder ist bereits bezahlt."),
-    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10."),
     # marketplace/settlement/queries.py
     _l("Diese Rechnung gibt es nicht."),
     _l("Diese Verrechnung gibt es nicht."),
+    # marketplace/settlement/release.py
+    _l("Rechnungen gibt nur die Finanzabteilung der Rechnungsempfängerin frei."),
+    _l("Freigeben oder beanstanden kann nur die Finanzabteilung der Rechnungsempfängerin."),
+    _l("Die Gutschrift %(number)s braucht keine Freigabe."),
+    _l(
+        "Die Rechnung %(number)s ist beanstandet; sie kann erst nach der Entscheidung über den Korrekturfall freigegeben werden."
+    ),
+    _l("Bitte die geprüften Rechnungen angeben."),
+    _l("Höchstens %(max)s Rechnungen auf einmal freigeben."),
+    _l(
+        "Seit dem Laden der Liste ist eine weitere Rechnung für %(period)s eingegangen; bitte die Liste neu laden und prüfen."
+    ),
+    _l(
+        "Die Rechnungen %(ids)s gehören nicht zu den offenen Freigaben des Monats %(period)s; bitte die Liste neu laden."
+    ),
     # marketplace/settlement/sepa.py
     _l("%(payer)s überweist in dieser Verrechnung nichts."),
     _l("Für %(member)s ist keine gültige IBAN hinterlegt."),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import Flask, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
@@ -29,7 +31,7 @@ CSP = (
 #: Pages and downloads with members' money are never kept by a browser or proxy cache: on a shared office
 #: computer the back button or the cache would show them to the next person. The finance areas by
 #: blueprint (every page, statement and export in it); the API marks its own money answers.
-NO_STORE_BLUEPRINTS = frozenset({"ledger", "settlement", "costsharing"})
+NO_STORE_BLUEPRINTS = frozenset({"ledger", "settlement", "costsharing", "corrections"})
 
 
 def init_app(app: Flask) -> None:
@@ -111,6 +113,12 @@ def init_app(app: Flask) -> None:
             return "–"
         return format_eur(int(cents), locale="de_DE" if str(get_locale()) == "de" else "en_GB")
 
+    @app.template_filter("menge")
+    def quantity_filter(value: Any) -> str:
+        """A quantity as the language writes it (``12,5`` / ``12.5``), without trailing zeros."""
+        locale = "de_DE" if str(get_locale()) == "de" else "en_GB"
+        return format_decimal(Decimal(value).normalize(), format="#,##0.###", locale=locale)
+
     @app.template_filter("datum")
     def date_filter(value: Any) -> str:
         return format_date(value, "medium") if value else "–"
@@ -144,6 +152,9 @@ def _nav_items() -> list[tuple[str, str, str]]:
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
+        items.append(("corrections.releases", _("Freigaben"), "/releases"))
+    if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:
+        items.append(("corrections.index", _("Korrekturen"), "/corrections"))
     if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:
         items.append(("costsharing.index", _("Kostenteilung"), "/cost-sharing/"))
     if current_user.is_operator_admin or current_user.has_role(Role.MEMBER_ADMIN):

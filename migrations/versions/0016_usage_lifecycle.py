@@ -4,16 +4,16 @@ The billing run now stamps the charge that billed a usage record on the record i
 billed without asking the ledger; a reversal of that charge marks it credited. Records billed before this
 revision are found by their charge's idempotency key (``charge:<booking>:<YYYY-MM>``) and stamped here.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
