@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from marketplace.bookings.costs import usage_cents
 from marketplace.bookings.models import Booking, BookingEvent, BookingStatus, UsageRecord, UsageStatus
-from marketplace.bookings.operations import month_charged, review_deadline
+from marketplace.bookings.operations import review_deadline
 from marketplace.catalogue.models import Service, Unit
 from marketplace.core.timeutil import today
 from marketplace.core.todos import Todo
@@ -79,7 +79,7 @@ def usage_to_review(user: User) -> list[Todo]:
     items = []
     for record in records:
         due = review_deadline(record)
-        if due < today() or month_charged(record.booking_id, record.period):
+        if due < today() or record.is_billed:
             continue  # deemed accepted, or billed already (a correction case is the way then)
         cents = usage_cents(record.booking, record)
         items.append(

@@ -28,6 +28,7 @@ from marketplace.bookings.models import (
     BookingStatus,
     UsageRecord,
     effective_status,
+    usage_state,
 )
 from marketplace.bookings.operations import (
     BookingRequest,
@@ -172,6 +173,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         costs=booking_costs(booking),
         can_edit_references=booking.can_edit_references(current_user) and booking.invoiced_at is None,
         review_deadline=review_deadline,
+        usage_states={record.id: usage_state(record, today()).value for record in booking.usage_records},
         **defaults,
     ), status
 
@@ -192,12 +194,14 @@ def cancel(booking_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         if form.confirmed.data != "1":
             with errors_on(form, Conflict):
-                preview = preview_cancellation(current_user, booking, form.ends_on.data)
+                costs = booking_costs(booking)
+                charged = {month.period for month in costs["months"] if month.net_cents}
+                preview = preview_cancellation(current_user, booking, form.ends_on.data, charged)
                 confirm = CancelForm(
                     prefix="cancel", formdata=None, ends_on=preview.ends_on, reason=form.reason.data, confirmed="1"
                 )
                 return render_template(
-                    "bookings/cancel.html", booking=booking, preview=preview, form=confirm, costs=booking_costs(booking)
+                    "bookings/cancel.html", booking=booking, preview=preview, form=confirm, costs=costs
                 ), 200
             return render_booking(booking, 422, cancel_form=form)
         with errors_on(form, Conflict, InvalidInput):
