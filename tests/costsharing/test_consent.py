@@ -39,12 +39,12 @@ def _advances(member_name: str) -> list[Advance]:
 def test_nothing_is_charged_before_acceptance(plan, bill):
     assert all(p.state is ParticipantState.INVITED for p in plan.participants)
     assert share_rows(plan) == []
-    bill("2026-03")
+    bill("2026-10")
     assert _advances("Stadt Wiesbaden") == [] and _advances("Landkreis Darmstadt-Dieburg") == []
     accept(plan, "Stadt Wiesbaden")
     db.session.commit()
-    bill("2026-04")
-    assert [(a.period, a.amount_cents) for a in _advances("Stadt Wiesbaden")] == [("2026-04", 1_000_000)]
+    bill("2026-11")
+    assert [(a.period, a.amount_cents) for a in _advances("Stadt Wiesbaden")] == [("2026-11", 1_000_000)]
     assert _advances("Landkreis Darmstadt-Dieburg") == []  # still only invited
 
 
@@ -69,7 +69,7 @@ def test_declining_charges_nothing_and_leaves_the_others_the_whole_cost(plan, bi
     decline_invitation(user("einkauf@ladadi.example"), landkreis)
     db.session.commit()
     assert [r.participant.member.name for r in share_rows(plan)] == ["Stadt Wiesbaden"]
-    bill("2026-05")
+    bill("2026-11")
     assert _advances("Landkreis Darmstadt-Dieburg") == []
     with pytest.raises(Conflict, match="bereits beantwortet"):
         ops.accept_invitation(user("einkauf@ladadi.example"), landkreis)
