@@ -360,7 +360,7 @@ def _next_month(period: str) -> str:
 def german_quantity(quantity: Decimal | None) -> str:
     if quantity is None:
         return "–"
-    text = f"{quantity.normalize():,f}"
+    text = f"{Decimal(quantity).normalize():,f}"
     return text.replace(",", "\u202f").replace(".", ",").replace("\u202f", ".")
 
 
