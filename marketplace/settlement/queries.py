@@ -10,6 +10,7 @@ from marketplace.core.errors import NotFound
 from marketplace.extensions import db
 from marketplace.members.models import Member, Role, User
 from marketplace.settlement.models import Invoice, PaymentInstruction, Settlement, SettlementPosition
+from marketplace.settlement.sepa import refusal
 
 
 def invoices_statement(user: User, period: str | None = None) -> Select:
@@ -50,8 +51,10 @@ class SettlementView:
 
     positions: list[SettlementPosition]
     instructions: list[PaymentInstruction]
-    #: Members for whom a pain.001 credit transfer file can be downloaded (who pays).
+    #: Members for whom a pain.001 credit transfer file can be downloaded (who pays, while it is not paid).
     sepa_payers: list[Member]
+    #: Paying members whose file is no longer (or not yet) offered, with the reason.
+    sepa_refused: list[tuple[Member, str]]
 
 
 def view_of(settlement: Settlement, user: User) -> SettlementView:
@@ -69,4 +72,12 @@ def view_of(settlement: Settlement, user: User) -> SettlementView:
     for instruction in instructions:
         if user.is_operator_finance or instruction.debtor_member_id == user.member_id:
             payers.setdefault(instruction.debtor_member_id, instruction.debtor)
-    return SettlementView(positions, instructions, list(payers.values()))
+    offered: list[Member] = []
+    refused: list[tuple[Member, str]] = []
+    for payer in payers.values():
+        problem = refusal(settlement, payer)
+        if problem is None:
+            offered.append(payer)
+        elif not isinstance(problem, NotFound):
+            refused.append((payer, problem.detail))
+    return SettlementView(positions, instructions, offered, refused)
