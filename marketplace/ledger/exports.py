@@ -341,7 +341,11 @@ def _table(
 
 def gdpdu_zip(period: str) -> bytes:
     """Members, accounts, the month's transfers and postings as CSV, described by index.xml (GDPdU DTD
-    of 2004), zipped: what a tax auditor's IDEA reads for data access Z3."""
+    of 2004), zipped: what a tax auditor's IDEA reads for data access Z3.
+
+    index.xml names the DTD ``gdpdu-01-09-2004.dtd`` as the standard asks. The DTD itself is not in the
+    zip: its text is published by the tax administration's software supplier without a licence that lets
+    us redistribute it; the auditor's IDEA brings it along (docs/OPERATIONS.md, "Tax audit export")."""
     members = db.session.scalars(select(Member).order_by(Member.id)).all()
     accounts = db.session.scalars(select(Account).order_by(Account.id)).all()
     transfers = db.session.scalars(select(Transfer).where(Transfer.period == period).order_by(Transfer.id)).all()
@@ -355,7 +359,14 @@ def gdpdu_zip(period: str) -> bytes:
         "mitglieder.csv": _gdpdu_csv(
             [["MitgliedNr", "Name", "Art", "Ort", "LeitwegID", "UStIdNr"]]
             + [
-                [str(m.id), safe_text(m.name), m.kind.value, safe_text(m.city), m.leitweg_id or "", m.vat_id or ""]
+                [
+                    str(m.id),
+                    safe_text(m.name),
+                    m.kind.value,
+                    safe_text(m.city),
+                    m.leitweg_id or "",
+                    m.vat_identifier or "",
+                ]
                 for m in members
             ]
         ),
