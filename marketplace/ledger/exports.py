@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
 
 from flask import Response, stream_with_context
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
@@ -23,9 +24,9 @@ from marketplace.bookings.models import Booking
 from marketplace.catalogue.models import Category, Service
 from marketplace.core.timeutil import month_bounds, parse_period
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, AccountKind, Posting, Transfer
+from marketplace.ledger.models import Account, AccountKind, Posting, Transfer, TransferKind
 from marketplace.ledger.queries import journal_statement
-from marketplace.ledger.reports import Statement
+from marketplace.ledger.reports import Statement, StatementEntry
 from marketplace.members.models import Member
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -117,24 +118,46 @@ def journal_csv(member_id: int | None, period: str | None) -> Iterator[list[str]
         ]
 
 
-def statement_csv(statement: Statement) -> Iterator[list[str]]:
-    yield ["Kontoauszug", safe_text(statement.member_name), statement.period, ""]
-    yield ["Abschnitt", "Gegenpartei", "Leistung / Text", "Betrag (EUR)"]
-    yield ["Anfangssaldo", "", "", german_amount(statement.opening_cents)]
-    for line in statement.received:
-        yield ["Abrechnung erhalten", safe_text(line.counterparty), safe_text(line.service), german_amount(line.cents)]
-    for line in statement.given:
-        yield ["Abrechnung gegeben", safe_text(line.counterparty), safe_text(line.service), german_amount(-line.cents)]
-    for item in statement.reversals:
-        yield ["Storno", safe_text(item.counterparty), safe_text(item.description), german_amount(item.cents)]
-    for item in statement.others:
+def _entry_label(entry: StatementEntry) -> str:
+    """What kind of line it is, in the reader's language (never a raw kind like ``vat``)."""
+    if entry.kind is TransferKind.CHARGE:
+        return _("Abrechnung erhalten") if entry.cents >= 0 else _("Abrechnung gegeben")
+    labels = {
+        TransferKind.REVERSAL: _("Storno"),
+        TransferKind.VAT: _("Umsatzsteuer"),
+        TransferKind.PAYMENT: _("Zahlung"),
+        TransferKind.PAYOUT: _("Auszahlung"),
+    }
+    return labels[entry.kind]
+
+
+def statement_csv(statement: Statement, documents: Mapping[int, str] | None = None) -> Iterator[list[str]]:
+    """The statement as a table German Excel opens: the header in the first row, then the opening balance,
+    one row per transfer with the day it was booked, its document number (the invoice, credit note or
+    payment advice it belongs to; `documents` maps transfer ids to them) and booking number, and the
+    closing balance. The balances are no bookings and carry no date."""
+    documents = documents or {}
+    yield [
+        _("Datum"),
+        _("Belegnummer"),
+        _("Buchung"),
+        _("Art"),
+        _("Gegenpartei"),
+        _("Leistung / Text"),
+        _("Betrag (EUR)"),
+    ]
+    yield ["", "", "", _("Anfangssaldo"), "", "", german_amount(statement.opening_cents)]
+    for entry in statement.entries:
         yield [
-            f"Sonstige ({item.kind})",
-            safe_text(item.counterparty),
-            safe_text(item.description),
-            german_amount(item.cents),
+            f"{entry.booked_on:%d.%m.%Y}",
+            safe_text(documents.get(entry.transfer_id, "")),
+            str(entry.transfer_id),
+            _entry_label(entry),
+            safe_text(entry.counterparty),
+            safe_text(entry.text),
+            german_amount(entry.cents),
         ]
-    yield ["Endsaldo", "", "", german_amount(statement.closing_cents)]
+    yield ["", "", "", _("Endsaldo"), "", "", german_amount(statement.closing_cents)]
 
 
 # --- DATEV ------------------------------------------------------------------------------------------------
