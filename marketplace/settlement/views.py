@@ -11,7 +11,6 @@ from marketplace.core.errors import NotFound
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period
-from marketplace.costsharing.queries import prepaid_cents
 from marketplace.extensions import db
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
@@ -62,7 +61,7 @@ def invoice(invoice_id: int) -> str:
         invoice=document,
         exemption=xrechnung.exemption(document),
         payee=xrechnung.payee_of(document),
-        prepaid=prepaid_cents(document),  # a cost-sharing final invoice's advances (BT-113)
+        prepaid=document.prepaid_cents,  # e.g. a cost-sharing final invoice's advances (BT-113)
     )
 
 

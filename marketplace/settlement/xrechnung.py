@@ -1,4 +1,4 @@
-"""XRechnung 3.0 in UBL 2.1 syntax for invoices (Invoice, type 380) and credit notes (CreditNote, 381).
+"""XRechnung 3.0 in UBL 2.1 syntax for invoices (Invoice, type 380 or 326) and credit notes (CreditNote, 381).
 
 Built with the standard library only; validated in the tests against the UBL XSD, the EN 16931 rules and
 the German XRechnung rules (BR-DE-*). Element order follows the UBL 2.1 schemas exactly.
@@ -192,6 +192,11 @@ def render(invoice: Invoice) -> bytes:
         reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
         _cbc(reference, "ID", invoice.credited_invoice.number)
         _cbc(reference, "IssueDate", invoice.credited_invoice.issue_date.isoformat())
+    # BG-3: the earlier invoices this one settles (a final invoice's advance invoices), as stored at issue
+    for preceding in invoice.preceding:
+        reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
+        _cbc(reference, "ID", preceding.number)
+        _cbc(reference, "IssueDate", preceding.issue_date.isoformat())
 
     _party(_cac(root, "AccountingSupplierParty"), provider, seller=True, invoice=invoice)
     _party(_cac(root, "AccountingCustomerParty"), buyer, seller=False, invoice=invoice)
@@ -233,12 +238,9 @@ def render(invoice: Invoice) -> bytes:
     _amount(totals, "LineExtensionAmount", invoice.net_cents)
     _amount(totals, "TaxExclusiveAmount", invoice.net_cents)
     _amount(totals, "TaxInclusiveAmount", invoice.gross_cents)
-    from marketplace.costsharing.queries import prepaid_cents  # a final invoice's advances (BT-113)
-
-    prepaid = prepaid_cents(invoice)
-    if prepaid:
-        _amount(totals, "PrepaidAmount", prepaid)
-    _amount(totals, "PayableAmount", invoice.gross_cents - prepaid)
+    if invoice.prepaid_cents:  # BT-113: e.g. a final invoice's advance invoices, fixed at issue
+        _amount(totals, "PrepaidAmount", invoice.prepaid_cents)
+    _amount(totals, "PayableAmount", invoice.due_cents)
 
     for line in invoice.lines:
         element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
