@@ -182,7 +182,8 @@ class TrueUp(db.Model):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
     #: The participant's key weight and days in the year as the true-up used them (a Königsteiner value
     #: corrected later changes neither; null for true-ups booked before they were kept).
-    weight: Mapped[Decimal | None] = mapped_column(Numeric(14, 5))
+    #: Wide enough for every key's weight: a custom weight (NUMERIC(14, 5)) and an inhabitants' count (INTEGER).
+    weight: Mapped[Decimal | None] = mapped_column(Numeric(20, 5))
     days: Mapped[int | None] = mapped_column(Integer)
     #: Its part of the planned cost at the true-up.
     planned_cents: Mapped[int | None] = mapped_column(BigInteger)

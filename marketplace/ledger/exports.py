@@ -26,7 +26,7 @@ from marketplace.core.timeutil import month_bounds, parse_period
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Posting, Transfer, TransferKind
 from marketplace.ledger.queries import journal_statement
-from marketplace.ledger.reports import Statement, StatementEntry
+from marketplace.ledger.reports import Statement, StatementEntry, berlin_date
 from marketplace.members.models import Member
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -47,9 +47,7 @@ def safe_text(value: Any) -> str:
 
 
 def local_date(moment: datetime) -> date:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(BERLIN).date()
+    return berlin_date(moment)
 
 
 def _csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:

@@ -52,7 +52,7 @@ def upgrade():
     with op.batch_alter_table("invoice_preceding") as batch:
         batch.create_index(batch.f("ix_invoice_preceding_preceding_invoice_id"), ["preceding_invoice_id"], unique=False)
     with op.batch_alter_table("cost_sharing_true_ups") as batch:
-        batch.add_column(sa.Column("weight", sa.Numeric(14, 5), nullable=True))
+        batch.add_column(sa.Column("weight", sa.Numeric(20, 5), nullable=True))
         batch.add_column(sa.Column("days", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("planned_cents", sa.BigInteger(), nullable=True))
 

@@ -176,3 +176,23 @@ def test_advances_csv_marks_a_reversed_advance_and_plans_only_billable_months(ap
     # a participant sees its own advances only
     own = _csv(_client(app, "einkauf@wiesbaden.example").get(f"/cost-sharing/{plan.id}/advances.csv"))
     assert own and {r["mitglied_id"] for r in own} == {str(wiesbaden)}
+
+
+def test_a_true_up_keeps_the_largest_inhabitants_count_the_key_allows(app, demo, shared_service, bill):
+    from marketplace.costsharing.models import MAX_POPULATION
+
+    service = shared_service(KDZ, VatCategory.NOT_TAXABLE, "Großes Netz")
+    plan = ops.create_plan(user(KDZ), service, 2026, 1_200_000, AllocationKey.POPULATION)
+    for name, population in (("Stadt Wiesbaden", MAX_POPULATION), ("Landkreis Darmstadt-Dieburg", 300_117)):
+        ops.add_participant(
+            user(KDZ), plan, member(name), date(2026, 1, 1), population=population, population_date=date(2025, 12, 31)
+        )
+    db.session.commit()
+    bill("2026-09")
+    app.config["MARKETPLACE_TODAY"] = "2027-01-10"
+    kdz = _client(app, KDZ)
+    url = f"/cost-sharing/{plan.id}"
+    assert post_form(kdz, url, f"{url}/true-up", {"t-actual_cost": "1.200.000,00"}).status_code == 302
+    rows = {r["mitglied"]: r for r in _csv(kdz.get(f"{url}/shares.csv"))}
+    assert rows["Stadt Wiesbaden"]["gewicht"] == str(MAX_POPULATION)
+    assert sum(Decimal(r["endbetrag"]) for r in rows.values()) == Decimal("1200000.00")
