@@ -60,7 +60,7 @@ def invoice(invoice_id: int) -> str:
         "settlement/invoice.html",
         invoice=document,
         exemption=xrechnung.exemption(document),
-        payee=xrechnung.payee_of(document),
+        payment_note=xrechnung.payment_note(document),
         prepaid=document.prepaid_cents,  # e.g. a cost-sharing final invoice's advances (BT-113)
     )
 

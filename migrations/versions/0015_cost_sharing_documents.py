@@ -9,16 +9,16 @@
 - A true-up keeps each participant's weight, days and planned part as it used them, so a Königsteiner
   value corrected afterwards changes neither the plan's page nor its exports of that year.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
