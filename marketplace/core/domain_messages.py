@@ -230,6 +230,13 @@ MESSAGES = [
     _l(
         "Der Abrechnungslauf %(run)s für %(period)s ist abgebrochen. Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
     ),
+    # marketplace/monthend/datev/__init__.py
+    _l("Den DATEV-Buchungsstapel für %(period)s gibt es erst, wenn der Monat abgeschlossen ist."),
+    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10."),
+    # marketplace/monthend/datev/accounts.py
+    _l("Für den Steuersatz %(rate)s Prozent gibt es keinen DATEV-Steuerschlüssel."),
+    _l("DATEV kennt hier nur die Kontenrahmen SKR 03 und SKR 04, nicht %(chart)s."),
+    _l("Die DATEV-Einstellung %(role)s ist keine Kontonummer: %(account)s."),
     # marketplace/payments/collection.py
     _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
     _l("Die Verrechnung ist bereits bezahlt."),
@@ -244,7 +251,6 @@ MESSAGES = [
     _l("Diese Zahlungsanweisung gibt es nicht."),
     _l("Direktzahlungen lassen sich nur für freigegebene, noch nicht bezahlte Verrechnungen buchen."),
     _l("Diese Zahlungsanweisung wird gerade eingezogen oder ist bereits bezahlt."),
-    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10."),
     # marketplace/settlement/queries.py
     _l("Diese Rechnung gibt es nicht."),
     _l("Diese Verrechnung gibt es nicht."),

@@ -30,7 +30,7 @@ def _put_payment(api, member_id: int, payment: dict) -> dict:
 
 
 @pytest.fixture
-def paid_documents(app, demo, api_as, close_month, set_today):
+def paid_documents(app, demo, api_as, close_month, close_through, set_today):
     """Invoices and credit notes of every payment way, set through the API as finance staff would.
 
     ekom21 pays (its credit notes) by debit, KDZ Mainz by transfer; Stadt Wiesbaden by debit (demo data);
@@ -43,7 +43,7 @@ def paid_documents(app, demo, api_as, close_month, set_today):
         operator, ekom.id, {"way": "debit", "mandate_reference": "KOPIT-LB-EK-0007", "debited_iban": ekom.iban}
     )
     _put_payment(operator, kdz.id, {"way": "transfer"})
-    close_month("2026-09")
+    close_through("2026-09")
     # the Landkreis's own finance staff would: the operator edits it here, which the profile allows too
     _put_payment(operator, ladadi.id, {"way": "transfer"})
     close_month("2026-10")
@@ -97,8 +97,11 @@ def test_each_way_of_paying_is_stated_as_it_really_moves(paid_documents, api_as,
         assert tree.find("cac:PaymentMeans/cac:PayeeFinancialAccount", NS) is None
 
     # 97: the Landkreis's September invoices, issued while it cleared through the settlement
-    cleared = _pick(paid_documents, code="97", credit=False, period="2026-09")
-    assert cleared.buyer_id == ladadi.id
+    cleared = max(
+        (d for d in paid_documents.values() if d.payment_means_code == "97" and not d.is_credit_note),
+        key=lambda d: d.id,
+    )
+    assert cleared.buyer_id == ladadi.id and cleared.period <= "2026-09"
     tree = _tree(api, cleared)
     assert_valid_xrechnung(etree.tostring(tree))
     terms = _text(tree, "cac:PaymentTerms/cbc:Note")
@@ -206,13 +209,15 @@ def test_a_debit_needs_mandate_account_and_the_operators_creditor_id(app, demo, 
     }
 
 
-def test_a_debit_whose_mandate_went_missing_is_issued_as_clearing(app, demo, close_month):
+def test_a_debit_whose_mandate_went_missing_is_issued_as_clearing(app, demo, close_through):
     """The issue never writes a debit the rules would reject: without the operator's creditor id the document
     says clearing, which is how its money then moves."""
+    wiesbaden = user("kasse@wiesbaden.example").member
+    before = {i.payment_means_code for i in db.session.scalars(select(Invoice).where(Invoice.buyer_id == wiesbaden.id))}
+    assert before == {"59"}  # closed by the demo while the operator had its creditor id
     operator = user("betrieb@kopit.example").member
     operator.sepa_creditor_id = None
     db.session.commit()
-    close_month("2026-09")
-    wiesbaden = user("kasse@wiesbaden.example").member
-    codes = {i.payment_means_code for i in db.session.scalars(select(Invoice).where(Invoice.buyer_id == wiesbaden.id))}
-    assert codes == {"59", "97"}  # August (closed by the demo with the creditor id) and September
+    months = close_through("2026-10")
+    after = db.session.scalars(select(Invoice).where(Invoice.buyer_id == wiesbaden.id, Invoice.period.in_(months)))
+    assert months and {i.payment_means_code for i in after} == {"97"}
