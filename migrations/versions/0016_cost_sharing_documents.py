@@ -9,16 +9,16 @@
 - A true-up keeps each participant's weight, days and planned part as it used them, so a Königsteiner
   value corrected afterwards changes neither the plan's page nor its exports of that year.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
