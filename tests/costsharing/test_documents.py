@@ -66,9 +66,9 @@ def _advance(plan_id: int, member_id: int, period: str) -> Advance:
 def test_advance_invoices_are_partial_invoices_and_pass_the_three_layers(
     app, koenigstein_plan, bill, assert_valid_xrechnung
 ):
-    bill("2026-09")
+    bill("2026-10")
     wiesbaden = member("Stadt Wiesbaden").id
-    advance = _advance(koenigstein_plan.id, wiesbaden, "2026-09")
+    advance = _advance(koenigstein_plan.id, wiesbaden, "2026-10")
     finance = _client(app, "kasse@wiesbaden.example")
     xml = finance.get(f"/invoices/{advance.invoice_id}/xrechnung")
     assert xml.status_code == 200
@@ -82,10 +82,10 @@ def test_the_final_invoice_references_each_advance_invoice_and_states_them_as_pr
     app, koenigstein_plan, bill, assert_valid_xrechnung
 ):
     plan = koenigstein_plan
-    for period in ("2026-09", "2026-10", "2026-11"):
+    for period in ("2026-10", "2026-11"):
         bill(period)
     wiesbaden, ladadi = member("Stadt Wiesbaden").id, member("Landkreis Darmstadt-Dieburg").id
-    # October's advance of the Landkreis was charged twice by mistake and reversed: it is not settled again
+    # October's advance of the Landkreis was charged by mistake and reversed: it is not settled again
     reversed_advance = _advance(plan.id, ladadi, "2026-10")
     reverse_transfer(user("betrieb@kopit.example"), reversed_advance.transfer_id, "Doppelt berechnet")
     db.session.commit()
@@ -97,7 +97,7 @@ def test_the_final_invoice_references_each_advance_invoice_and_states_them_as_pr
     db.session.expire_all()
     finance = _client(app, "betrieb@kopit.example")
 
-    for member_id, months in ((wiesbaden, ["2026-09", "2026-10", "2026-11"]), (ladadi, ["2026-09", "2026-11"])):
+    for member_id, months in ((wiesbaden, ["2026-10", "2026-11"]), (ladadi, ["2026-11"])):
         entry = db.session.scalar(select(TrueUp).where(TrueUp.plan_id == plan.id, TrueUp.member_id == member_id))
         final = db.session.get(Invoice, entry.invoice_id)
         advances = [db.session.get(Invoice, _advance(plan.id, member_id, m).invoice_id) for m in months]
@@ -123,7 +123,7 @@ def test_the_final_invoice_references_each_advance_invoice_and_states_them_as_pr
 
 def test_a_koenigstein_value_corrected_after_the_true_up_changes_nothing_booked(app, koenigstein_plan, bill):
     plan = koenigstein_plan
-    bill("2026-09")
+    bill("2026-10")
     app.config["MARKETPLACE_TODAY"] = "2027-01-10"
     kdz = _client(app, KDZ)
     url = f"/cost-sharing/{plan.id}"
@@ -152,25 +152,25 @@ def test_a_koenigstein_value_corrected_after_the_true_up_changes_nothing_booked(
 
 def test_advances_csv_marks_a_reversed_advance_and_plans_only_billable_months(app, koenigstein_plan, bill):
     plan = koenigstein_plan
-    bill("2026-09")
     bill("2026-10")
+    bill("2026-11")
     wiesbaden = member("Stadt Wiesbaden").id
-    october = _advance(plan.id, wiesbaden, "2026-10")
-    reversal = reverse_transfer(user("betrieb@kopit.example"), october.transfer_id, "Falscher Schlüssel")
+    november = _advance(plan.id, wiesbaden, "2026-11")
+    reversal = reverse_transfer(user("betrieb@kopit.example"), november.transfer_id, "Falscher Schlüssel")
     db.session.commit()
     kdz = _client(app, KDZ)
     rows = _csv(kdz.get(f"/cost-sharing/{plan.id}/advances.csv"))
     mine = {r["monat"]: r for r in rows if r["mitglied_id"] == str(wiesbaden)}
-    # January to August lie before the closed August: never billed, not planned, not counted
-    assert sorted(mine) == ["2026-09", "2026-10", "2026-11", "2026-12"]
-    assert mine["2026-09"]["status"] == "berechnet" and mine["2026-09"]["rechnung"]
-    assert mine["2026-10"]["status"] == "storniert"
-    assert mine["2026-10"]["storno_buchung"] == str(reversal.id)
-    assert mine["2026-11"]["status"] == mine["2026-12"]["status"] == "geplant"
-    assert not mine["2026-11"]["rechnung"] and not mine["2026-11"]["buchung"]
+    # January to September lie up to the closed September: never billed, not planned, not counted
+    assert sorted(mine) == ["2026-10", "2026-11", "2026-12"]
+    assert mine["2026-10"]["status"] == "berechnet" and mine["2026-10"]["rechnung"]
+    assert mine["2026-11"]["status"] == "storniert"
+    assert mine["2026-11"]["storno_buchung"] == str(reversal.id)
+    assert mine["2026-12"]["status"] == "geplant"
+    assert not mine["2026-12"]["rechnung"] and not mine["2026-12"]["buchung"]
     # the shares' "advances in the year" are what was charged and stands plus what can still be billed
     shares = {r["mitglied_id"]: r for r in _csv(kdz.get(f"/cost-sharing/{plan.id}/shares.csv"))}
-    expected = sum(Decimal(mine[m]["abschlag"]) for m in ("2026-09", "2026-11", "2026-12"))
+    expected = sum(Decimal(mine[m]["abschlag"]) for m in ("2026-10", "2026-12"))
     assert Decimal(shares[str(wiesbaden)]["abschlaege_im_jahr"]) == expected
     assert "storniert" in kdz.get(f"/cost-sharing/{plan.id}").text
     # a participant sees its own advances only
@@ -188,7 +188,7 @@ def test_a_true_up_keeps_the_largest_inhabitants_count_the_key_allows(app, demo,
             user(KDZ), plan, member(name), date(2026, 1, 1), population=population, population_date=date(2025, 12, 31)
         )
     db.session.commit()
-    bill("2026-09")
+    bill("2026-10")
     app.config["MARKETPLACE_TODAY"] = "2027-01-10"
     kdz = _client(app, KDZ)
     url = f"/cost-sharing/{plan.id}"

@@ -73,9 +73,6 @@ def test_header_first_dates_and_document_numbers_on_every_line(kasse):
     # opening + lines = closing, to the cent
     cents = [int(Decimal(str(v)).scaleb(2)) for v in table["Betrag (EUR)"]]
     assert cents[0] + sum(cents[1:-1]) == cents[-1]
-    # September is billed but not closed: its charges are on no invoice yet, and say so by an empty number
-    september = _read(kasse.get(f"/ledger/statements/{wiesbaden}/2026-09.csv").data).iloc[1:-1]
-    assert len(september) > 0 and september["Belegnummer"].isna().all()
 
 
 def test_labels_follow_the_readers_language(kasse):

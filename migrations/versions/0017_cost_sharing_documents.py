@@ -9,16 +9,16 @@
 - A true-up keeps each participant's weight, days and planned part as it used them, so a Königsteiner
   value corrected afterwards changes neither the plan's page nor its exports of that year.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
