@@ -4,16 +4,16 @@ Each participant carries its state (invited, accepted, declined), who answered a
 before this revision were enrolled by their provider and have been charged advances, so they count as
 accepted (the server default); new ones start as invited, carry no share and are charged nothing.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
