@@ -34,7 +34,7 @@ from marketplace.bookings.operations import (
     review_deadline,
     withdraw_booking,
 )
-from marketplace.bookings.queries import booking_for, bookings_statement
+from marketplace.bookings.queries import booking_filter_choices, booking_for, bookings_statement
 from marketplace.catalogue.queries import service_for
 from marketplace.catalogue.views import REQUEST_FORM, render_service
 from marketplace.core.edge import errors_on, writes
@@ -42,6 +42,7 @@ from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import today
+from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.members.models import Role
 
@@ -54,19 +55,40 @@ def _offer_request_form(state: BlueprintSetupState) -> None:
     state.app.extensions[REQUEST_FORM] = BookingRequestForm
 
 
+def _sides() -> list[str]:
+    """The lists the user may see: its member's as buyer and as provider; all bookings for the operator."""
+    sides = [s for s, role in (("buyer", Role.BUYER), ("provider", Role.PROVIDER)) if current_user.has_role(role)]
+    return [*sides, "all"] if current_user.is_operator_staff else sides
+
+
 @bp.get("")
 @login_required
 def index() -> str:
-    sides = [s for s, role in (("buyer", Role.BUYER), ("provider", Role.PROVIDER)) if current_user.has_role(role)]
+    sides = _sides()
     if not sides:
         abort(403)
     side = request.args.get("as") if request.args.get("as") in sides else sides[0]
     status_arg = request.args.get("status")
     status = BookingStatus(status_arg) if status_arg in {s.value for s in BookingStatus} else None
+    choices = booking_filter_choices(current_user.member_id, side)
+    # a filter value the list does not offer is ignored, as an unknown status is
+    chosen = {
+        name: value if any(value == option for option, _label in choices[name]) else None
+        for name in ("provider", "buyer", "service")
+        for value in [parse_query_int(request.args.get(f"{name}_id"))]
+    }
     page, per_page = clamp_page_args(
         request.args.get("page"), request.args.get("per_page"), current_app.config["PER_PAGE"]
     )
-    result = paginate(bookings_statement(current_user.member_id, side, status), page, per_page)
+    statement = bookings_statement(
+        current_user.member_id,
+        side,
+        status,
+        provider_id=chosen["provider"],
+        buyer_id=chosen["buyer"],
+        service_id=chosen["service"],
+    )
+    result = paginate(statement, page, per_page)
     day = today()
     return render_template(
         "bookings/index.html",
@@ -76,6 +98,8 @@ def index() -> str:
         sides=sides,
         status=status,
         statuses=list(BookingStatus),
+        choices=choices,
+        chosen=chosen,
     )
 
 

@@ -139,7 +139,7 @@ def _nav_items() -> list[tuple[str, str, str]]:
         return items
     if current_user.has_role(Role.PROVIDER):
         items.append(("catalogue.mine", _("Meine Angebote"), "/services/mine"))
-    if current_user.has_role(Role.BUYER, Role.PROVIDER):
+    if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_operator_staff:
         items.append(("bookings.index", _("Buchungen"), "/bookings"))
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))

@@ -52,7 +52,15 @@ def test_operator_admits_a_member_whose_admin_accepts_the_invitation(app, demo):
         operator,
         "/admin/members",
         "/admin/members",
-        {"name": "Stadt Mainz", "kind": "municipality", "admin_name": "Maria Mainz", "admin_email": "it@mainz.example"},
+        {
+            "name": "Stadt Mainz",
+            "kind": "municipality",
+            "street": "Jockel-Fuchs-Platz 1",
+            "postcode": "55116",
+            "city": "Mainz",
+            "admin_name": "Maria Mainz",
+            "admin_email": "it@mainz.example",
+        },
     )
     assert response.status_code == 302
     assert _member("Stadt Mainz").active

@@ -18,14 +18,16 @@ from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.members.models import Member, MemberKind, Role, User
 from marketplace.members.operations import (
+    MEMBER_DATA_FIELDS,
     assignable_roles,
     invite_user,
     set_member_active,
     set_user_active,
     set_user_roles,
+    update_member_data,
 )
 from marketplace.web.admin.blueprint import bp
-from marketplace.web.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberForm, RolesForm
+from marketplace.web.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberDataForm, MemberForm, RolesForm
 from marketplace.web.admin.queries import audit_statement, members_statement, users_statement
 
 
@@ -63,7 +65,9 @@ def members() -> Response | tuple[str, int]:
     form = MemberForm()
     if form.validate_on_submit():
         with errors_on(form):
-            member = admit_member(current_user, name=form.name.data, kind=MemberKind(form.kind.data))
+            member = admit_member(
+                current_user, name=form.name.data, kind=MemberKind(form.kind.data), **_member_data(form)
+            )
             if form.admin_email.data:
                 invite_user(
                     current_user,
@@ -79,6 +83,28 @@ def members() -> Response | tuple[str, int]:
     return render_template(
         "admin/members.html", members=rows, form=form, action_form=ActionForm(), kind_labels=KIND_LABELS
     ), status
+
+
+def _member_data(form: MemberDataForm) -> dict[str, str | None]:
+    return {name: getattr(form, name).data for name in MEMBER_DATA_FIELDS}
+
+
+@bp.route("/members/<int:member_id>/data", methods=["GET", "POST"])
+@login_required
+@writes
+def member_data(member_id: int) -> Response | tuple[str, int]:
+    """The master data invoices need: the operator's admins for every member, a member admin for its own."""
+    member = db.session.get(Member, member_id)
+    if member is None or not current_user.can_edit_member_data(member.id):
+        abort(404)
+    form = MemberDataForm(obj=member)
+    if form.validate_on_submit():
+        with errors_on(form):
+            update_member_data(current_user, member, **_member_data(form))
+            flash(_("Die Stammdaten von „%(name)s“ sind gespeichert.", name=member.name), "success")
+            return redirect(url_for("admin.member_data", member_id=member.id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("admin/member_data.html", member=member, form=form), status
 
 
 @bp.post("/members/<int:member_id>/<any(suspend, admit):action>")
