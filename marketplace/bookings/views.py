@@ -199,7 +199,7 @@ def usage(booking_id: int) -> Response | tuple[str, int]:
     form = UsageForm()
     if form.validate_on_submit():
         with errors_on(form, InvalidInput):
-            record = record_usage(current_user, booking, form.period.data.strip(), form.quantity.data)
+            record = record_usage(current_user, booking, form.period.data, form.quantity.data)
             flash(_("Der Verbrauch für %(period)s ist erfasst.", period=record.period), "success")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
     return render_booking(booking, 422, usage_form=form)

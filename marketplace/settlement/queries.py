@@ -8,6 +8,7 @@ from sqlalchemy import Select, or_, select
 
 from marketplace.core.errors import NotFound
 from marketplace.extensions import db
+from marketplace.ledger.models import Period, PeriodStatus
 from marketplace.members.models import Member, Role, User
 from marketplace.settlement.models import Invoice, PaymentInstruction, Settlement, SettlementPosition
 
@@ -70,3 +71,14 @@ def view_of(settlement: Settlement, user: User) -> SettlementView:
         if user.is_operator_finance or instruction.debtor_member_id == user.member_id:
             payers.setdefault(instruction.debtor_member_id, instruction.debtor)
     return SettlementView(positions, instructions, list(payers.values()))
+
+
+def settleable_periods() -> list[str]:
+    """Closed months that no settlement covers yet, newest first: what a new settlement may be for."""
+    settled = select(Settlement.period)
+    statement = (
+        select(Period.period)
+        .where(Period.status == PeriodStatus.CLOSED, Period.period.not_in(settled))
+        .order_by(Period.period.desc())
+    )
+    return list(db.session.scalars(statement))

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from marketplace.core import readonly
 from marketplace.core.errors import DomainError, error_renderer_for
 from marketplace.core.money import format_eur
+from marketplace.core.timeutil import month_label
 from marketplace.core.validators import check_request_input
 from marketplace.extensions import db, login_manager
 from marketplace.members.models import Role
@@ -114,6 +115,10 @@ def init_app(app: Flask) -> None:
     @app.template_filter("datum")
     def date_filter(value: Any) -> str:
         return format_date(value, "medium") if value else "–"
+
+    @app.template_filter("monat")
+    def month_filter(period: str | None) -> str:
+        return month_label(period) if period else "–"
 
     @app.context_processor
     def template_globals() -> dict[str, Any]:
