@@ -21,6 +21,7 @@ from marketplace.members.models import Member, MemberKind, Role, User
 from marketplace.members.operations import create_user
 from marketplace.monthend.billing import run_billing
 from marketplace.monthend.close import close_period
+from marketplace.seed_exchange import seed_exchange
 
 DEMO_PASSWORD = "demo-passwort"  # noqa: S105 - documented demo login, never for production data
 
@@ -270,4 +271,5 @@ def seed_demo_data() -> bool:
     run_billing(operator, period_of(two_ago))
     db.session.commit()
     close_period(operator, period_of(three_ago))
+    seed_exchange()  # more providers, services and bookings, none of them in the history above
     return True
