@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -26,6 +27,7 @@ from marketplace.members.operations import (
     set_user_roles,
     update_member_data,
 )
+from marketplace.web.admin.audit_view import ACTION_LABELS, audit_row
 from marketplace.web.admin.blueprint import bp
 from marketplace.web.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberDataForm, MemberForm, RolesForm
 from marketplace.web.admin.queries import audit_statement, members_statement, users_statement
@@ -213,4 +215,15 @@ def audit() -> str:
     )
     result = paginate(audit_statement(member_id, action), page, per_page, scalars=False)
     members = list(db.session.scalars(members_statement())) if current_user.is_operator_admin else []
-    return render_template("admin/audit.html", page=result, member_id=member_id, action=action or "", members=members)
+    lang = str(get_locale())
+    rows = [(audit_row(event, lang), actor) for event, actor in result.items]
+    actions = sorted(((key, str(label)) for key, label in ACTION_LABELS.items()), key=lambda pair: pair[1])
+    return render_template(
+        "admin/audit.html",
+        page=result,
+        rows=rows,
+        member_id=member_id,
+        action=action or "",
+        actions=actions,
+        members=members,
+    )
