@@ -175,5 +175,6 @@ def test_audit_trail_for_operator_and_own_member_admin(app, wiesbaden_admin, dem
     assert "<dt>aktiv</dt><dd>ja</dd>" in page.text and "<dt>aktiv</dt><dd>nein</dd>" in page.text  # before, after
     own = _client(app, "it-leitung@wiesbaden.example").get(f"/admin/audit?member_id={ladadi.id}")
     assert own.status_code == 200
-X
+    # only its own member's trail, whatever it asks for
+    assert '<span class="lb-audit-key">member.suspended</span>' not in own.text
     assert "Stadt Wiesbaden" in own.text or "user.created" in own.text
