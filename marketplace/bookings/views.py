@@ -133,8 +133,11 @@ def _history(booking: Booking) -> list[tuple[Any, str, Any]]:
     return sorted(entries, key=lambda entry: (entry[0].replace(tzinfo=None), entry[1]))
 
 
-def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[str, int]:
-    """The booking page with its forms; a failed form passes itself in to show its errors."""
+def render_booking(
+    booking: Booking, status: int = 200, *, dispute_usage_id: int | None = None, **forms: Any
+) -> tuple[str, int]:
+    """The booking page with its forms; a failed form passes itself in to show its errors (a failed dispute
+    also names its usage record, so that only that row shows the error)."""
     defaults: dict[str, Any] = {
         "action_form": ActionForm(),
         "decline_form": DeclineForm(),
@@ -154,6 +157,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         earliest_end=earliest_cancellation(booking) if can_cancel else None,
         can_cancel=can_cancel,
         review_deadline=review_deadline,
+        dispute_usage_id=dispute_usage_id,
         **defaults,
     ), status
 
@@ -236,7 +240,8 @@ def dispute(booking_id: int, usage_id: int) -> Response | tuple[str, int]:
             dispute_usage(current_user, record, form.reason.data)
             flash(_("Ihr Einspruch ist eingetragen; der Verbrauch wird bis zur Klärung nicht abgerechnet."), "info")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
-    return render_booking(booking, 422, dispute_form=form)
+    form.reason.id = f"dispute-reason-{record.id}"  # the summary's link leads to this row's field
+    return render_booking(booking, 422, dispute_form=form, dispute_usage_id=record.id)
 
 
 @bp.post("/<int:booking_id>/accept")
