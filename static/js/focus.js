@@ -10,3 +10,10 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   answer.focus({ preventScroll: false });
 });
+
+// A "Drucken" button (data-print) opens the browser's print dialogue; the print styles leave out the site's frame.
+document.addEventListener("click", (event) => {
+  if (event.target instanceof Element && event.target.closest("[data-print]")) {
+    window.print();
+  }
+});
