@@ -197,8 +197,13 @@ def _past_booking(buyer: User, service: Service, starts_on: date, quantity: int,
     return booking
 
 
-def seed_demo_data() -> bool:
-    """Create the demo data unless it exists; returns True when it was created."""
+def seed_demo_data(*, exchange: bool = False) -> bool:
+    """Create the demo data unless it exists; returns True when it was created.
+
+    `exchange` adds the wider exchange (`marketplace.seed_exchange`: three more providers, 30+ services with
+    SLAs, bookings in every state), as `flask seed-demo` does; the tests' fixture keeps to the core demo,
+    whose figures they check.
+    """
     if db.session.scalar(select(Member.id).where(Member.name == "KOPIT eG")) is not None:
         return False
     members = {spec["name"]: admit_member(None, **spec) for spec in MEMBERS}
@@ -271,5 +276,6 @@ def seed_demo_data() -> bool:
     run_billing(operator, period_of(two_ago))
     db.session.commit()
     close_period(operator, period_of(three_ago))
-    seed_exchange()  # more providers, services and bookings, none of them in the history above
+    if exchange:
+        seed_exchange()  # more providers, services and bookings, none of them in the history above
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from marketplace.bookings.models import Booking, BookingStatus, effective_status
@@ -12,6 +13,15 @@ from marketplace.catalogue.models import Category, Service, ServiceStatus, Unit
 from marketplace.core.timeutil import today
 from marketplace.extensions import db
 from tests.conftest import login
+
+
+@pytest.fixture
+def exchange(app):
+    """The demo as `flask seed-demo` creates it: with the wider exchange of marketplace.seed_exchange."""
+    from marketplace.seed import seed_demo_data
+
+    seed_demo_data(exchange=True)
+    db.session.commit()
 
 
 def _published(where) -> set[str]:
@@ -25,7 +35,7 @@ def _api_titles(api, q: str) -> set[str]:
     return {item["title"] for item in body["items"]}
 
 
-def test_a_category_name_finds_every_service_of_that_category(app, demo, api_as):
+def test_a_category_name_finds_every_service_of_that_category(app, exchange, api_as):
     api = api_as("einkauf@wiesbaden.example")
     hosting = _published(Category.slug == "hosting")
     assert len(hosting) >= 5
@@ -38,7 +48,7 @@ def test_a_category_name_finds_every_service_of_that_category(app, demo, api_as)
     assert _api_titles(api, "Beratung") >= consulting
 
 
-def test_a_unit_name_finds_the_services_sold_by_it_and_words_still_narrow(app, demo, api_as):
+def test_a_unit_name_finds_the_services_sold_by_it_and_words_still_narrow(app, exchange, api_as):
     api = api_as("einkauf@wiesbaden.example")
     hourly = _published(Service.unit == Unit.HOUR)
     assert hourly and _api_titles(api, "Stunde") >= hourly
@@ -48,7 +58,7 @@ def test_a_unit_name_finds_the_services_sold_by_it_and_words_still_narrow(app, d
     assert _api_titles(api, "Schulung Gigabyte") == set()
 
 
-def test_the_page_finds_hosting_and_counts_it(app, demo):
+def test_the_page_finds_hosting_and_counts_it(app, exchange):
     client = app.test_client()
     login(client, "einkauf@wiesbaden.example")
     page = client.get("/services?q=Hosting").text
@@ -59,7 +69,7 @@ def test_the_page_finds_hosting_and_counts_it(app, demo):
     assert count >= len(hosting)
 
 
-def test_the_demo_is_a_believable_exchange(app, demo):
+def test_the_demo_is_a_believable_exchange(app, exchange):
     services = db.session.scalars(select(Service).where(Service.status == ServiceStatus.PUBLISHED)).all()
     assert len(services) >= 30
     assert {s.provider_id for s in services}.__len__() >= 5
@@ -73,7 +83,7 @@ def test_the_demo_is_a_believable_exchange(app, demo):
     assert db.session.scalar(select(func.count(Booking.id))) >= 20
 
 
-def test_every_availability_option_counts_services(app, demo):
+def test_every_availability_option_counts_services(app, exchange):
     client = app.test_client()
     login(client, "einkauf@wiesbaden.example")
     page = client.get("/services").text
