@@ -17,3 +17,16 @@ document.addEventListener("click", (event) => {
     window.print();
   }
 });
+
+// A table wider than the screen scrolls inside its box: the keyboard must reach it too (WCAG 2.1.1), so the
+// box becomes a named, focusable region (its name: the table's caption).
+document.addEventListener("DOMContentLoaded", () => {
+  for (const box of document.querySelectorAll(".kern-table-responsive:not([tabindex])")) {
+    if (box.scrollWidth > box.clientWidth) {
+      box.tabIndex = 0;
+      box.setAttribute("role", "region");
+      const caption = box.querySelector("caption");
+      box.setAttribute("aria-label", caption ? caption.textContent.trim() : document.title);
+    }
+  }
+});
