@@ -27,6 +27,7 @@ from marketplace.bookings.models import (
     BookingStatus,
     UsageRecord,
     effective_status,
+    usage_state,
 )
 from marketplace.bookings.operations import (
     BookingRequest,
@@ -177,6 +178,7 @@ def render_booking(
         can_edit_references=booking.can_edit_references(current_user) and booking.invoiced_at is None,
         review_deadline=review_deadline,
         dispute_usage_id=dispute_usage_id,
+        usage_states={record.id: usage_state(record, today()).value for record in booking.usage_records},
         **defaults,
     ), status
 

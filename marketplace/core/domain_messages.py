@@ -16,6 +16,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 MESSAGES = [
+    # marketplace/api/corrections.py
+    _l("Korrekturfälle sehen die Beteiligten und die Finanzabteilung der Betreiberin."),
     # marketplace/api/idempotency.py
     _l("Dieser Idempotency-Key wurde schon für eine andere Anfrage (anderer Inhalt) verwendet."),
     _l("Eine Anfrage mit diesem Idempotency-Key läuft noch. Bitte gleich erneut versuchen."),
@@ -24,6 +26,9 @@ MESSAGES = [
     _l("Das Hauptbuch sehen nur Finanzrollen."),
     # marketplace/api/members.py
     _l("Dieses Mitglied gibt es nicht."),
+    # marketplace/api/months.py
+    _l("Monate sehen nur Finanzrollen."),
+    _l("Diesen Verbrauch gibt es nicht."),
     # marketplace/api/schemas.py
     _l("Die Anfrage enthält ungültige Felder."),
     # marketplace/api/settlement.py
@@ -78,12 +83,14 @@ MESSAGES = [
     _l("Der Monat %(period)s liegt außerhalb der Buchung (%(starts_on)s bis %(until)s)."),
     _l("Der Verbrauch für %(period)s ist bereits abgerechnet und kann nicht mehr geändert werden."),
     _l("Nur die Einkäufer der abnehmenden Stelle prüfen den Verbrauch."),
+    _l(
+        "Der Verbrauch für %(period)s ist bereits abgerechnet; Einwände dagegen klärt der Betreiber über eine Korrektur (Storno und neue Berechnung)."
+    ),
     _l("Die Prüffrist von %(usage_review_days)s Tagen ist am %(review_deadline)s abgelaufen."),
     _l("Der Verbrauch für %(period)s ist bereits bestätigt."),
     _l("Bitte begründen Sie den Einspruch."),
     _l("Die Begründung hat höchstens %(max_note)s Zeichen."),
     _l("Der Verbrauch für %(period)s ist „%(status)s“ und kann nicht bestritten werden."),
-    _l("Der Verbrauch für %(period)s ist bereits abgerechnet; eine Korrektur erfolgt durch Storno beim Betreiber."),
     _l("Nachrichten schreiben nur Einkauf und Anbieter dieser Buchung."),
     _l("Bitte eine Nachricht eingeben."),
     _l("Die Nachricht hat höchstens %(max_message)s Zeichen."),
@@ -127,6 +134,33 @@ MESSAGES = [
         "Die Mandatsreferenz hat höchstens 35 Zeichen: Buchstaben ohne Umlaute, Ziffern, Leerzeichen und + ? / - : ( ) . , '"
     ),
     _l("Die IBAN ist ungültig."),
+    # marketplace/corrections/operations.py
+    _l("Bitte begründen Sie Ihre Angabe."),
+    _l("Höchstens %(max)s Zeichen."),
+    _l("Der Verbrauch für %(period)s ist noch nicht abgerechnet; er wird direkt bestätigt oder bestritten."),
+    _l("Die Abrechnung des Verbrauchs für %(period)s ist bereits storniert (Buchung %(transfer)s)."),
+    _l("Verbrauch beanstanden nur Einkauf und Finanzabteilung der abnehmenden Stelle."),
+    _l("Nur der Anbieter korrigiert den Verbrauch."),
+    _l("Die Menge entspricht der abgerechneten (%(quantity)s)."),
+    _l("Die Rechnung %(number)s ist bereits freigegeben."),
+    _l("Die Rechnung %(number)s ist bereits beanstandet."),
+    _l("Diesen Korrekturfall gibt es nicht."),
+    _l("Der Korrekturfall %(case)s ist bereits entschieden."),
+    _l("Das Mitglied %(member)s hat kein Verrechnungskonto."),
+    _l(
+        "Die Rechnung %(number)s enthält Positionen der Kostenumlage; sie wird dort korrigiert, der Korrekturfall kann nur zurückgewiesen werden."
+    ),
+    _l("Bitte die berichtigte Menge angeben."),
+    _l("Die Menge entspricht der abgerechneten (%(quantity)s); dann bitte zurückweisen."),
+    _l("Bitte „corrected“ (berichtigen) oder „rejected“ (zurückweisen) wählen."),
+    _l("Der Korrekturfall %(case)s ist bereits entschieden (%(status)s)."),
+    _l("Zu diesem Verbrauch ist der Korrekturfall %(case)s bereits offen."),
+    _l("Bitte den berichtigten Nettobetrag der Rechnung angeben."),
+    _l("Der Betrag muss zwischen 0 und %(max)s liegen."),
+    _l("Der Betrag entspricht der Rechnung (%(amount)s); dann bitte zurückweisen."),
+    _l(
+        "Die Belastung %(transfer)s ist bereits storniert (durch einen anderen Fall oder von Hand); bitte den Fall zurückweisen und den Vermerk darauf verweisen."
+    ),
     # marketplace/costsharing/operations.py
     _l("Bitte ein Jahr zwischen %(min_year)s und %(max_year)s angeben."),
     _l("Die geplanten Jahreskosten darf nicht negativ sein."),
@@ -166,6 +200,7 @@ MESSAGES = [
     _l("Unbekannte Konten: %(accounts)s"),
     _l("Der Monat %(period)s liegt in der Zukunft und kann noch nicht abgerechnet werden."),
     _l("Der Monat %(period)s ist abgeschlossen."),
+    _l("Der Monat %(period)s liegt vor dem abgeschlossenen Monat %(closed)s und gilt als abgeschlossen."),
     _l("Der Monat %(period)s ist bereits abgeschlossen."),
     _l("Bitte einen Grund für die Stornierung angeben."),
     _l("Der Grund darf höchstens 300 Zeichen lang sein."),
@@ -178,6 +213,9 @@ MESSAGES = [
     _l("Eine Buchung braucht mindestens zwei Posten."),
     _l("Ein Buchungsposten darf nicht 0 sein."),
     _l("Die Posten von %(key)s ergeben nicht null."),
+    _l(
+        "Der Monat %(period)s liegt vor dem abgeschlossenen Monat %(closed)s; es kann nichts mehr hineingebucht werden."
+    ),
     _l("Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden."),
     _l("Den Vorgang %(key)s gibt es bereits mit einem anderen Betrag."),
     # marketplace/members/invoice_profiles.py
@@ -231,11 +269,9 @@ MESSAGES = [
     # marketplace/monthend/close.py
     _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
     _l("Der Monat %(period)s ist noch nicht vorbei und kann nicht abgeschlossen werden."),
+    _l("Der Monat %(period)s kann nicht abgeschlossen werden: %(items)s"),
     _l(
-        "Der Abrechnungslauf %(run)s für %(period)s läuft noch (%(percent)s %%). Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
-    ),
-    _l(
-        "Der Abrechnungslauf %(run)s für %(period)s ist abgebrochen. Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
+        "Der Monat %(period)s hat Verbrauch in Prüfung oder bestritten: %(items)s Zum Abschluss trotzdem bitte eine Begründung angeben; dieser Verbrauch wird später nachberechnet."
     ),
     # marketplace/monthend/datev/__init__.py
     _l("Den DATEV-Buchungsstapel für %(period)s gibt es erst, wenn der Monat abgeschlossen ist."),
@@ -261,9 +297,32 @@ MESSAGES = [
     # marketplace/settlement/queries.py
     _l("Diese Rechnung gibt es nicht."),
     _l("Diese Verrechnung gibt es nicht."),
+    # marketplace/settlement/release.py
+    _l("Rechnungen gibt nur die Finanzabteilung der Rechnungsempfängerin frei."),
+    _l("Freigeben oder beanstanden kann nur die Finanzabteilung der Rechnungsempfängerin."),
+    _l("Die Gutschrift %(number)s braucht keine Freigabe."),
+    _l(
+        "Die Rechnung %(number)s ist beanstandet; sie kann erst nach der Entscheidung über den Korrekturfall freigegeben werden."
+    ),
+    _l("Bitte die geprüften Rechnungen angeben."),
+    _l("Höchstens %(max)s Rechnungen auf einmal freigeben."),
+    _l(
+        "Seit dem Laden der Liste ist eine weitere Rechnung für %(period)s eingegangen; bitte die Liste neu laden und prüfen."
+    ),
+    _l(
+        "Die Rechnungen %(ids)s gehören nicht zu den offenen Freigaben des Monats %(period)s; bitte die Liste neu laden."
+    ),
     # marketplace/settlement/sepa.py
-    _l("%(payer)s überweist in dieser Verrechnung nichts."),
+    _l("Die Verrechnung %(period)s ist noch nicht freigegeben; Überweisungsdateien gibt es erst danach."),
+    _l(
+        "Die Zahlungen von %(payer)s aus der Verrechnung %(period)s werden per Lastschrift eingezogen; eine Überweisung würde doppelt zahlen."
+    ),
+    _l(
+        "Die Zahlungen von %(payer)s aus der Verrechnung %(period)s sind bereits bezahlt oder anders ausgeglichen; eine Überweisung würde doppelt zahlen."
+    ),
     _l("Für %(member)s ist keine gültige IBAN hinterlegt."),
+    _l("%(payer)s überweist in dieser Verrechnung nichts."),
+    _l("Alle Zahlungen der Verrechnung %(period)s wurden direkt geleistet; der Betreiber zahlt nichts aus."),
     # marketplace/webhooks/operations.py
     _l("Webhooks verwalten die Administratoren des Mitglieds."),
     _l("Dieser Webhook ist bereits abgeschaltet."),

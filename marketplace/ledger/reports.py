@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 
 from marketplace.bookings.models import Booking
 from marketplace.catalogue.models import Service
-from marketplace.core.timeutil import parse_period, period_of, previous_month, today
+from marketplace.core.timeutil import next_month, parse_period, period_of, previous_month, today
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, Period, PeriodStatus, Posting, Transfer, TransferKind
+from marketplace.ledger.operations import counts_as_closed, first_month, latest_closed_period
 from marketplace.members.models import Member
 
 
@@ -27,12 +29,16 @@ class PeriodRow:
     closed_at: datetime | None
     transfers: int
     charged_cents: int
-    #: Over (so it may be closed) and still open.
+    #: Over, open, and every earlier month closed: the month that may be closed next (month-end decides
+    #: whether its billing and usage let it).
     closable: bool
+    #: Over or current, and open: a billing run may run for it.
+    billable: bool = False
 
 
 def period_overview(limit: int = 24) -> list[PeriodRow]:
-    """The months that have postings or a status, plus the current and the previous one; newest first."""
+    """The months from the installation's first (`first_month`) to the current one, plus any with postings
+    or a status; newest first. A month before a closed month counts as closed, with or without a row."""
     current = today().replace(day=1)
     statuses = {row.period: row for row in db.session.scalars(select(Period))}
     stats = {
@@ -46,11 +52,22 @@ def period_overview(limit: int = 24) -> list[PeriodRow]:
         )
     }
     months = set(statuses) | set(stats) | {period_of(current), period_of(previous_month(current))}
+    first = first_month()
+    if first is not None:
+        month = parse_period(first)
+        while month < current:
+            months.add(period_of(month))
+            month = next_month(month)
+    latest = latest_closed_period()
+    ordered = sorted(months)
+    open_before = False  # an open month earlier than the one at hand (it must be closed first)
     rows = []
-    for period in sorted(months, reverse=True)[:limit]:
+    for period in ordered:
         row = statuses.get(period)
-        status = row.status if row is not None else PeriodStatus.OPEN
+        closed = counts_as_closed(period, latest) or (row is not None and row.status is PeriodStatus.CLOSED)
+        status = PeriodStatus.CLOSED if closed else PeriodStatus.OPEN
         count, charged = stats.get(period, (0, 0))
+        over = parse_period(period) < current
         rows.append(
             PeriodRow(
                 period=period,
@@ -58,10 +75,19 @@ def period_overview(limit: int = 24) -> list[PeriodRow]:
                 closed_at=row.closed_at if row is not None else None,
                 transfers=count,
                 charged_cents=charged,
-                closable=status is PeriodStatus.OPEN and parse_period(period) < current,
+                closable=not closed and over and not open_before,
+                billable=not closed and parse_period(period) <= current,
             )
         )
-    return rows
+        open_before = open_before or (not closed and over)
+    return list(reversed(rows))[:limit]
+
+
+def berlin_date(moment: datetime) -> date:
+    """The calendar day in Germany of a stored moment (SQLite hands back naive UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo("Europe/Berlin")).date()
 
 
 # --- statements ----------------------------------------------------------------------------------------
@@ -86,6 +112,20 @@ class TransferLine:
     cents: int
 
 
+@dataclass(frozen=True)
+class StatementEntry:
+    """One transfer on a member's statement, as the CSV lists it: when, which, in which section, how much."""
+
+    transfer_id: int
+    booked_on: date
+    kind: TransferKind
+    #: ``received`` / ``given`` (charges as provider / buyer), ``reversal`` or ``other`` (VAT, payments).
+    section: str
+    counterparty: str
+    text: str
+    cents: int
+
+
 @dataclass
 class Statement:
     member_id: int
@@ -96,6 +136,8 @@ class Statement:
     given: list[ChargeLine] = field(default_factory=list)
     reversals: list[TransferLine] = field(default_factory=list)
     others: list[TransferLine] = field(default_factory=list)
+    #: Every transfer of the month one by one, in booking order (the sections above group them).
+    entries: list[StatementEntry] = field(default_factory=list)
 
     @property
     def received_cents(self) -> int:
@@ -139,6 +181,7 @@ def statement_for(member: Member, period: str) -> Statement:
             Transfer.kind,
             Transfer.description,
             Transfer.reverses_id,
+            Transfer.created_at,
             func.sum(Posting.amount_cents),
             Service.title,
             buyer.id,
@@ -157,6 +200,7 @@ def statement_for(member: Member, period: str) -> Statement:
             Transfer.kind,
             Transfer.description,
             Transfer.reverses_id,
+            Transfer.created_at,
             Service.title,
             buyer.id,
             buyer.name,
@@ -167,25 +211,32 @@ def statement_for(member: Member, period: str) -> Statement:
     ).all()
     received: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
     given: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for tid, kind, description, reverses_id, cents, title, buyer_id, buyer_name, prov_id, prov_name in rows:
+    for tid, kind, description, reverses_id, created, cents, title, buyer_id, buyer_name, prov_id, prov_name in rows:
         cents = int(cents)
         if buyer_id is not None:
             other = (buyer_id, buyer_name) if prov_id == member.id else (prov_id, prov_name)
         else:
             other = (0, "")
+        text = description
         if kind is TransferKind.CHARGE and title is not None:
+            text = title
             if cents >= 0:
+                section = "received"
                 entry = received[(other[0], other[1], title)]
                 entry[0] += 1
                 entry[1] += cents
             else:
+                section = "given"
                 entry = given[(other[0], other[1], title)]
                 entry[0] += 1
                 entry[1] -= cents
         elif kind is TransferKind.REVERSAL:
+            section = "reversal"
             statement.reversals.append(TransferLine(tid, kind.value, description, other[1], reverses_id, cents))
         else:
+            section = "other"
             statement.others.append(TransferLine(tid, kind.value, description, other[1], reverses_id, cents))
+        statement.entries.append(StatementEntry(tid, berlin_date(created), kind, section, other[1], text, cents))
     statement.received = [ChargeLine(k[0], k[1], k[2], v[0], v[1]) for k, v in sorted(received.items())]
     statement.given = [ChargeLine(k[0], k[1], k[2], v[0], v[1]) for k, v in sorted(given.items())]
     return statement

@@ -1,8 +1,12 @@
 """Finance pages: the dashboard (balances, volumes, months, journal), reversals, statements and exports.
 Operator finance sees every member; member finance its own. The month-end pages (billing runs, closing a
-month) join this blueprint from `marketplace.monthend.views`."""
+month) join this blueprint from `marketplace.monthend.views`, the statement CSV (with its document numbers)
+from `marketplace.settlement.statements`."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -18,14 +22,18 @@ from marketplace.ledger import exports
 from marketplace.ledger.charts import hbar_chart
 from marketplace.ledger.forms import BillingForm, ReverseForm, billing_form
 from marketplace.ledger.models import Transfer, TransferKind
-from marketplace.ledger.operations import current_period, reverse_transfer
+from marketplace.ledger.operations import counts_as_closed, current_period, latest_closed_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
-from marketplace.ledger.reports import charged_volume, period_overview, recent_periods, statement_for
+from marketplace.ledger.reports import PeriodRow, charged_volume, period_overview, recent_periods, statement_for
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
 from marketplace.members.queries import visible_ledger_member
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
+
+#: What month-end knows about the open months of the months table (billing missing, what blocks a close),
+#: keyed by month: month-end (above the ledger) registers it when its pages join this blueprint.
+MONTH_NOTES: list[Callable[[list[PeriodRow]], dict[str, Any]]] = []
 
 FINANCE = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
 
@@ -99,6 +107,7 @@ def render_dashboard(billing_form: BillingForm | None, status: int = 200) -> tup
         db.session.scalars(db.select(Member).order_by(Member.name)).all() if current_user.is_operator_finance else []
     )
     last_month = period_of(previous_month(today()))
+    periods = period_overview() if current_user.is_operator_finance else []
     return render_template(
         "ledger/index.html",
         balances=balances,
@@ -106,7 +115,8 @@ def render_dashboard(billing_form: BillingForm | None, status: int = 200) -> tup
         journal=journal,
         reversed_by=reversed_by,
         form=billing_form,
-        periods=period_overview(),
+        periods=periods,
+        month_notes={k: v for notes in MONTH_NOTES for k, v in notes(periods).items()},
         members=members,
         member_id=member_id,
         period=period,
@@ -170,23 +180,26 @@ def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
 
 
 def _reversal_period(transfer: Transfer) -> str:
+    """The month a reversal of `transfer` goes into: its own while open, else the current month."""
     from marketplace.ledger.models import Period, PeriodStatus
 
     row = db.session.get(Period, transfer.period)
-    return transfer.period if row is None or row.status is PeriodStatus.OPEN else current_period()
+    closed = counts_as_closed(transfer.period, latest_closed_period())
+    return transfer.period if not closed and (row is None or row.status is PeriodStatus.OPEN) else current_period()
 
 
 # --- statements and exports -----------------------------------------------------------------------------
 
 
-def _statement_member(member_id: int) -> Member:
+def statement_member(member_id: int) -> Member:
+    """The member whose statement or export the user asks for; 404 if it may not see it."""
     member = db.session.get(Member, member_id)
     if member is None or not current_user.can_view_member_ledger(member_id):
         abort(404)
     return member
 
 
-def _period_or_404(period: str) -> str:
+def period_or_404(period: str) -> str:
     try:
         parse_period(period)
     except ValueError:
@@ -197,18 +210,10 @@ def _period_or_404(period: str) -> str:
 @bp.get("/statements/<int:member_id>/<period>")
 @role_required(*FINANCE)
 def statement(member_id: int, period: str) -> str:
-    member = _statement_member(member_id)
-    data = statement_for(member, _period_or_404(period))
+    member = statement_member(member_id)
+    data = statement_for(member, period_or_404(period))
     template = "ledger/statement_print.html" if request.args.get("print") else "ledger/statement.html"
     return render_template(template, statement=data, member=member)
-
-
-@bp.get("/statements/<int:member_id>/<period>.csv")
-@role_required(*FINANCE)
-def statement_csv(member_id: int, period: str) -> Response:
-    member = _statement_member(member_id)
-    data = statement_for(member, _period_or_404(period))
-    return exports.csv_response(exports.statement_csv(data), f"kontoauszug-{member.id}-{period}.csv")
 
 
 @bp.get("/exports/journal.csv")
@@ -224,7 +229,7 @@ def journal_csv() -> Response:
 @role_required(Role.OPERATOR_FINANCE)
 def gdpdu(period: str) -> Response:
     _require_operator_finance()
-    body = exports.gdpdu_zip(_period_or_404(period))
+    body = exports.gdpdu_zip(period_or_404(period))
     return Response(
         body,
         mimetype="application/zip",

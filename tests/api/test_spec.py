@@ -88,6 +88,16 @@ CONTRACT = [
     ("GET", "/api/v1/invoices"),
     ("GET", "/api/v1/invoices/{invoice_id}/xrechnung"),
     ("GET", "/api/v1/openapi.json"),
+    # the Additions for the month cycle
+    ("GET", "/api/v1/periods"),
+    ("GET", "/api/v1/usage"),
+    ("POST", "/api/v1/usage/{usage_id}/confirm"),
+    ("POST", "/api/v1/usage/{usage_id}/dispute"),
+    # the Additions for the month cycle: correction cases and the buyer's release
+    ("GET", "/api/v1/corrections"),
+    ("POST", "/api/v1/corrections/{correction_id}/resolve"),
+    ("POST", "/api/v1/invoices/{invoice_id}/release"),
+    ("POST", "/api/v1/invoices/{invoice_id}/object"),
 ]
 
 #: Query parameters the contract names.
@@ -96,6 +106,7 @@ CONTRACT_QUERIES = {
     ("GET", "/api/v1/bookings"): {"as", "status", "provider_id", "buyer_id", "service_id"},
     ("GET", "/api/v1/ledger/transfers"): {"member_id", "period", "page"},
     ("GET", "/api/v1/invoices"): {"period"},
+    ("GET", "/api/v1/usage"): {"booking_id", "period", "status"},
 }
 
 
@@ -111,7 +122,17 @@ def test_every_contract_path_exists_and_is_routed(client, app):
     adapter = app.url_map.bind("localhost")
     for method, path in documented:
         concrete = path.replace("{period}", "2026-10")
-        for name in ("service_id", "booking_id", "transfer_id", "settlement_id", "invoice_id", "run_id", "member_id"):
+        for name in (
+            "service_id",
+            "booking_id",
+            "transfer_id",
+            "settlement_id",
+            "invoice_id",
+            "run_id",
+            "correction_id",
+            "usage_id",
+            "member_id",
+        ):
             concrete = concrete.replace("{" + name + "}", "1")
         endpoint, _args = adapter.match(concrete, method=method)
         assert endpoint.startswith("api."), (method, path, endpoint)

@@ -192,6 +192,13 @@ BASES: dict[str, dict[str, Any]] = {
     "ReverseBody": {"reason": "Irrtum"},
     "CloseBody": {},
     "SettlementCreate": {"period": "2026-11"},
+    "DisputeBody": {"reason": "Zu viele Stunden"},
+    "StatementBody": {"statement": "Stellungnahme"},
+    "ResolveBody": {"decision": "rejected", "note": "Vermerk"},
+    "BilledDisputeBody": {"reason": "Grund"},
+    "UsageCorrectionBody": {"quantity": "1", "reason": "Grund"},
+    "ObjectionBody": {"reason": "Grund"},
+    "ReleaseMonthBody": {"period": "2026-11", "invoice_ids": [1]},
     "BookingReferencesUpdate": {},
     "InvoiceProfileIn": {},
 }

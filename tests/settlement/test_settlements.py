@@ -50,7 +50,7 @@ def test_positions_are_clearing_balances_and_instructions_net_them(app, demo, ap
     assert operator.get(f"/api/v1/settlements/{body['id']}").get_json() == body
 
 
-def test_later_month_counts_only_what_earlier_settlements_did_not_clear(app, demo, api_as, close_month):
+def test_later_month_counts_only_what_earlier_settlements_did_not_clear(app, demo_september_open, api_as, close_month):
     operator = api_as("betrieb@kopit.example")
     august = operator.post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     close_month("2026-09")
@@ -149,6 +149,7 @@ def test_sepa_credit_transfer_files_validate_and_pay_exact_cents(app, demo, api_
 
 def test_an_invalid_iban_is_refused_before_any_file_is_written(app, demo, api_as, client):
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     creditor = db.session.get(Member, settlement["instructions"][0]["creditor_member_id"])
     creditor.iban = "DE00123456780000000000"
     db.session.commit()
