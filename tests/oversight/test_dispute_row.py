@@ -50,7 +50,8 @@ def test_an_empty_reason_marks_only_its_own_row(app, make_booking):
     assert f'id="dispute-reason-{second.id}" name="dispute-reason" maxlength="2000" aria-invalid="true"' in html
     assert f'href="#dispute-reason-{second.id}"' in html  # the summary leads to the row
     db.session.expire_all()
-    assert {r.status for r in db.session.scalars(select(UsageRecord))} == {UsageStatus.ENTERED}
+    mine = select(UsageRecord).where(UsageRecord.booking_id == booking.id)
+    assert {r.status for r in db.session.scalars(mine)} == {UsageStatus.ENTERED}
     done = buyer.post(
         f"/bookings/{booking.id}/usage/{second.id}/dispute",
         data={"dispute-reason": "Nur 2 Stunden geleistet", "csrf_token": csrf_token(page.text)},
