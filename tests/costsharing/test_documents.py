@@ -22,7 +22,7 @@ from marketplace.extensions import db
 from marketplace.ledger.operations import reverse_transfer
 from marketplace.settlement.models import Invoice
 from tests.conftest import login, post_form
-from tests.costsharing.conftest import member, user, verify_ledger
+from tests.costsharing.conftest import enrol, member, user, verify_ledger
 
 KDZ = "anbieter@kdz-mainz.example"
 UBL = {
@@ -51,8 +51,8 @@ def koenigstein_plan(app, demo, shared_service):
     ops.set_koenigstein_value(operator, 2026, ladadi, Decimal("3.21000"))
     service = shared_service(KDZ, VatCategory.STANDARD, "Gemeinsames Rechenzentrum")
     plan = ops.create_plan(user(KDZ), service, 2026, 1_200_000, AllocationKey.KOENIGSTEIN)
-    ops.add_participant(user(KDZ), plan, wiesbaden, date(2026, 1, 1))
-    ops.add_participant(user(KDZ), plan, ladadi, date(2026, 1, 1))
+    enrol(user(KDZ), plan, wiesbaden, date(2026, 1, 1))
+    enrol(user(KDZ), plan, ladadi, date(2026, 1, 1))
     db.session.commit()
     return plan
 
@@ -184,7 +184,7 @@ def test_a_true_up_keeps_the_largest_inhabitants_count_the_key_allows(app, demo,
     service = shared_service(KDZ, VatCategory.NOT_TAXABLE, "Großes Netz")
     plan = ops.create_plan(user(KDZ), service, 2026, 1_200_000, AllocationKey.POPULATION)
     for name, population in (("Stadt Wiesbaden", MAX_POPULATION), ("Landkreis Darmstadt-Dieburg", 300_117)):
-        ops.add_participant(
+        enrol(
             user(KDZ), plan, member(name), date(2026, 1, 1), population=population, population_date=date(2025, 12, 31)
         )
     db.session.commit()
