@@ -380,6 +380,8 @@ def _due_by_date(day: date) -> list[tuple[BookingStatus, BookingStatus, ColumnEl
 
 #: History rows per multi-row insert.
 _EVENT_BATCH = 10_000
+
+
 def advance_bookings(day: date) -> list[Advanced]:
     """Record the transitions the dates have made by `day`, set-based: per transition one UPDATE of every
     due booking (its rows locked in ascending id order, so two runs queue up instead of deadlocking) and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import NotFound
@@ -18,7 +18,14 @@ from marketplace.settlement import xrechnung
 from marketplace.settlement.forms import SettlementForm
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
-from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, settlements_for
+from marketplace.settlement.queries import (
+    advice_for,
+    advice_view,
+    invoice_for,
+    invoices_statement,
+    settlement_for,
+    settlements_for,
+)
 
 bp = Blueprint("settlement", __name__)
 
@@ -119,6 +126,17 @@ def approve(settlement_id: int) -> Response:
     approve_settlement(current_user, settlement)
     flash(_("Verrechnung %(period)s freigegeben.", period=settlement.period), "success")
     return redirect(url_for("settlement.show", settlement_id=settlement.id))
+
+
+@bp.get("/settlements/<int:settlement_id>/advices/<int:member_id>")
+@login_required
+def advice(settlement_id: int, member_id: int) -> str:
+    """A member's payment advice, printable: for its own finance staff and operator finance (404 for others)."""
+    try:
+        found = advice_for(current_user, settlement_id, member_id)
+    except NotFound:
+        abort(404)
+    return render_template("settlement/advice.html", view=advice_view(found), settlement=found.settlement)
 
 
 @bp.get("/settlements/<int:settlement_id>/sepa/<int:member_id>.xml")

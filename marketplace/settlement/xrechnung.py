@@ -233,8 +233,6 @@ def render(invoice: Invoice) -> bytes:
     _amount(totals, "LineExtensionAmount", invoice.net_cents)
     _amount(totals, "TaxExclusiveAmount", invoice.net_cents)
     _amount(totals, "TaxInclusiveAmount", invoice.gross_cents)
-    from marketplace.costsharing.queries import prepaid_cents  # a final invoice's advances (BT-113)
-
     prepaid = prepaid_cents(invoice)
     if prepaid:
         _amount(totals, "PrepaidAmount", prepaid)
@@ -254,6 +252,18 @@ def render(invoice: Invoice) -> bytes:
         _amount(_cac(element, "Price"), "PriceAmount", line.net_cents)
 
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def prepaid_cents(invoice: Invoice) -> int:
+    """What the document states as already paid (BT-113): a cost-sharing final invoice's advances, else 0."""
+    from marketplace.costsharing.queries import prepaid_cents  # a final invoice's advances (BT-113)
+
+    return prepaid_cents(invoice)
+
+
+def payable_cents(invoice: Invoice) -> int:
+    """The amount due of an invoice or credit note (BT-115): its gross less what it states as prepaid."""
+    return invoice.gross_cents - prepaid_cents(invoice)
 
 
 def filename(invoice: Invoice) -> str:

@@ -50,9 +50,7 @@ def test_finance_contact_is_the_first_active_finance_user_else_the_members_conta
     assert finance_contact_email(ladadi) == "kasse2@ladadi.example"
 
 
-def test_a_customer_stripe_lost_is_made_anew_and_the_debit_goes_through(
-    app, demo, api_as, create_user, stripe_config
-):
+def test_a_customer_stripe_lost_is_made_anew_and_the_debit_goes_through(app, demo, api_as, create_user, stripe_config):
     wiesbaden, ladadi = _member("Stadt Wiesbaden"), _member("Landkreis Darmstadt-Dieburg")
     create_user(ladadi, "kasse@ladadi.example", [Role.MEMBER_FINANCE])
     settlement = _approved_settlement(api_as)
