@@ -84,6 +84,7 @@ CONTRACT = [
     ("GET", "/api/v1/settlements/{settlement_id}"),
     ("POST", "/api/v1/settlements/{settlement_id}/approve"),
     ("POST", "/api/v1/settlements/{settlement_id}/collect"),
+    ("GET", "/api/v1/settlements/{settlement_id}/advices/{member_id}"),
     ("POST", "/api/v1/payments/stripe/webhook"),
     ("GET", "/api/v1/invoices"),
     ("GET", "/api/v1/invoices/{invoice_id}/xrechnung"),
@@ -111,7 +112,7 @@ def test_every_contract_path_exists_and_is_routed(client, app):
     adapter = app.url_map.bind("localhost")
     for method, path in documented:
         concrete = path.replace("{period}", "2026-10")
-        for name in ("service_id", "booking_id", "transfer_id", "settlement_id", "invoice_id", "run_id"):
+        for name in ("service_id", "booking_id", "transfer_id", "settlement_id", "invoice_id", "run_id", "member_id"):
             concrete = concrete.replace("{" + name + "}", "1")
         endpoint, _args = adapter.match(concrete, method=method)
         assert endpoint.startswith("api."), (method, path, endpoint)

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from marketplace.members.models import MemberKind, Role
+from tests.conftest import release_invoices
 
 OPERATOR = "betrieb@kopit.example"
 BUYER = "einkauf@wiesbaden.example"
@@ -58,6 +59,7 @@ def objects(api_as, demo, create_member, create_user):
     invoices = operator.get("/api/v1/invoices").get_json()["items"]
     assert invoices, "the demo closes a month, which issues invoices"
     closed = sorted({invoice["period"] for invoice in invoices})[0]
+    release_invoices(closed)  # the buyers' finance staff certified them: now they can be settled
     settlement = operator.post("/api/v1/settlements", json={"period": closed})
     assert settlement.status_code == 201, settlement.text
 
@@ -75,6 +77,7 @@ def objects(api_as, demo, create_member, create_user):
             "settlement_id": settlement.get_json()["id"],
             "invoice_id": invoices[0]["id"],
             "run_id": _billing_run_id(),
+            "member_id": booking["buyer"]["id"],  # a member with an advice in the settlement
         },
         "stranger": api_as("alles@fremdhausen.example"),
     }
@@ -121,7 +124,7 @@ def test_every_path_with_an_id_reveals_nothing_to_other_members(client, objects)
             assert foreign.get_json() == absent.get_json(), (method, existing, foreign.text, absent.text)
             checked.append(f"{method.upper()} {template}")
     assert len(checked) >= 13, checked
-    assert {op for op in BODIES} | {"get_service", "get_booking", "get_settlement", "invoice_xrechnung"} >= {
+    assert {op for op in BODIES} | {"get_service", "get_booking", "get_settlement", "invoice_xrechnung", "get_advice"} >= {
         item[method]["operationId"]
         for template, item in doc["paths"].items()
         if re.search(r"{\w+_id}", template)
