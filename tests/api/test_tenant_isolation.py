@@ -124,7 +124,13 @@ def test_every_path_with_an_id_reveals_nothing_to_other_members(client, objects)
             assert foreign.get_json() == absent.get_json(), (method, existing, foreign.text, absent.text)
             checked.append(f"{method.upper()} {template}")
     assert len(checked) >= 13, checked
-    assert {op for op in BODIES} | {"get_service", "get_booking", "get_settlement", "invoice_xrechnung", "get_advice"} >= {
+    assert {op for op in BODIES} | {
+        "get_service",
+        "get_booking",
+        "get_settlement",
+        "invoice_xrechnung",
+        "get_advice",
+    } >= {
         item[method]["operationId"]
         for template, item in doc["paths"].items()
         if re.search(r"{\w+_id}", template)
