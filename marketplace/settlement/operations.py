@@ -200,8 +200,9 @@ def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
 
 
 def approve_settlement(actor: User, settlement: Settlement) -> Settlement:
-    """Four eyes: a second operator finance user approves a draft. PermissionDenied for the creator or
-    anyone without operator finance; Conflict unless the settlement is a draft."""
+    """Four eyes: a second operator finance user approves a draft (paid at once when it has no instruction,
+    its documents cancelling out). PermissionDenied for the creator or anyone without operator finance;
+    Conflict unless the settlement is a draft."""
     require_operator_finance(actor, "Verrechnungen freigeben")
     if actor.id == settlement.created_by_id:
         raise PermissionDenied("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben.")
@@ -211,6 +212,8 @@ def approve_settlement(actor: User, settlement: Settlement) -> Settlement:
     settlement.approved_at = utcnow()
     db.session.flush()
     record_audit(actor, "settlement.approved", settlement, data={"period": settlement.period})
+    # documents that cancel each other out leave nothing to pay: approved, the settlement is done
+    mark_paid_if_complete(settlement)
     return settlement
 
 

@@ -319,3 +319,49 @@ def test_the_openapi_document_describes_the_advice(client):
     assert {"invoice_id", "number", "type_code", "issue_date", "counterparty", "amount"} <= set(document["required"])
     settlement = doc["components"]["schemas"]["SettlementOut"]
     assert "advices" in settlement["properties"]
+
+
+def test_the_advice_and_the_refusal_read_english_on_request(app, demo, api_as, client):
+    login(client, OPERATOR)
+    client.get("/sprache/en")
+    refused = post_form(client, "/settlements", "/settlements", {"period": "2026-08"})
+    assert refused.status_code == 422
+    assert "invoice(s) are still awaiting release by the buyers" in refused.text
+    release_invoices("2026-08")
+    settlement = api_as(OPERATOR).post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    wiesbaden = member_id("kasse@wiesbaden.example")
+    page = client.get(f"/settlements/{settlement['id']}")
+    assert "Payment advices" in page.text and "Printable payment advice" in page.text
+    printable = client.get(f"/settlements/{settlement['id']}/advices/{wiesbaden}")
+    assert f"Payment advice ZA-2026-08-{wiesbaden}" in printable.text
+    assert "Back to settlement 2026-08" in printable.text and "Reconciled:" in printable.text
+    for german in ("Zahlungsavis ", "Summe der Belege", "Verwendungszweck", "Fällig am"):
+        assert german not in printable.text, german
+
+
+def test_documents_that_cancel_out_get_advices_without_payments_and_are_done_when_approved(
+    app, demo, api_as, close_month, set_today
+):
+    close_month("2026-09")
+    operator = api_as(OPERATOR)
+    storage = the_invoice("2026-09", "anbieter@ekom21.example", "kasse@wiesbaden.example")
+    reversal = operator.post(
+        f"/api/v1/ledger/transfers/{storage.lines[0].transfer_id}/reverse", json={"reason": "Speicher doppelt"}
+    )
+    assert reversal.status_code == 201, reversal.text
+    set_today("2026-12-02")
+    close_month("2026-10")
+    close_month("2026-11")
+    release_invoices(ids=[storage.id])  # released late, after its credit note: both go into one settlement
+    created = operator.post("/api/v1/settlements", json={"period": "2026-11"})
+    assert created.status_code == 201, created.text
+    settlement = created.get_json()
+    assert settlement["positions"] == [] and settlement["instructions"] == []
+    wiesbaden, ekom = storage.buyer_id, storage.provider_id
+    assert {a["member_id"]: a["position"] for a in settlement["advices"]} == {wiesbaden: "0.00", ekom: "0.00"}
+    advice = api_as("kasse@wiesbaden.example").get(f"/api/v1/settlements/{settlement['id']}/advices/{wiesbaden}")
+    assert advice.status_code == 200  # a zero position still shows its member the documents
+    assert sorted(cents(d["amount"]) for d in advice.get_json()["documents"]) == [-24371, 24371]
+    approved = api_as(SECOND).post(f"/api/v1/settlements/{settlement['id']}/approve")
+    assert approved.status_code == 200 and approved.get_json()["status"] == "paid"
+    assert_reconciles(operator, settlement)
