@@ -217,6 +217,9 @@ def test_advices_are_for_own_member_finance_and_operator_finance_only(app, demo,
     own = api_as("kasse@wiesbaden.example").get(f"{path}/{wiesbaden}")
     assert own.status_code == 200
     assert own.get_json()["member"]["id"] == wiesbaden and own.get_json()["documents"]
+    # due ten days after the settlement (2026-11-26), but not before its documents (issued 16 Nov, 14 days)
+    assert {d["due_date"] for d in own.get_json()["documents"]} == {"2026-11-30"}
+    assert own.get_json()["due_date"] == "2026-11-30"
     assert api_as(SECOND).get(f"{path}/{ladadi}").status_code == 200
     # another member's advice, the own member's without a finance role, an unknown one: all 404
     assert api_as("kasse@wiesbaden.example").get(f"{path}/{ladadi}").status_code == 404
@@ -362,6 +365,7 @@ def test_documents_that_cancel_out_get_advices_without_payments_and_are_done_whe
     advice = api_as("kasse@wiesbaden.example").get(f"/api/v1/settlements/{settlement['id']}/advices/{wiesbaden}")
     assert advice.status_code == 200  # a zero position still shows its member the documents
     assert sorted(cents(d["amount"]) for d in advice.get_json()["documents"]) == [-24371, 24371]
+    assert advice.get_json()["due_date"] == "2026-12-12"  # ten days after the settlement of 2 December
     approved = api_as(SECOND).post(f"/api/v1/settlements/{settlement['id']}/approve")
     assert approved.status_code == 200 and approved.get_json()["status"] == "paid"
     assert_reconciles(operator, settlement)
