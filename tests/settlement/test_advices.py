@@ -158,9 +158,11 @@ def test_an_objected_invoice_is_never_settled_and_later_months_still_are(app, de
     close_month("2026-10")
     close_month("2026-11")
     release_invoices()
+    set_today("2026-12-20")  # settled 18 days after the close: the advices are due ten days later
     november = operator.post("/api/v1/settlements", json={"period": "2026-11"})
     assert november.status_code == 201, november.text
     november = november.get_json()
+    assert {a["due_date"] for a in november["advices"]} == {"2026-12-30"}
     assert objected not in covered(operator, november)
     assert covered(operator, november) == set(invoice_ids("2026-10") + invoice_ids("2026-11"))
     assert_reconciles(operator, november)
@@ -365,7 +367,7 @@ def test_documents_that_cancel_out_get_advices_without_payments_and_are_done_whe
     advice = api_as("kasse@wiesbaden.example").get(f"/api/v1/settlements/{settlement['id']}/advices/{wiesbaden}")
     assert advice.status_code == 200  # a zero position still shows its member the documents
     assert sorted(cents(d["amount"]) for d in advice.get_json()["documents"]) == [-24371, 24371]
-    assert advice.get_json()["due_date"] == "2026-12-12"  # ten days after the settlement of 2 December
+    assert advice.get_json()["due_date"] == "2026-12-16"  # the credit note of 2 December is due on the 16th
     approved = api_as(SECOND).post(f"/api/v1/settlements/{settlement['id']}/approve")
     assert approved.status_code == 200 and approved.get_json()["status"] == "paid"
     assert_reconciles(operator, settlement)
