@@ -6,6 +6,7 @@ between machines comes from the environment, never from the repository.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +61,9 @@ class BaseConfig:
     REDIS_URL = _env("REDIS_URL")
     #: The day the application believes it is; tests and demos pin it, production leaves it unset.
     MARKETPLACE_TODAY = _env("MARKETPLACE_TODAY")
+    #: The DATEV export's settings as JSON: chart, consultant and client number, accounts, per member
+    #: (docs/DATEV.md); unset: SKR 03 with the documented default accounts.
+    DATEV_ACCOUNTS: dict = json.loads(_env("DATEV_ACCOUNTS", "{}") or "{}")
 
 
 class DevelopmentConfig(BaseConfig):

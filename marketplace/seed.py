@@ -17,7 +17,8 @@ from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit
 from marketplace.catalogue.operations import ServiceInput, create_service
 from marketplace.core.timeutil import period_of, previous_month, today
 from marketplace.extensions import db
-from marketplace.members.models import Member, MemberKind, Role, User
+from marketplace.members.invoice_profiles import invoice_profile_of
+from marketplace.members.models import InvoiceProfile, InvoiceReference, Member, MemberKind, PaymentWay, Role, User
 from marketplace.members.operations import create_user
 from marketplace.monthend.billing import run_billing
 from marketplace.monthend.close import close_period
@@ -35,6 +36,8 @@ MEMBERS = [
         "city": "Mainz",
         "vat_id": "DE136695976",
         "iban": "DE02120300000000202051",
+        # the creditor identifier the cooperative collects its SEPA debits under (the Bundesbank's example)
+        "sepa_creditor_id": "DE98ZZZ09999999999",
         "contact_name": "Petra Betrieb",
         "contact_email": "betrieb@kopit.example",
         "contact_phone": "+49 6131 000100",
@@ -172,6 +175,18 @@ SERVICES = [
 ]
 
 
+#: Invoice profiles: Stadt Wiesbaden pays by the operator's SEPA debit and books to one cost centre;
+#: Landkreis Darmstadt-Dieburg clears through the settlement (the default, no profile needed).
+INVOICE_PROFILES = {
+    "Stadt Wiesbaden": {
+        "payment_way": PaymentWay.DEBIT,
+        "mandate_reference": "KOPIT-LB-WI-0001",
+        "mandate_iban": "DE75512108001245126199",
+        "buyer_accounting_reference": "KST 1201 IT-Dienstleistungen",
+    },
+}
+
+
 def _user(email: str) -> User:
     user = db.session.scalar(select(User).where(User.email == email))
     assert user is not None  # noqa: S101 - created just above
@@ -180,6 +195,7 @@ def _user(email: str) -> User:
 
 def _past_booking(buyer: User, service: Service, starts_on: date, quantity: int, ends_on: date | None) -> Booking:
     """A booking requested in the past (operations refuse past start dates for new requests)."""
+    profile = invoice_profile_of(buyer.member_id)
     booking = Booking(
         service_id=service.id,
         buyer_id=buyer.member_id,
@@ -188,6 +204,7 @@ def _past_booking(buyer: User, service: Service, starts_on: date, quantity: int,
         starts_on=starts_on,
         ends_on=ends_on,
         status=BookingStatus.REQUESTED,
+        **{reference.value: profile.default(reference) for reference in InvoiceReference},
     )
     db.session.add(booking)
     db.session.flush()
@@ -203,6 +220,9 @@ def seed_demo_data() -> bool:
     members = {spec["name"]: admit_member(None, **spec) for spec in MEMBERS}
     for member_name, email, name, roles in USERS:
         create_user(None, member=members[member_name], email=email, name=name, password=DEMO_PASSWORD, roles=roles)
+    for member_name, profile in INVOICE_PROFILES.items():
+        db.session.add(InvoiceProfile(member_id=members[member_name].id, **profile))
+    db.session.flush()
 
     services: dict[str, Service] = {}
     for email, title, category, unit, price, vat, capacity, description in SERVICES:

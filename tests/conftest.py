@@ -229,6 +229,9 @@ class Api:
     def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
         return self.client.patch(path, json=json, headers=self.headers, **kwargs)
 
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.client.put(path, json=json, headers=self.headers, **kwargs)
+
 
 @pytest.fixture
 def api_as(client: FlaskClient, token_for: Callable[[str], str]) -> Callable[[str], Api]:

@@ -21,6 +21,7 @@ register_document_route(api_bp)
 from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
+from marketplace.api import members
 
 
 #: API answers with members' money, which no browser or proxy may keep (see marketplace/web: NO_STORE_BLUEPRINTS).

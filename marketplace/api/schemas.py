@@ -53,6 +53,14 @@ from marketplace.core.money import INTEGER_MAX, AmountError, parse_api_amount, p
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, Page
 from marketplace.core.timeutil import PERIOD_PATTERN, today
 from marketplace.core.validators import NUL_MESSAGE, contains_nul, text_problem
+from marketplace.members.models import (
+    MAX_MANDATE_REFERENCE,
+    MAX_REFERENCE,
+    InvoiceProfile,
+    InvoiceReference,
+    Member,
+    PaymentWay,
+)
 
 
 def _api_amount(value: str) -> str:
@@ -305,12 +313,85 @@ class ServiceUpdate(ApiModel):
     vatex_code: Annotated[VatexCode | None, Field(description=VATEX_TEXT)] = None
 
 
+#: An invoice reference of a booking or an invoice profile (one line, at most 100 characters).
+Reference = Annotated[str, StringConstraints(max_length=MAX_REFERENCE), SingleLine]
+REFERENCE_TEXTS = {
+    "order_reference": "Bestellnummer (XRechnung BT-13)",
+    "contract_reference": "Vertragsnummer (BT-12)",
+    "buyer_accounting_reference": "Kostenstelle oder Buchungsreferenz des Käufers (BT-19, je Position BT-133)",
+    "project_reference": "Projekt- oder Mittelbindungsnummer (BT-11)",
+}
+
+
 class BookingCreate(ApiModel):
+    """Fehlt eine Rechnungsreferenz oder ist sie leer, gilt die Vorgabe des Rechnungsprofils der eigenen Stelle;
+    verlangt das Profil sie und gibt es keine Vorgabe, antwortet die API 422 mit dem Feldnamen."""
+
     service_id: json_int(ge=1, le=INTEGER_MAX)  # type: ignore[valid-type]
     quantity: json_int(ge=1, le=MAX_BOOKING_QUANTITY)  # type: ignore[valid-type]
     starts_on: JsonDate
     ends_on: JsonDate | None = None
     note: Note = ""
+    order_reference: Annotated[Reference | None, Field(description=REFERENCE_TEXTS["order_reference"])] = None
+    contract_reference: Annotated[Reference | None, Field(description=REFERENCE_TEXTS["contract_reference"])] = None
+    buyer_accounting_reference: Annotated[
+        Reference | None, Field(description=REFERENCE_TEXTS["buyer_accounting_reference"])
+    ] = None
+    project_reference: Annotated[Reference | None, Field(description=REFERENCE_TEXTS["project_reference"])] = None
+
+
+class BookingReferencesUpdate(ApiModel):
+    """Nur die gesendeten Referenzen ändern sich (leer: entfernt). 409, sobald eine Abrechnung der Buchung in
+    Rechnung gestellt ist; 422, wenn das Rechnungsprofil eine Referenz verlangt und sie leer wäre."""
+
+    order_reference: Annotated[Reference | None, Field(description=REFERENCE_TEXTS["order_reference"])] = None
+    contract_reference: Annotated[Reference | None, Field(description=REFERENCE_TEXTS["contract_reference"])] = None
+    buyer_accounting_reference: Annotated[
+        Reference | None, Field(description=REFERENCE_TEXTS["buyer_accounting_reference"])
+    ] = None
+    project_reference: Annotated[Reference | None, Field(description=REFERENCE_TEXTS["project_reference"])] = None
+
+
+class InvoiceDefaults(ApiModel):
+    order_reference: Annotated[Reference, Field(description=REFERENCE_TEXTS["order_reference"])] = ""
+    contract_reference: Annotated[Reference, Field(description=REFERENCE_TEXTS["contract_reference"])] = ""
+    buyer_accounting_reference: Annotated[
+        Reference, Field(description=REFERENCE_TEXTS["buyer_accounting_reference"])
+    ] = ""
+    project_reference: Annotated[Reference, Field(description=REFERENCE_TEXTS["project_reference"])] = ""
+
+
+class PaymentSetting(ApiModel):
+    way: Annotated[
+        PaymentWay,
+        Field(
+            description="clearing: Ausgleich über die Verrechnung der Leistungsbörse (Zahlungsmittel 97); debit: "
+            "SEPA-Lastschrift durch den Betreiber (59, braucht Mandatsreferenz und IBAN); transfer: "
+            "SEPA-Überweisung an den Anbieter (58)"
+        ),
+    ]
+    mandate_reference: Annotated[
+        Annotated[str, StringConstraints(max_length=MAX_MANDATE_REFERENCE), SingleLine] | None,
+        Field(description="Referenz des SEPA-Mandats, das der Betreiber hält (BT-89); bei debit Pflicht"),
+    ] = None
+    debited_iban: Annotated[
+        Annotated[str, StringConstraints(max_length=42), SingleLine] | None,
+        Field(description="IBAN des belasteten Kontos (BT-91); bei debit Pflicht"),
+    ] = None
+
+
+class InvoiceProfileIn(ApiModel):
+    """Ohne ``payment`` bleibt der Zahlungsweg, wie er ist; ``sepa_creditor_id`` gilt nur für den Betreiber."""
+
+    required: Annotated[
+        list[InvoiceReference], Field(max_length=len(InvoiceReference), description="Pflichtreferenzen jeder Buchung")
+    ] = []
+    defaults: InvoiceDefaults = InvoiceDefaults()
+    payment: PaymentSetting | None = None
+    sepa_creditor_id: Annotated[
+        Annotated[str, StringConstraints(max_length=40), SingleLine] | None,
+        Field(description="Gläubiger-Identifikationsnummer des Betreibers (BT-90)"),
+    ] = None
 
 
 class DeclineBody(ApiModel):
@@ -446,7 +527,8 @@ class ServiceOut(Out):
 
 
 class BookingOut(Out):
-    """Eine Buchung; ``unit_price`` ist der bei Annahme festgehaltene Preis (vorher null)."""
+    """Eine Buchung; ``unit_price`` ist der bei Annahme festgehaltene Preis (vorher null). Die vier
+    Rechnungsreferenzen stehen auf ihren Rechnungen; ``invoiced`` sagt, ob sie sich nicht mehr ändern lassen."""
 
     id: int
     service_id: int
@@ -457,6 +539,11 @@ class BookingOut(Out):
     status: BookingStatus
     unit_price: Money | None
     note: str
+    order_reference: Annotated[str, Field(description=REFERENCE_TEXTS["order_reference"])]
+    contract_reference: Annotated[str, Field(description=REFERENCE_TEXTS["contract_reference"])]
+    buyer_accounting_reference: Annotated[str, Field(description=REFERENCE_TEXTS["buyer_accounting_reference"])]
+    project_reference: Annotated[str, Field(description=REFERENCE_TEXTS["project_reference"])]
+    invoiced: Annotated[bool, Field(description="Eine Abrechnung der Buchung ist in Rechnung gestellt")]
 
     @classmethod
     def of(cls, booking: Booking) -> BookingOut:
@@ -471,6 +558,33 @@ class BookingOut(Out):
             status=effective_status(booking, today()),
             unit_price=money(booking.unit_price_cents) if booking.unit_price_cents is not None else None,
             note=booking.note,
+            invoiced=booking.invoiced_at is not None,
+            **booking.references(),
+        )
+
+
+class InvoiceProfileOut(Out):
+    """Rechnungsprofil und Zahlungsweg eines Mitglieds."""
+
+    member_id: int
+    required: list[InvoiceReference]
+    defaults: dict[str, str]
+    payment: dict[str, str | None]
+    sepa_creditor_id: str | None
+
+    @classmethod
+    def of(cls, profile: InvoiceProfile, member: Member) -> InvoiceProfileOut:
+        return cls(
+            member_id=member.id,
+            required=profile.required_references,
+            defaults={reference.value: profile.default(reference) for reference in InvoiceReference},
+            payment={
+                "way": profile.payment_way.value,
+                "payment_means_code": profile.payment_way.code,
+                "mandate_reference": profile.mandate_reference,
+                "debited_iban": profile.mandate_iban,
+            },
+            sepa_creditor_id=member.sepa_creditor_id if member.is_operator else None,
         )
 
 

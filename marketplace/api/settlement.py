@@ -51,6 +51,14 @@ class InvoiceLineOut(ApiModel):
     booking_id: int | None
     transfer_id: int
     net: Money
+    quantity: str = Field(description="Menge (BT-129); net = quantity × unit_price − allowance, auf den Cent")
+    unit_code: str = Field(description="Einheit nach UN/ECE Rec. 20 (BT-130): MON, HUR, H87, E34, IE; C62 pauschal")
+    unit_price: Money
+    allowance: Money = Field(description="Nachlass der Position (BG-27), z. B. für einen anteiligen Monat")
+    allowance_reason: str
+    period_start: date | None
+    period_end: date | None
+    accounting_reference: str = Field(description="Kostenstelle der Buchung (BT-133)")
 
 
 class InvoiceOut(ApiModel):
@@ -70,6 +78,11 @@ class InvoiceOut(ApiModel):
     vat: Money
     gross: Money
     credited_invoice_id: int | None
+    payment_means_code: str = Field(description="97 Verrechnung, 59 SEPA-Lastschrift des Betreibers, 58 Überweisung")
+    order_reference: str = Field(description="BT-13")
+    contract_reference: str = Field(description="BT-12")
+    buyer_accounting_reference: str = Field(description="BT-19")
+    project_reference: str = Field(description="BT-11")
     lines: list[InvoiceLineOut]
 
 
@@ -107,6 +120,11 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
         vat=money(invoice.vat_cents),
         gross=money(invoice.gross_cents),
         credited_invoice_id=invoice.credited_invoice_id,
+        payment_means_code=invoice.payment_means_code,
+        order_reference=invoice.order_reference,
+        contract_reference=invoice.contract_reference,
+        buyer_accounting_reference=invoice.buyer_accounting_reference,
+        project_reference=invoice.project_reference,
         lines=[
             InvoiceLineOut(
                 position=line.position,
@@ -114,6 +132,14 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
                 booking_id=line.booking_id,
                 transfer_id=line.transfer_id,
                 net=money(line.net_cents),
+                quantity=f"{(line.quantity if line.quantity is not None else 1):f}",
+                unit_code=line.unit_code or "C62",
+                unit_price=money(line.unit_price_cents if line.unit_price_cents is not None else line.net_cents),
+                allowance=money(line.allowance_cents),
+                allowance_reason=line.allowance_reason,
+                period_start=line.period_start,
+                period_end=line.period_end,
+                accounting_reference=line.accounting_reference,
             )
             for line in invoice.lines
         ],

@@ -22,6 +22,7 @@ from marketplace.api.schemas import (
     BookingOut,
     BookingPage,
     BookingQuery,
+    BookingReferencesUpdate,
     CancelBody,
     DeclineBody,
     MeOut,
@@ -36,6 +37,7 @@ from marketplace.api.schemas import (
     page_out,
 )
 from marketplace.api.spec import money, operation
+from marketplace.bookings.models import REFERENCE_FIELDS
 from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
@@ -43,6 +45,7 @@ from marketplace.bookings.operations import (
     decline_booking,
     record_usage,
     request_booking,
+    update_booking_references,
     withdraw_booking,
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
@@ -217,6 +220,7 @@ def create_booking(body: BookingCreate) -> tuple[BookingOut, int]:
             starts_on=body.starts_on,
             ends_on=body.ends_on,
             note=body.note,
+            references={name: getattr(body, name) for name in REFERENCE_FIELDS},
         ),
     )
     return BookingOut.of(booking), 201
@@ -247,6 +251,21 @@ def list_bookings(query: BookingQuery) -> tuple[dict[str, Any], int, dict[str, s
 )
 def get_booking(booking_id: int) -> BookingOut:
     return BookingOut.of(booking_for(api_user(), booking_id))
+
+
+@operation(
+    api_bp,
+    "PATCH",
+    "/bookings/<int:booking_id>",
+    body=BookingReferencesUpdate,
+    responses={200: BookingOut, 409: None},
+    summary="Rechnungsreferenzen einer Buchung ändern (abnehmende Stelle), bis sie in Rechnung gestellt ist",
+    tags=["bookings"],
+)
+def patch_booking(booking_id: int, body: BookingReferencesUpdate) -> BookingOut:
+    user = api_user()
+    changes = {name: getattr(body, name) or "" for name in REFERENCE_FIELDS if name in body.model_fields_set}
+    return BookingOut.of(update_booking_references(user, booking_for(user, booking_id), changes))
 
 
 @operation(

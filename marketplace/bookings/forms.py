@@ -6,6 +6,13 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from marketplace.bookings.models import MAX_BOOKING_QUANTITY, USAGE_QUANTITY_PLACES
 from marketplace.core.forms import DecimalField, Form, IntegerField
+from marketplace.members.models import MAX_REFERENCE
+
+
+def _reference(label: object) -> StringField:
+    """An invoice reference: one line of at most 100 characters; which ones are required, the buyer's invoice
+    profile says (the operation checks it and names the field)."""
+    return StringField(label, validators=[Optional(), Length(max=MAX_REFERENCE)])
 
 
 class BookingRequestForm(Form):
@@ -24,6 +31,19 @@ class BookingRequestForm(Form):
     )
     ends_on = DateField(_l("Ende (optional)"), validators=[Optional()], description=_l("Leer lassen für unbefristet."))
     note = TextAreaField(_l("Nachricht an den Anbieter"), validators=[Optional(), Length(max=2000)])
+    order_reference = _reference(_l("Bestellnummer"))
+    contract_reference = _reference(_l("Vertragsnummer"))
+    buyer_accounting_reference = _reference(_l("Kostenstelle / Buchungsreferenz"))
+    project_reference = _reference(_l("Projekt- / Mittelbindungsnummer"))
+
+
+class ReferencesForm(Form):
+    """The invoice references of a booking, editable until it is invoiced."""
+
+    order_reference = _reference(_l("Bestellnummer"))
+    contract_reference = _reference(_l("Vertragsnummer"))
+    buyer_accounting_reference = _reference(_l("Kostenstelle / Buchungsreferenz"))
+    project_reference = _reference(_l("Projekt- / Mittelbindungsnummer"))
 
 
 class DeclineForm(Form):

@@ -24,7 +24,10 @@ from marketplace.catalogue.models import Service, Unit, VatCategory
 from marketplace.core.dbtypes import str_enum
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
-from marketplace.members.models import Member, Role, User
+from marketplace.members.models import InvoiceReference, Member, Role, User
+
+#: The booking's invoice reference fields, named as the invoice profile's (``members.models.InvoiceReference``).
+REFERENCE_FIELDS = tuple(reference.value for reference in InvoiceReference)
 
 
 class BookingStatus(enum.StrEnum):
@@ -123,6 +126,19 @@ class Booking(db.Model):
     minimum_term_months: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     notice_period_days: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The exemption (VATEX code BT-121, reason BT-120) of an O or E service as accepted; null for S.
+    vat_exemption_code: Mapped[str | None] = mapped_column(String(40))
+    vat_exemption_reason: Mapped[str | None] = mapped_column(String(500))
+
+    # The buyer's references for its invoices (XRechnung BT-13, BT-12, BT-19, BT-11): the defaults of its
+    # invoice profile when requested, editable until a charge of the booking is invoiced.
+    order_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    contract_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    buyer_accounting_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    project_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    #: When an invoice first listed a charge of the booking (set by the invoicing): from then on its
+    #: references are those of issued documents and no longer change.
+    invoiced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     service: Mapped[Service] = relationship(lazy="joined")
     buyer: Mapped[Member] = relationship(lazy="joined")
@@ -158,6 +174,14 @@ class Booking(db.Model):
 
     def can_write_message(self, user: User) -> bool:
         return self.is_buyer_staff(user) or self.can_decide(user)
+
+    def can_edit_references(self, user: User) -> bool:
+        """The buyer's staff and its finance staff keep the invoice references."""
+        return user.member_id == self.buyer_id and bool(user.roles & {Role.BUYER, Role.MEMBER_FINANCE})
+
+    def references(self) -> dict[str, str]:
+        """The four invoice references by field name (``order_reference`` …)."""
+        return {name: getattr(self, name) for name in REFERENCE_FIELDS}
 
     def can_record_usage(self, user: User) -> bool:
         return self.can_decide(user) and self.unit is not None and not self.unit.recurring

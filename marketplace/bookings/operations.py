@@ -9,7 +9,7 @@ capacity queue up and the capacity is never exceeded.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from marketplace.bookings.models import (
     COMMITTED_STATUSES,
     MAX_BOOKING_QUANTITY,
     MAX_USAGE_QUANTITY,
+    REFERENCE_FIELDS,
     USAGE_QUANTITY_PLACES,
     USAGE_REVIEW_DAYS,
     Booking,
@@ -32,7 +33,7 @@ from marketplace.bookings.models import (
     charge_key,
     effective_status,
 )
-from marketplace.catalogue.models import Service, ServiceStatus
+from marketplace.catalogue.models import Service, ServiceStatus, exemption_of
 from marketplace.catalogue.queries import current_price_version
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from marketplace.core.events import (
@@ -57,7 +58,8 @@ from marketplace.core.models import record_audit
 from marketplace.core.money import MAX_CHARGE_CENTS, AmountError, charge_cents, format_eur, parse_api_decimal
 from marketplace.core.timeutil import month_bounds, parse_period, today, utcnow
 from marketplace.extensions import db
-from marketplace.members.models import Role, User
+from marketplace.members.invoice_profiles import invoice_profile_of, reference_problem
+from marketplace.members.models import InvoiceReference, Role, User
 
 MAX_QUANTITY = MAX_BOOKING_QUANTITY
 MAX_NOTE = 2_000
@@ -72,6 +74,49 @@ class BookingRequest:
     starts_on: date
     ends_on: date | None = None
     note: str = ""
+    #: The invoice references by field name (``order_reference`` …); a missing or blank one takes the
+    #: default of the buyer's invoice profile.
+    references: dict[str, str | None] = field(default_factory=dict)
+
+
+def _missing_references(names: list[str]) -> dict[str, list[str]]:
+    """The message of each required reference left empty (in the user's language), per field."""
+    every = InvalidInput(
+        "Eine Pflichtangabe für die Rechnung fehlt.",
+        errors={
+            InvoiceReference.ORDER.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Bestellnummer; bitte angeben."
+            ],
+            InvoiceReference.CONTRACT.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Vertragsnummer; bitte angeben."
+            ],
+            InvoiceReference.BUYER_ACCOUNTING.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Kostenstelle oder Buchungsreferenz; bitte angeben."
+            ],
+            InvoiceReference.PROJECT.value: [
+                "Ihre Stelle verlangt auf jeder Rechnung eine Projekt- oder Mittelbindungsnummer; bitte angeben."
+            ],
+        },
+    ).errors
+    return {name: every[name] for name in names}
+
+
+def _reference_errors(buyer_id: int, references: dict[str, str]) -> dict[str, list[str]]:
+    """Per field: a reference that is too long or holds control characters, or a required one that is empty."""
+    errors: dict[str, list[str]] = {}
+    for name, value in references.items():
+        if problem := reference_problem(value):
+            errors[name] = [problem]
+    required = invoice_profile_of(buyer_id).required_references
+    missing = [r.value for r in required if not references.get(r.value) and r.value not in errors]
+    return errors | _missing_references(missing)
+
+
+def _with_defaults(buyer_id: int, given: dict[str, str | None]) -> dict[str, str]:
+    profile = invoice_profile_of(buyer_id)
+    return {
+        name: (given.get(name) or "").strip() or profile.default(InvoiceReference(name)) for name in REFERENCE_FIELDS
+    }
 
 
 #: The event each status change announces.
@@ -162,6 +207,8 @@ def request_booking(actor: User, data: BookingRequest) -> Booking:
         errors["ends_on"] = ["Das Ende darf nicht vor dem Beginn liegen."]
     if len(data.note or "") > MAX_NOTE:
         errors["note"] = [f"Die Nachricht hat höchstens {MAX_NOTE} Zeichen."]
+    references = _with_defaults(actor.member_id, data.references)
+    errors.update(_reference_errors(actor.member_id, references))
     if errors:
         raise InvalidInput("Die Anfrage ist unvollständig oder ungültig.", errors=errors)
     service = db.session.get(Service, data.service_id)
@@ -182,6 +229,7 @@ def request_booking(actor: User, data: BookingRequest) -> Booking:
         ends_on=data.ends_on,
         note=(data.note or "").strip(),
         status=BookingStatus.REQUESTED,
+        **references,
     )
     db.session.add(booking)
     db.session.flush()
@@ -190,6 +238,41 @@ def request_booking(actor: User, data: BookingRequest) -> Booking:
     )
     db.session.flush()
     announce(_booking_event(booking, actor))
+    return booking
+
+
+def update_booking_references(actor: User, booking: Booking, changes: dict[str, str]) -> Booking:
+    """The buyer changes the invoice references of a booking (only the fields in `changes`; blank clears).
+
+    Raises PermissionDenied (not the buyer's staff or finance), InvalidInput naming the field (too long,
+    control characters, required by the buyer's invoice profile and empty), or Conflict once a charge of the
+    booking is invoiced: issued invoices carry its references and never change.
+    """
+    if not booking.can_edit_references(actor):
+        raise PermissionDenied("Die Rechnungsreferenzen pflegt die abnehmende Stelle.")
+    unknown = sorted(set(changes) - set(REFERENCE_FIELDS))
+    if unknown:
+        raise InvalidInput("Unbekannte Referenz.", errors={name: ["Diese Referenz gibt es nicht."] for name in unknown})
+    booking = db.session.scalar(locked(select(Booking).where(Booking.id == booking.id), Booking))
+    assert booking is not None  # noqa: S101 - rows cannot vanish (no deletes)
+    if booking.invoiced_at is not None:
+        raise Conflict(
+            "Die Buchung %(booking)s ist bereits in Rechnung gestellt; ihre Referenzen stehen auf ausgestellten "
+            "Rechnungen und lassen sich nicht mehr ändern.",
+            booking=booking.id,
+        )
+    before = booking.references()
+    after = before | {name: (value or "").strip() for name, value in changes.items()}
+    errors = _reference_errors(booking.buyer_id, after)
+    if errors:
+        raise InvalidInput("Die Rechnungsreferenzen sind unvollständig oder ungültig.", errors=errors)
+    for name, value in after.items():
+        setattr(booking, name, value)
+    db.session.flush()
+    if after != before:
+        record_audit(
+            actor, "booking.references", booking, member_id=actor.member_id, data={"before": before, "after": after}
+        )
     return booking
 
 
@@ -242,6 +325,9 @@ def accept_booking(actor: User, booking: Booking) -> Booking:
     booking.unit = service.unit
     booking.vat_category = service.vat_category
     booking.vat_rate = service.vat_rate
+    booking.vat_exemption_code, booking.vat_exemption_reason = exemption_of(
+        service.vat_category, service.vatex_code, service.tax_legal_basis
+    ) or (None, None)
     booking.price_version_id = version.id if version is not None else None
     booking.minimum_term_months = service.minimum_term_months
     booking.notice_period_days = service.notice_period_days

@@ -17,9 +17,17 @@ from marketplace.bookings.forms import (
     DeclineForm,
     DisputeForm,
     MessageForm,
+    ReferencesForm,
     UsageForm,
 )
-from marketplace.bookings.models import COMMITTED_STATUSES, Booking, BookingStatus, UsageRecord, effective_status
+from marketplace.bookings.models import (
+    COMMITTED_STATUSES,
+    REFERENCE_FIELDS,
+    Booking,
+    BookingStatus,
+    UsageRecord,
+    effective_status,
+)
 from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
@@ -32,26 +40,34 @@ from marketplace.bookings.operations import (
     record_usage,
     request_booking,
     review_deadline,
+    update_booking_references,
     withdraw_booking,
 )
 from marketplace.bookings.queries import booking_for, bookings_statement
 from marketplace.catalogue.queries import service_for
 from marketplace.catalogue.views import REQUEST_FORM, render_service
 from marketplace.core.edge import errors_on, writes
-from marketplace.core.errors import InvalidInput
+from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import today
 from marketplace.extensions import db
-from marketplace.members.models import Role
+from marketplace.members.invoice_profiles import invoice_profile_of
+from marketplace.members.models import InvoiceReference, Role
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+
+
+def _request_form() -> BookingRequestForm:
+    """The request form, its invoice references filled with the defaults of the buyer's invoice profile."""
+    profile = invoice_profile_of(current_user.member_id)
+    return BookingRequestForm(data={reference.value: profile.default(reference) for reference in InvoiceReference})
 
 
 @bp.record_once
 def _offer_request_form(state: BlueprintSetupState) -> None:
     """The service page (catalogue) shows the booking request form of this area."""
-    state.app.extensions[REQUEST_FORM] = BookingRequestForm
+    state.app.extensions[REQUEST_FORM] = _request_form
 
 
 @bp.get("")
@@ -95,6 +111,7 @@ def create(service_id: int) -> Response | tuple[str, int]:
                     starts_on=form.starts_on.data,
                     ends_on=form.ends_on.data,
                     note=form.note.data or "",
+                    references={name: form[name].data for name in REFERENCE_FIELDS},
                 ),
             )
             flash(_("Ihre Anfrage ist beim Anbieter eingegangen."), "success")
@@ -118,6 +135,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         "message_form": MessageForm(),
         "usage_form": UsageForm(),
         "dispute_form": DisputeForm(prefix="dispute"),
+        "references_form": ReferencesForm(prefix="refs", data=booking.references()),
     }
     defaults.update(forms)
     shown_status = effective_status(booking, today())
@@ -129,6 +147,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         history=_history(booking),
         earliest_end=earliest_cancellation(booking) if can_cancel else None,
         can_cancel=can_cancel,
+        can_edit_references=booking.can_edit_references(current_user) and booking.invoiced_at is None,
         review_deadline=review_deadline,
         **defaults,
     ), status
@@ -151,6 +170,28 @@ def cancel(booking_id: int) -> Response | tuple[str, int]:
         flash(_("Die Buchung ist gekündigt; sie endet am %(day)s.", day=format_date(booking.ends_on)), "info")
         return redirect(url_for("bookings.show", booking_id=booking_id))
     return render_booking(booking, 422, cancel_form=form)
+
+
+@bp.post("/<int:booking_id>/references")
+@login_required
+@writes
+def references(booking_id: int) -> Response | tuple[str, int]:
+    booking = booking_for(current_user, booking_id)
+    form = ReferencesForm(prefix="refs")
+    status = 422
+    if form.validate_on_submit():
+        try:
+            with errors_on(form, InvalidInput):
+                update_booking_references(
+                    current_user, booking, {name: form[name].data or "" for name in REFERENCE_FIELDS}
+                )
+                flash(_("Die Rechnungsreferenzen sind gespeichert."), "success")
+                return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="referenzen"))
+        except Conflict as conflict:  # invoiced meanwhile: the page says so and shows what the invoices carry
+            db.session.rollback()
+            form.form_errors.append(conflict.detail)
+            status = 409
+    return render_booking(booking_for(current_user, booking_id), status, references_form=form)
 
 
 @bp.post("/<int:booking_id>/messages")

@@ -77,6 +77,32 @@ VAT_RATES: dict[VatCategory, Decimal] = {
 }
 
 
+#: Exemption reasons (BT-120) and codes (BT-121) of O and E when the service names none of its own.
+DEFAULT_EXEMPTION: dict[VatCategory, tuple[str, str]] = {
+    VatCategory.NOT_TAXABLE: (
+        "VATEX-EU-O",
+        "Nicht steuerbar: Leistung einer juristischen Person des öffentlichen Rechts im Rahmen ihrer "
+        "hoheitlichen Tätigkeit (§ 2b UStG)",
+    ),
+    VatCategory.EXEMPT: ("VATEX-EU-132", "Steuerbefreit nach Art. 132 MwStSystRL (§ 4 UStG)"),
+}
+
+
+def exemption_of(category: VatCategory, vatex_code: str | None, legal_basis: str | None) -> tuple[str, str] | None:
+    """(VATEX code, reason text) that an invoice of this tax treatment states (BT-121, BT-120); None for S.
+
+    A service's own VATEX code wins for E; its legal basis, where given, is the text ("Steuerfrei nach …")."""
+    if category is VatCategory.STANDARD:
+        return None
+    code, text = DEFAULT_EXEMPTION[category]
+    if category is VatCategory.EXEMPT and vatex_code:
+        code = vatex_code
+    if legal_basis:
+        lead = "Nicht steuerbar" if category is VatCategory.NOT_TAXABLE else "Steuerfrei"
+        text = f"{lead} nach {legal_basis}"
+    return code, text
+
+
 class TaxReason(enum.StrEnum):
     """Why a service is not taxable under § 2b Abs. 3 Nr. 2 UStG (the criteria of a cooperation)."""
 

@@ -22,6 +22,8 @@ MESSAGES = [
     _l("Der Idempotency-Key hat 1 bis 255 sichtbare ASCII-Zeichen."),
     # marketplace/api/ledger.py
     _l("Das Hauptbuch sehen nur Finanzrollen."),
+    # marketplace/api/members.py
+    _l("Dieses Mitglied gibt es nicht."),
     # marketplace/api/schemas.py
     _l("Die Anfrage enthält ungültige Felder."),
     # marketplace/api/settlement.py
@@ -34,11 +36,22 @@ MESSAGES = [
     _l("Diesen Abrechnungslauf gibt es nicht."),
     _l("Salden sehen nur Finanzrollen."),
     # marketplace/bookings/operations.py
+    _l("Eine Pflichtangabe für die Rechnung fehlt."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Bestellnummer; bitte angeben."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Vertragsnummer; bitte angeben."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Kostenstelle oder Buchungsreferenz; bitte angeben."),
+    _l("Ihre Stelle verlangt auf jeder Rechnung eine Projekt- oder Mittelbindungsnummer; bitte angeben."),
     _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht „%(to)s“ werden."),
     _l("Die Anfrage ist unvollständig oder ungültig."),
     _l("Nur Einkäuferinnen und Einkäufer können Leistungen anfragen."),
     _l("Eigene Leistungen können nicht gebucht werden."),
     _l("Diese Leistung ist derzeit nicht buchbar."),
+    _l("Die Rechnungsreferenzen pflegt die abnehmende Stelle."),
+    _l("Unbekannte Referenz."),
+    _l(
+        "Die Buchung %(booking)s ist bereits in Rechnung gestellt; ihre Referenzen stehen auf ausgestellten Rechnungen und lassen sich nicht mehr ändern."
+    ),
+    _l("Die Rechnungsreferenzen sind unvollständig oder ungültig."),
     _l("Nur der Anbieter kann diese Anfrage annehmen."),
     _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht angenommen werden."),
     _l("Nur der Anbieter kann diese Anfrage ablehnen."),
@@ -105,9 +118,13 @@ MESSAGES = [
     _l("Eine Leistung hat höchstens %(max_documents)s Unterlagen."),
     _l("Bei E bitte den Befreiungsgrund (VATEX-Code) angeben."),
     # marketplace/core/validators.py
+    _l("Die Gläubiger-Identifikationsnummer ist ungültig (Aufbau oder Prüfziffer)."),
     _l("Die Leitweg-ID ist ungültig (Aufbau oder Prüfziffer)."),
     _l("Die USt-IdNr. ist ungültig."),
     _l("Der Amtliche Gemeindeschlüssel hat genau 8 Ziffern."),
+    _l(
+        "Die Mandatsreferenz hat höchstens 35 Zeichen: Buchstaben ohne Umlaute, Ziffern, Leerzeichen und + ? / - : ( ) . , '"
+    ),
     _l("Die IBAN ist ungültig."),
     # marketplace/costsharing/operations.py
     _l("Bitte ein Jahr zwischen %(min_year)s und %(max_year)s angeben."),
@@ -162,6 +179,19 @@ MESSAGES = [
     _l("Die Posten von %(key)s ergeben nicht null."),
     _l("Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden."),
     _l("Den Vorgang %(key)s gibt es bereits mit einem anderen Betrag."),
+    # marketplace/members/invoice_profiles.py
+    _l("Das Rechnungsprofil pflegen die Finanzabteilung des Mitglieds und der Betreiber."),
+    _l("Das Rechnungsprofil ist unvollständig oder ungültig."),
+    _l("Die Angaben zum Zahlungsweg sind ungültig."),
+    _l("Die Angaben zur Lastschrift sind unvollständig."),
+    _l("Eine Referenz hat höchstens 100 Zeichen."),
+    _l("Bitte nur die Referenzen Bestellnummer, Vertrag, Kostenstelle und Projekt je einmal."),
+    _l("Diese Referenz gibt es nicht."),
+    _l("Für die Lastschrift bitte die Referenz des SEPA-Mandats angeben."),
+    _l("Für die Lastschrift bitte die IBAN des belasteten Kontos angeben."),
+    _l(
+        "Der Betreiber hat noch keine Gläubiger-Identifikationsnummer hinterlegt; ohne sie ist keine Lastschrift möglich."
+    ),
     # marketplace/members/operations.py
     _l("Bitte einen Namen angeben."),
     _l("Ein Mitglied namens „%(name)s“ gibt es bereits."),
@@ -190,7 +220,6 @@ MESSAGES = [
     _l("Das darf nur die Finanzabteilung des Betreibers: %(action)s."),
     # marketplace/members/queries.py
     _l("Konten und Salden sehen nur Finanzrollen."),
-    _l("Dieses Mitglied gibt es nicht."),
     _l("Diesen Token gibt es nicht."),
     # marketplace/monthend/close.py
     _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
@@ -201,6 +230,13 @@ MESSAGES = [
     _l(
         "Der Abrechnungslauf %(run)s für %(period)s ist abgebrochen. Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
     ),
+    # marketplace/monthend/datev/__init__.py
+    _l("Den DATEV-Buchungsstapel für %(period)s gibt es erst, wenn der Monat abgeschlossen ist."),
+    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10."),
+    # marketplace/monthend/datev/accounts.py
+    _l("Für den Steuersatz %(rate)s Prozent gibt es keinen DATEV-Steuerschlüssel."),
+    _l("DATEV kennt hier nur die Kontenrahmen SKR 03 und SKR 04, nicht %(chart)s."),
+    _l("Die DATEV-Einstellung %(role)s ist keine Kontonummer: %(account)s."),
     # marketplace/payments/collection.py
     _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
     _l("Die Verrechnung ist bereits bezahlt."),
@@ -215,7 +251,6 @@ MESSAGES = [
     _l("Diese Zahlungsanweisung gibt es nicht."),
     _l("Direktzahlungen lassen sich nur für freigegebene, noch nicht bezahlte Verrechnungen buchen."),
     _l("Diese Zahlungsanweisung wird gerade eingezogen oder ist bereits bezahlt."),
-    _l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10."),
     _l(
         "Für %(period)s gibt es nichts zu verrechnen: keine freigegebene Rechnung oder Gutschrift ist offen; %(pending)s Rechnung(en) warten noch auf die Freigabe durch die Abnehmer oder sind beanstandet."
     ),

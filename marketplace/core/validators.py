@@ -128,3 +128,38 @@ def clean_ags(value: str | None, field: str = "ags") -> str | None:
     if not _AGS_RE.match(value):
         raise InvalidInput.field(field, "Der Amtliche Gemeindeschlüssel hat genau 8 Ziffern.")
     return value
+
+
+#: What a SEPA mandate reference may hold (SEPA character set, at most 35 characters, EPC rulebook).
+_MANDATE_RE = re.compile(r"^[A-Za-z0-9+?/\-:().,' ]{1,35}$")
+#: A SEPA creditor identifier: country, check digits, business code, national identifier.
+_CREDITOR_ID_RE = re.compile(r"^([A-Z]{2})([0-9]{2})([A-Z0-9]{3})([A-Z0-9]{1,28})$")
+
+
+def clean_mandate_reference(value: str | None, field: str = "mandate_reference") -> str | None:
+    """A SEPA mandate reference (XRechnung BT-89) as entered, or InvalidInput naming `field`."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not _MANDATE_RE.match(value) or value.startswith("/") or "//" in value:
+        raise InvalidInput.field(
+            field,
+            "Die Mandatsreferenz hat höchstens 35 Zeichen: Buchstaben ohne Umlaute, Ziffern, Leerzeichen und "
+            "+ ? / - : ( ) . , '",
+        )
+    return value
+
+
+def clean_creditor_id(value: str | None, field: str = "sepa_creditor_id") -> str | None:
+    """A SEPA creditor identifier (Gläubiger-ID, XRechnung BT-90), compact and upper-case, with its check
+    digits verified (ISO 7064 MOD 97-10 over the national identifier and the country, business code left out)."""
+    value = "".join((value or "").split()).upper()
+    if not value:
+        return None
+    match = _CREDITOR_ID_RE.match(value)
+    if match:
+        country, check, _business, national = match.groups()
+        digits = "".join(str(int(char, 36)) for char in national + country) + "00"
+        if 98 - int(digits) % 97 == int(check):
+            return value
+    raise InvalidInput.field(field, "Die Gläubiger-Identifikationsnummer ist ungültig (Aufbau oder Prüfziffer).")

@@ -20,6 +20,7 @@ from marketplace.core.timeutil import today
 from marketplace.settlement import xrechnung
 from marketplace.settlement.invoicing import PAYMENT_DAYS, lock_number_counters, next_number
 from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine
+from marketplace.settlement.payment_means import apply_payment_means
 
 if TYPE_CHECKING:
     from marketplace.costsharing.models import TrueUp
@@ -80,6 +81,7 @@ def new_document(
             net_cents=net_cents,
         )
     ]
+    apply_payment_means(invoice)  # the payer's way of paying, fixed at issue like the month's invoices
     return invoice
 
 

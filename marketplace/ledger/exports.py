@@ -1,5 +1,6 @@
-"""Exports for finance staff: journal and statement CSV (German Excel), DATEV Buchungsstapel (EXTF 700) and
-a GDPdU/"Z3" audit export (CSV files described by index.xml, zipped).
+"""Exports for finance staff: journal and statement CSV (German Excel) and a GDPdU/"Z3" audit export (CSV
+files described by index.xml, zipped). The DATEV Buchungsstapel is built from the documents, in
+`marketplace.monthend.datev`.
 
 Amounts are integer cents turned into text here and nowhere else; no float ever touches them.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
@@ -17,13 +18,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, stream_with_context
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
-from marketplace.bookings.models import Booking
-from marketplace.catalogue.models import Category, Service
 from marketplace.core.timeutil import month_bounds, parse_period
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, AccountKind, Posting, Transfer
+from marketplace.ledger.models import Account, Posting, Transfer
 from marketplace.ledger.queries import journal_statement
 from marketplace.ledger.reports import Statement
 from marketplace.members.models import Member
@@ -135,160 +133,6 @@ def statement_csv(statement: Statement) -> Iterator[list[str]]:
             german_amount(item.cents),
         ]
     yield ["Endsaldo", "", "", german_amount(statement.closing_cents)]
-
-
-# --- DATEV ------------------------------------------------------------------------------------------------
-
-#: The 125 columns of the DATEV Buchungsstapel (format category 21, version 13).
-DATEV_COLUMNS = (
-    ["Umsatz (ohne Soll/Haben-Kz)", "Soll/Haben-Kennzeichen", "WKZ Umsatz", "Kurs", "Basis-Umsatz"]
-    + ["WKZ Basis-Umsatz", "Konto", "Gegenkonto (ohne BU-Schlüssel)", "BU-Schlüssel", "Belegdatum"]
-    + ["Belegfeld 1", "Belegfeld 2", "Skonto", "Buchungstext", "Postensperre", "Diverse Adressnummer"]
-    + ["Geschäftspartnerbank", "Sachverhalt", "Zinssperre", "Beleglink"]
-    + [f"Beleginfo - {kind} {n}" for n in range(1, 9) for kind in ("Art", "Inhalt")]
-    + ["KOST1 - Kostenstelle", "KOST2 - Kostenstelle", "Kost-Menge", "EU-Land u. UStID", "EU-Steuersatz"]
-    + ["Abw. Versteuerungsart", "Sachverhalt L+L", "Funktionsergänzung L+L", "BU 49 Hauptfunktionstyp"]
-    + ["BU 49 Hauptfunktionsnummer", "BU 49 Funktionsergänzung"]
-    + [f"Zusatzinformation - {kind} {n}" for n in range(1, 21) for kind in ("Art", "Inhalt")]
-    + ["Stück", "Gewicht", "Zahlweise", "Forderungsart", "Veranlagungsjahr", "Zugeordnete Fälligkeit"]
-    + ["Skontotyp", "Auftragsnummer", "Buchungstyp", "Ust-Schlüssel (Anzahlungen)", "EU-Land (Anzahlungen)"]
-    + ["Sachverhalt L+L (Anzahlungen)", "EU-Steuersatz (Anzahlungen)", "Erlöskonto (Anzahlungen)"]
-    + ["Herkunft-Kz", "Buchungs GUID", "KOST-Datum", "SEPA-Mandatsreferenz", "Skontosperre"]
-    + ["Gesellschaftername", "Beteiligtennummer", "Identifikationsnummer", "Zeichnernummer"]
-    + ["Postensperre bis", "Bezeichnung SoBil-Sachverhalt", "Kennzeichen SoBil-Buchung", "Festschreibung"]
-    + ["Leistungsdatum", "Datum Zuord. Steuerperiode", "Fälligkeit", "Generalumkehr (GU)", "Steuersatz", "Land"]
-    + ["Abrechnungsreferenz", "BVV-Position", "EU-Land u. UStID (Ursprung)", "EU-Steuersatz (Ursprung)"]
-    + ["Abw. Skontokonto"]
-)
-assert len(DATEV_COLUMNS) == 125  # noqa: S101 - the format fixes the column count
-
-#: Defaults of the account mapping; override any key with the ``DATEV_ACCOUNTS`` setting.
-DATEV_DEFAULTS: dict[str, Any] = {
-    "consultant_number": 1001,  # Beraternummer
-    "client_number": 1,  # Mandantennummer
-    "fiscal_year_start_month": 1,
-    "account_length": 4,  # Sachkontenlänge
-    "chart": "03",  # SKR 03
-    "revenue_account": "8400",  # revenue from services provided
-    "expense_account": "4900",  # expense for services bought
-    #: per service category slug or service id (as text): {"revenue": "...", "expense": "..."}
-    "service_accounts": {},
-    #: per counterparty member id (as text): its personal account in the member's books
-    "counterparty_accounts": {},
-    "debtor_base": 10000,  # default debtor account = base + member id
-    "creditor_base": 70000,  # default creditor account = base + member id
-    "clearing_account": "1590",  # the exchange's clearing account, for VAT, payments and payouts
-    "kind_accounts": {"vat": "1776", "payment": "1200", "payout": "1200"},
-}
-
-
-def datev_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    settings = dict(DATEV_DEFAULTS)
-    settings.update(config.get("DATEV_ACCOUNTS") or {})
-    return settings
-
-
-def _datev_text(value: str, limit: int) -> str:
-    """A quoted DATEV text field; spreadsheets open these files too, so a formula start is neutralised."""
-    cleaned = safe_text(value).replace('"', "'").replace("\r", " ").replace("\n", " ")[:limit]
-    return f'"{cleaned}"'
-
-
-def datev_rows(member: Member, period: str, settings: Mapping[str, Any]) -> list[list[str]]:
-    """One DATEV row per transfer touching the member's clearing account in `period`.
-
-    Charges are booked on the counterparty's personal account (debtor when the member provided, creditor
-    when it bought) against the revenue or expense account of the service; S/H follows the sign."""
-    first, last = month_bounds(parse_period(period))
-    buyer, provider = aliased(Member), aliased(Member)
-    rows = db.session.execute(
-        select(Transfer, Posting.amount_cents, Service.id, Category.slug, buyer.id, provider.id)
-        .join(Posting, Posting.transfer_id == Transfer.id)
-        .join(Account, Account.id == Posting.account_id)
-        .outerjoin(Booking, Booking.id == Transfer.booking_id)
-        .outerjoin(Service, Service.id == Booking.service_id)
-        .outerjoin(Category, Category.id == Service.category_id)
-        .outerjoin(buyer, buyer.id == Booking.buyer_id)
-        .outerjoin(provider, provider.id == Service.provider_id)
-        .where(Account.member_id == member.id, Account.kind == AccountKind.CLEARING, Transfer.period == period)
-        .order_by(Transfer.id)
-    ).all()
-    out = []
-    for transfer, cents, service_id, category, buyer_id, provider_id in rows:
-        if service_id is not None:
-            provided = provider_id == member.id
-            other = buyer_id if provided else provider_id
-            personal = settings["counterparty_accounts"].get(str(other)) or str(
-                (settings["debtor_base"] if provided else settings["creditor_base"]) + other
-            )
-            mapped = settings["service_accounts"].get(str(service_id)) or settings["service_accounts"].get(
-                category or "", {}
-            )
-            contra = mapped.get("revenue" if provided else "expense") or (
-                settings["revenue_account"] if provided else settings["expense_account"]
-            )
-            account = personal
-        else:
-            account = settings["clearing_account"]
-            contra = settings["kind_accounts"].get(transfer.kind.value, settings["clearing_account"])
-        day = min(max(local_date(transfer.created_at), first), last)
-        row = [""] * len(DATEV_COLUMNS)
-        row[0] = german_amount(abs(cents))
-        row[1] = '"S"' if cents > 0 else '"H"'
-        row[2] = '"EUR"'
-        row[6] = str(account)
-        row[7] = str(contra)
-        row[8] = '""'
-        row[9] = day.strftime("%d%m")
-        row[10] = _datev_text(f"LB{transfer.id}", 36)
-        row[13] = _datev_text(transfer.description, 60)
-        out.append(row)
-    return out
-
-
-def datev_buchungsstapel(member: Member, period: str, config: Mapping[str, Any], now: datetime | None = None) -> bytes:
-    """The EXTF 700 Buchungsstapel of one member and month, cp1252 with CRLF, as DATEV imports it."""
-    settings = datev_settings(config)
-    first, last = month_bounds(parse_period(period))
-    start_month = int(settings["fiscal_year_start_month"])
-    fiscal_start = date(first.year if first.month >= start_month else first.year - 1, start_month, 1)
-    created = (now or datetime.now(UTC)).astimezone(BERLIN)
-    header = [
-        '"EXTF"',
-        "700",
-        "21",
-        '"Buchungsstapel"',
-        "13",
-        created.strftime("%Y%m%d%H%M%S") + f"{created.microsecond // 1000:03d}",
-        "",
-        '"RE"',
-        '"Leistungsbörse"',
-        '""',
-        str(settings["consultant_number"]),
-        str(settings["client_number"]),
-        fiscal_start.strftime("%Y%m%d"),
-        str(settings["account_length"]),
-        first.strftime("%Y%m%d"),
-        last.strftime("%Y%m%d"),
-        _datev_text(f"Leistungsbörse {period}", 30),
-        '""',
-        "1",
-        "0",
-        "0",
-        '"EUR"',
-        "",
-        '""',
-        "",
-        "",
-        f'"{settings["chart"]}"',
-        "",
-        "",
-        '""',
-        '""',
-    ]
-    lines = [";".join(header), ";".join(DATEV_COLUMNS)]
-    lines += [";".join(row) for row in datev_rows(member, period, settings)]
-    return ("\r\n".join(lines) + "\r\n").encode("cp1252", errors="replace")
 
 
 # --- GDPdU / Z3 -------------------------------------------------------------------------------------------

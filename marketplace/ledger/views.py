@@ -221,18 +221,6 @@ def journal_csv() -> Response:
     return exports.csv_response(exports.journal_csv(member_id, period), name)
 
 
-@bp.get("/exports/datev/<int:member_id>/<period>.csv")
-@role_required(*FINANCE)
-def datev(member_id: int, period: str) -> Response:
-    member = _statement_member(member_id)
-    body = exports.datev_buchungsstapel(member, _period_or_404(period), current_app.config)
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="EXTF_Buchungsstapel_{member.id}_{period}.csv"'},
-    )
-
-
 @bp.get("/exports/gdpdu/<period>.zip")
 @role_required(Role.OPERATOR_FINANCE)
 def gdpdu(period: str) -> Response:

@@ -74,6 +74,9 @@ class Member(db.Model):
     contact_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     contact_email: Mapped[str] = mapped_column(String(254), nullable=False, default="")
     contact_phone: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    #: The SEPA creditor identifier (Gläubiger-Identifikationsnummer) under which this member collects direct
+    #: debits: the operator's, named on invoices paid by its debit (XRechnung BT-90).
+    sepa_creditor_id: Mapped[str | None] = mapped_column(String(35))
     #: Exactly one member operates the exchange.
     is_operator: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
@@ -83,6 +86,73 @@ class Member(db.Model):
 
     def __repr__(self) -> str:
         return f"<Member {self.id} {self.name}>"
+
+
+class PaymentWay(enum.StrEnum):
+    """How a member pays what its invoices ask, fixed before they are issued (XRechnung BT-81, UNTDID 4461)."""
+
+    #: 97 clearing between partners: the exchange's monthly settlement nets the documents; the payment advice
+    #: names the balance.
+    CLEARING = "clearing"
+    #: 59 SEPA direct debit: the operator debits the member's account under the mandate it holds.
+    DEBIT = "debit"
+    #: 58 SEPA credit transfer to the provider's account (the operator's where the provider names none).
+    TRANSFER = "transfer"
+
+    @property
+    def code(self) -> str:
+        return PAYMENT_MEANS_CODES[self]
+
+
+#: UNTDID 4461 payment means code of each way (BT-81).
+PAYMENT_MEANS_CODES = {PaymentWay.CLEARING: "97", PaymentWay.DEBIT: "59", PaymentWay.TRANSFER: "58"}
+
+
+class InvoiceReference(enum.StrEnum):
+    """The buyer's references an invoice may have to carry (one of each per invoice under EN 16931)."""
+
+    ORDER = "order_reference"  # BT-13 purchase order reference (Bestellnummer)
+    CONTRACT = "contract_reference"  # BT-12 contract reference (Vertragsnummer)
+    BUYER_ACCOUNTING = "buyer_accounting_reference"  # BT-19 buyer accounting reference (Kostenstelle, Buchungskonto)
+    PROJECT = "project_reference"  # BT-11 project reference (Projekt- oder Mittelbindungsnummer)
+
+
+#: Length of a reference (``invoice_profiles``, ``bookings`` and ``invoices`` columns, VARCHAR(100)).
+MAX_REFERENCE = 100
+#: A SEPA mandate reference: at most 35 characters.
+MAX_MANDATE_REFERENCE = 35
+
+
+class InvoiceProfile(db.Model):
+    """What a member's invoices must carry and how the member pays them; edited by its finance staff or the
+    operator. A member without a row has the defaults: no required references, clearing (97)."""
+
+    __tablename__ = "invoice_profiles"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True, autoincrement=False)
+    #: The references (``InvoiceReference`` values, comma-separated) every booking of the member must name.
+    required: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    #: Defaults copied into a booking when it is requested without the reference.
+    order_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    contract_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    buyer_accounting_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    project_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    payment_way: Mapped[PaymentWay] = mapped_column(
+        str_enum(PaymentWay, "payment_way"), nullable=False, default=PaymentWay.CLEARING, server_default="clearing"
+    )
+    #: For the debit (59): the reference of the SEPA mandate the operator holds (BT-89) and the account debited
+    #: (BT-91).
+    mandate_reference: Mapped[str | None] = mapped_column(String(35))
+    mandate_iban: Mapped[str | None] = mapped_column(String(34))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    @property
+    def required_references(self) -> list[InvoiceReference]:
+        return [InvoiceReference(code) for code in self.required.split(",") if code]
+
+    def default(self, reference: InvoiceReference) -> str:
+        return str(getattr(self, reference.value) or "")
 
 
 class UserRole(db.Model):
@@ -145,6 +215,14 @@ class User(UserMixin, db.Model):
         """The operator's admins read the whole trail; a member admin its own member's."""
         return self.is_operator_admin or (
             member_id is not None and Role.MEMBER_ADMIN in self.roles and self.member_id == member_id
+        )
+
+    def can_manage_invoice_profile(self, member_id: int) -> bool:
+        """A member's finance staff keep its invoice profile and payment way; the operator's staff all of them."""
+        return (
+            self.is_operator_finance
+            or self.is_operator_admin
+            or (Role.MEMBER_FINANCE in self.roles and self.member_id == member_id)
         )
 
     def can_view_member_ledger(self, member_id: int) -> bool:

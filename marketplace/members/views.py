@@ -14,9 +14,17 @@ from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import InvalidInput, TooManyAttempts
 from marketplace.core.forms import ActionForm
 from marketplace.core.urls import is_safe_next
-from marketplace.extensions import limiter
-from marketplace.members.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, TokenCreateForm
+from marketplace.extensions import db, limiter
+from marketplace.members.forms import (
+    ForgotPasswordForm,
+    InvoiceProfileForm,
+    LoginForm,
+    SetPasswordForm,
+    TokenCreateForm,
+)
+from marketplace.members.invoice_profiles import ProfileInput, invoice_profile_of, update_invoice_profile
 from marketplace.members.login_guard import locked_for
+from marketplace.members.models import InvoiceReference, Member, PaymentWay
 from marketplace.members.operations import (
     create_api_token,
     end_sessions,
@@ -171,3 +179,45 @@ def set_password(token: str) -> Response | tuple[str, int]:
             return redirect(url_for("members.login"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template("members/set_password.html", form=form), status
+
+
+@bp.route("/members/<int:member_id>/invoice-profile", methods=["GET", "POST"])
+@login_required
+@writes
+def invoice_profile(member_id: int) -> Response | tuple[str, int]:
+    """The member's invoice profile and payment way: its finance staff and the operator's keep it."""
+    member = db.session.get(Member, member_id)
+    if member is None or not current_user.can_manage_invoice_profile(member_id):
+        abort(404)
+    profile = invoice_profile_of(member.id)
+    if request.method == "GET":
+        form = InvoiceProfileForm(
+            data={
+                "required": [reference.value for reference in profile.required_references],
+                **{reference.value: profile.default(reference) for reference in InvoiceReference},
+                "payment_way": profile.payment_way.value,
+                "mandate_reference": profile.mandate_reference or "",
+                "mandate_iban": profile.mandate_iban or "",
+                "sepa_creditor_id": member.sepa_creditor_id or "",
+            }
+        )
+    else:
+        form = InvoiceProfileForm()
+    if form.validate_on_submit():
+        with errors_on(form, InvalidInput):
+            update_invoice_profile(
+                current_user,
+                member,
+                ProfileInput(
+                    required=list(form.required.data or []),
+                    defaults={reference.value: form[reference.value].data or "" for reference in InvoiceReference},
+                    payment_way=PaymentWay(form.payment_way.data),
+                    mandate_reference=form.mandate_reference.data,
+                    mandate_iban=form.mandate_iban.data,
+                    sepa_creditor_id=form.sepa_creditor_id.data if member.is_operator else None,
+                ),
+            )
+            flash(_("Rechnungsprofil und Zahlungsweg von %(member)s sind gespeichert.", member=member.name), "success")
+            return redirect(url_for("members.invoice_profile", member_id=member.id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("members/invoice_profile.html", form=form, member=member, profile=profile), status

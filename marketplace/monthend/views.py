@@ -1,12 +1,14 @@
-"""Month-end pages: start a billing run, follow a large one as it runs, close a month.
+"""Month-end pages: start a billing run, follow a large one as it runs, close a month, download a closed
+month's DATEV Buchungsstapel.
 
 They join the finance pages' blueprint (`ledger.views.bp`), so their addresses (``/ledger/billing``,
-``/ledger/periods/<period>/close``) and endpoint names stay where people and templates know them, while
-the code that calls month-end lives above the ledger.
+``/ledger/periods/<period>/close``, ``/ledger/exports/datev/<member>/<period>.csv``) and endpoint names stay
+where people and templates know them, while the code that calls month-end lives above the ledger.
 """
 
 from __future__ import annotations
 
+from flask import Response as FlaskResponse
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -22,10 +24,11 @@ from marketplace.ledger.forms import BillingForm
 from marketplace.ledger.reports import period_overview
 from marketplace.ledger.views import bp, render_dashboard
 from marketplace.members.auth import role_required
-from marketplace.members.models import Role
+from marketplace.members.models import Member, Role
 from marketplace.monthend import jobs
 from marketplace.monthend.billing import start_billing
 from marketplace.monthend.close import close_period
+from marketplace.monthend.datev import buchungsstapel
 from marketplace.monthend.forms import CloseForm
 from marketplace.monthend.models import BillingRun, RunStatus
 
@@ -127,3 +130,22 @@ def close(period: str) -> Response | tuple[str, int] | str:
         return redirect(url_for("ledger.index"))
     status = 422 if request.method == "POST" else 200
     return render_template("monthend/close.html", period=period, row=row, form=form), status
+
+
+@bp.get("/exports/datev/<int:member_id>/<period>.csv")
+@role_required(Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
+def datev(member_id: int, period: str) -> FlaskResponse:
+    """The member's DATEV Buchungsstapel of a closed month (409 page for a month still open)."""
+    member = db.session.get(Member, member_id)
+    if member is None or not current_user.can_view_member_ledger(member_id):
+        abort(404)
+    try:
+        parse_period(period)
+    except ValueError:
+        abort(404)
+    body = buchungsstapel(member, period, current_app.config)
+    return FlaskResponse(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="EXTF_Buchungsstapel_{member.id}_{period}.csv"'},
+    )

@@ -1,7 +1,13 @@
 """Invoices and credit notes, issued when a month is closed (called from `monthend.close.close_period`).
 
-One invoice per provider, buyer, month and tax category, listing the month's charges that were not
-reversed within the month. Its VAT is computed once on the invoice's net total (EN 16931 BR-CO-17,
+One invoice per provider, buyer, month, tax category (with its exemption) and set of buyer references
+(BT-13, BT-12, BT-19, BT-11: EN 16931 allows one of each per invoice, so bookings with different references
+get separate invoices), listing the month's charges that were not reversed within the month. Each line
+states the quantity, unit price, allowance and period behind its amount (`settlement.lines`) and the
+booking's accounting reference (BT-133); the document stores the payment means of its payer as they are at
+issue (`settlement.payment_means`), the references and the exemption the bookings snapshotted.
+
+Its VAT is computed once on the invoice's net total (EN 16931 BR-CO-17,
 rounded half up) and posted to the ledger in the same month (buyer's clearing account to the
 provider's), so that ledger and invoices agree to the cent.
 
@@ -17,6 +23,8 @@ FOR UPDATE, and a unique (provider, sequence) constraint backs it up.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,19 +32,21 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
-from marketplace.bookings.models import Booking
-from marketplace.catalogue.models import Service, VatCategory
+from marketplace.bookings.models import REFERENCE_FIELDS, Booking, UsageRecord, UsageStatus
+from marketplace.catalogue.models import Service, VatCategory, exemption_of
 from marketplace.core.events import InvoiceIssued, announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
-from marketplace.core.timeutil import month_bounds, parse_period, today
+from marketplace.core.timeutil import month_bounds, parse_period, today, utcnow
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, post_transfers
+from marketplace.settlement.lines import LineBasis, Terms, basis_of, charged_month
 from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine, ReleaseStatus
+from marketplace.settlement.payment_means import apply_payment_means
 
 if TYPE_CHECKING:
     from marketplace.members.models import User
@@ -61,6 +71,10 @@ def vat_key(invoice: Invoice) -> str:
     return f"vat:{'credit-note' if invoice.is_credit_note else 'invoice'}:{invoice.id}"
 
 
+#: The buyer's references that put bookings on separate invoices (EN 16931 allows one of each per invoice).
+_References = tuple[str, str, str, str]
+
+
 @dataclass(frozen=True)
 class _Item:
     transfer_id: int
@@ -71,13 +85,27 @@ class _Item:
     vat_rate: Decimal
     description: str
     net_cents: int
+    #: BT-13, BT-12, BT-19, BT-11 of the booking (`REFERENCE_FIELDS` order).
+    references: _References
+    #: The exemption code and reason the booking snapshotted at acceptance (O and E).
+    exemption: tuple[str, str] | None
+    basis: LineBasis
+
+    @property
+    def group(self) -> tuple[int, int, VatCategory, Decimal, tuple[str, str] | None, _References]:
+        """What one invoice has in common: parties, tax category and rate, exemption, buyer references."""
+        return (self.provider_id, self.buyer_id, self.vat_category, self.vat_rate, self.exemption, self.references)
 
 
 def _open_charges(period: str) -> list[_Item]:
-    """The month's charges that nobody reversed and no invoice lists yet."""
+    """The month's charges that nobody reversed and no invoice lists yet.
+
+    Their bookings are locked (after the ledger, as the close takes it), so that references read here are
+    the ones the booking keeps: a change of references waits for the close, then finds the booking invoiced.
+    """
     reversal = aliased(Transfer)
     rows = db.session.execute(
-        select(Transfer, Booking, Service.provider_id)
+        select(Transfer, Service.provider_id)
         .join(Booking, Booking.id == Transfer.booking_id)
         .join(Service, Service.id == Booking.service_id)
         .outerjoin(reversal, reversal.reverses_id == Transfer.id)
@@ -90,19 +118,108 @@ def _open_charges(period: str) -> list[_Item]:
         )
         .order_by(Transfer.id)
     ).all()
-    return [
-        _Item(
-            transfer_id=transfer.id,
-            booking_id=booking.id,
-            provider_id=provider_id,
-            buyer_id=booking.buyer_id,
-            vat_category=booking.vat_category or VatCategory.NOT_TAXABLE,
-            vat_rate=Decimal(booking.vat_rate if booking.vat_rate is not None else 0),
-            description=transfer.description,
-            net_cents=transfer.amount_cents,
+    booking_ids = sorted({transfer.booking_id for transfer, _provider in rows})
+    bookings = {
+        booking.id: booking
+        for booking in db.session.scalars(
+            locked(select(Booking).where(Booking.id.in_(booking_ids)).order_by(Booking.id), Booking)
         )
-        for transfer, booking, provider_id in rows
-    ]
+    }
+    usage = {
+        (record.booking_id, record.period): record.quantity
+        for record in db.session.scalars(
+            select(UsageRecord).where(
+                UsageRecord.booking_id.in_(booking_ids), UsageRecord.status != UsageStatus.DISPUTED
+            )
+        )
+    }
+    items = []
+    for transfer, provider_id in rows:
+        booking = bookings[transfer.booking_id]
+        month = charged_month(transfer.idempotency_key, transfer.period)
+        terms = Terms(
+            unit=booking.unit,
+            unit_price_cents=booking.unit_price_cents,
+            quantity=booking.quantity,
+            starts_on=booking.starts_on,
+            ends_on=booking.ends_on,
+            usage=usage.get((booking.id, month)),
+        )
+        category = booking.vat_category or VatCategory.NOT_TAXABLE
+        exemption = None
+        if category is not VatCategory.STANDARD:
+            exemption = (
+                (booking.vat_exemption_code, booking.vat_exemption_reason)
+                if booking.vat_exemption_code and booking.vat_exemption_reason
+                else exemption_of(category, None, None)
+            )
+        references = booking.references()
+        items.append(
+            _Item(
+                transfer_id=transfer.id,
+                booking_id=booking.id,
+                provider_id=provider_id,
+                buyer_id=booking.buyer_id,
+                vat_category=category,
+                vat_rate=Decimal(booking.vat_rate if booking.vat_rate is not None else 0),
+                description=transfer.description,
+                net_cents=transfer.amount_cents,
+                references=tuple(references[name] for name in REFERENCE_FIELDS),  # type: ignore[arg-type]
+                exemption=exemption,
+                basis=basis_of(terms, month, transfer.amount_cents),
+            )
+        )
+    return items
+
+
+def _cause_key(provider_id: int, buyer_id: int, period: str, items: list[_Item]) -> str:
+    """``invoice:<provider>:<buyer>:<YYYY-MM>:<category>:<rate>``, plus a digest of the exemption and the
+    buyer references where the group has them (each set of references is an invoice of its own)."""
+    first = items[0]
+    key = f"invoice:{provider_id}:{buyer_id}:{period}:{first.vat_category.value}:{first.vat_rate:.2f}"
+    if first.exemption is None and not any(first.references):
+        return key
+    digest = hashlib.sha256(json.dumps([first.exemption, first.references]).encode()).hexdigest()[:16]
+    return f"{key}:{digest}"
+
+
+def _line(position: int, item: _Item) -> InvoiceLine:
+    basis = item.basis
+    return InvoiceLine(
+        position=position,
+        transfer_id=item.transfer_id,
+        booking_id=item.booking_id,
+        description=item.description,
+        net_cents=item.net_cents,
+        quantity=basis.quantity,
+        unit_code=basis.unit_code,
+        unit_price_cents=basis.unit_price_cents,
+        allowance_cents=basis.allowance_cents,
+        allowance_reason=basis.allowance_reason,
+        period_start=basis.period_start,
+        period_end=basis.period_end,
+        accounting_reference=item.references[REFERENCE_FIELDS.index("buyer_accounting_reference")],
+    )
+
+
+def _credit_line(position: int, reversal: Transfer, line: InvoiceLine, original: Invoice) -> InvoiceLine:
+    """A credit note's line: the credited line's quantity, price, allowance and period (a reversal takes back
+    the whole charge)."""
+    return InvoiceLine(
+        position=position,
+        transfer_id=reversal.id,
+        booking_id=reversal.booking_id,
+        description=f"Gutschrift zu Position {line.position} der Rechnung {original.number}: {line.description}"[:500],
+        net_cents=reversal.amount_cents,
+        quantity=line.quantity,
+        unit_code=line.unit_code,
+        unit_price_cents=line.unit_price_cents,
+        allowance_cents=line.allowance_cents,
+        allowance_reason=line.allowance_reason,
+        period_start=line.period_start,
+        period_end=line.period_end,
+        accounting_reference=line.accounting_reference,
+    )
 
 
 def _late_reversals(period: str) -> list[tuple[Transfer, InvoiceLine]]:
@@ -160,9 +277,9 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
     issued_on = today()
     due_on = issued_on + timedelta(days=PAYMENT_DAYS)
 
-    groups: dict[tuple[int, int, VatCategory, Decimal], list[_Item]] = defaultdict(list)
+    groups: dict[tuple, list[_Item]] = defaultdict(list)
     for item in _open_charges(period):
-        groups[(item.provider_id, item.buyer_id, item.vat_category, item.vat_rate)].append(item)
+        groups[item.group].append(item)
     credits: dict[int, list[tuple[Transfer, InvoiceLine]]] = defaultdict(list)
     for reversal, line in _late_reversals(period):
         credits[line.invoice_id].append((reversal, line))
@@ -176,7 +293,13 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
     counters = lock_number_counters(provider_ids)
     documents: list[Invoice] = []
 
-    for (provider_id, buyer_id, category, rate), items in sorted(groups.items(), key=lambda kv: kv[0][:3]):
+    def order(group: tuple) -> tuple:
+        provider_id, buyer_id, category, rate, exemption, references = group
+        return (provider_id, buyer_id, category.value, rate, exemption or ("", ""), references)
+
+    for group in sorted(groups, key=order):
+        items = groups[group]
+        provider_id, buyer_id, category, rate, exemption, references = group
         net = sum(item.net_cents for item in items)
         if net <= 0:
             continue
@@ -185,7 +308,7 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
             number=number,
             sequence=sequence,
             type_code=DocumentType.INVOICE,
-            cause_key=f"invoice:{provider_id}:{buyer_id}:{period}:{category.value}:{rate:.2f}",
+            cause_key=_cause_key(provider_id, buyer_id, period, items),
             provider_id=provider_id,
             buyer_id=buyer_id,
             period=period,
@@ -200,17 +323,11 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
             created_by_id=actor.id if actor is not None else None,
             release_status=ReleaseStatus.PENDING,
             release_due=issued_on + timedelta(days=release_days()),
+            vat_exemption_code=exemption[0] if exemption else None,
+            vat_exemption_reason=exemption[1] if exemption else None,
+            **dict(zip(REFERENCE_FIELDS, references, strict=True)),
         )
-        invoice.lines = [
-            InvoiceLine(
-                position=position,
-                transfer_id=item.transfer_id,
-                booking_id=item.booking_id,
-                description=item.description,
-                net_cents=item.net_cents,
-            )
-            for position, item in enumerate(items, start=1)
-        ]
+        invoice.lines = [_line(position, item) for position, item in enumerate(items, start=1)]
         documents.append(invoice)
 
     for invoice_id in sorted(credits):
@@ -237,22 +354,20 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
             credited_invoice_id=original.id,
             created_by_id=actor.id if actor is not None else None,
             release_status=ReleaseStatus.RELEASED,  # a credit note needs no release
+            vat_exemption_code=original.vat_exemption_code,
+            vat_exemption_reason=original.vat_exemption_reason,
+            **{name: getattr(original, name) for name in REFERENCE_FIELDS},
         )
         note.lines = [
-            InvoiceLine(
-                position=position,
-                transfer_id=reversal.id,
-                booking_id=reversal.booking_id,
-                description=f"Gutschrift zu Position {line.position} der Rechnung {original.number}: "
-                f"{line.description}"[:500],
-                net_cents=reversal.amount_cents,
-            )
-            for position, (reversal, line) in enumerate(pairs, start=1)
+            _credit_line(position, reversal, line, original) for position, (reversal, line) in enumerate(pairs, 1)
         ]
         documents.append(note)
 
+    for document in documents:
+        apply_payment_means(document)
     db.session.add_all(documents)
     db.session.flush()
+    _mark_invoiced([line.booking_id for document in documents for line in document.lines])
     _post_vat(documents, period, actor)
     for document in documents:
         record_audit(
@@ -265,6 +380,18 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
     for document in documents:
         announce(invoice_issued(document))
     return documents
+
+
+def _mark_invoiced(booking_ids: list[int | None]) -> None:
+    """From their first invoice on, bookings keep their references (they stand on issued documents)."""
+    ids = sorted({booking_id for booking_id in booking_ids if booking_id is not None})
+    if ids:
+        db.session.execute(
+            update(Booking)
+            .where(Booking.id.in_(ids), Booking.invoiced_at.is_(None))
+            .values(invoiced_at=utcnow())
+            .execution_options(synchronize_session="fetch")
+        )
 
 
 def invoice_issued(document: Invoice) -> InvoiceIssued:

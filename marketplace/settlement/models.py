@@ -113,6 +113,27 @@ class Invoice(db.Model):
     #: The last reminder about a pending release that went to the buyer's finance staff.
     release_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # How the money moves, fixed at issue from the payer's payment way (the buyer's; a credit note's: the
+    # provider's), so that a later change of the profile never alters an issued document.
+    #: BT-81: 97 clearing through the exchange's settlement, 59 SEPA debit by the operator, 58 SEPA transfer.
+    payment_means_code: Mapped[str] = mapped_column(String(3), nullable=False, default="97", server_default="58")
+    #: 59: the mandate reference (BT-89); 58 and 59: the account credited (BT-84) or debited (BT-91).
+    mandate_reference: Mapped[str | None] = mapped_column(String(35))
+    payment_account: Mapped[str | None] = mapped_column(String(34))
+    #: 59: the creditor identifier of the collecting operator (BT-90).
+    creditor_id: Mapped[str | None] = mapped_column(String(35))
+    #: Who receives the money when it is not the seller (BG-10): the operator (59, or 58 to its account).
+    payee_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+
+    # The buyer's references of the bookings on the document (one of each, EN 16931): BT-13, BT-12, BT-19, BT-11.
+    order_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    contract_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    buyer_accounting_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    project_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
+    #: O and E: the exemption code (BT-121) and reason (BT-120) as the bookings snapshotted them at acceptance.
+    vat_exemption_code: Mapped[str | None] = mapped_column(String(40))
+    vat_exemption_reason: Mapped[str | None] = mapped_column(String(500))
+
     provider: Mapped[Member] = relationship(foreign_keys=[provider_id], lazy="joined")
     buyer: Mapped[Member] = relationship(foreign_keys=[buyer_id], lazy="joined")
     lines: Mapped[list[InvoiceLine]] = relationship(
@@ -120,6 +141,7 @@ class Invoice(db.Model):
     )
     credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id], lazy="joined")
     release_decided_by: Mapped[User | None] = relationship(foreign_keys=[release_decided_by_id], lazy="joined")
+    payee: Mapped[Member | None] = relationship(foreign_keys=[payee_id], lazy="joined")
 
     @property
     def gross_cents(self) -> int:
@@ -143,6 +165,7 @@ class InvoiceLine(db.Model):
     __table_args__ = (
         UniqueConstraint("invoice_id", "position", name="uq_invoice_lines_invoice_position"),
         CheckConstraint("net_cents > 0", name="net_positive"),
+        CheckConstraint("allowance_cents >= 0", name="allowance_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -153,6 +176,20 @@ class InvoiceLine(db.Model):
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     description: Mapped[str] = mapped_column(String(500), nullable=False)
     net_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # What the net amount is made of (null on lines issued before they were stored: one lump sum):
+    # ``net = round_half_up(quantity × unit price) − allowance`` to the cent (EN 16931 BT-131).
+    #: BT-129 and its UN/ECE Rec. 20 unit (BT-130); BT-146 the net price of one unit.
+    quantity: Mapped[Decimal | None] = mapped_column(Numeric(14, 3))
+    unit_code: Mapped[str | None] = mapped_column(String(3))
+    unit_price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    #: A line allowance (BG-27): what a pro-rata month leaves out of the full month, with its reason.
+    allowance_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    allowance_reason: Mapped[str] = mapped_column(String(200), nullable=False, default="", server_default="")
+    #: The days the line covers (BG-26).
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    #: The booking's buyer accounting reference (BT-133).
+    accounting_reference: Mapped[str] = mapped_column(String(100), nullable=False, default="", server_default="")
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
 

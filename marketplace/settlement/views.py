@@ -67,7 +67,7 @@ def invoice(invoice_id: int) -> str:
         "settlement/invoice.html",
         invoice=document,
         exemption=xrechnung.exemption(document),
-        payee=xrechnung.payee_of(document),
+        payment_note=xrechnung.payment_note(document),
         prepaid=prepaid_cents(document),  # a cost-sharing final invoice's advances (BT-113)
     )
 

@@ -11,12 +11,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from marketplace.bookings.models import Booking
-from marketplace.catalogue.models import VatCategory
+from marketplace.catalogue.models import VatCategory, exemption_of
 from marketplace.core.money import from_cents
 from marketplace.extensions import db
 from marketplace.members.models import Member
-from marketplace.settlement.models import Invoice
+from marketplace.settlement.models import Invoice, InvoiceLine
 
 CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
@@ -32,15 +31,8 @@ ET.register_namespace("cbc", NS["cbc"])
 ET.register_namespace("ubl", NS["inv"])
 ET.register_namespace("cn", NS["cn"])
 
-#: Exemption reasons (BT-120) and codes (BT-121) when the service names none of its own.
-DEFAULT_EXEMPTION: dict[VatCategory, tuple[str, str]] = {
-    VatCategory.NOT_TAXABLE: (
-        "VATEX-EU-O",
-        "Nicht steuerbar: Leistung einer juristischen Person des öffentlichen Rechts im Rahmen ihrer "
-        "hoheitlichen Tätigkeit (§ 2b UStG)",
-    ),
-    VatCategory.EXEMPT: ("VATEX-EU-132", "Steuerbefreit nach Art. 132 MwStSystRL (§ 4 UStG)"),
-}
+#: UNTDID 4461 names of the payment means the exchange uses.
+PAYMENT_MEANS_NAMES = {"97": "Clearing between partners", "59": "SEPA direct debit", "58": "SEPA credit transfer"}
 
 
 def _cbc(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -63,30 +55,13 @@ def _rate(rate: Decimal) -> str:
 
 
 def exemption(invoice: Invoice) -> tuple[str, str] | None:
-    """(VATEX code, reason text) for O and E; None for S. A service's own VATEX code wins for E."""
+    """(VATEX code, reason text) for O and E, as the document stored them at issue from its bookings'
+    snapshots; None for S. A document without them (a cost-sharing document) states the category's default."""
     if invoice.vat_category is VatCategory.STANDARD:
         return None
-    code, text = DEFAULT_EXEMPTION[invoice.vat_category]
-    for line in invoice.lines:
-        service = _service_of(line.booking_id)
-        if service is None:
-            continue
-        own_code = getattr(service, "vatex_code", None)
-        own_basis = getattr(service, "tax_legal_basis", "") or ""
-        if invoice.vat_category is VatCategory.EXEMPT and own_code:
-            code = own_code
-        if own_basis:
-            lead = "Nicht steuerbar" if invoice.vat_category is VatCategory.NOT_TAXABLE else "Steuerfrei"
-            text = f"{lead} nach {own_basis}"
-        break
-    return code, text
-
-
-def _service_of(booking_id: int | None):
-    if booking_id is None:
-        return None
-    booking = db.session.get(Booking, booking_id)
-    return booking.service if booking is not None else None
+    if invoice.vat_exemption_code and invoice.vat_exemption_reason:
+        return invoice.vat_exemption_code, invoice.vat_exemption_reason
+    return exemption_of(invoice.vat_category, None, None)
 
 
 def vat_identifier(member: Member) -> str | None:
@@ -141,14 +116,49 @@ def _party(parent: ET.Element, member: Member, *, seller: bool, invoice: Invoice
             _cbc(contact, "ElectronicMail", member.contact_email)
 
 
-def payee_of(invoice: Invoice) -> Member:
-    """Who receives the money: the provider (the buyer for a credit note), or the operator, which clears
-    all payments of the exchange, when that member has no IBAN on record."""
-    payee = invoice.buyer if invoice.is_credit_note else invoice.provider
-    if payee.iban:
-        return payee
-    operator = db.session.scalar(select(Member).where(Member.is_operator.is_(True)))
-    return operator if operator is not None and operator.iban else payee
+def payee_of(invoice: Invoice) -> Member | None:
+    """Who receives the money the document names (BG-10 where it is not the seller): the operator for a
+    debit, the receiver or the operator for a transfer; None for clearing through the settlement."""
+    return invoice.payee
+
+
+def _operator_name() -> str:
+    return db.session.scalar(select(Member.name).where(Member.is_operator.is_(True))) or "Betreiber"
+
+
+def payment_note(invoice: Invoice) -> str:
+    """The payment terms (BT-20) in words: how the money really moves for this document."""
+    due = f"{invoice.due_date:%d.%m.%Y}"
+    credit = invoice.is_credit_note
+    code = invoice.payment_means_code
+    payee = invoice.payee
+    if code == "59":
+        operator = payee.name if payee is not None else _operator_name()
+        if credit:
+            return (
+                f"Die Gutschrift wird in der monatlichen Verrechnung der Leistungsbörse ({operator}) mit dem "
+                f"SEPA-Lastschrifteinzug verrechnet (Mandat {invoice.mandate_reference}, Gläubiger-ID "
+                f"{invoice.creditor_id}); das Zahlungsavis der Verrechnung nennt den Saldo."
+            )
+        return (
+            f"Fällig am {due} ohne Abzug. Der Betrag wird von {operator} per SEPA-Lastschrift eingezogen "
+            f"(Mandat {invoice.mandate_reference}, Gläubiger-ID {invoice.creditor_id}, Konto "
+            f"{invoice.payment_account}), zusammen mit den übrigen Dokumenten des Monats laut Zahlungsavis der "
+            "Verrechnung. Bitte nicht überweisen."
+        )
+    if code == "58":
+        name = payee.name if payee is not None else ""
+        verb = "Erstattung" if credit else "Zahlbar"
+        return (
+            f"{verb} ohne Abzug bis {due} per SEPA-Überweisung an {name}, IBAN {invoice.payment_account}, "
+            f"Verwendungszweck {invoice.number}."
+        )
+    lead = "Die Gutschrift" if credit else f"Fällig am {due} ohne Abzug. Der Betrag"
+    return (
+        f"{lead} wird in der monatlichen Verrechnung der Leistungsbörse ({_operator_name()}) mit den übrigen "
+        "Rechnungen und Gutschriften ausgeglichen; was zu zahlen oder zu erhalten ist, nennt das Zahlungsavis "
+        "der Verrechnung. Bitte nicht an den Rechnungssteller überweisen."
+    )
 
 
 def _tax_category(parent: ET.Element, name: str, invoice: Invoice, *, line: bool) -> None:
@@ -183,44 +193,33 @@ def render(invoice: Invoice) -> bytes:
         _cbc(root, "CreditNoteTypeCode", invoice.type_code.value)
     _cbc(root, "Note", f"Leistungsbörse: Kostenerstattung unter öffentlichen Stellen, Monat {invoice.period}.")
     _cbc(root, "DocumentCurrencyCode", "EUR")
+    if invoice.buyer_accounting_reference:  # BT-19
+        _cbc(root, "AccountingCost", invoice.buyer_accounting_reference)
     # BT-10 (BR-DE-15): the buyer's Leitweg-ID.
     _cbc(root, "BuyerReference", buyer.leitweg_id or f"LB-MITGLIED-{buyer.id}")
     period = _cac(root, "InvoicePeriod")
     _cbc(period, "StartDate", invoice.service_start.isoformat())
     _cbc(period, "EndDate", invoice.service_end.isoformat())
+    if invoice.order_reference:  # BT-13
+        _cbc(_cac(root, "OrderReference"), "ID", invoice.order_reference)
     if credit and invoice.credited_invoice is not None:
         reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
         _cbc(reference, "ID", invoice.credited_invoice.number)
         _cbc(reference, "IssueDate", invoice.credited_invoice.issue_date.isoformat())
+    if invoice.contract_reference:  # BT-12
+        _cbc(_cac(root, "ContractDocumentReference"), "ID", invoice.contract_reference)
+    if invoice.project_reference:  # BT-11: a CreditNote has no ProjectReference, it names the project this way
+        if credit:
+            project = _cac(root, "AdditionalDocumentReference")
+            _cbc(project, "ID", invoice.project_reference)
+            _cbc(project, "DocumentTypeCode", "50")
+        else:
+            _cbc(_cac(root, "ProjectReference"), "ID", invoice.project_reference)
 
     _party(_cac(root, "AccountingSupplierParty"), provider, seller=True, invoice=invoice)
     _party(_cac(root, "AccountingCustomerParty"), buyer, seller=False, invoice=invoice)
 
-    # BG-16: SEPA credit transfer (58) to the account of whoever receives the money; the operator's
-    # clearing account (as payee, BG-10) when that member has given no IBAN.
-    payee = payee_of(invoice)
-    if payee.id not in (provider.id, buyer.id):
-        payee_party = _cac(root, "PayeeParty")
-        _cbc(_cac(payee_party, "PartyIdentification"), "ID", f"LB-MITGLIED-{payee.id}")
-        _cbc(_cac(payee_party, "PartyName"), "Name", payee.name)
-    means = _cac(root, "PaymentMeans")
-    _cbc(means, "PaymentMeansCode", "58", **{"name": "SEPA credit transfer"})
-    if credit:
-        _cbc(means, "PaymentDueDate", invoice.due_date.isoformat())
-    _cbc(means, "PaymentID", invoice.number)
-    account = _cac(means, "PayeeFinancialAccount")
-    _cbc(account, "ID", payee.iban or "")
-    _cbc(account, "Name", payee.name)
-    if payee.bic:
-        _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", payee.bic)
-    terms = _cac(root, "PaymentTerms")
-    verb = "Erstattung" if credit else "Zahlbar"
-    _cbc(
-        terms,
-        "Note",
-        f"{verb} ohne Abzug bis {invoice.due_date:%d.%m.%Y}; der Ausgleich erfolgt über die monatliche "
-        "Verrechnung der Leistungsbörse.",
-    )
+    _payment(root, invoice)
 
     tax_total = _cac(root, "TaxTotal")
     _amount(tax_total, "TaxAmount", invoice.vat_cents)
@@ -239,19 +238,81 @@ def render(invoice: Invoice) -> bytes:
     _amount(totals, "PayableAmount", invoice.gross_cents - prepaid)
 
     for line in invoice.lines:
-        element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
-        _cbc(element, "ID", str(line.position))
-        _cbc(element, "CreditedQuantity" if credit else "InvoicedQuantity", "1", unitCode="C62")
-        _amount(element, "LineExtensionAmount", line.net_cents)
-        item = _cac(element, "Item")
-        _cbc(item, "Description", line.description)
-        _cbc(item, "Name", line.description.split(" – ")[0][:100] or "Leistung")
-        if line.booking_id is not None:
-            _cbc(_cac(item, "SellersItemIdentification"), "ID", f"BUCHUNG-{line.booking_id}")
-        _tax_category(item, "ClassifiedTaxCategory", invoice, line=True)
-        _amount(_cac(element, "Price"), "PriceAmount", line.net_cents)
+        _line(root, invoice, line)
 
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _payment(root: ET.Element, invoice: Invoice) -> None:
+    """BG-10 payee, BG-16 payment instructions (with BG-17 credit transfer or BG-19 direct debit) and BT-20
+    payment terms, as stored on the document at issue."""
+    code = invoice.payment_means_code
+    payee = invoice.payee
+    if payee is not None and payee.id not in (invoice.provider_id, invoice.buyer_id):
+        payee_party = _cac(root, "PayeeParty")
+        if code == "59" and invoice.creditor_id:  # BT-90 (BR-DE-30): the collecting operator's creditor id
+            _cbc(_cac(payee_party, "PartyIdentification"), "ID", invoice.creditor_id, schemeID="SEPA")
+        else:
+            _cbc(_cac(payee_party, "PartyIdentification"), "ID", f"LB-MITGLIED-{payee.id}")
+        _cbc(_cac(payee_party, "PartyName"), "Name", payee.name)
+    means = _cac(root, "PaymentMeans")
+    _cbc(means, "PaymentMeansCode", code, name=PAYMENT_MEANS_NAMES.get(code, ""))
+    if invoice.is_credit_note:
+        _cbc(means, "PaymentDueDate", invoice.due_date.isoformat())
+    _cbc(means, "PaymentID", invoice.number)
+    if code == "58":
+        account = _cac(means, "PayeeFinancialAccount")
+        _cbc(account, "ID", invoice.payment_account or "")
+        if payee is not None:
+            _cbc(account, "Name", payee.name)
+            if payee.bic:
+                _cbc(_cac(account, "FinancialInstitutionBranch"), "ID", payee.bic)
+    elif code == "59":
+        mandate = _cac(means, "PaymentMandate")
+        _cbc(mandate, "ID", invoice.mandate_reference or "")  # BT-89
+        _cbc(_cac(mandate, "PayerFinancialAccount"), "ID", invoice.payment_account or "")  # BT-91
+    _cbc(_cac(root, "PaymentTerms"), "Note", payment_note(invoice))
+
+
+def _quantity(value: Decimal) -> str:
+    return f"{Decimal(value).normalize():f}"
+
+
+def _line(root: ET.Element, invoice: Invoice, line: InvoiceLine) -> None:
+    """An invoice or credit note line: quantity × net price − allowance = line net (BT-129, BT-146, BG-27,
+    BT-131), its period (BG-26) and the buyer's accounting reference (BT-133). Lines issued before quantities
+    were stored are one lump sum (C62)."""
+    credit = invoice.is_credit_note
+    quantity = line.quantity if line.quantity is not None else Decimal(1)
+    price = line.unit_price_cents if line.unit_price_cents is not None else line.net_cents
+    element = _cac(root, "CreditNoteLine" if credit else "InvoiceLine")
+    _cbc(element, "ID", str(line.position))
+    _cbc(
+        element,
+        "CreditedQuantity" if credit else "InvoicedQuantity",
+        _quantity(quantity),
+        unitCode=line.unit_code or "C62",
+    )
+    _amount(element, "LineExtensionAmount", line.net_cents)
+    if line.accounting_reference:
+        _cbc(element, "AccountingCost", line.accounting_reference)
+    if line.period_start is not None and line.period_end is not None:
+        period = _cac(element, "InvoicePeriod")
+        _cbc(period, "StartDate", line.period_start.isoformat())
+        _cbc(period, "EndDate", line.period_end.isoformat())
+    if line.allowance_cents:
+        allowance = _cac(element, "AllowanceCharge")
+        _cbc(allowance, "ChargeIndicator", "false")
+        _cbc(allowance, "AllowanceChargeReason", line.allowance_reason or "Nachlass")
+        _amount(allowance, "Amount", line.allowance_cents)
+        _amount(allowance, "BaseAmount", line.net_cents + line.allowance_cents)
+    item = _cac(element, "Item")
+    _cbc(item, "Description", line.description)
+    _cbc(item, "Name", line.description.split(" – ")[0][:100] or "Leistung")
+    if line.booking_id is not None:
+        _cbc(_cac(item, "SellersItemIdentification"), "ID", f"BUCHUNG-{line.booking_id}")
+    _tax_category(item, "ClassifiedTaxCategory", invoice, line=True)
+    _amount(_cac(element, "Price"), "PriceAmount", price)
 
 
 def prepaid_cents(invoice: Invoice) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_decimal
 from flask import Flask, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
@@ -110,6 +112,12 @@ def init_app(app: Flask) -> None:
         if cents is None:
             return "–"
         return format_eur(int(cents), locale="de_DE" if str(get_locale()) == "de" else "en_GB")
+
+    @app.template_filter("menge")
+    def quantity_filter(value: Any) -> str:
+        """A quantity as the language writes it (``12,5`` / ``12.5``), without trailing zeros."""
+        locale = "de_DE" if str(get_locale()) == "de" else "en_GB"
+        return format_decimal(Decimal(value).normalize(), format="#,##0.###", locale=locale)
 
     @app.template_filter("datum")
     def date_filter(value: Any) -> str:

@@ -38,10 +38,29 @@ UNIT_SHORT = {
     Unit.USER_MONTH: lazy_pgettext("unit", "Nutzer-Monat"),
 }
 
+#: Payment means an invoice names (UNTDID 4461, XRechnung BT-81).
+PAYMENT_MEANS_LABELS = {
+    "97": _l("Verrechnung über die Leistungsbörse"),
+    "59": _l("SEPA-Lastschrift durch den Betreiber"),
+    "58": _l("SEPA-Überweisung"),
+}
+
+#: Units of invoice lines by their UN/ECE Rec. 20 code (settlement.lines.UNIT_CODES; C62 a lump sum).
+UNIT_CODE_LABELS = {
+    "MON": lazy_pgettext("unit", "Monat"),
+    "HUR": lazy_pgettext("unit", "Stunde"),
+    "H87": lazy_pgettext("unit", "Stück"),
+    "E34": lazy_pgettext("unit", "GB-Monat"),
+    "IE": lazy_pgettext("unit", "Nutzer-Monat"),
+    "C62": _l("pauschal"),
+}
+
 LABELS = {
     "booking_status": BOOKING_STATUS_LABELS,
     "booking_badge": BOOKING_STATUS_BADGES,
     "service_status": STATUS_LABELS,
     "unit": UNIT_SHORT,
     "vat": VAT_LABELS,
+    "payment_means": PAYMENT_MEANS_LABELS,
+    "unit_codes": UNIT_CODE_LABELS,
 }

@@ -192,6 +192,8 @@ BASES: dict[str, dict[str, Any]] = {
     "ReverseBody": {"reason": "Irrtum"},
     "CloseBody": {},
     "SettlementCreate": {"period": "2026-11"},
+    "BookingReferencesUpdate": {},
+    "InvoiceProfileIn": {},
 }
 
 #: Values at the edges where a document and a validator tend to disagree.

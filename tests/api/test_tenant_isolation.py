@@ -33,6 +33,9 @@ BODIES = {
     "approve_settlement_api": None,
     "collect_settlement_api": None,
     "get_billing_run": None,
+    "patch_booking": {"order_reference": "B-1"},
+    "put_invoice_profile": {},
+    "get_invoice_profile": None,
 }
 #: Operations only the operator's finance staff may call: members meet the role gate (403) whatever the id.
 OPERATOR_ONLY = {"reverse_ledger_transfer", "approve_settlement_api", "collect_settlement_api", "get_billing_run"}
@@ -77,7 +80,7 @@ def objects(api_as, demo, create_member, create_user):
             "settlement_id": settlement.get_json()["id"],
             "invoice_id": invoices[0]["id"],
             "run_id": _billing_run_id(),
-            "member_id": booking["buyer"]["id"],  # a member with an advice in the settlement
+            "member_id": buyer.get("/api/v1/me").get_json()["member"]["id"],
         },
         "stranger": api_as("alles@fremdhausen.example"),
     }
@@ -97,6 +100,8 @@ def _call(api, method: str, path: str, body):
         return api.get(path)
     if method == "patch":
         return api.patch(path, json=body)
+    if method == "put":
+        return api.put(path, json=body)
     return api.post(path, json=body)
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from marketplace.extensions import db
-from marketplace.ledger.exports import DATEV_COLUMNS, german_amount, safe_text
+from marketplace.ledger.exports import german_amount, safe_text
 from marketplace.members.models import Member
 from tests.conftest import login
 
@@ -79,53 +79,6 @@ def test_member_finance_exports_only_its_own_journal(client, demo):
     assert client.get("/ledger/exports/gdpdu/2026-09.zip").status_code == 403
 
 
-def test_datev_buchungsstapel_of_a_provider(operator):
-    kdz = member_id("KDZ Mainz")
-    response = operator.get(f"/ledger/exports/datev/{kdz}/2026-09.csv")
-    assert response.status_code == 200
-    assert response.headers["Content-Disposition"].endswith(f'EXTF_Buchungsstapel_{kdz}_2026-09.csv"')
-    text = response.data.decode("cp1252")
-    lines = text.split("\r\n")
-    assert lines[-1] == ""
-    header = lines[0].split(";")
-    assert header[:5] == ['"EXTF"', "700", "21", '"Buchungsstapel"', "13"]
-    assert len(header) == 31
-    assert header[13] == "4" and header[14] == "20260901" and header[15] == "20260930"
-    assert header[21] == '"EUR"' and header[26] == '"03"'
-    assert lines[1].split(";") == DATEV_COLUMNS
-    assert "Gegenkonto (ohne BU-Schlüssel)" in lines[1]  # cp1252 umlauts survive
-    rows = [line.split(";") for line in lines[2:] if line]
-    assert all(len(row) == 125 for row in rows)
-    assert len(rows) == 4
-    wiesbaden, ladadi = member_id("Stadt Wiesbaden"), member_id("Landkreis Darmstadt-Dieburg")
-    server = next(row for row in rows if row[0] == "356,00")
-    assert server[1] == '"S"'  # a claim on the buyer
-    assert server[6] == str(10000 + wiesbaden)  # the buyer's debtor account
-    assert server[7] == "8400"  # revenue
-    assert server[9] == "3009" or server[9].endswith("09")
-    assert {row[6] for row in rows} == {str(10000 + wiesbaden), str(10000 + ladadi)}
-
-
-def test_datev_mapping_is_configurable(app, operator):
-    wiesbaden = member_id("Stadt Wiesbaden")
-    app.config["DATEV_ACCOUNTS"] = {
-        "consultant_number": 29098,
-        "client_number": 55003,
-        "counterparty_accounts": {str(member_id("KDZ Mainz")): "70123"},
-        "service_accounts": {"hosting": {"expense": "4950"}},
-    }
-    text = operator.get(f"/ledger/exports/datev/{wiesbaden}/2026-09.csv").data.decode("cp1252")
-    lines = text.split("\r\n")
-    assert lines[0].split(";")[10:12] == ["29098", "55003"]
-    rows = [line.split(";") for line in lines[2:] if line]
-    server = next(row for row in rows if row[0] == "356,00")
-    assert server[1] == '"H"'  # a liability towards the provider
-    assert server[6] == "70123"
-    assert server[7] == "4950"  # hosting mapped to its own expense account
-    licences = next(row for row in rows if row[0] == "1575,00")
-    assert licences[7] == "4900"  # licence management: the default expense account
-
-
 def test_gdpdu_export_is_a_zip_with_index_xml(operator):
     response = operator.get("/ledger/exports/gdpdu/2026-09.zip")
     assert response.status_code == 200
@@ -159,8 +112,8 @@ FORMULA_TITLE = '=HYPERLINK("http://x")'
 
 def test_a_formula_in_a_service_title_is_neutralised_in_every_export(client, demo, api_as):
     """A provider names its service like a spreadsheet formula; once billed, its title is the transfer's
-    text in the journal, the DATEV Buchungstext and the GDPdU buchungen.csv: a cell that would start with
-    `=` starts with an apostrophe instead, everywhere alike."""
+    text in the journal and the GDPdU buchungen.csv (the DATEV Buchungstext names documents, not services):
+    a cell that would start with `=` starts with an apostrophe instead, everywhere alike."""
     provider, operator_api = api_as("anbieter@kdz-mainz.example"), api_as("betrieb@kopit.example")
     services = provider.get("/api/v1/services?q=Virtueller Server").get_json()["items"]
     service = next(s for s in services if s["title"] == "Virtueller Server (Standard)")
@@ -174,13 +127,6 @@ def test_a_formula_in_a_service_title_is_neutralised_in_every_export(client, dem
     texts = [row[5] for row in csv.reader(io.StringIO(journal, newline=""), delimiter=";")][1:]
     neutralised = [text for text in texts if "HYPERLINK" in text]
     assert neutralised and all(text.startswith("'" + FORMULA_TITLE) for text in neutralised)
-
-    wiesbaden = member_id("Stadt Wiesbaden")
-    datev = client.get(f"/ledger/exports/datev/{wiesbaden}/2026-10.csv").data.decode("cp1252")
-    booking_texts = [line.split(";")[13] for line in datev.split("\r\n")[2:] if "HYPERLINK" in line]
-    assert booking_texts
-    # DATEV quotes text with `"` and has no escape for it: the title's quotes become apostrophes
-    assert all(text.startswith("\"'=HYPERLINK('http://x')") for text in booking_texts), booking_texts
 
     archive = zipfile.ZipFile(io.BytesIO(client.get("/ledger/exports/gdpdu/2026-10.zip").data))
     rows = list(csv.reader(io.StringIO(archive.read("buchungen.csv").decode("utf-8"), newline=""), delimiter=";"))

@@ -21,7 +21,7 @@ PAGES = [
     "/ledger/statements/{wiesbaden}/2026-09",
     "/ledger/statements/{wiesbaden}/2026-09.csv",
     "/ledger/exports/journal.csv",
-    "/ledger/exports/datev/{wiesbaden}/2026-09.csv",
+    "/ledger/exports/datev/{wiesbaden}/2026-08.csv",
     "/ledger/exports/gdpdu/2026-09.zip",
     "/invoices",
     "/settlements",

@@ -36,6 +36,27 @@ def close_month(app: Any) -> Callable[[str], None]:
 
 
 @pytest.fixture
+def close_through(close_month: Callable[[str], None]) -> Callable[[str], list[str]]:
+    """Bill and close, in order, every month from the demo's first through `period` that is still open
+    (whatever the demo data closed already); returns the months it closed."""
+    from marketplace.ledger.models import Period, PeriodStatus
+
+    def close(period: str) -> list[str]:
+        closed = set(db.session.scalars(select(Period.period).where(Period.status == PeriodStatus.CLOSED)))
+        year, month = (int(part) for part in (min(closed) if closed else period).split("-"))
+        done = []
+        while f"{year:04d}-{month:02d}" <= period:
+            current = f"{year:04d}-{month:02d}"
+            if current not in closed:
+                close_month(current)
+                done.append(current)
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return done
+
+    return close
+
+
+@pytest.fixture
 def set_today(app: Any) -> Callable[[str], None]:
     def pin(day: str) -> None:
         app.config["MARKETPLACE_TODAY"] = day

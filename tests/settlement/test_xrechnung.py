@@ -120,10 +120,26 @@ def test_the_xml_carries_what_the_buyers_inbox_needs(documents, api_as):
         assert _text(seller, "cac:Contact/cbc:Name") == document.provider.contact_name
         assert _text(seller, "cac:Contact/cbc:Telephone") == document.provider.contact_phone
         assert _text(seller, "cac:Contact/cbc:ElectronicMail") == document.provider.contact_email
-        assert _text(tree, "cac:PaymentMeans/cbc:PaymentMeansCode") == "58"
-        payee = document.buyer if document.is_credit_note else document.provider
-        assert _text(tree, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == payee.iban
-        assert document.due_date.strftime("%d.%m.%Y") in _text(tree, "cac:PaymentTerms/cbc:Note")
+        # the payer's way of paying: Stadt Wiesbaden by the operator's SEPA debit (demo), the others clear
+        payer = document.provider if document.is_credit_note else document.buyer
+        code = _text(tree, "cac:PaymentMeans/cbc:PaymentMeansCode")
+        assert code == ("59" if payer.name == "Stadt Wiesbaden" else "97") == document.payment_means_code
+        assert tree.find("cac:PaymentMeans/cac:PayeeFinancialAccount", NS) is None  # nobody is asked to transfer
+        terms = _text(tree, "cac:PaymentTerms/cbc:Note")
+        if code == "59":
+            assert _text(tree, "cac:PaymentMeans/cac:PaymentMandate/cbc:ID") == "KOPIT-LB-WI-0001"
+            debited = "cac:PaymentMeans/cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID"
+            assert _text(tree, debited) == payer.iban
+            creditor = tree.find("cac:PayeeParty/cac:PartyIdentification/cbc:ID", NS)
+            assert (creditor.text, creditor.get("schemeID")) == ("DE98ZZZ09999999999", "SEPA")
+            assert _text(tree, "cac:PayeeParty/cac:PartyName/cbc:Name") == "KOPIT eG"
+            assert "Lastschrift" in terms and "Bitte nicht überweisen" in terms
+        else:
+            assert tree.find("cac:PaymentMeans/cac:PaymentMandate", NS) is None
+            assert tree.find("cac:PayeeParty", NS) is None
+            assert "Verrechnung der Leistungsbörse (KOPIT eG)" in terms and "Zahlungsavis" in terms
+        if not document.is_credit_note:
+            assert document.due_date.strftime("%d.%m.%Y") in terms
         assert _text(tree, "cac:InvoicePeriod/cbc:StartDate") == document.service_start.isoformat()
         assert _text(tree, "cac:InvoicePeriod/cbc:EndDate") == document.service_end.isoformat()
         subtotal = tree.find("cac:TaxTotal/cac:TaxSubtotal", NS)
@@ -198,6 +214,15 @@ def test_both_parties_finance_staff_see_invoices_others_get_404(app, demo, clien
 
 
 def test_a_provider_without_iban_names_the_operator_as_payee(app, demo, api_as, close_month, assert_valid_xrechnung):
+    """Where a buyer really pays by transfer (58), the money goes to the provider's account, or to the
+    operator's when the provider has none."""
+    from marketplace.members.invoice_profiles import ProfileInput, update_invoice_profile
+    from marketplace.members.models import PaymentWay
+
+    for email in ("kasse@wiesbaden.example", "einkauf@ladadi.example"):
+        update_invoice_profile(
+            user("betrieb@kopit.example"), user(email).member, ProfileInput(payment_way=PaymentWay.TRANSFER)
+        )
     kdz = user("anbieter@kdz-mainz.example").member
     kdz.iban = None
     db.session.commit()
@@ -206,6 +231,7 @@ def test_a_provider_without_iban_names_the_operator_as_payee(app, demo, api_as, 
     xml = _xml(api_as("betrieb@kopit.example"), invoice.id)
     assert_valid_xrechnung(xml)
     tree = etree.fromstring(xml)
+    assert _text(tree, "cac:PaymentMeans/cbc:PaymentMeansCode") == "58"
     assert _text(tree, "cac:PayeeParty/cac:PartyName/cbc:Name") == "KOPIT eG"
     operator_iban = db.session.scalar(select(Member.iban).where(Member.is_operator.is_(True)))
     assert _text(tree, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == operator_iban

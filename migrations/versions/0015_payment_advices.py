@@ -9,16 +9,16 @@ Settlements made before this revision netted whole clearing balances up to their
 those months count as covered by the earliest such settlement of their month or later (with no advice, so
 no later settlement takes them again); their instructions keep no advice.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
