@@ -74,6 +74,7 @@ def _register_models() -> None:
     from marketplace.bookings import models as _bookings  # noqa: F401
     from marketplace.catalogue import models as _catalogue  # noqa: F401
     from marketplace.core import models as _core  # noqa: F401
+    from marketplace.corrections import models as _corrections  # noqa: F401
     from marketplace.costsharing import models as _costsharing  # noqa: F401
     from marketplace.ledger import models as _ledger  # noqa: F401
     from marketplace.members import models as _members  # noqa: F401
@@ -90,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.api.ui import bp as api_ui_bp
     from marketplace.bookings.views import bp as bookings_bp
     from marketplace.catalogue.views import bp as catalogue_bp
+    from marketplace.corrections.views import bp as corrections_bp
     from marketplace.costsharing.views import bp as costsharing_bp
     from marketplace.ledger.views import bp as ledger_bp
     from marketplace.members.views import bp as members_bp
@@ -105,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(costsharing_bp)
+    app.register_blueprint(corrections_bp)
     csrf.exempt(api.api_bp)
     api.init_app(app)
     app.register_blueprint(api_ui_bp)

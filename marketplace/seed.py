@@ -16,12 +16,15 @@ from marketplace.bookings.operations import accept_booking
 from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.catalogue.operations import ServiceInput, create_service
 from marketplace.core.timeutil import period_of, previous_month, today
+from marketplace.corrections.operations import dispute_billed_usage
 from marketplace.extensions import db
 from marketplace.members.invoice_profiles import invoice_profile_of
 from marketplace.members.models import InvoiceProfile, InvoiceReference, Member, MemberKind, PaymentWay, Role, User
 from marketplace.members.operations import create_user
 from marketplace.monthend.billing import run_billing
 from marketplace.monthend.close import close_period
+from marketplace.settlement.models import DocumentType, Invoice
+from marketplace.settlement.release import release_invoice
 
 DEMO_PASSWORD = "demo-passwort"  # noqa: S105 - documented demo login, never for production data
 
@@ -106,6 +109,7 @@ USERS = [
     ("Stadt Wiesbaden", "einkauf@wiesbaden.example", "Wilma Einkauf", [Role.BUYER]),
     ("Stadt Wiesbaden", "kasse@wiesbaden.example", "Klaus Kasse", [Role.MEMBER_FINANCE]),
     ("Landkreis Darmstadt-Dieburg", "einkauf@ladadi.example", "Lars Landkreis", [Role.BUYER]),
+    ("Landkreis Darmstadt-Dieburg", "kasse@ladadi.example", "Karla Kasse", [Role.MEMBER_FINANCE]),
 ]
 
 SERVICES = [
@@ -290,4 +294,31 @@ def seed_demo_data() -> bool:
     run_billing(operator, period_of(two_ago))
     db.session.commit()
     close_period(operator, period_of(three_ago))
+    _releases_and_a_correction(period_of(three_ago), period_of(two_ago))
     return True
+
+
+def _releases_and_a_correction(closed: str, billed: str) -> None:
+    """Stadt Wiesbaden's cash office released its invoices of the closed month, the Landkreis's still waits;
+    Wiesbaden disputed the licences billed for the month after, an open correction case for the operator."""
+    wiesbaden = _user("kasse@wiesbaden.example")
+    for invoice_id in db.session.scalars(
+        select(Invoice.id).where(
+            Invoice.period == closed,
+            Invoice.buyer_id == wiesbaden.member_id,
+            Invoice.type_code == DocumentType.INVOICE,
+        )
+    ):
+        release_invoice(wiesbaden, invoice_id)
+    licences = db.session.scalar(
+        select(UsageRecord)
+        .join(Booking, Booking.id == UsageRecord.booking_id)
+        .join(Service, Service.id == Booking.service_id)
+        .where(Service.title == "Lizenzmanagement Microsoft 365", UsageRecord.period == billed)
+    )
+    if licences is not None:
+        dispute_billed_usage(
+            _user("einkauf@wiesbaden.example"),
+            licences.id,
+            "Im Monat waren nur 320 Lizenzen zugewiesen; 30 Konten wurden zum Monatsanfang gelöscht.",
+        )

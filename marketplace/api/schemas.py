@@ -405,32 +405,36 @@ class CancelBody(ApiModel):
     ] = None
 
 
+#: A usage quantity as the API takes it (a JSON number or a decimal string, at most three places).
+UsageQuantity = Annotated[
+    Decimal,
+    BeforeValidator(_api_quantity),
+    Field(
+        ge=0,
+        le=MAX_USAGE_QUANTITY,
+        decimal_places=USAGE_QUANTITY_PLACES,
+        description="Menge, höchstens drei Nachkommastellen",
+    ),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": int(MAX_USAGE_QUANTITY), "multipleOf": 0.001},
+                # up to MAX_USAGE_QUANTITY (10 000 000 000), leading zeros allowed, 40 characters at most
+                {
+                    "type": "string",
+                    "maxLength": 40,
+                    "pattern": r"^0*([0-9]{1,10}(\.[0-9]{1,3})?|10000000000(\.0{1,3})?)$",
+                },
+            ],
+            "description": "Menge (Zahl oder Dezimalzeichenkette), höchstens drei Nachkommastellen",
+        }
+    ),
+]
+
+
 class UsageCreate(ApiModel):
     period: PeriodStr
-    quantity: Annotated[
-        Decimal,
-        BeforeValidator(_api_quantity),
-        Field(
-            ge=0,
-            le=MAX_USAGE_QUANTITY,
-            decimal_places=USAGE_QUANTITY_PLACES,
-            description="Menge, höchstens drei Nachkommastellen",
-        ),
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "number", "minimum": 0, "maximum": int(MAX_USAGE_QUANTITY), "multipleOf": 0.001},
-                    # up to MAX_USAGE_QUANTITY (10 000 000 000), leading zeros allowed, 40 characters at most
-                    {
-                        "type": "string",
-                        "maxLength": 40,
-                        "pattern": r"^0*([0-9]{1,10}(\.[0-9]{1,3})?|10000000000(\.0{1,3})?)$",
-                    },
-                ],
-                "description": "Menge (Zahl oder Dezimalzeichenkette), höchstens drei Nachkommastellen",
-            }
-        ),
-    ]
+    quantity: UsageQuantity
 
 
 class BillingRunCreate(ApiModel):

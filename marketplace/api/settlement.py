@@ -4,8 +4,8 @@ and the Stripe webhook."""
 from __future__ import annotations
 
 import json
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from flask import Response, current_app, request
 from pydantic import Field
@@ -33,6 +33,7 @@ from marketplace.settlement.queries import (
     settlement_for,
     view_of,
 )
+from marketplace.settlement.release import overdue_clause
 
 
 def _require_finance(user: User) -> None:
@@ -61,6 +62,17 @@ class InvoiceLineOut(ApiModel):
     accounting_reference: str = Field(description="Kostenstelle der Buchung (BT-133)")
 
 
+class ReleaseOut(ApiModel):
+    """Die Freigabe durch die Finanzabteilung der Rechnungsempfängerin („sachlich und rechnerisch richtig“)."""
+
+    status: str = Field(description="pending (wartet), released (freigegeben) oder objected (beanstandet)")
+    by: str | None = Field(description="Name der Person, die freigegeben oder beanstandet hat; null bei Gutschriften")
+    at: datetime | None
+    due: date | None = Field(description="Freigabe bis (Rechnungsdatum + Freigabefrist); null bei Gutschriften")
+    objection_reason: str = Field(description="Begründung einer Beanstandung")
+    reminded_at: datetime | None = Field(description="Letzte Erinnerung an die Freigabe")
+
+
 class InvoiceOut(ApiModel):
     id: int
     number: str
@@ -78,6 +90,7 @@ class InvoiceOut(ApiModel):
     vat: Money
     gross: Money
     credited_invoice_id: int | None
+    release: ReleaseOut
     payment_means_code: str = Field(description="97 Verrechnung, 59 SEPA-Lastschrift des Betreibers, 58 Überweisung")
     order_reference: str = Field(description="BT-13")
     contract_reference: str = Field(description="BT-12")
@@ -98,6 +111,9 @@ class InvoicePage(ApiModel):
 
 class InvoicesQuery(QueryModel):
     period: PeriodOrAll | None = None
+    release: Literal["pending", "released", "objected", "overdue"] | None = Field(
+        default=None, description="Nur Rechnungen mit dieser Freigabe; overdue: noch offen nach der Freigabefrist"
+    )
     page: query_int(ge=1, le=MAX_PAGE) = 1  # type: ignore[valid-type]
     per_page: query_int(ge=1, le=MAX_PER_PAGE) = 50  # type: ignore[valid-type]
 
@@ -120,6 +136,14 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
         vat=money(invoice.vat_cents),
         gross=money(invoice.gross_cents),
         credited_invoice_id=invoice.credited_invoice_id,
+        release=ReleaseOut(
+            status=invoice.release_status.value,
+            by=invoice.release_decided_by.name if invoice.release_decided_by else None,
+            at=invoice.release_decided_at,
+            due=invoice.release_due,
+            objection_reason=invoice.objection_reason,
+            reminded_at=invoice.release_reminded_at,
+        ),
         payment_means_code=invoice.payment_means_code,
         order_reference=invoice.order_reference,
         contract_reference=invoice.contract_reference,
@@ -157,10 +181,16 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
 )
 def list_invoices(query: InvoicesQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Invoices and credit notes the caller's member issued or received (operator finance: all),
-    optionally of one month (`period`, the closed month that issued them)."""
+    optionally of one month (`period`, the closed month that issued them) or with one release state
+    (`release=overdue`: invoices still pending after their release deadline, for the operator's follow-up)."""
     user = api_user()
     _require_finance(user)
-    body, headers = page_out(paginate(invoices_statement(user, query.period), query.page, query.per_page), invoice_out)
+    statement = invoices_statement(user, query.period)
+    if query.release == "overdue":
+        statement = statement.where(overdue_clause())
+    elif query.release:
+        statement = statement.where(Invoice.release_status == query.release)
+    body, headers = page_out(paginate(statement, query.page, query.per_page), invoice_out)
     return body, 200, headers
 
 

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from marketplace.cli import api, billing, bookings, catalogue, demo, ledger, members, notifications, webhooks
+from marketplace.cli import (
+    api,
+    billing,
+    bookings,
+    catalogue,
+    demo,
+    invoices,
+    ledger,
+    members,
+    notifications,
+    webhooks,
+)
 
 
 def init_app(app: Flask) -> None:
-    for module in (demo, members, ledger, billing, bookings, catalogue, notifications, api, webhooks):
+    for module in (demo, members, ledger, billing, bookings, catalogue, invoices, notifications, api, webhooks):
         for command in module.COMMANDS:
             app.cli.add_command(command)

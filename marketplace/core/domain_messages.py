@@ -16,6 +16,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 MESSAGES = [
+    # marketplace/api/corrections.py
+    _l("Korrekturfälle sehen die Beteiligten und die Finanzabteilung der Betreiberin."),
     # marketplace/api/idempotency.py
     _l("Dieser Idempotency-Key wurde schon für eine andere Anfrage (anderer Inhalt) verwendet."),
     _l("Eine Anfrage mit diesem Idempotency-Key läuft noch. Bitte gleich erneut versuchen."),
@@ -126,6 +128,34 @@ MESSAGES = [
         "Die Mandatsreferenz hat höchstens 35 Zeichen: Buchstaben ohne Umlaute, Ziffern, Leerzeichen und + ? / - : ( ) . , '"
     ),
     _l("Die IBAN ist ungültig."),
+    # marketplace/corrections/operations.py
+    _l("Bitte begründen Sie Ihre Angabe."),
+    _l("Höchstens %(max)s Zeichen."),
+    _l("Diesen Verbrauch gibt es nicht."),
+    _l("Der Verbrauch für %(period)s ist noch nicht abgerechnet; er wird direkt bestätigt oder bestritten."),
+    _l("Die Abrechnung des Verbrauchs für %(period)s ist bereits storniert (Buchung %(transfer)s)."),
+    _l("Verbrauch beanstanden nur Einkauf und Finanzabteilung der abnehmenden Stelle."),
+    _l("Nur der Anbieter korrigiert den Verbrauch."),
+    _l("Die Menge entspricht der abgerechneten (%(quantity)s)."),
+    _l("Die Rechnung %(number)s ist bereits freigegeben."),
+    _l("Die Rechnung %(number)s ist bereits beanstandet."),
+    _l("Diesen Korrekturfall gibt es nicht."),
+    _l("Der Korrekturfall %(case)s ist bereits entschieden."),
+    _l("Das Mitglied %(member)s hat kein Verrechnungskonto."),
+    _l(
+        "Die Rechnung %(number)s enthält Positionen der Kostenumlage; sie wird dort korrigiert, der Korrekturfall kann nur zurückgewiesen werden."
+    ),
+    _l("Bitte die berichtigte Menge angeben."),
+    _l("Die Menge entspricht der abgerechneten (%(quantity)s); dann bitte zurückweisen."),
+    _l("Bitte „corrected“ (berichtigen) oder „rejected“ (zurückweisen) wählen."),
+    _l("Der Korrekturfall %(case)s ist bereits entschieden (%(status)s)."),
+    _l("Zu diesem Verbrauch ist der Korrekturfall %(case)s bereits offen."),
+    _l("Bitte den berichtigten Nettobetrag der Rechnung angeben."),
+    _l("Der Betrag muss zwischen 0 und %(max)s liegen."),
+    _l("Der Betrag entspricht der Rechnung (%(amount)s); dann bitte zurückweisen."),
+    _l(
+        "Die Belastung %(transfer)s ist bereits storniert (durch einen anderen Fall oder von Hand); bitte den Fall zurückweisen und den Vermerk darauf verweisen."
+    ),
     # marketplace/costsharing/operations.py
     _l("Bitte ein Jahr zwischen %(min_year)s und %(max_year)s angeben."),
     _l("Die geplanten Jahreskosten darf nicht negativ sein."),
@@ -259,6 +289,21 @@ MESSAGES = [
     _l("Diese Rechnung gibt es nicht."),
     _l("Diese Verrechnung gibt es nicht."),
     _l("Dieses Zahlungsavis gibt es nicht."),
+    # marketplace/settlement/release.py
+    _l("Rechnungen gibt nur die Finanzabteilung der Rechnungsempfängerin frei."),
+    _l("Freigeben oder beanstanden kann nur die Finanzabteilung der Rechnungsempfängerin."),
+    _l("Die Gutschrift %(number)s braucht keine Freigabe."),
+    _l(
+        "Die Rechnung %(number)s ist beanstandet; sie kann erst nach der Entscheidung über den Korrekturfall freigegeben werden."
+    ),
+    _l("Bitte die geprüften Rechnungen angeben."),
+    _l("Höchstens %(max)s Rechnungen auf einmal freigeben."),
+    _l(
+        "Seit dem Laden der Liste ist eine weitere Rechnung für %(period)s eingegangen; bitte die Liste neu laden und prüfen."
+    ),
+    _l(
+        "Die Rechnungen %(ids)s gehören nicht zu den offenen Freigaben des Monats %(period)s; bitte die Liste neu laden."
+    ),
     # marketplace/settlement/sepa.py
     _l("%(payer)s überweist in dieser Verrechnung nichts."),
     _l("Für %(member)s ist keine gültige IBAN hinterlegt."),

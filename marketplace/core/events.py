@@ -46,9 +46,16 @@ __all__ = [
     "BookingMessagePosted",
     "BookingRequested",
     "BookingWithdrawn",
+    "CorrectionChanged",
+    "CorrectionOpened",
+    "CorrectionResolved",
     "Event",
     "InstructionState",
     "InvoiceIssued",
+    "InvoiceObjected",
+    "InvoiceReleaseChanged",
+    "InvoiceReleaseOverdue",
+    "InvoiceReleased",
     "PasswordResetRequested",
     "PaymentChanged",
     "PaymentFailed",
@@ -305,6 +312,73 @@ class InvoiceIssued(Event):
     buyer_id: int
     net_cents: int
     vat_cents: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvoiceReleaseChanged(Event):
+    """The buyer's finance staff released an invoice or objected to it; the invoice as it was then."""
+
+    invoice_id: int
+    number: str
+    period: str
+    provider_id: int
+    buyer_id: int
+    gross_cents: int
+    release_status: str
+    actor_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvoiceReleased(InvoiceReleaseChanged):
+    """Certified "sachlich und rechnerisch richtig" by the buyer's finance staff."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvoiceObjected(InvoiceReleaseChanged):
+    """The buyer objected to the whole invoice; `correction_id` is the case that decides."""
+
+    reason: str = ""
+    correction_id: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InvoiceReleaseOverdue(InvoiceReleaseChanged):
+    """A pending invoice passed its release deadline `due`: the reminder run tells the buyer's finance staff."""
+
+    due: date | None = None
+
+
+# --- corrections (announced by marketplace.corrections) -------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CorrectionChanged(Event):
+    """A correction case of billed usage or of an invoice was opened or decided; the case as it was then."""
+
+    correction_id: int
+    source: str
+    status: str
+    period: str
+    buyer_id: int
+    provider_id: int
+    invoice_id: int | None
+    actor_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CorrectionOpened(CorrectionChanged):
+    """A party disputed billed usage, corrected it after billing, or objected to an invoice."""
+
+    statement: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CorrectionResolved(CorrectionChanged):
+    """The operator's finance staff decided the case (`status` corrected or rejected) with `note`."""
+
+    note: str = ""
+    credit_note_id: int | None = None
+    charge_transfer_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

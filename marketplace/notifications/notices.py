@@ -7,6 +7,8 @@ announced; names (members, people) are read from the database. `notifications.in
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from marketplace.core.events import (
     BillingRunCompleted,
     BookingAccepted,
@@ -15,6 +17,9 @@ from marketplace.core.events import (
     BookingDeclined,
     BookingMessagePosted,
     BookingRequested,
+    CorrectionOpened,
+    CorrectionResolved,
+    InvoiceReleaseOverdue,
     PasswordResetRequested,
     UsageDisputed,
     UsageRecorded,
@@ -131,6 +136,68 @@ def usage_disputed(event: UsageDisputed) -> None:
 def billing_run_completed(event: BillingRunCompleted) -> None:
     """The finance staff of each buyer the run charged (a rerun that charged nothing tells nobody)."""
     notify_billed(event.period, event.billed_buyer_ids)
+
+
+# --- releases and corrections ---------------------------------------------------------------------------
+
+
+def _eur(cents: int) -> str:
+    return f"{cents / 100:,.2f} €".replace(",", "\u202f").replace(".", ",").replace("\u202f", ".")
+
+
+@subscribe(InvoiceReleaseOverdue)
+def release_overdue(event: InvoiceReleaseOverdue) -> None:
+    """The reminder run: the buyer's finance staff, once per overdue invoice and run."""
+    due = _fmt(event.due) if event.due is not None else ""
+    notify(
+        member_staff(event.buyer_id, Role.MEMBER_FINANCE),
+        NotificationKind.BILLING,
+        f"Erinnerung: Rechnung {event.number} wartet auf Ihre Freigabe",
+        f"Die Rechnung {event.number} von {_name(event.provider_id)} über {_eur(event.gross_cents)} "
+        f"(Monat {event.period}) sollte bis {due} freigegeben werden (sachlich und rechnerisch richtig). "
+        f"Bitte geben Sie sie frei oder beanstanden Sie sie: {base_url()}/invoices/{event.invoice_id}#release",
+    )
+
+
+def _operator_finance() -> list[User]:
+    operator = db.session.scalar(select(Member.id).where(Member.is_operator.is_(True)))
+    return member_staff(operator, Role.OPERATOR_FINANCE) if operator is not None else []
+
+
+@subscribe(CorrectionOpened)
+def correction_opened(event: CorrectionOpened) -> None:
+    """The operator's finance staff decide; the other party may state its view."""
+    link = f"{base_url()}/corrections/{event.correction_id}"
+    notify(
+        _operator_finance(),
+        NotificationKind.BILLING,
+        f"Neuer Korrekturfall {event.correction_id} ({event.period})",
+        f"Zwischen {_name(event.provider_id)} und {_name(event.buyer_id)} ist ein Korrekturfall zu {event.period} "
+        f"offen: „{event.statement}“. Bitte entscheiden Sie: {link}",
+    )
+    actor = db.session.get(User, event.actor_id) if event.actor_id else None
+    other = event.provider_id if actor is not None and actor.member_id == event.buyer_id else event.buyer_id
+    notify(
+        member_staff(other, Role.PROVIDER, Role.BUYER, Role.MEMBER_FINANCE),
+        NotificationKind.BILLING,
+        f"Korrekturfall {event.correction_id} zu {event.period}",
+        f"Zu einer Abrechnung für {event.period} ist ein Korrekturfall offen: „{event.statement}“. "
+        f"Sie können Stellung nehmen: {link}",
+    )
+
+
+@subscribe(CorrectionResolved)
+def correction_resolved(event: CorrectionResolved) -> None:
+    verdict = "berichtigt" if event.status == "corrected" else "zurückgewiesen"
+    link = f"{base_url()}/corrections/{event.correction_id}"
+    for member_id in (event.buyer_id, event.provider_id):
+        notify(
+            member_staff(member_id, Role.PROVIDER, Role.BUYER, Role.MEMBER_FINANCE),
+            NotificationKind.BILLING,
+            f"Korrekturfall {event.correction_id} {verdict}",
+            f"Die Betreiberin hat den Korrekturfall {event.correction_id} ({event.period}) {verdict}: "
+            f"„{event.note}“\n\n{link}",
+        )
 
 
 # --- accounts ------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
@@ -333,35 +333,11 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
     for invoice_id in sorted(credits):
         original = originals[invoice_id]
         pairs = credits[invoice_id]
-        net = sum(reversal.amount_cents for reversal, _line in pairs)
-        sequence, number = next_number(counters[original.provider_id])
-        note = Invoice(
-            number=number,
-            sequence=sequence,
-            type_code=DocumentType.CREDIT_NOTE,
-            cause_key=f"credit-note:{original.id}:{period}",
-            provider_id=original.provider_id,
-            buyer_id=original.buyer_id,
-            period=period,
-            service_start=original.service_start,
-            service_end=original.service_end,
-            vat_category=original.vat_category,
-            vat_rate=original.vat_rate,
-            issue_date=issued_on,
-            due_date=due_on,
-            net_cents=net,
-            vat_cents=vat_cents(net, original.vat_rate),
-            credited_invoice_id=original.id,
-            created_by_id=actor.id if actor is not None else None,
-            release_status=ReleaseStatus.RELEASED,  # a credit note needs no release
-            vat_exemption_code=original.vat_exemption_code,
-            vat_exemption_reason=original.vat_exemption_reason,
-            **{name: getattr(original, name) for name in REFERENCE_FIELDS},
+        documents.append(
+            _credit_note(
+                actor, original, pairs, counters, period, f"credit-note:{original.id}:{period}", issued_on, due_on
+            )
         )
-        note.lines = [
-            _credit_line(position, reversal, line, original) for position, (reversal, line) in enumerate(pairs, 1)
-        ]
-        documents.append(note)
 
     for document in documents:
         apply_payment_means(document)
@@ -380,6 +356,105 @@ def issue_invoices(actor: User | None, period: str) -> list[Invoice]:
     for document in documents:
         announce(invoice_issued(document))
     return documents
+
+
+def _credit_note(
+    actor: User | None,
+    original: Invoice,
+    pairs: list[tuple[Transfer, InvoiceLine]],
+    counters: dict[int, InvoiceCounter],
+    period: str,
+    cause_key: str,
+    issued_on: date,
+    due_on: date,
+) -> Invoice:
+    """A credit note of `original` for its reversed lines, numbered in the provider's sequence (not added)."""
+    net = sum(reversal.amount_cents for reversal, _line in pairs)
+    sequence, number = next_number(counters[original.provider_id])
+    note = Invoice(
+        number=number,
+        sequence=sequence,
+        type_code=DocumentType.CREDIT_NOTE,
+        cause_key=cause_key,
+        provider_id=original.provider_id,
+        buyer_id=original.buyer_id,
+        period=period,
+        service_start=original.service_start,
+        service_end=original.service_end,
+        vat_category=original.vat_category,
+        vat_rate=original.vat_rate,
+        issue_date=issued_on,
+        due_date=due_on,
+        net_cents=net,
+        vat_cents=vat_cents(net, original.vat_rate),
+        credited_invoice_id=original.id,
+        created_by_id=actor.id if actor is not None else None,
+        release_status=ReleaseStatus.RELEASED,  # a credit note needs no release
+        vat_exemption_code=original.vat_exemption_code,
+        vat_exemption_reason=original.vat_exemption_reason,
+        **{name: getattr(original, name) for name in REFERENCE_FIELDS},
+    )
+    note.lines = [
+        _credit_line(position, reversal, line, original) for position, (reversal, line) in enumerate(pairs, 1)
+    ]
+    return note
+
+
+def credit_reversals_now(actor: User | None, reversal_ids: list[int], reference: str) -> list[Invoice]:
+    """Issue at once the credit notes of reversals whose charges an invoice already lists (one per original
+    invoice), instead of at the close of the reversals' month, and post their VAT in that month.
+
+    For a correction case, whose buyer must see the credit next to the invoice it disputed. Must run after
+    `lock_whole_ledger()` (it may post a second time in the transaction). Reversals of charges no invoice
+    lists, and reversals that a credit note already lists, are skipped; `reference` (e.g. ``correction:7``)
+    makes each note's cause unique, so the month's close can still credit later reversals of the same
+    invoice in a note of its own.
+    """
+    credited = aliased(InvoiceLine)
+    pairs = db.session.execute(
+        select(Transfer, InvoiceLine)
+        .join(InvoiceLine, InvoiceLine.transfer_id == Transfer.reverses_id)
+        .outerjoin(credited, credited.transfer_id == Transfer.id)
+        .where(Transfer.id.in_(reversal_ids), Transfer.kind == TransferKind.REVERSAL, credited.id.is_(None))
+        .order_by(Transfer.id)
+    ).all()
+    if not pairs:
+        return []
+    by_invoice: dict[int, list[tuple[Transfer, InvoiceLine]]] = defaultdict(list)
+    for reversal, line in pairs:
+        by_invoice[line.invoice_id].append((reversal, line))
+    originals = {
+        invoice.id: invoice for invoice in db.session.scalars(select(Invoice).where(Invoice.id.in_(list(by_invoice))))
+    }
+    counters = lock_number_counters([invoice.provider_id for invoice in originals.values()])
+    issued_on = today()
+    notes = []
+    for invoice_id in sorted(by_invoice):
+        original = originals[invoice_id]
+        items = by_invoice[invoice_id]
+        period = items[0][0].period
+        cause = f"credit-note:{original.id}:{period}:{reference}"[:120]
+        notes.append(
+            _credit_note(
+                actor, original, items, counters, period, cause, issued_on, issued_on + timedelta(days=PAYMENT_DAYS)
+            )
+        )
+    for note in notes:
+        apply_payment_means(note)
+    db.session.add_all(notes)
+    db.session.flush()
+    for period in sorted({note.period for note in notes}):
+        _post_vat([note for note in notes if note.period == period], period, actor)
+    for note in notes:
+        record_audit(
+            actor,
+            "credit_note.issued",
+            note,
+            member_id=note.provider_id,
+            data={"number": note.number, "net": note.net_cents, "vat": note.vat_cents, "cause": reference},
+        )
+        announce(invoice_issued(note))
+    return notes
 
 
 def _mark_invoiced(booking_ids: list[int | None]) -> None:

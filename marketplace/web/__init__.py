@@ -31,7 +31,7 @@ CSP = (
 #: Pages and downloads with members' money are never kept by a browser or proxy cache: on a shared office
 #: computer the back button or the cache would show them to the next person. The finance areas by
 #: blueprint (every page, statement and export in it); the API marks its own money answers.
-NO_STORE_BLUEPRINTS = frozenset({"ledger", "settlement", "costsharing"})
+NO_STORE_BLUEPRINTS = frozenset({"ledger", "settlement", "costsharing", "corrections"})
 
 
 def init_app(app: Flask) -> None:
@@ -152,6 +152,9 @@ def _nav_items() -> list[tuple[str, str, str]]:
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
+        items.append(("corrections.releases", _("Freigaben"), "/releases"))
+    if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:
+        items.append(("corrections.index", _("Korrekturen"), "/corrections"))
     if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:
         items.append(("costsharing.index", _("Kostenteilung"), "/cost-sharing/"))
     if current_user.is_operator_admin or current_user.has_role(Role.MEMBER_ADMIN):

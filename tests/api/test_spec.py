@@ -89,6 +89,11 @@ CONTRACT = [
     ("GET", "/api/v1/invoices"),
     ("GET", "/api/v1/invoices/{invoice_id}/xrechnung"),
     ("GET", "/api/v1/openapi.json"),
+    # the Additions for the month cycle: correction cases and the buyer's release
+    ("GET", "/api/v1/corrections"),
+    ("POST", "/api/v1/corrections/{correction_id}/resolve"),
+    ("POST", "/api/v1/invoices/{invoice_id}/release"),
+    ("POST", "/api/v1/invoices/{invoice_id}/object"),
 ]
 
 #: Query parameters the contract names.
@@ -112,7 +117,17 @@ def test_every_contract_path_exists_and_is_routed(client, app):
     adapter = app.url_map.bind("localhost")
     for method, path in documented:
         concrete = path.replace("{period}", "2026-10")
-        for name in ("service_id", "booking_id", "transfer_id", "settlement_id", "invoice_id", "run_id", "member_id"):
+        for name in (
+            "service_id",
+            "booking_id",
+            "transfer_id",
+            "settlement_id",
+            "invoice_id",
+            "run_id",
+            "correction_id",
+            "usage_id",
+            "member_id",
+        ):
             concrete = concrete.replace("{" + name + "}", "1")
         endpoint, _args = adapter.match(concrete, method=method)
         assert endpoint.startswith("api."), (method, path, endpoint)

@@ -192,6 +192,12 @@ BASES: dict[str, dict[str, Any]] = {
     "ReverseBody": {"reason": "Irrtum"},
     "CloseBody": {},
     "SettlementCreate": {"period": "2026-11"},
+    "StatementBody": {"statement": "Stellungnahme"},
+    "ResolveBody": {"decision": "rejected", "note": "Vermerk"},
+    "BilledDisputeBody": {"reason": "Grund"},
+    "UsageCorrectionBody": {"quantity": "1", "reason": "Grund"},
+    "ObjectionBody": {"reason": "Grund"},
+    "ReleaseMonthBody": {"period": "2026-11", "invoice_ids": [1]},
     "BookingReferencesUpdate": {},
     "InvoiceProfileIn": {},
 }

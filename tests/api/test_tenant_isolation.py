@@ -33,12 +33,24 @@ BODIES = {
     "approve_settlement_api": None,
     "collect_settlement_api": None,
     "get_billing_run": None,
+    "state_correction": {"statement": "Wir auch"},
+    "resolve_correction": {"decision": "rejected", "note": "Fremd entschieden"},
+    "dispute_billed_usage_api": {"reason": "Fremd"},
+    "correct_usage_api": {"quantity": "1", "reason": "Fremd"},
+    "release_invoice_api": None,
+    "object_invoice_api": {"reason": "Fremd"},
     "patch_booking": {"order_reference": "B-1"},
     "put_invoice_profile": {},
     "get_invoice_profile": None,
 }
 #: Operations only the operator's finance staff may call: members meet the role gate (403) whatever the id.
-OPERATOR_ONLY = {"reverse_ledger_transfer", "approve_settlement_api", "collect_settlement_api", "get_billing_run"}
+OPERATOR_ONLY = {
+    "reverse_ledger_transfer",
+    "approve_settlement_api",
+    "collect_settlement_api",
+    "get_billing_run",
+    "resolve_correction",
+}
 
 
 @pytest.fixture
@@ -80,6 +92,8 @@ def objects(api_as, demo, create_member, create_user):
             "settlement_id": settlement.get_json()["id"],
             "invoice_id": invoices[0]["id"],
             "run_id": _billing_run_id(),
+            "correction_id": operator.get("/api/v1/corrections").get_json()["items"][0]["id"],  # the demo's case
+            "usage_id": _billed_usage_id(),
             "member_id": buyer.get("/api/v1/me").get_json()["member"]["id"],
         },
         "stranger": api_as("alles@fremdhausen.example"),
@@ -93,6 +107,15 @@ def _billing_run_id() -> int:
     from marketplace.monthend.models import BillingRun
 
     return db.session.scalar(select(BillingRun.id).limit(1))  # the demo's history has billing runs
+
+
+def _billed_usage_id() -> int:
+    from sqlalchemy import select
+
+    from marketplace.bookings.models import UsageRecord
+    from marketplace.extensions import db
+
+    return db.session.scalar(select(UsageRecord.id).order_by(UsageRecord.id).limit(1))  # billed in the demo
 
 
 def _call(api, method: str, path: str, body):
@@ -135,6 +158,7 @@ def test_every_path_with_an_id_reveals_nothing_to_other_members(client, objects)
         "get_settlement",
         "invoice_xrechnung",
         "get_advice",
+        "get_correction",
     } >= {
         item[method]["operationId"]
         for template, item in doc["paths"].items()

@@ -98,11 +98,13 @@ def test_every_way_of_billing_emails_the_billed_buyers_finance_once(app, demo, a
     bill(app, api_as, "2026-10")
     db.session.expire_all()
     billing = _outbox(NotificationKind.BILLING)[before:]
-    assert [m.recipient for m in billing] == [FINANCE]
-    assert billing[0].subject == "Abrechnung 2026-10" and "Stadt Wiesbaden" in billing[0].body
+    # both billed buyers' finance staff (Wiesbaden's and the Landkreis's), once each
+    assert sorted(m.recipient for m in billing) == ["kasse@ladadi.example", FINANCE]
+    ours = next(m for m in billing if m.recipient == FINANCE)
+    assert ours.subject == "Abrechnung 2026-10" and "Stadt Wiesbaden" in ours.body
     bill(app, api_as, "2026-10")  # a rerun that charges nothing new tells nobody
     db.session.expire_all()
-    assert len(_outbox(NotificationKind.BILLING)) == before + 1
+    assert len(_outbox(NotificationKind.BILLING)) == before + 2
 
 
 def test_a_billing_run_row_flushed_elsewhere_sends_nothing(app, demo):
@@ -122,10 +124,12 @@ def test_billing_emails_respect_the_preference(app, demo, user):
 
     set_preferences(user(FINANCE), [k for k in OPTIONAL_KINDS if k is not NotificationKind.BILLING])
     db.session.commit()
-    before = len(_outbox(NotificationKind.BILLING))
+    before = [m.recipient for m in _outbox(NotificationKind.BILLING)]
     run = run_billing(None, "2026-10")
     assert run.transfers_created > 0
-    assert len(_outbox(NotificationKind.BILLING)) == before
+    after = [m.recipient for m in _outbox(NotificationKind.BILLING)]
+    assert after.count(FINANCE) == before.count(FINANCE)  # Wiesbaden's finance asked for none
+    assert after.count("kasse@ladadi.example") == before.count("kasse@ladadi.example") + 1
 
 
 def test_billing_emails_take_two_queries_however_many_members(app, demo, create_member, create_user):

@@ -195,18 +195,32 @@ def test_a_credit_note_is_settled_without_release_against_its_buyer(app, demo, a
     assert_reconciles(operator, november)
 
 
-def test_nothing_released_is_a_clear_409_and_a_form_message(app, demo, api_as, client):
-    operator = api_as(OPERATOR)
-    refused = operator.post("/api/v1/settlements", json={"period": "2026-08"})
-    assert refused.status_code == 409
-    assert "2 Rechnung(en) warten noch auf die Freigabe" in refused.get_json()["detail"]
-    login(client, OPERATOR)
-    page = post_form(client, "/settlements", "/settlements", {"period": "2026-08"})
-    assert page.status_code == 422 and "warten noch auf die Freigabe" in page.text
-    # once released and settled, nothing is left: the same month again, or a later one with nothing new
-    release_invoices("2026-08")
+def settle_what_the_demo_released(operator) -> None:
+    """The demo's Wiesbaden released its August invoice: settle it, so that nothing released is left."""
     assert operator.post("/api/v1/settlements", json={"period": "2026-08"}).status_code == 201
-    assert operator.post("/api/v1/settlements", json={"period": "2026-08"}).status_code == 409
+
+
+def test_nothing_released_is_a_clear_409_and_a_form_message(app, demo, api_as, client, close_month):
+    operator = api_as(OPERATOR)
+    settle_what_the_demo_released(operator)
+    close_month("2026-09")
+    pending = len([i for i in invoice_ids("2026-08") + invoice_ids("2026-09") if i not in covered_ids()])
+    refused = operator.post("/api/v1/settlements", json={"period": "2026-09"})
+    assert refused.status_code == 409
+    assert f"{pending} Rechnung(en) warten noch auf die Freigabe" in refused.get_json()["detail"]
+    login(client, OPERATOR)
+    page = post_form(client, "/settlements", "/settlements", {"period": "2026-09"})
+    assert page.status_code == 422 and "warten noch auf die Freigabe" in page.text
+    # once released and settled, nothing is left: the same month again
+    release_invoices()
+    assert operator.post("/api/v1/settlements", json={"period": "2026-09"}).status_code == 201
+    assert operator.post("/api/v1/settlements", json={"period": "2026-09"}).status_code == 409
+
+
+def covered_ids() -> set[int]:
+    from marketplace.settlement.models import SettlementDocument
+
+    return set(db.session.scalars(select(SettlementDocument.invoice_id)))
 
 
 def test_advices_are_for_own_member_finance_and_operator_finance_only(app, demo, api_as, create_member, create_user):
@@ -326,20 +340,22 @@ def test_the_openapi_document_describes_the_advice(client):
     assert "advices" in settlement["properties"]
 
 
-def test_the_advice_and_the_refusal_read_english_on_request(app, demo, api_as, client):
+def test_the_advice_and_the_refusal_read_english_on_request(app, demo, api_as, client, close_month):
+    settle_what_the_demo_released(api_as(OPERATOR))
+    close_month("2026-09")
     login(client, OPERATOR)
     client.get("/sprache/en")
-    refused = post_form(client, "/settlements", "/settlements", {"period": "2026-08"})
+    refused = post_form(client, "/settlements", "/settlements", {"period": "2026-09"})
     assert refused.status_code == 422
     assert "invoice(s) are still awaiting release by the buyers" in refused.text
-    release_invoices("2026-08")
-    settlement = api_as(OPERATOR).post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    release_invoices()
+    settlement = api_as(OPERATOR).post("/api/v1/settlements", json={"period": "2026-09"}).get_json()
     wiesbaden = member_id("kasse@wiesbaden.example")
     page = client.get(f"/settlements/{settlement['id']}")
     assert "Payment advices" in page.text and "Printable payment advice" in page.text
     printable = client.get(f"/settlements/{settlement['id']}/advices/{wiesbaden}")
-    assert f"Payment advice ZA-2026-08-{wiesbaden}" in printable.text
-    assert "Back to settlement 2026-08" in printable.text and "Reconciled:" in printable.text
+    assert f"Payment advice ZA-2026-09-{wiesbaden}" in printable.text
+    assert "Back to settlement 2026-09" in printable.text and "Reconciled:" in printable.text
     for german in ("Zahlungsavis ", "Summe der Belege", "Verwendungszweck", "Fällig am"):
         assert german not in printable.text, german
 
@@ -349,6 +365,7 @@ def test_documents_that_cancel_out_get_advices_without_payments_and_are_done_whe
 ):
     close_month("2026-09")
     operator = api_as(OPERATOR)
+    settle_what_the_demo_released(operator)
     storage = the_invoice("2026-09", "anbieter@ekom21.example", "kasse@wiesbaden.example")
     reversal = operator.post(
         f"/api/v1/ledger/transfers/{storage.lines[0].transfer_id}/reverse", json={"reason": "Speicher doppelt"}
