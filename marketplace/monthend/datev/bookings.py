@@ -113,9 +113,28 @@ def _document_booking(member: Member, books: Books, document: Invoice) -> Bookin
 
 
 def advice_documents(settlement: Settlement, member_id: int) -> list[tuple[Invoice, int]]:
-    """The documents on the member's payment advice in the settlement, each with its amount from the
-    member's side (+ it receives, - it pays), as `settlement.queries.advice_documents` lists them."""
-    return [(line.invoice, line.amount_cents) for line in settlement_queries.advice_documents(settlement, member_id)]
+    """The documents on the member's payment advice of the settlement, each with its amount from the
+    member's side (+ it receives, - it pays).
+
+    Stored advices (`settlement.queries.advice_documents`, being built beside this) are used as soon as
+    they exist; until then the documents of the months the settlement covers (after the previous
+    settlement's month, up to its own), which is what its positions net today."""
+    stored = getattr(settlement_queries, "advice_documents", None)
+    if stored is not None:
+        return [(line.invoice, line.amount_cents) for line in stored(settlement, member_id)]
+    previous = db.session.scalar(
+        select(Settlement.period).where(Settlement.period < settlement.period).order_by(Settlement.period.desc())
+    )
+    statement = select(Invoice).where(
+        or_(Invoice.provider_id == member_id, Invoice.buyer_id == member_id), Invoice.period <= settlement.period
+    )
+    if previous is not None:
+        statement = statement.where(Invoice.period > previous)
+    out = []
+    for document in db.session.scalars(statement.order_by(Invoice.issue_date, Invoice.id)):
+        receives = (document.provider_id == member_id) != document.is_credit_note
+        out.append((document, document.gross_cents if receives else -document.gross_cents))
+    return out
 
 
 def _advice_booking(books: Books, member_id: int, document: Invoice, amount: int, number: str, day: date) -> Booking:
@@ -192,10 +211,21 @@ def _payment_movements(settlement_ids: Iterable[int] | None, period: str | None)
     return movements
 
 
+def _netted_to_nothing(first: date, last: date) -> set[int]:
+    """Settlements paid in these days without any payment: their documents cancelled out."""
+    paid = db.session.scalars(
+        select(Settlement).where(
+            Settlement.status == SettlementStatus.PAID,
+            ~select(PaymentInstruction.id).where(PaymentInstruction.settlement_id == Settlement.id).exists(),
+        )
+    )
+    return {s.id for s in paid if s.paid_at is not None and first <= local_date(s.paid_at) <= last}
+
+
 def settlement_bookings(member: Member, books: Books, first: date, last: date) -> list[Booking]:
     """The member's payment advices and payments whose day lies between `first` and `last`."""
     period = f"{first:%Y-%m}"
-    in_month = {m.settlement_id for m in _payment_movements(None, period)}
+    in_month = {m.settlement_id for m in _payment_movements(None, period)} | _netted_to_nothing(first, last)
     if not in_month:
         return []
     movements = _payment_movements(in_month, None)
@@ -210,6 +240,8 @@ def settlement_bookings(member: Member, books: Books, first: date, last: date) -
             advice_day: date | None = mine[0].day
         elif settlement.status is SettlementStatus.PAID and own:
             advice_day = own[-1].day
+        elif settlement.status is SettlementStatus.PAID and settlement.paid_at is not None:
+            advice_day = local_date(settlement.paid_at)  # nobody had to pay anything
         else:
             advice_day = None
         if advice_day is not None and first <= advice_day <= last:
