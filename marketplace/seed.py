@@ -5,17 +5,24 @@ Dates are relative to today, so that last month is always billable, closable and
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from marketplace.admission import admit_member
-from marketplace.bookings.models import Booking, BookingEvent, BookingStatus, UsageRecord
+from marketplace.bookings.models import (
+    USAGE_REVIEW_DAYS,
+    Booking,
+    BookingEvent,
+    BookingStatus,
+    UsageRecord,
+    UsageStatus,
+)
 from marketplace.bookings.operations import accept_booking
 from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.catalogue.operations import ServiceInput, create_service
-from marketplace.core.timeutil import period_of, previous_month, today
+from marketplace.core.timeutil import month_bounds, period_of, previous_month, today
 from marketplace.corrections.operations import dispute_billed_usage
 from marketplace.extensions import db
 from marketplace.members.invoice_profiles import invoice_profile_of
@@ -281,21 +288,49 @@ def seed_demo_data() -> bool:
                     period=period_of(month),
                     quantity=Decimal(quantity),
                     created_by_id=booking.service.created_by_id,
+                    # recorded at the month's end, at least 15 days ago: its review period is over, so the
+                    # record counts as accepted (the buyer did not answer) and can be billed
+                    entered_at=_entered_at(month),
+                    created_at=_entered_at(month),
                 )
             )
+    db.session.flush()
+    # Stadt Wiesbaden confirmed last month's licence count explicitly.
+    licences = accepted[("einkauf@wiesbaden.example", "Lizenzmanagement Microsoft 365")]
+    confirmed = db.session.scalar(
+        select(UsageRecord).where(UsageRecord.booking_id == licences.id, UsageRecord.period == period_of(last_month))
+    )
+    assert confirmed is not None  # noqa: S101 - added just above
+    confirmed.status = UsageStatus.CONFIRMED
+    confirmed.reviewed_at = _entered_at(last_month)
+    confirmed.reviewed_by_id = wiesbaden.id
+    # This month's hours so far, waiting for the Landkreis's review (confirm or dispute on the booking page).
+    hours = accepted[("einkauf@ladadi.example", "Betrieb von Fachverfahren")]
+    db.session.add(
+        UsageRecord(booking_id=hours.id, period=period_of(today()), quantity=Decimal("3"), created_by_id=kdz.id)
+    )
     db.session.flush()
 
     # A request still waiting for KDZ Mainz's decision.
     _past_booking(ladadi, services["Lizenzmanagement Microsoft 365"], today(), 120, None)
 
+    # Every month before last is billed and closed, in order; last month is open and unbilled, so it can be
+    # billed, closed, released and settled right away.
     operator = _user("betrieb@kopit.example")
-    run_billing(operator, period_of(three_ago))
-    db.session.commit()  # each ledger posting gets a transaction of its own (see ledger.operations)
-    run_billing(operator, period_of(two_ago))
-    db.session.commit()
-    close_period(operator, period_of(three_ago))
+    for month in (three_ago, two_ago):
+        run_billing(operator, period_of(month))
+        db.session.commit()  # each ledger posting gets a transaction of its own (see ledger.operations)
+        close_period(operator, period_of(month))
+        db.session.commit()
     _releases_and_a_correction(period_of(three_ago), period_of(two_ago))
     return True
+
+
+def _entered_at(month: date) -> datetime:
+    """When the demo's usage of `month` was recorded: its last day, but no later than 15 days ago."""
+    last = month_bounds(month)[1]
+    day = min(last, today() - timedelta(days=USAGE_REVIEW_DAYS + 1))
+    return datetime.combine(day, time(17, 0), tzinfo=UTC)
 
 
 def _releases_and_a_correction(closed: str, billed: str) -> None:

@@ -174,6 +174,22 @@ def demo(app: Flask) -> None:
     db.session.commit()
 
 
+@pytest.fixture
+def demo_september_open(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo one close earlier: August billed and closed, September billed but still open (for tests that
+    close September themselves; months close in order, so nothing after it is closed either)."""
+    import marketplace.seed as seed
+
+    close = seed.close_period
+
+    def close_august_only(actor: Any, period: str, reason: str = "") -> Any:
+        return close(actor, period, reason) if period == "2026-08" else None
+
+    monkeypatch.setattr(seed, "close_period", close_august_only)
+    seed.seed_demo_data()
+    db.session.commit()
+
+
 _CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

@@ -21,6 +21,7 @@ register_document_route(api_bp)
 from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
+from marketplace.api import months
 from marketplace.api import corrections
 from marketplace.api import members
 
@@ -31,7 +32,8 @@ NO_STORE_PATHS = (
     "/api/v1/invoices",
     "/api/v1/corrections",
     "/api/v1/settlements",
-    "/api/v1/periods/",
+    "/api/v1/periods",
+    "/api/v1/usage",
     "/api/v1/billing-runs",
 )
 

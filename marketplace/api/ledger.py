@@ -191,13 +191,17 @@ def reverse_ledger_transfer(transfer_id: int, body: ReverseBody) -> tuple[Transf
     "/periods/<period>/close",
     body=CloseBody,
     responses={200: PeriodOut, 409: None},
-    summary="Monat abschließen",
+    summary="Monat abschließen (in Monatsfolge, abgerechnet, Verbrauch geprüft)",
     tags=["ledger"],
     path_params={"period": {"type": "string", "pattern": PERIOD_PATTERN, "examples": ["2026-10"]}},
 )
 def close_ledger_period(period: str, body: CloseBody) -> PeriodOut:
-    """Close a month that is over: nothing can be posted into it afterwards. 409 if it is already closed or
-    not yet over; 422 for a malformed month."""
+    """Close a month that is over: nothing can be posted into it afterwards; the close issues its invoices.
+    409 if it is already closed (every month before a closed one counts as closed) or not yet over, and 409
+    with `outstanding: [{kind, id, detail}]` while an earlier month is open, a billing run unfinished, a
+    charge missing (run the billing), or usage of the month in review or disputed. A `reason` lets the
+    operator close past usage in review and disputes only (audited; that usage is billed later as an
+    adjustment in the next open month); 422 for a malformed month."""
     user = api_user()
     require_operator_finance(user, "Monate abschließen")
     row: Period = close_period(user, period, body.reason)

@@ -23,8 +23,16 @@ _TYPES = {
 }
 
 
-def problem(status: int, title: str, detail: str, *, errors: dict[str, list[str]] | None = None) -> Response:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    extensions: dict[str, object] | None = None,
+) -> Response:
     body: dict[str, object] = {
+        **(extensions or {}),
         "type": PROBLEM_TYPE_BASE + _TYPES.get(status, "error"),
         "title": title,
         "status": status,
@@ -42,7 +50,7 @@ def render_error(error: Exception) -> Response:
     """Any error under /api/ as problem+json: domain errors with their fields, HTTP errors with the headers
     their status needs (``Allow`` on 405, ``Retry-After`` on 429), anything else as a 500 without details."""
     if isinstance(error, DomainError):
-        return problem(error.status, error.title, error.detail, errors=error.errors)
+        return problem(error.status, error.title, error.detail, errors=error.errors, extensions=error.extensions)
     if isinstance(error, HTTPException):
         response = problem(error.code or 500, error.name, error.description or error.name)
         if error.code == 405 and error.valid_methods:  # RFC 9110: a 405 names the allowed methods

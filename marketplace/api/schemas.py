@@ -29,13 +29,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from marketplace.api.spec import ApiModel, Money, QueryModel, UtcDatetimes, money
+from marketplace.api.spec import MAX_ID, ApiModel, Money, QueryModel, UtcDatetimes, money
 from marketplace.bookings.models import (
     MAX_BOOKING_QUANTITY,
     MAX_USAGE_QUANTITY,
     USAGE_QUANTITY_PLACES,
     Booking,
     BookingStatus,
+    UsageState,
     effective_status,
 )
 from marketplace.catalogue.models import (
@@ -592,14 +593,36 @@ class InvoiceProfileOut(Out):
         )
 
 
+class UsageChargeOut(Out):
+    """Eine Buchung im Hauptbuch zu einem Verbrauch: die Berechnung, ihr Storno (negativ), mit dem Beleg."""
+
+    transfer_id: int
+    kind: str = Field(description="charge (Berechnung) oder reversal (Storno)", examples=["charge"])
+    invoice_id: int | None = Field(description="Rechnung oder Gutschrift mit dieser Buchung (ab dem Monatsabschluss)")
+    amount: Money
+
+
 class UsageOut(Out):
-    """Verbrauch eines Monats; die abnehmende Stelle bestätigt oder bestreitet ihn binnen 14 Tagen."""
+    """Verbrauch eines Monats und wo er steht: erfasst (`recorded`) oder korrigiert (`corrected`) in Prüfung bis
+    `review_until`, bestätigt (`confirmed`), ohne Antwort als anerkannt geltend (`deemed_accepted`), bestritten
+    (`disputed`), abgerechnet (`billed`, mit `charges`) oder gutgeschrieben (`credited`). Abgerechnet wird nur
+    bestätigter oder als anerkannt geltender Verbrauch."""
 
     id: int
     booking_id: int
     period: str
     quantity: Annotated[str, Field(pattern=r"^\d+\.\d{3}$", examples=["12.500"])]
-    status: str
+    status: UsageState
+    review_until: date = Field(description="Letzter Tag, an dem die abnehmende Stelle bestätigen oder bestreiten kann")
+    amount: Money | None = Field(description="Menge mal Preis der Buchung: was berechnet wird oder wurde")
+    dispute_reason: str
+    charges: list[UsageChargeOut]
+
+
+class DisputeBody(ApiModel):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000), MultiLine] = Field(
+        description="Warum der Verbrauch bestritten wird"
+    )
 
 
 class SkippedCharge(Out):
@@ -692,6 +715,16 @@ class ServicePage(Paged[ServiceOut]):
 
 class BookingPage(Paged[BookingOut]):
     """Eine Seite Buchungen."""
+
+
+class UsagePage(Paged[UsageOut]):
+    """Eine Seite Verbrauchsmeldungen."""
+
+
+class UsageQuery(PageQuery):
+    booking_id: query_int(ge=1, le=MAX_ID, description="Nur Verbrauch dieser Buchung") | None = None  # type: ignore[valid-type]
+    period: PeriodStr | None = None
+    status: UsageState | None = None
 
 
 def page_out(page: Page, serialise: Any) -> tuple[dict[str, Any], dict[str, str]]:

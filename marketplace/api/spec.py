@@ -98,6 +98,16 @@ class NoQuery(QueryModel):
     """The query of a GET operation that declares none: every parameter is unknown, so a 422 naming it."""
 
 
+class ProblemItem(BaseModel):
+    """One thing that keeps a month from being closed."""
+
+    model_config = ConfigDict(title="OutstandingItem")
+
+    kind: str
+    id: str | int
+    detail: str
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details: the one error shape of the API."""
 
@@ -109,6 +119,11 @@ class Problem(BaseModel):
     detail: str
     errors: dict[str, list[str]] | None = Field(
         default=None, description="Bei 422: Fehlermeldungen je Feld (Feldname, bei Abfrageparametern ihr Name)."
+    )
+    outstanding: list[ProblemItem] | None = Field(
+        default=None,
+        description="Bei 409 eines Monatsabschlusses: was den Monat offen hält (kind: earlier_month_open, "
+        "billing_run_unfinished, charge_missing, usage_in_review, usage_disputed).",
     )
 
 

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from marketplace.api.auth import api_user
 from marketplace.api.blueprint import api_bp
+from marketplace.api.months import one_usage_out
 from marketplace.api.schemas import (
     BalancesOut,
     BillingRunAccepted,
@@ -329,20 +330,14 @@ def cancel(booking_id: int, body: CancelBody) -> BookingOut:
     body=UsageCreate,
     responses={201: UsageOut, 409: None},
     summary="Verbrauch eines Monats erfassen (Anbieter, nutzungsabhängige Leistungen)",
-    description="Erneutes Erfassen desselben Monats korrigiert ihn, solange er weder bestätigt noch abgerechnet ist.",
+    description="Erneutes Erfassen desselben Monats korrigiert ihn, solange er weder bestätigt noch abgerechnet ist; "
+    "die abnehmende Stelle prüft ihn dann binnen 14 Tagen (`review_until`), danach gilt er als anerkannt.",
     tags=["bookings"],
 )
 def record_usage_api(booking_id: int, body: UsageCreate) -> tuple[UsageOut, int]:
     user = api_user()
     record = record_usage(user, booking_for(user, booking_id), body.period, body.quantity)
-    out = UsageOut(
-        id=record.id,
-        booking_id=record.booking_id,
-        period=record.period,
-        quantity=f"{record.quantity:.3f}",
-        status=record.status.value,
-    )
-    return out, 201
+    return one_usage_out(record), 201
 
 
 def _run_state(run: BillingRun) -> BillingRunState:

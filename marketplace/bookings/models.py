@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -17,6 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
+    func,
+    or_,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -76,13 +80,60 @@ def charge_key(booking_id: int, period: str) -> str:
 
 
 class UsageStatus(enum.StrEnum):
-    ENTERED = "entered"  # entered by the provider; billed unless the buyer disputes it
+    """What the buyer said (the stored status); where the record is in its life is `usage_state`."""
+
+    ENTERED = "entered"  # entered by the provider; in review, then deemed accepted without an answer
     CONFIRMED = "confirmed"  # confirmed by the buyer
     DISPUTED = "disputed"  # disputed by the buyer: not billed until the provider corrects it
 
 
+class UsageState(enum.StrEnum):
+    """Where a usage record is in its life, as pages and the API show it (`usage_state`)."""
+
+    RECORDED = "recorded"  # entered, inside its review period
+    CORRECTED = "corrected"  # entered again after a dispute, inside its new review period
+    CONFIRMED = "confirmed"  # confirmed by the buyer, not yet billed
+    DEEMED_ACCEPTED = "deemed_accepted"  # review period over without an answer (as EVB-IT service contracts)
+    DISPUTED = "disputed"  # disputed, waiting for the provider's correction
+    BILLED = "billed"  # charged (`charge_transfer_id`)
+    CREDITED = "credited"  # its charge was reversed (a credit note once invoiced)
+
+
 #: Days a buyer has to confirm or dispute a usage record.
 USAGE_REVIEW_DAYS = 14
+
+
+def review_cutoff(day: date) -> datetime:
+    """Usage entered before this moment has its review period behind it on `day` (deemed accepted unless
+    answered): the period counts 14 days from the day of entry, that day included in neither."""
+    return datetime.combine(day - timedelta(days=USAGE_REVIEW_DAYS), time(0), tzinfo=UTC)
+
+
+def review_until(record: UsageRecord) -> date:
+    """The last day on which the buyer may confirm or dispute `record`."""
+    entered = record.entered_at or record.created_at
+    return entered.date() + timedelta(days=USAGE_REVIEW_DAYS)
+
+
+def usage_state(record: UsageRecord, on: date) -> UsageState:
+    """The record's place in its life on `on` (a pure function of its columns; nothing is written)."""
+    if record.credited_at is not None:
+        return UsageState.CREDITED
+    if record.charge_transfer_id is not None:
+        return UsageState.BILLED
+    if record.status is UsageStatus.CONFIRMED:
+        return UsageState.CONFIRMED
+    if record.status is UsageStatus.DISPUTED:
+        return UsageState.DISPUTED
+    if on > review_until(record):
+        return UsageState.DEEMED_ACCEPTED
+    return UsageState.CORRECTED if record.corrected_at is not None else UsageState.RECORDED
+
+
+#: The states in which the buyer may still answer (confirm or dispute).
+REVIEWABLE_STATES = frozenset({UsageState.RECORDED, UsageState.CORRECTED})
+#: The states the billing run charges.
+BILLABLE_USAGE_STATES = frozenset({UsageState.CONFIRMED, UsageState.DEEMED_ACCEPTED})
 
 # Bounds of the columns below, for the forms, the API's schemas and the operations alike.
 #: Units one booking carries (``bookings.quantity``, INTEGER; capacity is at most 1 000 000).
@@ -234,8 +285,19 @@ class UsageRecord(db.Model):
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     dispute_reason: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
+    #: When the provider entered the quantity again after a dispute (the record is "corrected" in review).
+    corrected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The charge that billed this record (set by the billing run in the same transaction as the charge), so
+    #: usage knows it is billed without asking the ledger; `credited_at` once that charge was reversed.
+    charge_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"), unique=True)
+    billed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    credited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     booking: Mapped[Booking] = relationship(back_populates="usage_records")
+
+    @property
+    def is_billed(self) -> bool:
+        return self.charge_transfer_id is not None
 
 
 class BookingMessage(db.Model):
@@ -251,3 +313,19 @@ class BookingMessage(db.Model):
 
     booking: Mapped[Booking] = relationship(back_populates="messages")
     author: Mapped[User] = relationship(lazy="joined")
+
+
+def usage_billable(day: date) -> ColumnElement[bool]:
+    """SQL: the usage records a billing run may charge on `day`: confirmed, or deemed accepted (entered and
+    left unanswered until its review period ended). Records in review or disputed wait."""
+    entered = func.coalesce(UsageRecord.entered_at, UsageRecord.created_at)
+    return or_(
+        UsageRecord.status == UsageStatus.CONFIRMED,
+        and_(UsageRecord.status == UsageStatus.ENTERED, entered < review_cutoff(day)),
+    )
+
+
+def usage_awaiting_review(day: date) -> ColumnElement[bool]:
+    """SQL: the usage records still inside their review period on `day` (neither answered nor deemed)."""
+    entered = func.coalesce(UsageRecord.entered_at, UsageRecord.created_at)
+    return and_(UsageRecord.status == UsageStatus.ENTERED, entered >= review_cutoff(day))

@@ -29,9 +29,11 @@ from marketplace.bookings.models import (
     BookingMessage,
     BookingStatus,
     UsageRecord,
+    UsageState,
     UsageStatus,
-    charge_key,
     effective_status,
+    review_until,
+    usage_state,
 )
 from marketplace.catalogue.models import Service, ServiceStatus, exemption_of
 from marketplace.catalogue.queries import current_price_version
@@ -547,13 +549,12 @@ def _catch_up(booking: Booking, day: date) -> list[BookingChanged]:
     return happened
 
 
-def _charged(booking_id: int, period: str) -> bool:
-    # An upward arrow (the ledger sits above bookings), kept inside the function and listed in the layers
-    # contract's ignore_imports until usage records carry whether their month is charged.
-    from marketplace.ledger.models import Transfer
-
-    key = charge_key(booking_id, period)
-    return db.session.scalar(select(Transfer.id).where(Transfer.idempotency_key == key)) is not None
+def _lock_usage(booking_id: int, period: str) -> UsageRecord | None:
+    """The month's usage record of the booking, read under its row lock (fresh: a billing run may have
+    stamped its charge while this request waited)."""
+    return db.session.scalar(
+        locked(select(UsageRecord).where(UsageRecord.booking_id == booking_id, UsageRecord.period == period))
+    )
 
 
 def _usage_quantity(quantity: object) -> Decimal:
@@ -624,13 +625,11 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
         )
     value = _usage_quantity(quantity)
     _check_chargeable(booking, value)
-    if _charged(booking.id, period):
+    record = _lock_usage(booking.id, period)
+    if record is not None and record.is_billed:
         raise Conflict(
             "Der Verbrauch für %(period)s ist bereits abgerechnet und kann nicht mehr geändert werden.", period=period
         )
-    record = db.session.scalar(
-        select(UsageRecord).where(UsageRecord.booking_id == booking.id, UsageRecord.period == period)
-    )
     before = None
     previous_status = None
     if record is None:
@@ -641,6 +640,8 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
             raise Conflict("Der Verbrauch für %(period)s ist von der abnehmenden Stelle bestätigt.", period=period)
         before = {"quantity": str(record.quantity), "status": record.status.value}
         previous_status = record.status.value
+        if record.status is UsageStatus.DISPUTED:
+            record.corrected_at = utcnow()
         record.quantity = value
         record.created_by_id = actor.id
     record.status = UsageStatus.ENTERED
@@ -660,33 +661,39 @@ def record_usage(actor: User, booking: Booking, period: str, quantity: Decimal) 
     return record
 
 
-def _review_window_open(record: UsageRecord) -> bool:
-    entered = record.entered_at or record.created_at
-    if entered is None:
-        return True
-    entered_day = entered.date() if hasattr(entered, "date") else entered
-    return today() <= entered_day + timedelta(days=USAGE_REVIEW_DAYS)
-
-
 def review_deadline(record: UsageRecord) -> date:
-    entered = record.entered_at or record.created_at
-    return entered.date() + timedelta(days=USAGE_REVIEW_DAYS)
+    """The last day on which the buyer may confirm or dispute the record."""
+    return review_until(record)
 
 
-def _review(actor: User, record: UsageRecord) -> None:
+def _review(actor: User, record: UsageRecord) -> UsageRecord:
+    """The record, locked and read afresh, if the buyer may still answer it; else PermissionDenied or
+    Conflict (billed, or its review period over)."""
     if not record.booking.can_review_usage(actor):
         raise PermissionDenied("Nur die Einkäufer der abnehmenden Stelle prüfen den Verbrauch.")
-    if not _review_window_open(record):
+    fresh = _lock_usage(record.booking_id, record.period)
+    if fresh is None:
+        raise NotFound("Diesen Verbrauch gibt es nicht.")
+    if fresh.is_billed:
+        # A billed record is corrected through a correction case (issue 13, branch corrections); until that
+        # exists, say so plainly.
+        raise Conflict(
+            "Der Verbrauch für %(period)s ist bereits abgerechnet; Einwände dagegen klärt der Betreiber "
+            "über eine Korrektur (Storno und neue Berechnung).",
+            period=fresh.period,
+        )
+    if usage_state(fresh, today()) is UsageState.DEEMED_ACCEPTED:
         raise Conflict(
             "Die Prüffrist von %(usage_review_days)s Tagen ist am %(review_deadline)s abgelaufen.",
             usage_review_days=USAGE_REVIEW_DAYS,
-            review_deadline=_fmt(review_deadline(record)),
+            review_deadline=_fmt(review_deadline(fresh)),
         )
+    return fresh
 
 
 def confirm_usage(actor: User, record: UsageRecord) -> UsageRecord:
-    """The buyer confirms a month's usage (also withdrawing an earlier dispute)."""
-    _review(actor, record)
+    """The buyer confirms a month's usage within its review period (also withdrawing an earlier dispute)."""
+    record = _review(actor, record)
     if record.status is UsageStatus.CONFIRMED:
         raise Conflict("Der Verbrauch für %(period)s ist bereits bestätigt.", period=record.period)
     before = record.status.value
@@ -702,23 +709,20 @@ def confirm_usage(actor: User, record: UsageRecord) -> UsageRecord:
 
 
 def dispute_usage(actor: User, record: UsageRecord, reason: str) -> UsageRecord:
-    """The buyer disputes a month's usage within 14 days; it is not billed until the provider corrects it."""
-    _review(actor, record)
+    """The buyer disputes a month's usage within 14 days; it is not billed until the provider corrects it.
+
+    Raises InvalidInput naming `reason`, Conflict (already answered, billed, or review period over)."""
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput.field("reason", "Bitte begründen Sie den Einspruch.")
     if len(reason) > MAX_NOTE:
         raise InvalidInput.field("reason", "Die Begründung hat höchstens %(max_note)s Zeichen.", max_note=MAX_NOTE)
+    record = _review(actor, record)
     if record.status is not UsageStatus.ENTERED:
         raise Conflict(
             "Der Verbrauch für %(period)s ist „%(status)s“ und kann nicht bestritten werden.",
             period=record.period,
             status=record.status.value,
-        )
-    if _charged(record.booking_id, record.period):
-        raise Conflict(
-            "Der Verbrauch für %(period)s ist bereits abgerechnet; eine Korrektur erfolgt durch Storno beim Betreiber.",
-            period=record.period,
         )
     record.status = UsageStatus.DISPUTED
     record.dispute_reason = reason
@@ -730,6 +734,35 @@ def dispute_usage(actor: User, record: UsageRecord, reason: str) -> UsageRecord:
     )
     announce(_usage_event(UsageDisputed, record, actor, reason=reason))
     return record
+
+
+def mark_usage_billed(charges: dict[int, int]) -> None:
+    """Stamp usage records with the charge that billed them: `charges` maps usage record id to transfer id.
+
+    Called by the billing run in the transaction that posted the charges (the system acts; no permission)."""
+    if not charges:
+        return
+    now = utcnow()
+    # ORM bulk UPDATE by primary key: one executemany however many records a run bills
+    db.session.execute(
+        update(UsageRecord),
+        [
+            {"id": usage_id, "charge_transfer_id": transfer_id, "billed_at": now}
+            for usage_id, transfer_id in charges.items()
+        ],
+    )
+    db.session.flush()
+
+
+def mark_usage_credited(charge_transfer_id: int) -> None:
+    """The charge that billed a usage record was reversed: the record is credited (called by the reversal)."""
+    db.session.execute(
+        update(UsageRecord)
+        .where(UsageRecord.charge_transfer_id == charge_transfer_id, UsageRecord.credited_at.is_(None))
+        .values(credited_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    db.session.flush()
 
 
 def post_message(actor: User, booking: Booking, body: str) -> BookingMessage:

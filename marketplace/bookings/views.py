@@ -27,6 +27,7 @@ from marketplace.bookings.models import (
     BookingStatus,
     UsageRecord,
     effective_status,
+    usage_state,
 )
 from marketplace.bookings.operations import (
     BookingRequest,
@@ -149,6 +150,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         can_cancel=can_cancel,
         can_edit_references=booking.can_edit_references(current_user) and booking.invoiced_at is None,
         review_deadline=review_deadline,
+        usage_states={record.id: usage_state(record, today()).value for record in booking.usage_records},
         **defaults,
     ), status
 

@@ -26,6 +26,9 @@ MESSAGES = [
     _l("Das Hauptbuch sehen nur Finanzrollen."),
     # marketplace/api/members.py
     _l("Dieses Mitglied gibt es nicht."),
+    # marketplace/api/months.py
+    _l("Monate sehen nur Finanzrollen."),
+    _l("Diesen Verbrauch gibt es nicht."),
     # marketplace/api/schemas.py
     _l("Die Anfrage enthält ungültige Felder."),
     # marketplace/api/settlement.py
@@ -79,12 +82,14 @@ MESSAGES = [
     _l("Der Monat %(period)s liegt außerhalb der Buchung (%(starts_on)s bis %(until)s)."),
     _l("Der Verbrauch für %(period)s ist bereits abgerechnet und kann nicht mehr geändert werden."),
     _l("Nur die Einkäufer der abnehmenden Stelle prüfen den Verbrauch."),
+    _l(
+        "Der Verbrauch für %(period)s ist bereits abgerechnet; Einwände dagegen klärt der Betreiber über eine Korrektur (Storno und neue Berechnung)."
+    ),
     _l("Die Prüffrist von %(usage_review_days)s Tagen ist am %(review_deadline)s abgelaufen."),
     _l("Der Verbrauch für %(period)s ist bereits bestätigt."),
     _l("Bitte begründen Sie den Einspruch."),
     _l("Die Begründung hat höchstens %(max_note)s Zeichen."),
     _l("Der Verbrauch für %(period)s ist „%(status)s“ und kann nicht bestritten werden."),
-    _l("Der Verbrauch für %(period)s ist bereits abgerechnet; eine Korrektur erfolgt durch Storno beim Betreiber."),
     _l("Nachrichten schreiben nur Einkauf und Anbieter dieser Buchung."),
     _l("Bitte eine Nachricht eingeben."),
     _l("Die Nachricht hat höchstens %(max_message)s Zeichen."),
@@ -131,7 +136,6 @@ MESSAGES = [
     # marketplace/corrections/operations.py
     _l("Bitte begründen Sie Ihre Angabe."),
     _l("Höchstens %(max)s Zeichen."),
-    _l("Diesen Verbrauch gibt es nicht."),
     _l("Der Verbrauch für %(period)s ist noch nicht abgerechnet; er wird direkt bestätigt oder bestritten."),
     _l("Die Abrechnung des Verbrauchs für %(period)s ist bereits storniert (Buchung %(transfer)s)."),
     _l("Verbrauch beanstanden nur Einkauf und Finanzabteilung der abnehmenden Stelle."),
@@ -195,6 +199,7 @@ MESSAGES = [
     _l("Unbekannte Konten: %(accounts)s"),
     _l("Der Monat %(period)s liegt in der Zukunft und kann noch nicht abgerechnet werden."),
     _l("Der Monat %(period)s ist abgeschlossen."),
+    _l("Der Monat %(period)s liegt vor dem abgeschlossenen Monat %(closed)s und gilt als abgeschlossen."),
     _l("Der Monat %(period)s ist bereits abgeschlossen."),
     _l("Bitte einen Grund für die Stornierung angeben."),
     _l("Der Grund darf höchstens 300 Zeichen lang sein."),
@@ -207,6 +212,9 @@ MESSAGES = [
     _l("Eine Buchung braucht mindestens zwei Posten."),
     _l("Ein Buchungsposten darf nicht 0 sein."),
     _l("Die Posten von %(key)s ergeben nicht null."),
+    _l(
+        "Der Monat %(period)s liegt vor dem abgeschlossenen Monat %(closed)s; es kann nichts mehr hineingebucht werden."
+    ),
     _l("Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden."),
     _l("Den Vorgang %(key)s gibt es bereits mit einem anderen Betrag."),
     # marketplace/members/invoice_profiles.py
@@ -254,11 +262,9 @@ MESSAGES = [
     # marketplace/monthend/close.py
     _l("Die Anmerkung darf höchstens 300 Zeichen lang sein."),
     _l("Der Monat %(period)s ist noch nicht vorbei und kann nicht abgeschlossen werden."),
+    _l("Der Monat %(period)s kann nicht abgeschlossen werden: %(items)s"),
     _l(
-        "Der Abrechnungslauf %(run)s für %(period)s läuft noch (%(percent)s %%). Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
-    ),
-    _l(
-        "Der Abrechnungslauf %(run)s für %(period)s ist abgebrochen. Der Monat kann erst abgeschlossen werden, wenn ein Abrechnungslauf vollständig durchgelaufen ist."
+        "Der Monat %(period)s hat Verbrauch in Prüfung oder bestritten: %(items)s Zum Abschluss trotzdem bitte eine Begründung angeben; dieser Verbrauch wird später nachberechnet."
     ),
     # marketplace/monthend/datev/__init__.py
     _l("Den DATEV-Buchungsstapel für %(period)s gibt es erst, wenn der Monat abgeschlossen ist."),

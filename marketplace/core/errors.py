@@ -15,13 +15,29 @@ class DomainError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, *, errors: dict[str, list[str]] | None = None, **params: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: dict[str, list[str]] | None = None,
+        extensions: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
         """`detail` is a fixed German text, or a template with ``%(name)s`` placeholders filled from
-        `params`: the template (not the filled text) is looked up in the catalogue, so it translates."""
+        `params`: the template (not the filled text) is looked up in the catalogue, so it translates.
+        `extensions` are further members of the API's problem (RFC 9457 extension members, e.g. the list of
+        what keeps a month open)."""
         detail = _filled(detail, params)
         super().__init__(detail)
         self.detail = detail
         self.errors = {name: [_filled(m, params) for m in messages] for name, messages in (errors or {}).items()}
+        self.extensions = dict(extensions or {})
+
+
+def localised(template: str, **params: Any) -> str:
+    """A German message template in the reader's language (German outside a request and in the API), filled:
+    for texts that are not errors but travel with them (e.g. what keeps a month open)."""
+    return _filled(template, params)
 
 
 def _filled(template: str, params: dict[str, Any]) -> str:

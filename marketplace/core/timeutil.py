@@ -48,5 +48,10 @@ def month_bounds(first: date) -> tuple[date, date]:
     return first, first.replace(day=last_day)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after the one of `day`."""
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
 def previous_month(day: date) -> date:
     return (day.replace(day=1) - timedelta(days=1)).replace(day=1)

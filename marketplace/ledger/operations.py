@@ -16,8 +16,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
+from marketplace.bookings.models import BILLABLE_STATUSES, Booking
+from marketplace.bookings.operations import mark_usage_credited
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
@@ -132,10 +134,32 @@ def lock_whole_ledger() -> None:
     _lock_head()
 
 
+def latest_closed_period() -> str | None:
+    """The latest closed month (``YYYY-MM``), or None. Every month before it counts as closed too, whether
+    or not it has a row: nothing is posted behind a closed month."""
+    return db.session.scalar(select(func.max(Period.period)).where(Period.status == PeriodStatus.CLOSED))
+
+
+def first_month() -> str | None:
+    """The installation's first month: that of its earliest billable booking, or of its earliest posting if
+    that is earlier (a cost-sharing advance); None before either exists. Months before it count as closed:
+    nobody has to close them."""
+    starts = db.session.scalar(select(func.min(Booking.starts_on)).where(Booking.status.in_(BILLABLE_STATUSES)))
+    posted = db.session.scalar(select(func.min(Transfer.period)))
+    candidates = [period_of(starts)] if starts is not None else []
+    candidates += [posted] if posted is not None else []
+    return min(candidates) if candidates else None
+
+
+def counts_as_closed(period: str, latest_closed: str | None) -> bool:
+    """Whether `period` is closed given the latest closed month: it is, or lies before it."""
+    return latest_closed is not None and period <= latest_closed
+
+
 def _check_periods(specs: list[TransferSpec]) -> list[TransferSpec]:
     """The specs with their months checked under the ledger lock: missing months are created as open; a
-    closed month is refused with Conflict, or, for a spec marked `into_open_month`, replaced by the current
-    month.
+    closed month, or one before the latest closed month, is refused with Conflict, or, for a spec marked
+    `into_open_month`, replaced by the current month.
 
     Called while the chain head is locked, so no close can commit in between; the rows are read afresh
     (a month loaded before the lock may have been closed while this transaction waited for it).
@@ -149,15 +173,24 @@ def _check_periods(specs: list[TransferSpec]) -> list[TransferSpec]:
             select(Period).where(Period.period.in_(wanted)).execution_options(populate_existing=True)
         )
     }
+    latest = latest_closed_period()
     closed = {period for period, row in rows.items() if row.status is PeriodStatus.CLOSED}
+    closed |= {period for period in wanted if counts_as_closed(period, latest)}
     resolved = [
         replace(spec, period=current_period()) if spec.into_open_month and spec.period in closed else spec
         for spec in specs
     ]
     for period in sorted({spec.period for spec in resolved}):
         if period in closed:
+            if period in rows and rows[period].status is PeriodStatus.CLOSED:
+                raise Conflict(
+                    "Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden.", period=period
+                )
             raise Conflict(
-                "Der Monat %(period)s ist abgeschlossen; es kann nichts mehr hineingebucht werden.", period=period
+                "Der Monat %(period)s liegt vor dem abgeschlossenen Monat %(closed)s; es kann nichts mehr "
+                "hineingebucht werden.",
+                period=period,
+                closed=latest,
             )
         if period not in rows:
             db.session.add(Period(period=period, status=PeriodStatus.OPEN))
@@ -338,6 +371,13 @@ def require_billable_period(period: str) -> date:
     row = db.session.get(Period, period)
     if row is not None and row.status is PeriodStatus.CLOSED:
         raise Conflict("Der Monat %(period)s ist abgeschlossen.", period=period)
+    latest = latest_closed_period()
+    if counts_as_closed(period, latest):
+        raise Conflict(
+            "Der Monat %(period)s liegt vor dem abgeschlossenen Monat %(closed)s und gilt als abgeschlossen.",
+            period=period,
+            closed=latest,
+        )
     return first
 
 
@@ -411,6 +451,7 @@ def reverse_transfer(actor: User, transfer_id: int, reason: str) -> Transfer:
     if not result.created_ids:
         raise Conflict("Die Buchung %(transfer)s ist bereits storniert.", transfer=original.id)
     reversal = db.session.get(Transfer, result.created_ids[0])
+    mark_usage_credited(original.id)  # the usage record this charge billed, if any, is credited
     record_audit(actor, "transfer.reversed", reversal, data={"original": original.id, "reason": reason})
     return reversal
 

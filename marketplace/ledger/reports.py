@@ -14,9 +14,10 @@ from sqlalchemy.orm import aliased
 
 from marketplace.bookings.models import Booking
 from marketplace.catalogue.models import Service
-from marketplace.core.timeutil import parse_period, period_of, previous_month, today
+from marketplace.core.timeutil import next_month, parse_period, period_of, previous_month, today
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, Period, PeriodStatus, Posting, Transfer, TransferKind
+from marketplace.ledger.operations import counts_as_closed, first_month, latest_closed_period
 from marketplace.members.models import Member
 
 
@@ -27,12 +28,16 @@ class PeriodRow:
     closed_at: datetime | None
     transfers: int
     charged_cents: int
-    #: Over (so it may be closed) and still open.
+    #: Over, open, and every earlier month closed: the month that may be closed next (month-end decides
+    #: whether its billing and usage let it).
     closable: bool
+    #: Over or current, and open: a billing run may run for it.
+    billable: bool = False
 
 
 def period_overview(limit: int = 24) -> list[PeriodRow]:
-    """The months that have postings or a status, plus the current and the previous one; newest first."""
+    """The months from the installation's first (`first_month`) to the current one, plus any with postings
+    or a status; newest first. A month before a closed month counts as closed, with or without a row."""
     current = today().replace(day=1)
     statuses = {row.period: row for row in db.session.scalars(select(Period))}
     stats = {
@@ -46,11 +51,22 @@ def period_overview(limit: int = 24) -> list[PeriodRow]:
         )
     }
     months = set(statuses) | set(stats) | {period_of(current), period_of(previous_month(current))}
+    first = first_month()
+    if first is not None:
+        month = parse_period(first)
+        while month < current:
+            months.add(period_of(month))
+            month = next_month(month)
+    latest = latest_closed_period()
+    ordered = sorted(months)
+    open_before = False  # an open month earlier than the one at hand (it must be closed first)
     rows = []
-    for period in sorted(months, reverse=True)[:limit]:
+    for period in ordered:
         row = statuses.get(period)
-        status = row.status if row is not None else PeriodStatus.OPEN
+        closed = counts_as_closed(period, latest) or (row is not None and row.status is PeriodStatus.CLOSED)
+        status = PeriodStatus.CLOSED if closed else PeriodStatus.OPEN
         count, charged = stats.get(period, (0, 0))
+        over = parse_period(period) < current
         rows.append(
             PeriodRow(
                 period=period,
@@ -58,10 +74,12 @@ def period_overview(limit: int = 24) -> list[PeriodRow]:
                 closed_at=row.closed_at if row is not None else None,
                 transfers=count,
                 charged_cents=charged,
-                closable=status is PeriodStatus.OPEN and parse_period(period) < current,
+                closable=not closed and over and not open_before,
+                billable=not closed and parse_period(period) <= current,
             )
         )
-    return rows
+        open_before = open_before or (not closed and over)
+    return list(reversed(rows))[:limit]
 
 
 # --- statements ----------------------------------------------------------------------------------------

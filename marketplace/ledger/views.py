@@ -4,6 +4,9 @@ month) join this blueprint from `marketplace.monthend.views`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,14 +21,18 @@ from marketplace.ledger import exports
 from marketplace.ledger.charts import hbar_chart
 from marketplace.ledger.forms import BillingForm, ReverseForm
 from marketplace.ledger.models import Transfer, TransferKind
-from marketplace.ledger.operations import current_period, reverse_transfer
+from marketplace.ledger.operations import counts_as_closed, current_period, latest_closed_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
-from marketplace.ledger.reports import charged_volume, period_overview, recent_periods, statement_for
+from marketplace.ledger.reports import PeriodRow, charged_volume, period_overview, recent_periods, statement_for
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
 from marketplace.members.queries import visible_ledger_member
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
+
+#: What month-end knows about the open months of the months table (billing missing, what blocks a close),
+#: keyed by month: month-end (above the ledger) registers it when its pages join this blueprint.
+MONTH_NOTES: list[Callable[[list[PeriodRow]], dict[str, Any]]] = []
 
 FINANCE = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
 
@@ -100,6 +107,7 @@ def render_dashboard(billing_form: BillingForm | None, status: int = 200) -> tup
         db.session.scalars(db.select(Member).order_by(Member.name)).all() if current_user.is_operator_finance else []
     )
     last_month = period_of(previous_month(today()))
+    periods = period_overview() if current_user.is_operator_finance else []
     return render_template(
         "ledger/index.html",
         balances=balances,
@@ -107,7 +115,8 @@ def render_dashboard(billing_form: BillingForm | None, status: int = 200) -> tup
         journal=journal,
         reversed_by=reversed_by,
         form=billing_form,
-        periods=period_overview(),
+        periods=periods,
+        month_notes={k: v for notes in MONTH_NOTES for k, v in notes(periods).items()},
         members=members,
         member_id=member_id,
         period=period,
@@ -171,10 +180,12 @@ def reverse(transfer_id: int) -> Response | tuple[str, int] | str:
 
 
 def _reversal_period(transfer: Transfer) -> str:
+    """The month a reversal of `transfer` goes into: its own while open, else the current month."""
     from marketplace.ledger.models import Period, PeriodStatus
 
     row = db.session.get(Period, transfer.period)
-    return transfer.period if row is None or row.status is PeriodStatus.OPEN else current_period()
+    closed = counts_as_closed(transfer.period, latest_closed_period())
+    return transfer.period if not closed and (row is None or row.status is PeriodStatus.OPEN) else current_period()
 
 
 # --- statements and exports -----------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from decimal import Decimal, InvalidOperation
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
 
-from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord, charge_key
-from marketplace.bookings.operations import advance_bookings
+from marketplace.bookings.models import BILLABLE_STATUSES, Booking, UsageRecord, charge_key, usage_billable
+from marketplace.bookings.operations import advance_bookings, mark_usage_billed
 from marketplace.catalogue.models import Service, Unit
 from marketplace.core.events import BillingRunCompleted, announce
 from marketplace.core.models import record_audit
@@ -37,6 +37,7 @@ from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import (
     TransferSpec,
+    latest_closed_period,
     metered_cents,
     post_transfers,
     prorated_cents,
@@ -60,6 +61,10 @@ class Charge:
     service_title: str
     cents: int
     detail: str
+    #: The usage record a metered charge bills (stamped with the charge once it is posted).
+    usage_id: int | None = None
+    #: An adjustment: usage of this closed month, billed in the run's open month under its own month's key.
+    own_period: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,18 +137,20 @@ def compute_charges(period: str, first: date, skipped: list[Skipped] | None = No
             Service.provider_id,
             Service.title,
             UsageRecord.quantity,
+            UsageRecord.id,
         )
         .join(Service, Service.id == Booking.service_id)
         .outerjoin(
             UsageRecord,
-            # disputed usage is not billed until the provider corrects it (bookings/operations.py)
-            and_(UsageRecord.booking_id == Booking.id, UsageRecord.period == period, UsageRecord.status != "disputed"),
+            # only confirmed or deemed-accepted usage: usage in review waits for its period's end, disputed
+            # usage for the provider's correction (bookings.models.usage_billable)
+            and_(UsageRecord.booking_id == Booking.id, UsageRecord.period == period, usage_billable(today())),
         )
         .where(*_billable(first, last))
         .order_by(Booking.id)
     )
     charges: list[Charge] = []
-    for booking_id, buyer_id, quantity, starts_on, ends_on, unit, price, provider_id, title, usage in rows:
+    for booking_id, buyer_id, quantity, starts_on, ends_on, unit, price, provider_id, title, usage, usage_id in rows:
         try:
             if unit is Unit.MONTH:
                 days = billable_days(starts_on, ends_on, first, last)
@@ -161,8 +168,86 @@ def compute_charges(period: str, first: date, skipped: list[Skipped] | None = No
             skipped.append(Skipped(booking_id, _too_large(cents)))
             continue
         if cents > 0:
-            charges.append(Charge(booking_id, buyer_id, provider_id, title, cents, detail))
+            charges.append(Charge(booking_id, buyer_id, provider_id, title, cents, detail, usage_id))
     return charges
+
+
+def compute_adjustments(skipped: list[Skipped] | None = None) -> list[Charge]:
+    """Usage of closed months that became billable after its month closed (the close was overridden while it
+    was in review or disputed): charged in the run's open month, each under its own month's key
+    ``charge:<booking>:<own month>`` and with its month in the text (nothing is written here)."""
+    skipped = skipped if skipped is not None else []
+    latest = latest_closed_period()
+    if latest is None:
+        return []
+    rows = db.session.execute(
+        select(
+            UsageRecord.id,
+            UsageRecord.period,
+            UsageRecord.quantity,
+            Booking.id,
+            Booking.buyer_id,
+            Booking.unit,
+            Booking.unit_price_cents,
+            Service.provider_id,
+            Service.title,
+        )
+        .join(Booking, Booking.id == UsageRecord.booking_id)
+        .join(Service, Service.id == Booking.service_id)
+        .where(
+            UsageRecord.period <= latest,
+            UsageRecord.charge_transfer_id.is_(None),
+            usage_billable(today()),
+            Booking.status.in_(BILLABLE_STATUSES),
+            Booking.unit_price_cents.is_not(None),
+        )
+        .order_by(UsageRecord.period, Booking.id)
+    )
+    charges: list[Charge] = []
+    for usage_id, own, usage, booking_id, buyer_id, unit, price, provider_id, title in rows:
+        if unit is None or unit is Unit.MONTH:
+            continue
+        try:
+            cents = metered_cents(price, usage)
+        except (InvalidOperation, OverflowError):
+            skipped.append(Skipped(booking_id, _too_large(None)))
+            continue
+        if cents > MAX_CHARGE_CENTS:
+            skipped.append(Skipped(booking_id, _too_large(cents)))
+            continue
+        if cents > 0:
+            detail = f"Nachberechnung Verbrauch {own}: {_german_quantity(usage)} {USAGE_UNITS.get(unit, unit.value)}"
+            charges.append(Charge(booking_id, buyer_id, provider_id, title, cents, detail, usage_id, own))
+    return charges
+
+
+def key_of(charge: Charge, period: str) -> str:
+    """The charge's idempotency key: its booking and the month it bills (an adjustment's own month)."""
+    return charge_key(charge.booking_id, charge.own_period or period)
+
+
+def stamp_usage(period: str, charges: list[Charge]) -> None:
+    """Mark the usage records of the posted metered charges as billed by their charge (same transaction)."""
+    keys = {key_of(c, period): c.usage_id for c in charges if c.usage_id is not None}
+    found: dict[int, int] = {}
+    key_list = list(keys)
+    for start in range(0, len(key_list), 900):
+        chunk = key_list[start : start + 900]
+        rows = db.session.execute(
+            select(Transfer.id, Transfer.idempotency_key).where(Transfer.idempotency_key.in_(chunk))
+        )
+        found.update({keys[key]: transfer_id for transfer_id, key in rows})
+    usage_ids = list(found)
+    unstamped: set[int] = set()
+    for start in range(0, len(usage_ids), 900):
+        chunk = usage_ids[start : start + 900]
+        unstamped.update(
+            db.session.scalars(
+                select(UsageRecord.id).where(UsageRecord.id.in_(chunk), UsageRecord.charge_transfer_id.is_(None))
+            )
+        )
+    found = {usage_id: transfer_id for usage_id, transfer_id in found.items() if usage_id in unstamped}
+    mark_usage_billed(found)
 
 
 def charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> list[TransferSpec]:
@@ -181,10 +266,10 @@ def charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> 
     charges = _within_bigint(charges, {member_id: balance for member_id, _id, balance in accounts}, skipped)
     return [
         TransferSpec(
-            idempotency_key=charge_key(c.booking_id, period),
+            idempotency_key=key_of(c, period),
             kind=TransferKind.CHARGE,
             period=period,
-            description=f"{c.service_title} – {period} ({c.detail})"[:500],
+            description=f"{c.service_title} – {c.own_period or period} ({c.detail})"[:500],
             postings=((clearing[c.buyer_id], -c.cents), (clearing[c.provider_id], c.cents)),
             booking_id=c.booking_id,
         )
@@ -232,11 +317,13 @@ def run_billing(actor: User | None, period: str, progress: Callable[[int, int], 
     first = require_billable_period(period)
     advance_bookings(today())
     skipped: list[Skipped] = []
-    specs = charge_specs(period, compute_charges(period, first, skipped), skipped)
+    charges = compute_charges(period, first, skipped) + compute_adjustments(skipped)
+    specs = charge_specs(period, charges, skipped)
     advances = prepare_advances(period)
     everything = specs + advances.specs
     report = (lambda count: progress(count, len(everything))) if progress is not None else None
     result = post_transfers(everything, actor, progress=report)
+    stamp_usage(period, charges)
     advances.record(actor)  # advance rows and invoices for the advances created just now
     now = utcnow()
     run = BillingRun(

@@ -9,8 +9,11 @@ from marketplace.core.forms import Form
 
 class CloseForm(Form):
     reason = TextAreaField(
-        _l("Anmerkung"),
-        description=_l("Warum jetzt abgeschlossen wird; steht im Prüfprotokoll (höchstens 300 Zeichen)."),
+        _l("Begründung"),
+        description=_l(
+            "Warum jetzt abgeschlossen wird; steht im Prüfprotokoll (höchstens 300 Zeichen). Nötig, um trotz "
+            "Verbrauch in Prüfung oder bestrittenem Verbrauch abzuschließen."
+        ),
         validators=[Optional(), Length(max=300, message=_l("Die Anmerkung darf höchstens 300 Zeichen lang sein."))],
     )
     confirm = BooleanField(

@@ -84,13 +84,15 @@ def _run_job_steps(run_id: int, period: str, actor_id: int | None, batch: int) -
     db.session.commit()
 
     skipped: list[billing.Skipped] = []
-    specs = billing.charge_specs(period, billing.compute_charges(period, first, skipped), skipped)
+    charges = billing.compute_charges(period, first, skipped) + billing.compute_adjustments(skipped)
+    specs = billing.charge_specs(period, charges, skipped)
     _save_progress(run_id, planned=len(specs), processed=0, skipped=[item.as_dict() for item in skipped])
     created = amount = 0
     buyers: set[int] = set()
     for start in range(0, len(specs), batch):
         # one transaction per batch: post_transfers takes its locks once per transaction
         result = post_transfers(specs[start : start + batch], actor)
+        billing.stamp_usage(period, charges)  # the usage billed so far, with this batch's charges
         created += result.created
         amount += result.created_amount_cents
         buyers.update(billing.billed_buyers(result.created_ids))

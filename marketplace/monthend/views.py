@@ -15,14 +15,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from marketplace.core.edge import errors_flashed, writes
+from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
-from marketplace.core.timeutil import parse_period
+from marketplace.core.timeutil import parse_period, period_of, today
 from marketplace.extensions import db
 from marketplace.ledger.forms import BillingForm
 from marketplace.ledger.reports import period_overview
-from marketplace.ledger.views import bp, render_dashboard
+from marketplace.ledger.views import MONTH_NOTES, bp, render_dashboard
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
 from marketplace.monthend import jobs
@@ -31,6 +31,9 @@ from marketplace.monthend.close import close_period
 from marketplace.monthend.datev import buchungsstapel
 from marketplace.monthend.forms import CloseForm
 from marketplace.monthend.models import BillingRun, RunStatus
+from marketplace.monthend.outstanding import month_notes, outstanding
+
+MONTH_NOTES.append(month_notes)  # the months table shows what each open month still needs
 
 
 def _eur(cents: int) -> str:
@@ -121,15 +124,27 @@ def close(period: str) -> Response | tuple[str, int] | str:
         parse_period(period)
     except ValueError:
         abort(404)
-    row = next((p for p in period_overview(limit=120) if p.period == period), None)
     form = CloseForm()
     if form.validate_on_submit():
-        with errors_flashed():
+        with errors_on(form):
             close_period(current_user, period, form.reason.data or "")
             flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
-        return redirect(url_for("ledger.index"))
+            return redirect(url_for("ledger.index"))
+    row = next((p for p in period_overview(limit=1200) if p.period == period), None)
+    items = outstanding(period) if row is not None and row.status.value == "open" else []
     status = 422 if request.method == "POST" else 200
-    return render_template("monthend/close.html", period=period, row=row, form=form), status
+    return (
+        render_template(
+            "monthend/close.html",
+            period=period,
+            row=row,
+            form=form,
+            blocking=[item for item in items if not item.overridable],
+            overridable=[item for item in items if item.overridable],
+            current_period=period_of(today()),
+        ),
+        status,
+    )
 
 
 @bp.get("/exports/datev/<int:member_id>/<period>.csv")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 BUYER = "einkauf@wiesbaden.example"
 PROVIDER = "anbieter@kdz-mainz.example"
 
@@ -94,12 +96,17 @@ def test_usage_for_metered_bookings(api_as, demo):
     url = f"/api/v1/bookings/{booking['id']}/usage"
     created = provider.post(url, json={"period": "2026-11", "quantity": "360.5"})
     assert created.status_code == 201, created.text
-    assert created.get_json() == {
-        "id": created.get_json()["id"],
+    body = created.get_json()
+    assert date.fromisoformat(body.pop("review_until")) >= date(2026, 11, 30)  # 14 days from the entry
+    assert body == {
+        "id": body["id"],
         "booking_id": booking["id"],
         "period": "2026-11",
         "quantity": "360.500",
-        "status": "entered",
+        "status": "recorded",  # in review: confirmed, disputed or, after 14 days, deemed accepted
+        "amount": "1622.25",  # 360.5 user-months at 4.50
+        "dispute_reason": "",
+        "charges": [],
     }
     assert buyer.post(url, json={"period": "2026-11", "quantity": 1}).status_code == 403
     for body, field in [

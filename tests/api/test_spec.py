@@ -89,6 +89,11 @@ CONTRACT = [
     ("GET", "/api/v1/invoices"),
     ("GET", "/api/v1/invoices/{invoice_id}/xrechnung"),
     ("GET", "/api/v1/openapi.json"),
+    # the Additions for the month cycle
+    ("GET", "/api/v1/periods"),
+    ("GET", "/api/v1/usage"),
+    ("POST", "/api/v1/usage/{usage_id}/confirm"),
+    ("POST", "/api/v1/usage/{usage_id}/dispute"),
     # the Additions for the month cycle: correction cases and the buyer's release
     ("GET", "/api/v1/corrections"),
     ("POST", "/api/v1/corrections/{correction_id}/resolve"),
@@ -102,6 +107,7 @@ CONTRACT_QUERIES = {
     ("GET", "/api/v1/bookings"): {"as", "status"},
     ("GET", "/api/v1/ledger/transfers"): {"member_id", "period", "page"},
     ("GET", "/api/v1/invoices"): {"period"},
+    ("GET", "/api/v1/usage"): {"booking_id", "period", "status"},
 }
 
 

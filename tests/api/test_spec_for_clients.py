@@ -192,6 +192,7 @@ BASES: dict[str, dict[str, Any]] = {
     "ReverseBody": {"reason": "Irrtum"},
     "CloseBody": {},
     "SettlementCreate": {"period": "2026-11"},
+    "DisputeBody": {"reason": "Zu viele Stunden"},
     "StatementBody": {"statement": "Stellungnahme"},
     "ResolveBody": {"decision": "rejected", "note": "Vermerk"},
     "BilledDisputeBody": {"reason": "Grund"},

@@ -33,6 +33,8 @@ BODIES = {
     "approve_settlement_api": None,
     "collect_settlement_api": None,
     "get_billing_run": None,
+    "confirm_usage_api": None,
+    "dispute_usage_api": {"reason": "zu viel"},
     "state_correction": {"statement": "Wir auch"},
     "resolve_correction": {"decision": "rejected", "note": "Fremd entschieden"},
     "dispute_billed_usage_api": {"reason": "Fremd"},

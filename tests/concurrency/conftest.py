@@ -25,13 +25,20 @@ POOL = 24
 
 
 @pytest.fixture
-def wide_app(database_url: str) -> Iterator[Flask]:
-    """The demo on an app whose pool has room for every thread at once (plus the test's own session)."""
+def wide_app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """The demo one close earlier (August closed, September billed and open: the month the races close) on an
+    app whose pool has room for every thread at once (plus the test's own session)."""
     application = make_app(database_url, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": POOL, "max_overflow": 4})
     with application.app_context():
-        from marketplace.seed import seed_demo_data
+        import marketplace.seed as seed
 
-        seed_demo_data()
+        close = seed.close_period
+        monkeypatch.setattr(
+            seed,
+            "close_period",
+            lambda actor, period, reason="": close(actor, period, reason) if period == "2026-08" else None,
+        )
+        seed.seed_demo_data()
         db.session.commit()
         yield application
         db.session.remove()

@@ -22,8 +22,12 @@ OPERATOR, SECOND = "betrieb@kopit.example", "pruefung@kopit.example"
 
 
 def close_september() -> None:
-    close_period(user_by_email(OPERATOR), "2026-09")  # the demo billed September already
-    db.session.commit()
+    from marketplace.ledger.models import Period, PeriodStatus
+
+    september = db.session.get(Period, "2026-09")
+    if september is None or september.status is not PeriodStatus.CLOSED:
+        close_period(user_by_email(OPERATOR), "2026-09")  # the demo billed September already
+        db.session.commit()
 
 
 def assert_each_document_settled_once_and_every_settlement_adds_up() -> None:

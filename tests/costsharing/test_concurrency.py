@@ -61,11 +61,14 @@ def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_a
             **O_TAX,
         ),
     )
-    plan = ops.create_plan(kdz, service, 2025, 1_000_000, AllocationKey.EQUAL)
+    # the year after the plan's, so it may be trued up; its last two months are the demo's open ones (the demo
+    # closed every month up to September 2026, and nothing is charged behind a closed month)
+    wide_app.config["MARKETPLACE_TODAY"] = "2027-01-10"
+    plan = ops.create_plan(kdz, service, 2026, 1_000_000, AllocationKey.EQUAL)
     for name in ("Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg", "ekom21"):
-        ops.add_participant(kdz, plan, member(name), date(2025, 11, 1))  # two months keep the test short
+        ops.add_participant(kdz, plan, member(name), date(2026, 11, 1))  # two months keep the test short
     db.session.commit()
-    run_billing(user("betrieb@kopit.example"), "2025-11")
+    run_billing(user("betrieb@kopit.example"), "2026-11")
     db.session.commit()
     operator = user("betrieb@kopit.example")
     token = create_api_token(operator, "threads")[1]
@@ -80,7 +83,7 @@ def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_a
         client = wide_app.test_client()
         barrier.wait(timeout=30)
         response = client.post(
-            "/api/v1/billing-runs", json={"period": "2025-12"}, headers={"Authorization": f"Bearer {token}"}
+            "/api/v1/billing-runs", json={"period": "2026-12"}, headers={"Authorization": f"Bearer {token}"}
         )
         outcomes[index] = response.status_code
 

@@ -15,7 +15,7 @@ from marketplace.costsharing.advances import advance_key
 from marketplace.costsharing.models import Advance, AllocationKey, PlanStatus
 from marketplace.costsharing.queries import share_rows
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, AccountKind, Transfer
+from marketplace.ledger.models import Account, AccountKind, Posting, Transfer
 from marketplace.settlement.models import DocumentType, Invoice
 from tests.costsharing.conftest import member, user, verify_ledger
 
@@ -86,20 +86,20 @@ def test_koenigstein_shares_are_renormalised_over_the_participants(app, demo, sh
 
 
 def test_advances_are_charged_by_the_billing_run_once_with_an_invoice(app, demo, plan, bill):
-    run = bill("2026-03")
+    run = bill("2026-10")
     advances = db.session.scalars(select(Advance).order_by(Advance.member_id)).all()
-    assert [(a.period, a.amount_cents) for a in advances] == [("2026-03", 50_000), ("2026-03", 50_000)]
+    assert [(a.period, a.amount_cents) for a in advances] == [("2026-10", 50_000), ("2026-10", 50_000)]
     assert run.transfers_created >= 2
     transfer = db.session.scalar(
         select(Transfer).where(
-            Transfer.idempotency_key == advance_key(plan.id, member("Stadt Wiesbaden").id, "2026-03")
+            Transfer.idempotency_key == advance_key(plan.id, member("Stadt Wiesbaden").id, "2026-10")
         )
     )
     assert {p.amount_cents for p in transfer.postings} == {-50_000, 50_000}
     invoice = db.session.get(Invoice, advances[0].invoice_id)
     assert invoice.type_code is DocumentType.INVOICE and invoice.net_cents == 50_000 and invoice.vat_cents == 0
     assert invoice.lines[0].transfer_id == advances[0].transfer_id
-    rerun = bill("2026-03")
+    rerun = bill("2026-10")
     assert rerun.transfers_created == 0
     assert db.session.scalar(select(db.func.count(Advance.id))) == 2
     verify_ledger()
@@ -115,19 +115,31 @@ def test_vat_of_a_taxable_advance_is_invoiced_and_posted(app, demo, shared_servi
     ops.add_participant(ekom, plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), weight=Decimal("1"))
     db.session.commit()
     before = balance("Stadt Wiesbaden")
-    bill("2026-02")
-    assert balance("Stadt Wiesbaden") - before == -(6_667 + 1_267)
+    bill("2026-10")  # the demo closed every month up to September; October also charges its bookings
+    wiesbaden_account = db.session.scalar(
+        select(Account.id).where(
+            Account.member_id == member("Stadt Wiesbaden").id, Account.kind == AccountKind.CLEARING
+        )
+    )
+    bookings_charged = db.session.scalar(
+        select(db.func.sum(Posting.amount_cents))
+        .join(Transfer, Transfer.id == Posting.transfer_id)
+        .where(Posting.account_id == wiesbaden_account, Transfer.idempotency_key.like("charge:%"))
+        .where(Transfer.period == "2026-10")
+    )
+    # 800.00 a year in twelve advances: October's is 66.66 (the cents are spread so the year adds up)
+    assert balance("Stadt Wiesbaden") - before - bookings_charged == -(6_666 + 1_267)
     invoice = db.session.scalar(
         select(Invoice).where(Invoice.buyer_id == member("Stadt Wiesbaden").id, Invoice.cause_key.like("advance:%"))
     )
-    assert (invoice.net_cents, invoice.vat_cents) == (6_667, 1_267)
+    assert (invoice.net_cents, invoice.vat_cents) == (6_666, 1_267)
     assert invoice.vat_transfer_id is not None
     assert_valid_xrechnung(render(invoice))
     verify_ledger()
 
 
 def test_true_up_only_after_the_year_and_only_once(app, demo, plan, bill):
-    bill("2026-01")
+    bill("2026-10")
     with pytest.raises(Conflict, match="erst nach Ablauf"):
         ops.true_up(user(KDZ), plan, 1_300_000)
     app.config["MARKETPLACE_TODAY"] = "2027-01-10"
@@ -150,7 +162,7 @@ def test_true_up_only_after_the_year_and_only_once(app, demo, plan, bill):
 
 
 def test_expected_true_up_counts_the_advances_still_to_come(app, demo, plan, bill):
-    bill("2026-01")
+    bill("2026-10")
     rows = share_rows(plan, 1_200_000)
     assert [(r.advances_cents, r.year_advances_cents, r.expected_difference_cents) for r in rows] == [
         (50_000, 600_000, 0),
@@ -164,13 +176,13 @@ def test_expected_true_up_counts_the_advances_still_to_come(app, demo, plan, bil
 def test_a_reversed_advance_does_not_count_at_the_true_up(app, demo, plan, bill):
     from marketplace.ledger.operations import reverse_transfer
 
-    bill("2026-01")
-    bill("2026-02")
+    bill("2026-10")
+    bill("2026-11")
     wiesbaden = member("Stadt Wiesbaden").id
-    february = db.session.scalar(select(Advance).where(Advance.member_id == wiesbaden, Advance.period == "2026-02"))
-    reverse_transfer(user("betrieb@kopit.example"), february.transfer_id, "Doppelt berechnet")
+    november = db.session.scalar(select(Advance).where(Advance.member_id == wiesbaden, Advance.period == "2026-11"))
+    reverse_transfer(user("betrieb@kopit.example"), november.transfer_id, "Doppelt berechnet")
     db.session.commit()
-    assert bill("2026-02").transfers_created == 0  # the cause is used up: no second February advance
+    assert bill("2026-11").transfers_created == 0  # the cause is used up: no second November advance
     app.config["MARKETPLACE_TODAY"] = "2027-01-10"
     entries = {e.member_id: e for e in ops.true_up(user(KDZ), plan, 1_200_000)}
     db.session.commit()

@@ -121,7 +121,7 @@ def test_a_participant_entered_by_mistake_is_removed_until_advances_are_charged(
     assert post_form(client, url, f"{url}/participants/{ekom.id}/remove", {}).status_code == 302
     db.session.expire_all()
     assert [p.member.name for p in db.session.get(CostSharingPlan, plan.id).participants] == ["Stadt Wiesbaden"]
-    run_billing(user("betrieb@kopit.example"), "2026-01")
+    run_billing(user("betrieb@kopit.example"), "2026-10")  # the first open month of the demo
     db.session.commit()
     wiesbaden = db.session.get(CostSharingPlan, plan.id).participant_of(member("Stadt Wiesbaden").id)
     page = client.get(url)

@@ -1,7 +1,8 @@
 """A whole year of cost sharing through the interfaces people and systems use.
 
-Two plans for 2025: KDZ Mainz's network (not taxable, by inhabitants) and ekom21's firewall (19 % VAT,
-equal shares). Stadt Wiesbaden takes part all year, Stadt Mainz joins on 1 April (entered after March
+Two plans for 2027 (the demo has closed every month up to September 2026 and months close in order, so the
+year follows the demo's open months): KDZ Mainz's network (not taxable, by inhabitants) and ekom21's firewall
+(19 % VAT, equal shares). Stadt Wiesbaden takes part all year, Stadt Mainz joins on 1 April (entered after March
 was billed), Landkreis Darmstadt-Dieburg leaves on 30 September (entered after August was billed). The
 operator bills and closes every month through the API; the providers true up through their pages, one
 at a higher and one at a lower actual cost. Then: each participant paid exactly its final share (net,
@@ -31,7 +32,7 @@ from tests.costsharing.conftest import member, verify_ledger
 
 KDZ, EKOM = "anbieter@kdz-mainz.example", "anbieter@ekom21.example"
 CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
-MONTHS = [f"2025-{m:02d}" for m in range(1, 13)]
+MONTHS = [f"2027-{m:02d}" for m in range(1, 13)]
 
 
 def fresh(app, email):
@@ -45,7 +46,7 @@ def _create_plan(client, service, planned, key):
         client,
         "/cost-sharing/",
         "/cost-sharing/",
-        {"service_id": service.id, "year": "2025", "planned_cost": planned, "allocation_key": key},
+        {"service_id": service.id, "year": "2027", "planned_cost": planned, "allocation_key": key},
     )
     assert response.status_code == 302, response.text
     return db.session.scalar(select(CostSharingPlan).where(CostSharingPlan.service_id == service.id))
@@ -98,32 +99,35 @@ def test_a_year_with_a_joiner_and_a_leaver_trued_up_higher_and_lower(
 
     net_plan = _create_plan(kdz, network, "120.000,00", "population")
     _add(
-        kdz, net_plan, "Stadt Wiesbaden", "2024-01-01", **{"p-population": "278609", "p-population_date": "2023-12-31"}
+        kdz, net_plan, "Stadt Wiesbaden", "2026-01-01", **{"p-population": "278609", "p-population_date": "2023-12-31"}
     )
     _add(
         kdz,
         net_plan,
         "Landkreis Darmstadt-Dieburg",
-        "2025-01-01",
+        "2027-01-01",
         **{"p-population": "300117", "p-population_date": "2023-12-31"},
     )
     fw_plan = _create_plan(ekom, firewall, "36.000,00", "equal")
-    _add(ekom, fw_plan, "Stadt Wiesbaden", "2025-01-01")
-    _add(ekom, fw_plan, "Landkreis Darmstadt-Dieburg", "2025-01-01")
+    _add(ekom, fw_plan, "Stadt Wiesbaden", "2027-01-01")
+    _add(ekom, fw_plan, "Landkreis Darmstadt-Dieburg", "2027-01-01")
 
-    for period in MONTHS:
-        if period == "2025-04":  # Stadt Mainz joins on 1 April
+    # the demo's open months first: months close in order (each billed on the 16th of the month after)
+    for period in ("2026-10", "2026-11", "2026-12", *MONTHS):
+        year, month = int(period[:4]), int(period[5:])
+        app.config["MARKETPLACE_TODAY"] = f"{year + month // 12}-{month % 12 + 1:02d}-16"
+        if period == "2027-04":  # Stadt Mainz joins on 1 April
             _add(
                 kdz,
                 net_plan,
                 "Stadt Mainz",
-                "2025-04-01",
+                "2027-04-01",
                 **{"p-population": "220552", "p-population_date": "2023-12-31"},
             )
-            _add(ekom, fw_plan, "Stadt Mainz", "2025-04-01")
-        if period == "2025-09":  # the Landkreis leaves at the end of September
-            _leave(kdz, net_plan, "Landkreis Darmstadt-Dieburg", "2025-09-30")
-            _leave(ekom, fw_plan, "Landkreis Darmstadt-Dieburg", "2025-09-30")
+            _add(ekom, fw_plan, "Stadt Mainz", "2027-04-01")
+        if period == "2027-09":  # the Landkreis leaves at the end of September
+            _leave(kdz, net_plan, "Landkreis Darmstadt-Dieburg", "2027-09-30")
+            _leave(ekom, fw_plan, "Landkreis Darmstadt-Dieburg", "2027-09-30")
         billed = operator.post("/api/v1/billing-runs", json={"period": period})
         assert billed.status_code in (200, 201), billed.text
         assert operator.post("/api/v1/billing-runs", json={"period": period}).json["transfers_created"] == 0
@@ -138,7 +142,7 @@ def test_a_year_with_a_joiner_and_a_leaver_trued_up_higher_and_lower(
         assert months_charged[(plan.id, mainz)] == MONTHS[3:]
         assert months_charged[(plan.id, ladadi)] == MONTHS[:9]
     # equal shares while two take part: the firewall's January advance is 36,000 / 12 / 2
-    january = db.session.scalar(select(Advance).where(Advance.plan_id == fw_plan.id, Advance.period == "2025-01"))
+    january = db.session.scalar(select(Advance).where(Advance.plan_id == fw_plan.id, Advance.period == "2027-01"))
     assert january.amount_cents == 1_500_00
 
     # the participant sees its expected true-up before it is booked
@@ -147,7 +151,7 @@ def test_a_year_with_a_joiner_and_a_leaver_trued_up_higher_and_lower(
     (row,) = csv.DictReader(io.StringIO(own.text.lstrip("\ufeff")), delimiter=";")
     expected_final_wiesbaden = row["endbetrag"]
 
-    # the providers true up in the open month (today is 2026-11-16): higher and lower than planned
+    # the providers true up in the open month (today is 2028-01-16): higher and lower than planned
     for client_, plan, actual in ((kdz, net_plan, "132.000,00"), (ekom, fw_plan, "30.000,00")):
         preview = client_.get(f"/cost-sharing/{plan.id}?actual={actual.replace('.', '')}")
         assert preview.status_code == 200 and "Spitzabrechnung buchen" in preview.text

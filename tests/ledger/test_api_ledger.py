@@ -1,5 +1,6 @@
 """The ledger's API: journal of postings, reversals, closing months. Demo ledger: transfers 1-3 in the
-closed August, 4-9 in the open September (today is 2026-11-16)."""
+closed August, 4-9 and September's VAT (10) in the closed September; October is open and unbilled (today is
+2026-11-16)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.core.models import AuditEvent
 from marketplace.extensions import db
@@ -35,15 +36,23 @@ def balances(api) -> dict[str, str]:
 # --- reversals ---------------------------------------------------------------------------------------
 
 
+def october_charge(key: str) -> int:
+    transfer = db.session.scalar(select(Transfer).where(Transfer.idempotency_key == key))
+    assert transfer is not None, key
+    return transfer.id
+
+
 def test_reversal_in_an_open_month_cancels_the_transfer(operator):
+    assert operator.post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code == 201
+    licences = october_charge("charge:2:2026-10")
     before = balances(operator)
-    response = operator.post("/api/v1/ledger/transfers/5/reverse", json={"reason": "Doppelt berechnet"})
+    response = operator.post(f"/api/v1/ledger/transfers/{licences}/reverse", json={"reason": "Doppelt berechnet"})
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert body["reverses_transfer_id"] == 5
+    assert body["reverses_transfer_id"] == licences
     assert body["kind"] == "reversal"
-    assert body["period"] == "2026-09"  # September is still open: the correction goes there
-    assert body["cause"] == "reversal:5"
+    assert body["period"] == "2026-10"  # October is still open: the correction goes there
+    assert body["cause"] == f"reversal:{licences}"
     assert body["amount"] == "1575.00"
     assert "Doppelt berechnet" in body["description"]
     assert sorted((p["member_name"], p["amount"]) for p in body["postings"]) == [
@@ -56,7 +65,7 @@ def test_reversal_in_an_open_month_cancels_the_transfer(operator):
     assert balance_sum() == 0
     assert verify_ledger().ok
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "transfer.reversed"))
-    assert audit.data == {"original": 5, "reason": "Doppelt berechnet"}
+    assert audit.data == {"original": licences, "reason": "Doppelt berechnet"}
     assert audit.actor_id is not None
 
 
@@ -118,6 +127,7 @@ def test_only_operator_finance_reverses(api_as, demo, email):
 
 
 def test_closing_a_month_that_is_over(operator):
+    assert operator.post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code == 201
     response = operator.post("/api/v1/periods/2026-10/close")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -129,21 +139,24 @@ def test_closing_a_month_that_is_over(operator):
 
 
 def test_closing_records_why(operator):
+    assert operator.post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code == 201
+    too_long = operator.post("/api/v1/periods/2026-10/close", json={"reason": "x" * 301})
+    assert too_long.status_code == 422
     response = operator.post("/api/v1/periods/2026-10/close", json={"reason": "Alle Nutzungen erfasst"})
     assert response.status_code == 200
     audit = db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "period.closed").order_by(AuditEvent.id.desc()).limit(1)
     )
-    assert audit.data == {"period": "2026-10", "reason": "Alle Nutzungen erfasst"}
+    assert audit.data == {"period": "2026-10", "reason": "Alle Nutzungen erfasst", "overridden": []}
     assert audit.actor_id is not None and audit.at is not None
-    too_long = operator.post("/api/v1/periods/2026-09/close", json={"reason": "x" * 301})
-    assert too_long.status_code == 422
 
 
 def test_closing_twice_is_409(operator):
-    assert operator.post("/api/v1/periods/2026-09/close").status_code == 200
-    assert operator.post("/api/v1/periods/2026-09/close").status_code == 409
-    assert operator.post("/api/v1/periods/2026-08/close").status_code == 409  # closed by the demo
+    assert operator.post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code == 201
+    assert operator.post("/api/v1/periods/2026-10/close").status_code == 200
+    assert operator.post("/api/v1/periods/2026-10/close").status_code == 409
+    assert operator.post("/api/v1/periods/2026-09/close").status_code == 409  # closed by the demo
+    assert operator.post("/api/v1/periods/2026-07/close").status_code == 409  # before the first month
 
 
 @pytest.mark.parametrize("period", ["2026-11", "2026-12", "2027-05"])
@@ -159,15 +172,16 @@ def test_malformed_month_is_422(operator, period):
 
 
 def test_nothing_is_posted_into_a_closed_month(operator):
-    assert operator.post("/api/v1/periods/2026-10/close").status_code == 200
-    response = operator.post("/api/v1/billing-runs", json={"period": "2026-10"})
+    response = operator.post("/api/v1/billing-runs", json={"period": "2026-09"})
     assert response.status_code == 409
-    assert not db.session.scalars(select(Transfer).where(Transfer.period == "2026-10")).all()
+    assert db.session.scalar(select(func.count()).select_from(Transfer).where(Transfer.period == "2026-09")) == 7
 
 
 def test_after_closing_corrections_go_into_the_open_month(operator):
-    assert operator.post("/api/v1/periods/2026-09/close").status_code == 200
-    response = operator.post("/api/v1/ledger/transfers/6/reverse", json={"reason": "Speicher nie geliefert"})
+    assert operator.post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code == 201
+    assert operator.post("/api/v1/periods/2026-10/close").status_code == 200
+    storage = october_charge("charge:3:2026-10")
+    response = operator.post(f"/api/v1/ledger/transfers/{storage}/reverse", json={"reason": "Speicher nie geliefert"})
     assert response.status_code == 201
     assert response.get_json()["period"] == "2026-11"
 
@@ -191,14 +205,14 @@ def test_only_operator_finance_closes(kasse):
 
 def test_operator_sees_every_posting_newest_first(operator):
     body = operator.get("/api/v1/ledger/transfers?per_page=100").get_json()
-    assert body["total"] == 18  # 9 transfers, 2 postings each
+    assert body["total"] == 20  # 9 charges and September's VAT, 2 postings each
     items = body["items"]
-    assert [item["transfer_id"] for item in items][:2] == [9, 9]
+    assert [item["transfer_id"] for item in items][:2] == [10, 10]
     assert all(MONEY.match(item["amount"]) for item in items)
     by_transfer: dict[int, Decimal] = {}
     for item in items:
         by_transfer[item["transfer_id"]] = by_transfer.get(item["transfer_id"], Decimal(0)) + Decimal(item["amount"])
-        assert item["cause"].startswith("charge:")
+        assert item["cause"].startswith(("charge:", "vat:"))
     assert set(by_transfer.values()) == {Decimal(0)}
     first = next(item for item in items if item["transfer_id"] == 1 and item["member_name"] == "Stadt Wiesbaden")
     assert first["amount"] == "-356.00"
@@ -209,7 +223,7 @@ def test_operator_sees_every_posting_newest_first(operator):
 
 def test_journal_filters_and_pages(operator):
     september = operator.get("/api/v1/ledger/transfers?period=2026-09&per_page=100").get_json()
-    assert september["total"] == 12
+    assert september["total"] == 14
     assert {item["period"] for item in september["items"]} == {"2026-09"}
     members = {item["member_name"]: item["member_id"] for item in september["items"]}
     ladadi = operator.get(f"/api/v1/ledger/transfers?member_id={members['Landkreis Darmstadt-Dieburg']}").get_json()
@@ -217,15 +231,15 @@ def test_journal_filters_and_pages(operator):
     assert {item["member_name"] for item in ladadi["items"]} == {"Landkreis Darmstadt-Dieburg"}
     page1 = operator.get("/api/v1/ledger/transfers?per_page=5").get_json()
     page4 = operator.get("/api/v1/ledger/transfers?per_page=5&page=4").get_json()
-    assert (page1["page"], page1["per_page"], page1["total"], len(page1["items"])) == (1, 5, 18, 5)
-    assert len(page4["items"]) == 3
+    assert (page1["page"], page1["per_page"], page1["total"], len(page1["items"])) == (1, 5, 20, 5)
+    assert len(page4["items"]) == 5
     seen = {item["posting_id"] for item in page1["items"]} & {item["posting_id"] for item in page4["items"]}
     assert not seen
 
 
 def test_journal_marks_reversed_transfers(operator):
     reversal = operator.post("/api/v1/ledger/transfers/4/reverse", json={"reason": "x"}).get_json()["id"]
-    items = operator.get("/api/v1/ledger/transfers?period=2026-09&per_page=100").get_json()["items"]
+    items = operator.get("/api/v1/ledger/transfers?per_page=100").get_json()["items"]  # September's, November's
     assert {i["reversed_by_transfer_id"] for i in items if i["transfer_id"] == 4} == {reversal}
     assert {i["reverses_transfer_id"] for i in items if i["transfer_id"] == reversal} == {4}
     assert {i["cause"] for i in items if i["transfer_id"] == reversal} == {"reversal:4"}
@@ -233,7 +247,7 @@ def test_journal_marks_reversed_transfers(operator):
 
 def test_member_finance_sees_only_its_own_postings(kasse, operator):
     body = kasse.get("/api/v1/ledger/transfers?per_page=100").get_json()
-    assert body["total"] == 5  # Wiesbaden bought in 5 transfers
+    assert body["total"] == 6  # Wiesbaden bought in 5 transfers and paid September's VAT on storage
     assert {item["member_name"] for item in body["items"]} == {"Stadt Wiesbaden"}
     other = next(
         item["member_id"]

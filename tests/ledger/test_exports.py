@@ -50,7 +50,7 @@ def test_journal_csv_opens_in_german_excel(operator):
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows[0][:3] == ["Buchung", "Datum", "Monat"]
     body = [row for row in rows[1:] if row]
-    assert len(body) == 18
+    assert len(body) == 20
     first = body[0]
     assert first[0] == "1" and first[2] == "2026-08"
     assert first[9] in ("-356,00", "356,00")
@@ -101,10 +101,10 @@ def test_gdpdu_export_is_a_zip_with_index_xml(operator):
         assert table.findtext("DecimalSymbol") == ","
         assert table.find("UTF8") is not None
     postings = [line.split(";") for line in archive.read("posten.csv").decode().split("\r\n")[1:] if line]
-    assert len(postings) == 12
+    assert len(postings) == 14
     assert sum(int(p[3].replace(",", "")) for p in postings) == 0
     transfers = [line.split(";") for line in archive.read("buchungen.csv").decode().split("\r\n")[1:] if line]
-    assert [t[0] for t in transfers] == ["4", "5", "6", "7", "8", "9"]
+    assert [t[0] for t in transfers] == ["4", "5", "6", "7", "8", "9", "10"]
 
 
 FORMULA_TITLE = '=HYPERLINK("http://x")'

@@ -39,8 +39,9 @@ def test_dashboard_shows_balances_charts_months_and_journal(operator):
     assert '<title id="chart-balances-title">Salden je Mitglied</title>' in html
     assert "KDZ Mainz" in html and "5.174,10\xa0€" in html
     # every bar carries its value as text, so the chart does not depend on colour
-    assert "-4.066,80\xa0€</text>" in html
+    assert "-4.105,71\xa0€</text>" in html  # Wiesbaden: August, September and September's VAT
     assert "/ledger/periods/2026-10/close" in html  # October is over and open
+    assert "/ledger/periods/2026-09/close" not in html  # closed by the demo
     assert "/ledger/periods/2026-08/close" not in html  # closed by the demo
     assert "/ledger/transfers/9/reverse" in html
     assert "https://" not in html.split("<svg", 1)[1].split("</svg>", 1)[0].replace("http://www.w3.org/2000/svg", "")
@@ -76,7 +77,7 @@ def test_reversal_needs_a_reason_and_a_confirmation(operator):
     page = operator.get("/ledger/transfers/4/reverse")
     assert page.status_code == 200
     assert "Buchung 4 stornieren" in page.text
-    assert "im Monat 2026-09 gebucht" in page.text
+    assert "im Monat 2026-11 gebucht" in page.text  # September is closed: the reversal goes into November
     token = csrf_token(page.text)
     refused = operator.post("/ledger/transfers/4/reverse", data={"csrf_token": token, "reason": "Falsch"})
     assert refused.status_code == 422
@@ -110,7 +111,8 @@ def test_unknown_transfer_is_404(operator):
     assert operator.get("/ledger/transfers/999/reverse").status_code == 404
 
 
-def test_closing_a_month_needs_a_confirmation(operator):
+def test_closing_a_month_needs_a_confirmation(operator, api_as):
+    assert api_as("betrieb@kopit.example").post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code == 201
     page = operator.get("/ledger/periods/2026-10/close")
     assert page.status_code == 200
     token = csrf_token(page.text)
@@ -129,7 +131,7 @@ def test_closing_a_month_needs_a_confirmation(operator):
     audit = db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "period.closed").order_by(AuditEvent.id.desc()).limit(1)
     )
-    assert audit.data == {"period": "2026-10", "reason": "Monatsende geprüft"}
+    assert audit.data == {"period": "2026-10", "reason": "Monatsende geprüft", "overridden": []}
 
 
 def test_current_month_cannot_be_closed_in_the_ui(operator):
@@ -137,7 +139,8 @@ def test_current_month_cannot_be_closed_in_the_ui(operator):
     assert "noch nicht vorbei" in page.text
     token = csrf_token(operator.get("/ledger").text)
     response = operator.post("/ledger/periods/2026-11/close", data={"csrf_token": token, "confirm": "y"})
-    assert response.status_code == 302
+    assert response.status_code == 422
+    assert "noch nicht vorbei" in response.text
     assert db.session.get(Period, "2026-11") is None or db.session.get(Period, "2026-11").status is PeriodStatus.OPEN
 
 
@@ -161,7 +164,7 @@ def test_statement_of_a_buyer(operator):
     assert page.status_code == 200
     html = page.text
     assert 'id="opening">-1.931,00\xa0€' in html  # August: 356.00 + 1,575.00
-    assert 'id="closing">-4.066,80\xa0€' in html  # plus September: 356.00 + 1,575.00 + 204.80
+    assert 'id="closing">-4.105,71\xa0€' in html  # plus September: 356.00 + 1,575.00 + 204.80 + VAT 38.91
     assert 'id="given">-2.135,80\xa0€' in html
     assert "KDZ Mainz" in html and "Objektspeicher (S3-kompatibel)" in html
 
@@ -171,6 +174,9 @@ def test_statement_of_a_provider_with_a_reversal(operator, api_as):
     kdz = member_id("KDZ Mainz")
     html = operator.get(f"/ledger/statements/{kdz}/2026-09").text
     assert 'id="received">3.243,10\xa0€' in html  # 356.00 + 1,575.00 + 124.60 + 1,187.50
+    assert 'id="closing">5.174,10\xa0€' in html
+    # September is closed: the reversal went into the open November
+    html = operator.get(f"/ledger/statements/{kdz}/2026-11").text
     assert "Stunden zu viel" in html
     assert "-124,60\xa0€" in html
     assert 'id="closing">5.049,50\xa0€' in html  # 5,174.10 less the reversed 124.60
@@ -188,7 +194,7 @@ def test_statement_print_view_and_csv(operator):
     assert csv.data.startswith("\ufeff".encode())
     lines = csv.data.decode("utf-8-sig").split("\r\n")
     assert lines[2] == "Anfangssaldo;;;-1931,00"
-    assert "Endsaldo;;;-4066,80" in lines
+    assert "Endsaldo;;;-4105,71" in lines
     assert any(line.startswith("Abrechnung gegeben;KDZ Mainz;Virtueller Server (Standard);-356,00") for line in lines)
 
 

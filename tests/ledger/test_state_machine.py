@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,6 +37,8 @@ PERIODS = ["2026-09", "2026-10", "2026-11"]
 CLOSABLE = ["2026-09", "2026-10"]
 STARTS = [date(2026, 9, 1), date(2026, 9, 17), date(2026, 10, 31), date(2026, 11, 16), date(2026, 11, 30)]
 ALLOWED = {200, 201, 409}
+#: When usage was entered: long enough before today (2026-11-16) to be deemed accepted, or still in review.
+ENTERED = [datetime(2026, 10, 1, 9, tzinfo=UTC), datetime(2026, 11, 10, 9, tzinfo=UTC)]
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -86,7 +88,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self._accept(self._request(monthly, "b1", 2, date(2026, 9, 1), None))
         hours = self._request(hourly, "b2", 1, date(2026, 9, 17), None)
         self._accept(hours)
-        db.session.add(UsageRecord(booking_id=hours, period="2026-09", quantity=Decimal("12.5")))
+        # entered on 1 October: its review period is over, so the first run bills it
+        db.session.add(UsageRecord(booking_id=hours, period="2026-09", quantity=Decimal("12.5"), entered_at=ENTERED[0]))
         db.session.commit()
         self._request(monthly, "b2", 1, date(2026, 10, 31), 20)
         self._bill("2026-09")
@@ -195,8 +198,13 @@ class LedgerMachine(RuleBasedStateMachine):
         status, body = self.call(self._provider(booking), f"/api/v1/bookings/{booking}/decline", {})
         assert status in {200, 409}, body
 
-    @rule(data=st.data(), period=st.sampled_from(PERIODS), quantity=st.integers(0, 20_000))
-    def usage(self, data: st.DataObject, period: str, quantity: int) -> None:
+    @rule(
+        data=st.data(),
+        period=st.sampled_from(PERIODS),
+        quantity=st.integers(0, 20_000),
+        entered=st.sampled_from(ENTERED),
+    )
+    def usage(self, data: st.DataObject, period: str, quantity: int, entered: datetime) -> None:
         booking = self._booking(data)
         row = db.session.get(Booking, booking)
         if row.unit is None or row.unit.value == "month" or row.status not in COMMITTED_STATUSES:
@@ -205,7 +213,9 @@ class LedgerMachine(RuleBasedStateMachine):
             select(UsageRecord.id).where(UsageRecord.booking_id == booking, UsageRecord.period == period)
         )
         if exists is None:
-            db.session.add(UsageRecord(booking_id=booking, period=period, quantity=Decimal(quantity) / 4))
+            db.session.add(
+                UsageRecord(booking_id=booking, period=period, quantity=Decimal(quantity) / 4, entered_at=entered)
+            )
         db.session.commit()
 
     @rule(period=st.sampled_from(PERIODS))
@@ -249,13 +259,22 @@ class LedgerMachine(RuleBasedStateMachine):
             self.reversed.add(transfer_id)
             assert body["reverses_transfer_id"] == transfer_id
 
-    @rule(period=st.sampled_from(CLOSABLE))
-    def close(self, period: str) -> None:
-        status, body = self.call("finance", f"/api/v1/periods/{period}/close")
+    @rule(period=st.sampled_from(CLOSABLE), reason=st.sampled_from(["", "Verbrauch wird nachberechnet"]))
+    def close(self, period: str, reason: str) -> None:
+        status, body = self.call("finance", f"/api/v1/periods/{period}/close", {"reason": reason})
         if period in self.closed_at:
             assert status == 409, body
+        elif status == 409:
+            # refused only with what is outstanding; a reason overrides usage in review and disputes only
+            kinds = {item["kind"] for item in body["outstanding"]}
+            assert kinds, body
+            if reason:
+                assert kinds - {"usage_in_review", "usage_disputed"}, body
+            if any(p < period and p not in self.closed_at for p in CLOSABLE):
+                assert "earlier_month_open" in kinds, body
         else:
             assert status == 200, body
+            assert all(p in self.closed_at for p in CLOSABLE if p < period), "closed past an open month"
             self.closed_at[period] = db.session.get(Period, period).closed_at
 
     # --- invariants ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from marketplace.bookings.models import UsageRecord
+from marketplace.bookings.models import UsageRecord, UsageStatus
 from marketplace.catalogue.models import Service
 from marketplace.costsharing.models import CostSharingPlan, Participant
 from marketplace.extensions import db
@@ -100,8 +100,16 @@ def test_usage_form_refuses_a_usage_whose_charge_does_not_fit_the_ledger(app, ex
 
 
 def _usage_that_got_in_earlier(booking_id: int) -> None:
-    """What entry let through before it was bounded: 99 999 999 999,999 hours at 10 000 000 €."""
-    db.session.add(UsageRecord(booking_id=booking_id, period="2026-11", quantity=Decimal("99999999999.999")))
+    """What entry let through before it was bounded: 99 999 999 999,999 hours at 10 000 000 €, confirmed by the
+    buyer (so the billing run takes it)."""
+    db.session.add(
+        UsageRecord(
+            booking_id=booking_id,
+            period="2026-11",
+            quantity=Decimal("99999999999.999"),
+            status=UsageStatus.CONFIRMED,
+        )
+    )
     db.session.commit()
 
 

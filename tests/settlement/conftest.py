@@ -24,12 +24,13 @@ def close_month(app: Any) -> Callable[[str], None]:
     from marketplace.monthend.billing import run_billing
     from marketplace.monthend.close import close_period
 
-    def close(period: str, bill: bool = True) -> None:
+    def close(period: str, bill: bool = True, reason: str = "") -> None:
+        """`reason` closes past usage still in review or disputed (it is billed later)."""
         operator = user("betrieb@kopit.example")
         if bill:
             run_billing(operator, period)
             db.session.commit()
-        close_period(operator, period)
+        close_period(operator, period, reason)
         db.session.commit()
 
     return close

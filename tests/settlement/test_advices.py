@@ -108,10 +108,10 @@ def assert_reconciles(api, settlement: dict) -> None:
 
 
 def test_only_released_documents_are_settled_and_a_late_release_goes_into_the_next_settlement(
-    app, demo, api_as, close_month
+    app, demo, api_as, close_through
 ):
-    close_month("2026-09")
-    close_month("2026-10")
+    close_through("2026-09")
+    close_through("2026-10")
     # the storage invoice ekom21 -> Wiesbaden of September waits for Wiesbaden's release
     late = the_invoice("2026-09", "anbieter@ekom21.example", "kasse@wiesbaden.example").id
     objected = the_invoice("2026-10", "anbieter@kdz-mainz.example", "einkauf@ladadi.example").id
@@ -146,8 +146,10 @@ def test_only_released_documents_are_settled_and_a_late_release_goes_into_the_ne
     assert {d["period"] for d in from_ekom} == {"2026-09", "2026-10"}
 
 
-def test_an_objected_invoice_is_never_settled_and_later_months_still_are(app, demo, api_as, close_month, set_today):
-    close_month("2026-09")
+def test_an_objected_invoice_is_never_settled_and_later_months_still_are(
+    app, demo, api_as, close_through, close_month, set_today
+):
+    close_through("2026-09")
     objected = the_invoice("2026-09", "anbieter@ekom21.example", "kasse@wiesbaden.example").id
     release_invoices(ids=[objected], status="objected")
     release_invoices()
@@ -155,8 +157,8 @@ def test_an_objected_invoice_is_never_settled_and_later_months_still_are(app, de
     september = operator.post("/api/v1/settlements", json={"period": "2026-09"}).get_json()
     assert objected not in covered(operator, september)
     set_today("2026-12-02")
-    close_month("2026-10")
-    close_month("2026-11")
+    close_through("2026-10")
+    close_month("2026-11", reason="Verbrauch in Prüfung wird nachberechnet.")
     release_invoices()
     set_today("2026-12-20")  # settled 18 days after the close: the advices are due ten days later
     november = operator.post("/api/v1/settlements", json={"period": "2026-11"})
@@ -168,8 +170,10 @@ def test_an_objected_invoice_is_never_settled_and_later_months_still_are(app, de
     assert_reconciles(operator, november)
 
 
-def test_a_credit_note_is_settled_without_release_against_its_buyer(app, demo, api_as, close_month, set_today):
-    close_month("2026-09")
+def test_a_credit_note_is_settled_without_release_against_its_buyer(
+    app, demo, api_as, close_through, close_month, set_today
+):
+    close_through("2026-09")
     release_invoices()
     operator = api_as(OPERATOR)
     storage = the_invoice("2026-09", "anbieter@ekom21.example", "kasse@wiesbaden.example")
@@ -180,8 +184,8 @@ def test_a_credit_note_is_settled_without_release_against_its_buyer(app, demo, a
     september = operator.post("/api/v1/settlements", json={"period": "2026-09"}).get_json()
     assert storage.id in covered(operator, september)
     set_today("2026-12-02")
-    close_month("2026-10")
-    close_month("2026-11")
+    close_through("2026-10")
+    close_month("2026-11", reason="Verbrauch in Prüfung wird nachberechnet.")
     [note] = [i for i in invoice_ids("2026-11") if db.session.get(Invoice, i).is_credit_note]
     # nothing of October or November is released: the credit note alone is settled
     november = operator.post("/api/v1/settlements", json={"period": "2026-11"})
@@ -200,10 +204,10 @@ def settle_what_the_demo_released(operator) -> None:
     assert operator.post("/api/v1/settlements", json={"period": "2026-08"}).status_code == 201
 
 
-def test_nothing_released_is_a_clear_409_and_a_form_message(app, demo, api_as, client, close_month):
+def test_nothing_released_is_a_clear_409_and_a_form_message(app, demo, api_as, client, close_through):
     operator = api_as(OPERATOR)
     settle_what_the_demo_released(operator)
-    close_month("2026-09")
+    close_through("2026-09")
     pending = len([i for i in invoice_ids("2026-08") + invoice_ids("2026-09") if i not in covered_ids()])
     refused = operator.post("/api/v1/settlements", json={"period": "2026-09"})
     assert refused.status_code == 409
@@ -298,9 +302,9 @@ def _clearing() -> dict[int, int]:
 
 
 def test_paying_a_settlement_moves_clearing_balances_by_the_positions_and_keeps_what_is_unsettled(
-    app, demo, api_as, client, close_month
+    app, demo, api_as, client, close_through
 ):
-    close_month("2026-09")
+    close_through("2026-09")
     pending = the_invoice("2026-09", "anbieter@ekom21.example", "kasse@wiesbaden.example")
     release_invoices(ids=[i for i in invoice_ids("2026-08") + invoice_ids("2026-09") if i != pending.id])
     operator = api_as(OPERATOR)
@@ -340,9 +344,9 @@ def test_the_openapi_document_describes_the_advice(client):
     assert "advices" in settlement["properties"]
 
 
-def test_the_advice_and_the_refusal_read_english_on_request(app, demo, api_as, client, close_month):
+def test_the_advice_and_the_refusal_read_english_on_request(app, demo, api_as, client, close_through):
     settle_what_the_demo_released(api_as(OPERATOR))
-    close_month("2026-09")
+    close_through("2026-09")
     login(client, OPERATOR)
     client.get("/sprache/en")
     refused = post_form(client, "/settlements", "/settlements", {"period": "2026-09"})
@@ -361,9 +365,9 @@ def test_the_advice_and_the_refusal_read_english_on_request(app, demo, api_as, c
 
 
 def test_documents_that_cancel_out_get_advices_without_payments_and_are_done_when_approved(
-    app, demo, api_as, close_month, set_today
+    app, demo, api_as, close_through, close_month, set_today
 ):
-    close_month("2026-09")
+    close_through("2026-09")
     operator = api_as(OPERATOR)
     settle_what_the_demo_released(operator)
     storage = the_invoice("2026-09", "anbieter@ekom21.example", "kasse@wiesbaden.example")
@@ -372,8 +376,8 @@ def test_documents_that_cancel_out_get_advices_without_payments_and_are_done_whe
     )
     assert reversal.status_code == 201, reversal.text
     set_today("2026-12-02")
-    close_month("2026-10")
-    close_month("2026-11")
+    close_through("2026-10")
+    close_month("2026-11", reason="Verbrauch in Prüfung wird nachberechnet.")
     release_invoices(ids=[storage.id])  # released late, after its credit note: both go into one settlement
     created = operator.post("/api/v1/settlements", json={"period": "2026-11"})
     assert created.status_code == 201, created.text

@@ -15,7 +15,7 @@ from marketplace.settlement.models import Invoice, InvoiceLine
 from tests.settlement.conftest import user
 
 
-def test_two_closes_at_once_issue_each_invoice_once(app, demo):
+def test_two_closes_at_once_issue_each_invoice_once(app, demo_september_open):
     run_billing(user("betrieb@kopit.example"), "2026-09")
     db.session.commit()
     db.session.remove()

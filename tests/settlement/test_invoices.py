@@ -28,7 +28,7 @@ def _clearing(member_id: int) -> int:
     )
 
 
-def test_closing_a_month_issues_one_invoice_per_provider_buyer_and_category(app, demo, close_month):
+def test_closing_a_month_issues_one_invoice_per_provider_buyer_and_category(app, demo_september_open, close_month):
     # the demo closed 2026-08; close 2026-09 as well
     close_month("2026-09")
     for period in ("2026-08", "2026-09"):
@@ -46,7 +46,7 @@ def test_closing_a_month_issues_one_invoice_per_provider_buyer_and_category(app,
             assert invoice.net_cents == sum(line.net_cents for line in invoice.lines)
 
 
-def test_numbers_are_gap_free_per_provider(app, demo, close_month):
+def test_numbers_are_gap_free_per_provider(app, demo_september_open, close_month):
     close_month("2026-09")
     close_month("2026-10")
     by_provider: dict[int, list[int]] = defaultdict(list)
@@ -58,7 +58,7 @@ def test_numbers_are_gap_free_per_provider(app, demo, close_month):
         assert sequences == list(range(1, len(sequences) + 1))
 
 
-def test_vat_on_the_net_total_is_posted_so_ledger_equals_invoices(app, demo, close_month):
+def test_vat_on_the_net_total_is_posted_so_ledger_equals_invoices(app, demo_september_open, close_month):
     close_month("2026-09")
     ekom = user("anbieter@ekom21.example").member
     wiesbaden = user("kasse@wiesbaden.example").member
@@ -104,7 +104,9 @@ def test_closing_again_is_refused_and_creates_no_documents(app, demo):
     assert len(_invoices()) == before
 
 
-def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(app, demo, close_month, set_today):
+def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(
+    app, demo_september_open, close_month, set_today
+):
     close_month("2026-09")
     ekom = user("anbieter@ekom21.example").member
     [storage] = [i for i in _invoices("2026-09") if i.provider_id == ekom.id and i.vat_category.value == "S"]
@@ -113,7 +115,8 @@ def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(app, de
     db.session.commit()
     assert reversal.period == "2026-11"  # September is closed: the correction goes into the open month
     set_today("2026-12-02")
-    close_month("2026-11", bill=False)
+    close_month("2026-10")  # months close in order
+    close_month("2026-11", reason="Stunden vom November noch in Prüfung")
     [note] = [i for i in _invoices("2026-11") if i.type_code is DocumentType.CREDIT_NOTE]
     assert note.credited_invoice_id == storage.id
     assert (note.provider_id, note.buyer_id, note.net_cents, note.vat_cents) == (ekom.id, storage.buyer_id, 20480, 3891)
@@ -135,7 +138,7 @@ def test_a_reversal_after_closing_yields_a_credit_note_at_the_next_close(app, de
     assert verify_ledger().ok
 
 
-def test_a_charge_reversed_within_its_open_month_is_not_invoiced(app, demo, close_month):
+def test_a_charge_reversed_within_its_open_month_is_not_invoiced(app, demo_september_open, close_month):
     from marketplace.monthend.billing import run_billing
 
     run_billing(user("betrieb@kopit.example"), "2026-09")

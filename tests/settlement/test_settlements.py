@@ -51,7 +51,7 @@ def test_with_everything_released_positions_are_clearing_balances_and_instructio
     assert operator.get(f"/api/v1/settlements/{body['id']}").get_json() == body
 
 
-def test_later_month_counts_only_what_earlier_settlements_did_not_clear(app, demo, api_as, close_month):
+def test_later_month_counts_only_what_earlier_settlements_did_not_clear(app, demo_september_open, api_as, close_month):
     operator = api_as("betrieb@kopit.example")
     release_invoices("2026-08")
     august = operator.post("/api/v1/settlements", json={"period": "2026-08"}).get_json()

@@ -64,7 +64,7 @@ def _exempt_booking() -> Booking:
 
 
 @pytest.fixture
-def documents(app, demo, close_month, set_today):
+def documents(app, demo_september_open, close_month, set_today):
     """Invoices of all three tax categories and a credit note."""
     _exempt_booking()
     close_month("2026-09")
@@ -77,7 +77,7 @@ def documents(app, demo, close_month, set_today):
     reverse_transfer(user("betrieb@kopit.example"), storage.lines[0].transfer_id, "Doppelt berechnet")
     db.session.commit()
     set_today("2026-12-02")
-    close_month("2026-11", bill=False)
+    close_month("2026-11", reason="Stunden vom November noch in Prüfung")
     return list(db.session.scalars(select(Invoice).order_by(Invoice.id)))
 
 
@@ -167,7 +167,7 @@ def test_the_xml_carries_what_the_buyers_inbox_needs(documents, api_as):
             assert _text(tree, "cbc:DueDate") == document.due_date.isoformat()
 
 
-def test_both_parties_finance_staff_see_invoices_others_get_404(app, demo, client, api_as, close_month):
+def test_both_parties_finance_staff_see_invoices_others_get_404(app, demo_september_open, client, api_as, close_month):
     close_month("2026-09")
     invoices = list(db.session.scalars(select(Invoice).where(Invoice.period == "2026-09")))
     wiesbaden = user("kasse@wiesbaden.example").member_id
@@ -213,7 +213,9 @@ def test_both_parties_finance_staff_see_invoices_others_get_404(app, demo, clien
     assert other.get(f"/invoices/{kdz.id}").status_code == 200
 
 
-def test_a_provider_without_iban_names_the_operator_as_payee(app, demo, api_as, close_month, assert_valid_xrechnung):
+def test_a_provider_without_iban_names_the_operator_as_payee(
+    app, demo_september_open, api_as, close_month, assert_valid_xrechnung
+):
     """Where a buyer really pays by transfer (58), the money goes to the provider's account, or to the
     operator's when the provider has none."""
     from marketplace.members.invoice_profiles import ProfileInput, update_invoice_profile
