@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.monthend import views as _monthend_views  # noqa: F401 - adds its pages to ledger_bp
     from marketplace.notifications.views import bp as notifications_bp
     from marketplace.payments import views as _payments_views  # noqa: F401 - adds collect to settlement_bp
+    from marketplace.settlement import statements as _statements  # noqa: F401 - adds the statement CSV to ledger_bp
     from marketplace.settlement.views import bp as settlement_bp
     from marketplace.web.admin import bp as admin_bp
     from marketplace.web.views import bp as core_bp

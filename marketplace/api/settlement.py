@@ -76,7 +76,7 @@ class ReleaseOut(ApiModel):
 class InvoiceOut(ApiModel):
     id: int
     number: str
-    type_code: str = Field(description="380 Rechnung, 381 Gutschrift")
+    type_code: str = Field(description="380 Rechnung, 326 Abschlagsrechnung (Teilrechnung), 381 Gutschrift")
     period: str = Field(description="Der abgeschlossene Monat, der das Dokument ausgestellt hat.")
     service_start: date
     service_end: date

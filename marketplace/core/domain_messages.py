@@ -311,8 +311,16 @@ MESSAGES = [
         "Die Rechnungen %(ids)s gehören nicht zu den offenen Freigaben des Monats %(period)s; bitte die Liste neu laden."
     ),
     # marketplace/settlement/sepa.py
-    _l("%(payer)s überweist in dieser Verrechnung nichts."),
+    _l("Die Verrechnung %(period)s ist noch nicht freigegeben; Überweisungsdateien gibt es erst danach."),
+    _l(
+        "Die Zahlungen von %(payer)s aus der Verrechnung %(period)s werden per Lastschrift eingezogen; eine Überweisung würde doppelt zahlen."
+    ),
+    _l(
+        "Die Zahlungen von %(payer)s aus der Verrechnung %(period)s sind bereits bezahlt oder anders ausgeglichen; eine Überweisung würde doppelt zahlen."
+    ),
     _l("Für %(member)s ist keine gültige IBAN hinterlegt."),
+    _l("%(payer)s überweist in dieser Verrechnung nichts."),
+    _l("Alle Zahlungen der Verrechnung %(period)s wurden direkt geleistet; der Betreiber zahlt nichts aus."),
     # marketplace/webhooks/operations.py
     _l("Webhooks verwalten die Administratoren des Mitglieds."),
     _l("Dieser Webhook ist bereits abgeschaltet."),

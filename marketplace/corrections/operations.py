@@ -357,10 +357,10 @@ def _next_month(period: str) -> str:
     return f"{first.year + first.month // 12:04d}-{first.month % 12 + 1:02d}"
 
 
-def german_quantity(quantity: Decimal | None) -> str:
+def german_quantity(quantity: Decimal | int | None) -> str:
     if quantity is None:
         return "–"
-    text = f"{quantity.normalize():,f}"
+    text = f"{Decimal(quantity).normalize():,f}"  # an int too: invoice lines without a quantity show 1
     return text.replace(",", "\u202f").replace(".", ",").replace("\u202f", ".")
 
 

@@ -66,7 +66,7 @@ def _billed_usage_for_templates(record: UsageRecord) -> dict[str, object]:
     return {"billed": billed, "case": cases_of_records([record.id]).get(record.id) if billed else None}
 
 
-@bp.app_template_filter("menge")
+@bp.app_template_filter("case_quantity")
 def _quantity_filter(value: object) -> str:
     """A quantity the German way (``12,5``; ``5.120``)."""
     return german_quantity(value) if value is not None else "–"  # type: ignore[arg-type]

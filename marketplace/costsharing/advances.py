@@ -94,7 +94,7 @@ class PendingAdvances:
             start, end = participant_days_in(d.participant, first, last)
             invoice = invoices.new_document(
                 counters[d.plan.provider_id],
-                type_code=DocumentType.INVOICE,
+                type_code=DocumentType.PARTIAL_INVOICE,
                 cause_key=key,
                 provider_id=d.plan.provider_id,
                 buyer_id=d.participant.member_id,

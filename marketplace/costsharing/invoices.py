@@ -1,10 +1,11 @@
 """Invoices of cost sharing, issued through the settlement's invoice model and numbering.
 
-Advance invoices (Abschlagsrechnungen) are issued with the advance itself in the billing run; the final
-invoice (Schlussrechnung) or the credit note of an overpayment with the true-up. All share the provider's
-gap-free number sequence (`settlement.invoicing.lock_number_counters` and `next_number`, locked after
-the ledger rows like at a month's close). The final invoice shows the advances already invoiced as prepaid
-(XRechnung BT-113): `render` adds that to the settlement's XRechnung document.
+Advance invoices (Abschlagsrechnungen, partial invoices 326) are issued with the advance itself in the
+billing run; the final invoice (Schlussrechnung, 380) or the credit note of an overpayment with the
+true-up. All share the provider's gap-free number sequence (`settlement.invoicing.lock_number_counters`
+and `next_number`, locked after the ledger rows like at a month's close). The final invoice is over the
+whole year; it stores, when it is issued, the advance invoices it settles (BT-25 with their dates) and
+their gross amount as prepaid (BT-113), which the settlement's XRechnung renders; `render` adds a note.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from marketplace.core.money import from_cents
 from marketplace.core.timeutil import today
 from marketplace.settlement import xrechnung
 from marketplace.settlement.invoicing import PAYMENT_DAYS, lock_number_counters, next_number
-from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine
+from marketplace.settlement.models import DocumentType, Invoice, InvoiceCounter, InvoiceLine, PrecedingInvoice
 from marketplace.settlement.payment_means import apply_payment_means
 
 if TYPE_CHECKING:
@@ -49,8 +50,13 @@ def new_document(
     line_transfer_id: int,
     line_description: str,
     actor: User | None,
+    prepaid_cents: int = 0,
+    preceding: list[Invoice] | None = None,
 ) -> Invoice:
-    """An invoice or credit note with one line, numbered in the provider's sequence (added, not flushed)."""
+    """An invoice or credit note with one line, numbered in the provider's sequence (added, not flushed).
+
+    `prepaid_cents` is what was paid on it in advance (BT-113); `preceding` the earlier invoices it settles,
+    kept with their numbers and dates as they are now (BT-25, BT-26)."""
     sequence, number = next_number(counter)
     issued_on = today()
     invoice = Invoice(
@@ -71,7 +77,14 @@ def new_document(
         vat_cents=vat_cents,
         vat_transfer_id=vat_transfer_id,
         created_by_id=actor.id if actor is not None else None,
+        prepaid_cents=prepaid_cents,
     )
+    invoice.preceding = [
+        PrecedingInvoice(
+            position=position, preceding_invoice_id=earlier.id, number=earlier.number, issue_date=earlier.issue_date
+        )
+        for position, earlier in enumerate(preceding or [], start=1)
+    ]
     invoice.lines = [
         InvoiceLine(
             position=1,
@@ -92,13 +105,14 @@ def render(invoice: Invoice, true_up: TrueUp | None = None) -> bytes:
     """The XRechnung of a cost-sharing document. The settlement's generator states a final invoice's
     advances as prepaid (BT-113) and the rest as due (BT-115 = BT-112 − BT-113); the note explains it."""
     xml = xrechnung.render(invoice)
-    if true_up is None or invoice.is_credit_note or not true_up.prepaid_cents:
+    if true_up is None or invoice.is_credit_note or not invoice.prepaid_cents:
         return xml
     root = ET.fromstring(xml)  # noqa: S314 - our own document, rendered a line above
     note = root.find(f"{CBC}Note")
+    advances = ", ".join(f"{p.number} vom {p.issue_date:%d.%m.%Y}" for p in invoice.preceding)
     note.text = (
         f"Schlussrechnung (Spitzabrechnung) {invoice.service_start.year}: Endbetrag netto "
         f"{from_cents(true_up.final_cents):.2f} EUR abzüglich bereits berechneter Abschläge "
-        f"{from_cents(true_up.prepaid_cents):.2f} EUR (einschließlich USt.)."
+        f"{from_cents(invoice.prepaid_cents):.2f} EUR (einschließlich USt.)" + (f": {advances}." if advances else ".")
     )
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -180,6 +180,13 @@ class TrueUp(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("cost_sharing_plans.id"), nullable=False, index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    #: The participant's key weight and days in the year as the true-up used them (a Königsteiner value
+    #: corrected later changes neither; null for true-ups booked before they were kept).
+    #: Wide enough for every key's weight: a custom weight (NUMERIC(14, 5)) and an inhabitants' count (INTEGER).
+    weight: Mapped[Decimal | None] = mapped_column(Numeric(20, 5))
+    days: Mapped[int | None] = mapped_column(Integer)
+    #: Its part of the planned cost at the true-up.
+    planned_cents: Mapped[int | None] = mapped_column(BigInteger)
     #: Actual cost × the participant's share over its days (net).
     final_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     #: The advances charged during the year (net).

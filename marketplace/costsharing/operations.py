@@ -32,7 +32,7 @@ from marketplace.costsharing.models import (
     PlanStatus,
     TrueUp,
 )
-from marketplace.costsharing.queries import koenigstein_values, plan_year_bounds, share_rows
+from marketplace.costsharing.queries import advance_invoices, koenigstein_values, plan_year_bounds, share_rows
 from marketplace.extensions import db
 from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, current_period, post_transfers, require_billable_period
@@ -334,6 +334,9 @@ def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[
         entry = TrueUp(
             plan_id=plan.id,
             member_id=member_id,
+            weight=row.weight,
+            days=row.days,
+            planned_cents=row.planned_cents,
             final_cents=row.final_cents,
             advances_cents=row.advances_cents,
             advances_vat_cents=row.advances_vat_cents,
@@ -391,6 +394,8 @@ def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[
             "vat_transfer_id": transfer_ids.get(true_up_vat_key(plan.id, entry.member_id)),
             "actor": actor,
         }
+        # the advance invoices the final document settles (not those reversed and credited since)
+        advances = advance_invoices(plan.id, entry.member_id)
         if entry.difference_cents > 0:
             invoice = invoices.new_document(
                 counter,
@@ -400,6 +405,8 @@ def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[
                 line_transfer_id=entry.transfer_id,
                 line_description=f"Kostenanteil {service.title} {plan.year} – Schlussrechnung "
                 f"({start:%d.%m.%Y}–{end:%d.%m.%Y})",
+                prepaid_cents=entry.prepaid_cents,
+                preceding=advances,
                 **common,
             )
         elif entry.difference_cents < 0:
@@ -410,6 +417,7 @@ def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[
                 vat_cents=-vat,
                 line_transfer_id=entry.transfer_id,
                 line_description=f"Erstattung zu viel gezahlter Abschläge {service.title} {plan.year}",
+                preceding=advances,
                 **common,
             )
         else:

@@ -27,10 +27,11 @@ from marketplace.costsharing.models import (
     CostSharingPlan,
     KoenigsteinValue,
     Participant,
+    PlanStatus,
     TrueUp,
 )
 from marketplace.extensions import db
-from marketplace.ledger.models import Transfer
+from marketplace.ledger.models import Period, PeriodStatus, Transfer
 from marketplace.settlement.invoicing import vat_cents
 from marketplace.settlement.models import Invoice
 
@@ -113,6 +114,39 @@ def advances_charged(plan_id: int) -> dict[int, tuple[int, int]]:
     return {member_id: (int(net), int(vat)) for member_id, net, vat in rows}
 
 
+def reversed_advances(plan_id: int) -> dict[int, int]:
+    """advance id → the transfer that reversed it (its charge taken back; the settlement credited it)."""
+    reversal = aliased(Transfer)
+    rows = db.session.execute(
+        select(Advance.id, reversal.id)
+        .join(reversal, reversal.reverses_id == Advance.transfer_id)
+        .where(Advance.plan_id == plan_id)
+    )
+    return {advance_id: reversal_id for advance_id, reversal_id in rows}
+
+
+def advance_invoices(plan_id: int, member_id: int) -> list[Invoice]:
+    """The member's advance invoices of the plan that still stand (not reversed), by month: what its final
+    invoice settles (BT-25) and states as prepaid (BT-113)."""
+    reversal = aliased(Transfer)
+    return list(
+        db.session.scalars(
+            select(Invoice)
+            .join(Advance, Advance.invoice_id == Invoice.id)
+            .outerjoin(reversal, reversal.reverses_id == Advance.transfer_id)
+            .where(Advance.plan_id == plan_id, Advance.member_id == member_id, reversal.id.is_(None))
+            .order_by(Advance.period)
+        )
+    )
+
+
+def billable_months(year: int) -> set[int]:
+    """The months of `year` an advance can still be charged in: after the latest closed month (a billing run
+    posts into no closed month, nor one before it)."""
+    latest = db.session.scalar(select(func.max(Period.period)).where(Period.status == PeriodStatus.CLOSED))
+    return {month for month in range(1, 13) if latest is None or f"{year:04d}-{month:02d}" > latest}
+
+
 def advances_of(plan_id: int, member_id: int | None = None) -> list[Advance]:
     statement = select(Advance).where(Advance.plan_id == plan_id).order_by(Advance.period, Advance.member_id)
     if member_id is not None:
@@ -132,8 +166,11 @@ class ShareRow:
     advances_vat_cents: int
     final_cents: int
     vat_rate: Decimal
-    #: The advances charged plus those the schedule still holds for months not charged yet.
+    #: The advances charged plus those the schedule still holds for months not charged yet that can still
+    #: be billed (a closed month without its advance never gets one).
     year_advances_cents: int = 0
+    #: The advances the schedule still holds for such months, month → cents.
+    outstanding: tuple[tuple[int, int], ...] = ()
 
     @property
     def difference_cents(self) -> int:
@@ -153,6 +190,10 @@ class ShareRow:
 def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[ShareRow]:
     """Each participant's weight, days, share, planned part, advances charged and final amount at
     `actual_cents` (default: the entered actual cost, else the planned cost)."""
+    if plan.status is PlanStatus.TRUED_UP:
+        booked = booked_rows(plan)
+        if booked is not None:
+            return booked
     if actual_cents is None:
         actual_cents = plan.actual_cost_cents if plan.actual_cost_cents is not None else plan.planned_cost_cents
     pairs = stakes(plan)
@@ -167,6 +208,7 @@ def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[S
     charged_months: dict[int, set[int]] = defaultdict(set)
     for advance in advances_of(plan.id):
         charged_months[advance.member_id].add(int(advance.period[5:7]))
+    billable = billable_months(plan.year) if plan.status is PlanStatus.OPEN else set()
     rows = []
     for (participant, stake), weight in zip(pairs, weighted, strict=True):
         share = Decimal(0)
@@ -175,13 +217,11 @@ def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[S
                 Decimal(total_weight.numerator) / Decimal(total_weight.denominator)
             )
         net, vat = charged.get(participant.member_id, (0, 0))
-        outstanding = sum(
-            cents
+        outstanding = tuple(
+            (month, cents)
             for month, cents in enumerate(schedules.get(participant.id, [0] * 12), start=1)
-            if month not in charged_months[participant.member_id]
+            if cents > 0 and month in billable and month not in charged_months[participant.member_id]
         )
-        if plan.status.value != "open":
-            outstanding = 0
         rows.append(
             ShareRow(
                 participant=participant,
@@ -193,7 +233,43 @@ def share_rows(plan: CostSharingPlan, actual_cents: int | None = None) -> list[S
                 advances_vat_cents=vat,
                 final_cents=final.get(participant.id, 0),
                 vat_rate=Decimal(plan.service.vat_rate),
-                year_advances_cents=net + outstanding,
+                year_advances_cents=net + sum(cents for _month, cents in outstanding),
+                outstanding=outstanding,
+            )
+        )
+    return rows
+
+
+def booked_rows(plan: CostSharingPlan) -> list[ShareRow] | None:
+    """A trued-up plan's rows as its true-up booked them: weights, days, planned part, advances and final
+    amount as they were then (a Königsteiner value or planned cost changed since alters none of them).
+    None for a true-up booked before the weights were kept (its rows are computed as before)."""
+    entries = true_ups(plan.id)
+    if not entries or any(e.weight is None or e.days is None for e in entries.values()):
+        return None
+    weighted = {member_id: Fraction(e.weight) * e.days for member_id, e in entries.items()}
+    total = sum(weighted.values())
+    rows = []
+    for participant in plan.participants:
+        entry = entries.get(participant.member_id)
+        if entry is None:
+            continue
+        share = Decimal(0)
+        if total:
+            exact = weighted[participant.member_id] * 100 / total
+            share = Decimal(exact.numerator) / Decimal(exact.denominator)
+        rows.append(
+            ShareRow(
+                participant=participant,
+                weight=Decimal(entry.weight),
+                days=entry.days,
+                share_percent=share.quantize(Decimal("0.0001")),
+                planned_cents=entry.planned_cents or 0,
+                advances_cents=entry.advances_cents,
+                advances_vat_cents=entry.advances_vat_cents,
+                final_cents=entry.final_cents,
+                vat_rate=Decimal(plan.service.vat_rate),
+                year_advances_cents=entry.advances_cents,
             )
         )
     return rows
@@ -226,8 +302,6 @@ def plans_of_participant(member_id: int) -> list[CostSharingPlan]:
 
 
 def open_plans_of_year(year: int) -> list[CostSharingPlan]:
-    from marketplace.costsharing.models import PlanStatus
-
     return list(
         db.session.scalars(
             # a true-up under way (it holds the plan's row) finishes first; its plan is then skipped
@@ -258,12 +332,3 @@ def advance_totals_by_member(plan_ids: list[int]) -> dict[tuple[int, int], int]:
         for advance in db.session.scalars(select(Advance).where(Advance.plan_id.in_(plan_ids))):
             totals[(advance.plan_id, advance.member_id)] += advance.amount_cents
     return totals
-
-
-def prepaid_cents(invoice: Invoice) -> int:
-    """What a final invoice of cost sharing states as already paid (BT-113): the advances invoiced with
-    their VAT. 0 for every other document (the settlement's XRechnung asks for every invoice)."""
-    if invoice.id is None or invoice.is_credit_note:
-        return 0
-    entry = db.session.scalar(select(TrueUp).where(TrueUp.invoice_id == invoice.id))
-    return entry.prepaid_cents if entry is not None else 0

@@ -10,20 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
 
 from flask import Response, stream_with_context
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from marketplace.core.timeutil import month_bounds, parse_period
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, Posting, Transfer
+from marketplace.ledger.models import Account, Posting, Transfer, TransferKind
 from marketplace.ledger.queries import journal_statement
-from marketplace.ledger.reports import Statement
+from marketplace.ledger.reports import Statement, StatementEntry, berlin_date
 from marketplace.members.models import Member
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -44,9 +45,7 @@ def safe_text(value: Any) -> str:
 
 
 def local_date(moment: datetime) -> date:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(BERLIN).date()
+    return berlin_date(moment)
 
 
 def _csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
@@ -115,24 +114,46 @@ def journal_csv(member_id: int | None, period: str | None) -> Iterator[list[str]
         ]
 
 
-def statement_csv(statement: Statement) -> Iterator[list[str]]:
-    yield ["Kontoauszug", safe_text(statement.member_name), statement.period, ""]
-    yield ["Abschnitt", "Gegenpartei", "Leistung / Text", "Betrag (EUR)"]
-    yield ["Anfangssaldo", "", "", german_amount(statement.opening_cents)]
-    for line in statement.received:
-        yield ["Abrechnung erhalten", safe_text(line.counterparty), safe_text(line.service), german_amount(line.cents)]
-    for line in statement.given:
-        yield ["Abrechnung gegeben", safe_text(line.counterparty), safe_text(line.service), german_amount(-line.cents)]
-    for item in statement.reversals:
-        yield ["Storno", safe_text(item.counterparty), safe_text(item.description), german_amount(item.cents)]
-    for item in statement.others:
+def _entry_label(entry: StatementEntry) -> str:
+    """What kind of line it is, in the reader's language (never a raw kind like ``vat``)."""
+    if entry.kind is TransferKind.CHARGE:
+        return _("Abrechnung erhalten") if entry.cents >= 0 else _("Abrechnung gegeben")
+    labels = {
+        TransferKind.REVERSAL: _("Storno"),
+        TransferKind.VAT: _("Umsatzsteuer"),
+        TransferKind.PAYMENT: _("Zahlung"),
+        TransferKind.PAYOUT: _("Auszahlung"),
+    }
+    return labels[entry.kind]
+
+
+def statement_csv(statement: Statement, documents: Mapping[int, str] | None = None) -> Iterator[list[str]]:
+    """The statement as a table German Excel opens: the header in the first row, then the opening balance,
+    one row per transfer with the day it was booked, its document number (the invoice, credit note or
+    payment advice it belongs to; `documents` maps transfer ids to them) and booking number, and the
+    closing balance. The balances are no bookings and carry no date."""
+    documents = documents or {}
+    yield [
+        _("Datum"),
+        _("Belegnummer"),
+        _("Buchung"),
+        _("Art"),
+        _("Gegenpartei"),
+        _("Leistung / Text"),
+        _("Betrag (EUR)"),
+    ]
+    yield ["", "", "", _("Anfangssaldo"), "", "", german_amount(statement.opening_cents)]
+    for entry in statement.entries:
         yield [
-            f"Sonstige ({item.kind})",
-            safe_text(item.counterparty),
-            safe_text(item.description),
-            german_amount(item.cents),
+            f"{entry.booked_on:%d.%m.%Y}",
+            safe_text(documents.get(entry.transfer_id, "")),
+            str(entry.transfer_id),
+            _entry_label(entry),
+            safe_text(entry.counterparty),
+            safe_text(entry.text),
+            german_amount(entry.cents),
         ]
-    yield ["Endsaldo", "", "", german_amount(statement.closing_cents)]
+    yield ["", "", "", _("Endsaldo"), "", "", german_amount(statement.closing_cents)]
 
 
 # --- GDPdU / Z3 -------------------------------------------------------------------------------------------
@@ -185,7 +206,11 @@ def _table(
 
 def gdpdu_zip(period: str) -> bytes:
     """Members, accounts, the month's transfers and postings as CSV, described by index.xml (GDPdU DTD
-    of 2004), zipped: what a tax auditor's IDEA reads for data access Z3."""
+    of 2004), zipped: what a tax auditor's IDEA reads for data access Z3.
+
+    index.xml names the DTD ``gdpdu-01-09-2004.dtd`` as the standard asks. The DTD itself is not in the
+    zip: its text is published by the tax administration's software supplier without a licence that lets
+    us redistribute it; the auditor's IDEA brings it along (docs/OPERATIONS.md, "Tax audit export")."""
     members = db.session.scalars(select(Member).order_by(Member.id)).all()
     accounts = db.session.scalars(select(Account).order_by(Account.id)).all()
     transfers = db.session.scalars(select(Transfer).where(Transfer.period == period).order_by(Transfer.id)).all()
@@ -199,7 +224,14 @@ def gdpdu_zip(period: str) -> bytes:
         "mitglieder.csv": _gdpdu_csv(
             [["MitgliedNr", "Name", "Art", "Ort", "LeitwegID", "UStIdNr"]]
             + [
-                [str(m.id), safe_text(m.name), m.kind.value, safe_text(m.city), m.leitweg_id or "", m.vat_id or ""]
+                [
+                    str(m.id),
+                    safe_text(m.name),
+                    m.kind.value,
+                    safe_text(m.city),
+                    m.leitweg_id or "",
+                    m.vat_identifier or "",
+                ]
                 for m in members
             ]
         ),

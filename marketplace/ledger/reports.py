@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
@@ -82,6 +83,13 @@ def period_overview(limit: int = 24) -> list[PeriodRow]:
     return list(reversed(rows))[:limit]
 
 
+def berlin_date(moment: datetime) -> date:
+    """The calendar day in Germany of a stored moment (SQLite hands back naive UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo("Europe/Berlin")).date()
+
+
 # --- statements ----------------------------------------------------------------------------------------
 
 
@@ -104,6 +112,20 @@ class TransferLine:
     cents: int
 
 
+@dataclass(frozen=True)
+class StatementEntry:
+    """One transfer on a member's statement, as the CSV lists it: when, which, in which section, how much."""
+
+    transfer_id: int
+    booked_on: date
+    kind: TransferKind
+    #: ``received`` / ``given`` (charges as provider / buyer), ``reversal`` or ``other`` (VAT, payments).
+    section: str
+    counterparty: str
+    text: str
+    cents: int
+
+
 @dataclass
 class Statement:
     member_id: int
@@ -114,6 +136,8 @@ class Statement:
     given: list[ChargeLine] = field(default_factory=list)
     reversals: list[TransferLine] = field(default_factory=list)
     others: list[TransferLine] = field(default_factory=list)
+    #: Every transfer of the month one by one, in booking order (the sections above group them).
+    entries: list[StatementEntry] = field(default_factory=list)
 
     @property
     def received_cents(self) -> int:
@@ -157,6 +181,7 @@ def statement_for(member: Member, period: str) -> Statement:
             Transfer.kind,
             Transfer.description,
             Transfer.reverses_id,
+            Transfer.created_at,
             func.sum(Posting.amount_cents),
             Service.title,
             buyer.id,
@@ -175,6 +200,7 @@ def statement_for(member: Member, period: str) -> Statement:
             Transfer.kind,
             Transfer.description,
             Transfer.reverses_id,
+            Transfer.created_at,
             Service.title,
             buyer.id,
             buyer.name,
@@ -185,25 +211,32 @@ def statement_for(member: Member, period: str) -> Statement:
     ).all()
     received: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
     given: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for tid, kind, description, reverses_id, cents, title, buyer_id, buyer_name, prov_id, prov_name in rows:
+    for tid, kind, description, reverses_id, created, cents, title, buyer_id, buyer_name, prov_id, prov_name in rows:
         cents = int(cents)
         if buyer_id is not None:
             other = (buyer_id, buyer_name) if prov_id == member.id else (prov_id, prov_name)
         else:
             other = (0, "")
+        text = description
         if kind is TransferKind.CHARGE and title is not None:
+            text = title
             if cents >= 0:
+                section = "received"
                 entry = received[(other[0], other[1], title)]
                 entry[0] += 1
                 entry[1] += cents
             else:
+                section = "given"
                 entry = given[(other[0], other[1], title)]
                 entry[0] += 1
                 entry[1] -= cents
         elif kind is TransferKind.REVERSAL:
+            section = "reversal"
             statement.reversals.append(TransferLine(tid, kind.value, description, other[1], reverses_id, cents))
         else:
+            section = "other"
             statement.others.append(TransferLine(tid, kind.value, description, other[1], reverses_id, cents))
+        statement.entries.append(StatementEntry(tid, berlin_date(created), kind, section, other[1], text, cents))
     statement.received = [ChargeLine(k[0], k[1], k[2], v[0], v[1]) for k, v in sorted(received.items())]
     statement.given = [ChargeLine(k[0], k[1], k[2], v[0], v[1]) for k, v in sorted(given.items())]
     return statement

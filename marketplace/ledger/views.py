@@ -1,6 +1,7 @@
 """Finance pages: the dashboard (balances, volumes, months, journal), reversals, statements and exports.
 Operator finance sees every member; member finance its own. The month-end pages (billing runs, closing a
-month) join this blueprint from `marketplace.monthend.views`."""
+month) join this blueprint from `marketplace.monthend.views`, the statement CSV (with its document numbers)
+from `marketplace.settlement.statements`."""
 
 from __future__ import annotations
 
@@ -191,14 +192,15 @@ def _reversal_period(transfer: Transfer) -> str:
 # --- statements and exports -----------------------------------------------------------------------------
 
 
-def _statement_member(member_id: int) -> Member:
+def statement_member(member_id: int) -> Member:
+    """The member whose statement or export the user asks for; 404 if it may not see it."""
     member = db.session.get(Member, member_id)
     if member is None or not current_user.can_view_member_ledger(member_id):
         abort(404)
     return member
 
 
-def _period_or_404(period: str) -> str:
+def period_or_404(period: str) -> str:
     try:
         parse_period(period)
     except ValueError:
@@ -209,18 +211,10 @@ def _period_or_404(period: str) -> str:
 @bp.get("/statements/<int:member_id>/<period>")
 @role_required(*FINANCE)
 def statement(member_id: int, period: str) -> str:
-    member = _statement_member(member_id)
-    data = statement_for(member, _period_or_404(period))
+    member = statement_member(member_id)
+    data = statement_for(member, period_or_404(period))
     template = "ledger/statement_print.html" if request.args.get("print") else "ledger/statement.html"
     return render_template(template, statement=data, member=member)
-
-
-@bp.get("/statements/<int:member_id>/<period>.csv")
-@role_required(*FINANCE)
-def statement_csv(member_id: int, period: str) -> Response:
-    member = _statement_member(member_id)
-    data = statement_for(member, _period_or_404(period))
-    return exports.csv_response(exports.statement_csv(data), f"kontoauszug-{member.id}-{period}.csv")
 
 
 @bp.get("/exports/journal.csv")
@@ -236,7 +230,7 @@ def journal_csv() -> Response:
 @role_required(Role.OPERATOR_FINANCE)
 def gdpdu(period: str) -> Response:
     _require_operator_finance()
-    body = exports.gdpdu_zip(_period_or_404(period))
+    body = exports.gdpdu_zip(period_or_404(period))
     return Response(
         body,
         mimetype="application/zip",

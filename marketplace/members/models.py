@@ -84,6 +84,14 @@ class Member(db.Model):
 
     users: Mapped[list[User]] = relationship(back_populates="member")
 
+    @property
+    def vat_identifier(self) -> str | None:
+        """The VAT id with its country prefix (``DE136695976``), as invoices and tax auditors read it;
+        members' German numbers are stored compact, without the prefix."""
+        if not self.vat_id:
+            return None
+        return self.vat_id if self.vat_id[:2].isalpha() else f"DE{self.vat_id}"
+
     def __repr__(self) -> str:
         return f"<Member {self.id} {self.name}>"
 

@@ -1,7 +1,7 @@
 """Settlement tables: invoices and credit notes (XRechnung), their numbering, settlements and instructions.
 
 Amounts are integer cents. An invoice's and a credit note's amounts are stored positive; the type code
-(380 invoice, 381 credit note) says in which direction the money goes.
+(380 invoice, 326 partial invoice, 381 credit note) says in which direction the money goes.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from marketplace.members.models import Member, Role, User
 
 class DocumentType(enum.StrEnum):
     INVOICE = "380"  # UNTDID 1001 commercial invoice
+    #: UNTDID 1001 partial invoice: a cost-sharing advance (Abschlagsrechnung). The German rules accept it
+    #: without the warning that the prepayment invoice (386) raises; the final invoice settles them.
+    PARTIAL_INVOICE = "326"
     CREDIT_NOTE = "381"  # UNTDID 1001 credit note
 
 
@@ -63,6 +66,7 @@ class Invoice(db.Model):
         CheckConstraint("net_cents > 0", name="net_positive"),
         CheckConstraint("vat_cents >= 0", name="vat_not_negative"),
         CheckConstraint("provider_id <> buyer_id", name="different_parties"),
+        CheckConstraint("prepaid_cents >= 0", name="prepaid_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -92,6 +96,9 @@ class Invoice(db.Model):
     vat_transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"), unique=True)
     #: A credit note's invoice (BT-25).
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    #: Already paid on this document's gross amount (BT-113), fixed when it is issued: a cost-sharing final
+    #: invoice's advance invoices, with their VAT. The amount due is gross less this (BT-115).
+    prepaid_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
@@ -140,6 +147,10 @@ class Invoice(db.Model):
         back_populates="invoice", order_by="InvoiceLine.position", lazy="selectin"
     )
     credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id], lazy="joined")
+    #: Earlier invoices this one settles (BT-25 with their dates), e.g. a final invoice's advance invoices.
+    preceding: Mapped[list[PrecedingInvoice]] = relationship(
+        foreign_keys="PrecedingInvoice.invoice_id", order_by="PrecedingInvoice.position", lazy="selectin"
+    )
     release_decided_by: Mapped[User | None] = relationship(foreign_keys=[release_decided_by_id], lazy="joined")
     payee: Mapped[Member | None] = relationship(foreign_keys=[payee_id], lazy="joined")
 
@@ -151,11 +162,31 @@ class Invoice(db.Model):
     def is_credit_note(self) -> bool:
         return self.type_code is DocumentType.CREDIT_NOTE
 
+    @property
+    def due_cents(self) -> int:
+        """What is still to pay (BT-115): gross less what was paid in advance."""
+        return self.gross_cents - self.prepaid_cents
+
     def can_view(self, user: User) -> bool:
         """Finance staff of either party, and operator finance; everyone else gets a 404."""
         if user.is_operator_finance:
             return True
         return Role.MEMBER_FINANCE in user.roles and user.member_id in (self.provider_id, self.buyer_id)
+
+
+class PrecedingInvoice(db.Model):
+    """An earlier invoice a document refers to (XRechnung BG-3: BT-25 number, BT-26 issue date), as it was
+    when the document was issued."""
+
+    __tablename__ = "invoice_preceding"
+    __table_args__ = (UniqueConstraint("invoice_id", "position", name="uq_invoice_preceding_invoice_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    preceding_invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), nullable=False, index=True)
+    number: Mapped[str] = mapped_column(String(40), nullable=False)
+    issue_date: Mapped[date] = mapped_column(Date, nullable=False)
 
 
 class InvoiceLine(db.Model):

@@ -11,10 +11,10 @@ from marketplace.core.errors import NotFound
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import parse_period
-from marketplace.costsharing.queries import prepaid_cents
+from marketplace.extensions import db
 from marketplace.members.auth import role_required
-from marketplace.members.models import Role
-from marketplace.settlement import xrechnung
+from marketplace.members.models import Member, Role
+from marketplace.settlement import sepa, xrechnung
 from marketplace.settlement.forms import SettlementForm
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
@@ -68,7 +68,7 @@ def invoice(invoice_id: int) -> str:
         invoice=document,
         exemption=xrechnung.exemption(document),
         payment_note=xrechnung.payment_note(document),
-        prepaid=prepaid_cents(document),  # a cost-sharing final invoice's advances (BT-113)
+        prepaid=document.prepaid_cents,  # e.g. a cost-sharing final invoice's advances (BT-113)
     )
 
 
@@ -141,13 +141,19 @@ def advice(settlement_id: int, member_id: int) -> str:
 
 @bp.get("/settlements/<int:settlement_id>/sepa/<int:member_id>.xml")
 @role_required(*FINANCE)
-def sepa_file(settlement_id: int, member_id: int) -> Response:
-    from marketplace.settlement.sepa import credit_transfer_file
-
+def sepa_file(settlement_id: int, member_id: int) -> Response | tuple[str, int]:
     settlement = _settlement_or_404(settlement_id)
     if not (current_user.is_operator_finance or current_user.member_id == member_id):
         abort(404)
-    xml, name = credit_transfer_file(settlement, member_id)
+    payer = db.session.get(Member, member_id)
+    if payer is None:
+        abort(404)
+    problem = sepa.refusal(settlement, payer)
+    if isinstance(problem, NotFound):
+        abort(404)
+    if problem is not None:  # a file that would pay a second time: the reason, and no file
+        return render_template("errors/error.html", status=problem.status, message=problem.detail), problem.status
+    xml, name = sepa.credit_transfer_file(settlement, member_id)
     return Response(xml, mimetype="application/xml", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -1,4 +1,4 @@
-"""XRechnung 3.0 in UBL 2.1 syntax for invoices (Invoice, type 380) and credit notes (CreditNote, 381).
+"""XRechnung 3.0 in UBL 2.1 syntax for invoices (Invoice, type 380 or 326) and credit notes (CreditNote, 381).
 
 Built with the standard library only; validated in the tests against the UBL XSD, the EN 16931 rules and
 the German XRechnung rules (BR-DE-*). Element order follows the UBL 2.1 schemas exactly.
@@ -206,6 +206,11 @@ def render(invoice: Invoice) -> bytes:
         reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
         _cbc(reference, "ID", invoice.credited_invoice.number)
         _cbc(reference, "IssueDate", invoice.credited_invoice.issue_date.isoformat())
+    # BG-3: the earlier invoices this one settles (a final invoice's advance invoices), as stored at issue
+    for preceding in invoice.preceding:
+        reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
+        _cbc(reference, "ID", preceding.number)
+        _cbc(reference, "IssueDate", preceding.issue_date.isoformat())
     if invoice.contract_reference:  # BT-12
         _cbc(_cac(root, "ContractDocumentReference"), "ID", invoice.contract_reference)
     if invoice.project_reference:  # BT-11: a CreditNote has no ProjectReference, it names the project this way
@@ -232,10 +237,9 @@ def render(invoice: Invoice) -> bytes:
     _amount(totals, "LineExtensionAmount", invoice.net_cents)
     _amount(totals, "TaxExclusiveAmount", invoice.net_cents)
     _amount(totals, "TaxInclusiveAmount", invoice.gross_cents)
-    prepaid = prepaid_cents(invoice)
-    if prepaid:
-        _amount(totals, "PrepaidAmount", prepaid)
-    _amount(totals, "PayableAmount", invoice.gross_cents - prepaid)
+    if invoice.prepaid_cents:  # BT-113: e.g. a final invoice's advance invoices, fixed at issue
+        _amount(totals, "PrepaidAmount", invoice.prepaid_cents)
+    _amount(totals, "PayableAmount", invoice.due_cents)
 
     for line in invoice.lines:
         _line(root, invoice, line)
@@ -315,16 +319,9 @@ def _line(root: ET.Element, invoice: Invoice, line: InvoiceLine) -> None:
     _amount(_cac(element, "Price"), "PriceAmount", price)
 
 
-def prepaid_cents(invoice: Invoice) -> int:
-    """What the document states as already paid (BT-113): a cost-sharing final invoice's advances, else 0."""
-    from marketplace.costsharing.queries import prepaid_cents  # a final invoice's advances (BT-113)
-
-    return prepaid_cents(invoice)
-
-
 def payable_cents(invoice: Invoice) -> int:
     """The amount due of an invoice or credit note (BT-115): its gross less what it states as prepaid."""
-    return invoice.gross_cents - prepaid_cents(invoice)
+    return invoice.due_cents
 
 
 def filename(invoice: Invoice) -> str:

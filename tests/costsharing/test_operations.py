@@ -97,7 +97,8 @@ def test_advances_are_charged_by_the_billing_run_once_with_an_invoice(app, demo,
     )
     assert {p.amount_cents for p in transfer.postings} == {-50_000, 50_000}
     invoice = db.session.get(Invoice, advances[0].invoice_id)
-    assert invoice.type_code is DocumentType.INVOICE and invoice.net_cents == 50_000 and invoice.vat_cents == 0
+    assert invoice.type_code is DocumentType.PARTIAL_INVOICE  # an advance invoice: a partial invoice (326)
+    assert invoice.net_cents == 50_000 and invoice.vat_cents == 0
     assert invoice.lines[0].transfer_id == advances[0].transfer_id
     rerun = bill("2026-10")
     assert rerun.transfers_created == 0
@@ -162,15 +163,18 @@ def test_true_up_only_after_the_year_and_only_once(app, demo, plan, bill):
 
 
 def test_expected_true_up_counts_the_advances_still_to_come(app, demo, plan, bill):
+    # the demo closed September 2026: January to September can no longer be billed and never get an
+    # advance; October is charged now, November and December are still to come
     bill("2026-10")
     rows = share_rows(plan, 1_200_000)
     assert [(r.advances_cents, r.year_advances_cents, r.expected_difference_cents) for r in rows] == [
-        (50_000, 600_000, 0),
-        (50_000, 600_000, 0),
+        (50_000, 150_000, 450_000),
+        (50_000, 150_000, 450_000),
     ]
+    assert [month for month, _cents in rows[0].outstanding] == [11, 12]
     higher = share_rows(plan, 1_300_000)
-    assert [r.expected_difference_cents for r in higher] == [50_000, 50_000]
-    assert [r.difference_cents for r in higher] == [600_000, 600_000]  # a true-up now: only January is charged
+    assert [r.expected_difference_cents for r in higher] == [500_000, 500_000]
+    assert [r.difference_cents for r in higher] == [600_000, 600_000]  # a true-up now: only October is charged
 
 
 def test_a_reversed_advance_does_not_count_at_the_true_up(app, demo, plan, bill):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
+from stdnum.de import vat as de_vat
 
 from marketplace.extensions import db
 from marketplace.ledger.exports import german_amount, safe_text
@@ -105,6 +107,22 @@ def test_gdpdu_export_is_a_zip_with_index_xml(operator):
     assert sum(int(p[3].replace(",", "")) for p in postings) == 0
     transfers = [line.split(";") for line in archive.read("buchungen.csv").decode().split("\r\n")[1:] if line]
     assert [t[0] for t in transfers] == ["4", "5", "6", "7", "8", "9", "10"]
+
+
+def test_gdpdu_members_carry_vat_ids_with_their_country_prefix_and_index_names_the_dtd(operator):
+    archive = zipfile.ZipFile(io.BytesIO(operator.get("/ledger/exports/gdpdu/2026-09.zip").data))
+    rows = list(csv.DictReader(io.StringIO(archive.read("mitglieder.csv").decode("utf-8")), delimiter=";"))
+    vat_ids = {row["Name"]: row["UStIdNr"] for row in rows if row["UStIdNr"]}
+    stored = {m.name: m.vat_id for m in db.session.scalars(select(Member).where(Member.vat_id.is_not(None)))}
+    assert stored and any(not v.startswith("DE") for v in stored.values())  # stored compact, as entered
+    assert set(vat_ids) == set(stored)
+    for name, vat_id in vat_ids.items():
+        assert vat_id == f"DE{stored[name].removeprefix('DE')}"
+        assert de_vat.is_valid(vat_id)
+    # index.xml names the DTD; its text is not ours to ship (docs/OPERATIONS.md says where the auditor has it)
+    assert b'<!DOCTYPE DataSet SYSTEM "gdpdu-01-09-2004.dtd">' in archive.read("index.xml")
+    operations = (Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md").read_text()
+    assert "gdpdu-01-09-2004.dtd" in operations
 
 
 FORMULA_TITLE = '=HYPERLINK("http://x")'

@@ -193,9 +193,10 @@ def test_statement_print_view_and_csv(operator):
     assert csv.mimetype == "text/csv"
     assert csv.data.startswith("\ufeff".encode())
     lines = csv.data.decode("utf-8-sig").split("\r\n")
-    assert lines[2] == "Anfangssaldo;;;-1931,00"
-    assert "Endsaldo;;;-4105,71" in lines
-    assert any(line.startswith("Abrechnung gegeben;KDZ Mainz;Virtueller Server (Standard);-356,00") for line in lines)
+    assert lines[0].startswith("Datum;Belegnummer;Buchung;Art;")
+    assert lines[1] == ";;;Anfangssaldo;;;-1931,00"
+    assert ";;;Endsaldo;;;-4105,71" in lines
+    assert any(";Abrechnung gegeben;KDZ Mainz;Virtueller Server (Standard);-356,00" in line for line in lines)
 
 
 def test_member_finance_gets_its_own_statement_only(kasse):

@@ -76,5 +76,5 @@ def test_statement_csv_streams_over_a_real_server(live_server, demo):
     response = http.get(f"{live_server.url}/ledger/statements/{wiesbaden}/2026-09.csv")
     assert response.status_code == 200
     rows = _rows(response.content)
-    assert rows[0][:2] == ["Kontoauszug", "Stadt Wiesbaden"]
-    assert rows[-1][0] == "Endsaldo"
+    assert rows[0][:4] == ["Datum", "Belegnummer", "Buchung", "Art"]
+    assert rows[-1][3] == "Endsaldo"

@@ -55,6 +55,7 @@ def test_deleted_transfer_is_found(app, demo):
     # the attacker removes what refers to it too: the usage record it billed and its line on September's invoice
     db.session.execute(text("UPDATE usage_records SET charge_transfer_id = NULL WHERE charge_transfer_id = 5"))
     db.session.execute(text("DELETE FROM invoice_lines WHERE transfer_id = 5"))
+    db.session.execute(text("UPDATE correction_cases SET charge_transfer_id = NULL WHERE charge_transfer_id = 5"))
     db.session.commit()
     tamper("DELETE FROM postings WHERE transfer_id = 5")
     tamper("DELETE FROM transfers WHERE id = 5")

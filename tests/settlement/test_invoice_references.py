@@ -152,6 +152,9 @@ def referenced_invoices(ladadi_finance, api_as, close_through, set_today):
         assert provider.post(f"/api/v1/bookings/{ids[key]}/accept").status_code == 200
     usage = provider.post(f"/api/v1/bookings/{ids['hours']}/usage", json={"period": "2026-11", "quantity": "7.25"})
     assert usage.status_code == 201, usage.text
+    # the Landkreis confirms the hours, so November's run bills them
+    confirmed = api_as("einkauf@ladadi.example").post(f"/api/v1/usage/{usage.get_json()['id']}/confirm")
+    assert confirmed.status_code == 200, confirmed.text
     set_today("2026-12-02")
     close_through("2026-11")
     return ids

@@ -54,7 +54,7 @@ def paid_documents(app, demo, api_as, close_month, close_through, set_today):
         reverse_transfer(user("betrieb@kopit.example"), invoice.lines[0].transfer_id, "Doppelt berechnet")
         db.session.commit()
     set_today("2026-12-02")
-    close_month("2026-11", bill=False)
+    close_month("2026-11", reason="Stunden vom November noch in Prüfung")  # months close billed, in order
     return {i.number: i for i in db.session.scalars(select(Invoice).order_by(Invoice.id))}
 
 

@@ -157,6 +157,7 @@ def test_sepa_credit_transfer_files_validate_and_pay_exact_cents(app, demo, api_
 def test_an_invalid_iban_is_refused_before_any_file_is_written(app, demo, api_as, client):
     release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     creditor = db.session.get(Member, settlement["instructions"][0]["creditor_member_id"])
     creditor.iban = "DE00123456780000000000"
     db.session.commit()
