@@ -30,6 +30,7 @@ from marketplace.members.models import InvoiceProfile, InvoiceReference, Member,
 from marketplace.members.operations import create_user
 from marketplace.monthend.billing import run_billing
 from marketplace.monthend.close import close_period
+from marketplace.seed_exchange import seed_exchange
 from marketplace.settlement.models import DocumentType, Invoice
 from marketplace.settlement.release import release_invoice
 
@@ -224,8 +225,13 @@ def _past_booking(buyer: User, service: Service, starts_on: date, quantity: int,
     return booking
 
 
-def seed_demo_data() -> bool:
-    """Create the demo data unless it exists; returns True when it was created."""
+def seed_demo_data(*, exchange: bool = False) -> bool:
+    """Create the demo data unless it exists; returns True when it was created.
+
+    `exchange` adds the wider exchange (`marketplace.seed_exchange`: three more providers, 30+ services with
+    SLAs, bookings in every state), as `flask seed-demo` does; the tests' fixture keeps to the core demo,
+    whose figures they check.
+    """
     if db.session.scalar(select(Member.id).where(Member.name == "KOPIT eG")) is not None:
         return False
     members = {spec["name"]: admit_member(None, **spec) for spec in MEMBERS}
@@ -323,6 +329,8 @@ def seed_demo_data() -> bool:
         close_period(operator, period_of(month))
         db.session.commit()
     _releases_and_a_correction(period_of(three_ago), period_of(two_ago))
+    if exchange:
+        seed_exchange()  # more providers, services and bookings, none of them in the history above
     return True
 
 

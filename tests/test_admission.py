@@ -28,7 +28,15 @@ def test_the_admin_page_admits_a_member_with_its_clearing_account(app, demo, cli
     login(client, "betrieb@kopit.example")
     page = client.get("/admin/members")
     created = client.post(
-        "/admin/members", data={"name": "Stadt Mainz", "kind": "municipality", "csrf_token": csrf_token(page.text)}
+        "/admin/members",
+        data={
+            "name": "Stadt Mainz",
+            "kind": "municipality",
+            "street": "Jockel-Fuchs-Platz 1",
+            "postcode": "55116",
+            "city": "Mainz",
+            "csrf_token": csrf_token(page.text),
+        },
     )
     assert created.status_code == 302
     member = db.session.scalar(select(Member).where(Member.name == "Stadt Mainz"))

@@ -24,7 +24,9 @@ def test_seed_demo_is_idempotent_and_creates_the_documented_logins(app, client):
     ) == counts
 
     names = set(db.session.scalars(select(Member.name)))
-    assert names == {"KOPIT eG", "KDZ Mainz", "ekom21", "Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg"}
+    core = {"KOPIT eG", "KDZ Mainz", "ekom21", "Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg"}
+    # the documented members, and the wider exchange's three providers
+    assert names == core | {"ITZ Rheinhessen", "Stadt Darmstadt", "Landesbetrieb Daten und Information"}
     expected_roles = {
         "betrieb@kopit.example": {"operator_admin", "operator_finance"},
         "anbieter@kdz-mainz.example": {"provider"},

@@ -166,7 +166,14 @@ def test_a_parameterised_domain_error_reads_english_on_an_english_page(app: Flas
     page = operator.get("/admin/members")
     response = operator.post(
         "/admin/members",
-        data={"name": "Stadt Wiesbaden", "kind": "municipality", "csrf_token": csrf_token(page.text)},
+        data={
+            "name": "Stadt Wiesbaden",
+            "kind": "municipality",
+            "street": "Jockel-Fuchs-Platz 1",
+            "postcode": "55116",
+            "city": "Mainz",
+            "csrf_token": csrf_token(page.text),
+        },
     )
     assert response.status_code == 422
     assert "A member named “Stadt Wiesbaden” already exists." in response.text

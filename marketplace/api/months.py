@@ -10,14 +10,16 @@ from pydantic import Field
 
 from marketplace.api.auth import api_user
 from marketplace.api.blueprint import api_bp
+from marketplace.api.corrections import CorrectionOut, correction_out
 from marketplace.api.schemas import DisputeBody, UsageOut, UsagePage, UsageQuery, page_out
 from marketplace.api.spec import ApiModel, money, operation
-from marketplace.bookings.models import UsageRecord, review_until, usage_state
+from marketplace.bookings.models import UsageRecord, UsageState, review_until, usage_state
 from marketplace.bookings.operations import confirm_usage, dispute_usage
 from marketplace.bookings.queries import booking_for
 from marketplace.core.errors import NotFound, PermissionDenied
 from marketplace.core.pagination import paginate
 from marketplace.core.timeutil import today
+from marketplace.corrections.operations import dispute_billed_usage
 from marketplace.extensions import db
 from marketplace.ledger.reports import period_overview
 from marketplace.members.models import User
@@ -157,12 +159,17 @@ def confirm_usage_api(usage_id: int) -> UsageOut:
     "POST",
     "/usage/<int:usage_id>/dispute",
     body=DisputeBody,
-    responses={200: UsageOut, 409: None},
-    summary="Verbrauch bestreiten (Einkauf der abnehmenden Stelle, binnen der Prüffrist, mit Begründung)",
+    responses={200: UsageOut, 201: CorrectionOut, 409: None},
+    summary="Verbrauch bestreiten (Einkauf der abnehmenden Stelle, mit Begründung); abgerechneter Verbrauch "
+    "wird zum Korrekturfall",
     tags=["bookings"],
 )
-def dispute_usage_api(usage_id: int, body: DisputeBody) -> UsageOut:
-    """Disputed usage is not billed until the provider corrects it. 409 when the usage is already answered,
-    its review period is over, or it is billed (a billed record is corrected by the operator)."""
+def dispute_usage_api(usage_id: int, body: DisputeBody) -> UsageOut | tuple[CorrectionOut, int]:
+    """Within the review period: 200, the usage is disputed and not billed until the provider corrects it.
+    Already billed: 201 with the correction case the operator decides (the invoice listing the charge is held
+    meanwhile). 409 when the usage is already answered or its review period is over and it is not billed."""
     user = api_user()
-    return one_usage_out(dispute_usage(user, _visible_usage(user, usage_id), body.reason))
+    record = _visible_usage(user, usage_id)
+    if usage_state(record, today()) is UsageState.BILLED:
+        return correction_out(dispute_billed_usage(user, record.id, body.reason)), 201
+    return one_usage_out(dispute_usage(user, record, body.reason))

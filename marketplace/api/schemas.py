@@ -458,10 +458,21 @@ class ServiceQuery(PageQuery):
 
 class BookingQuery(PageQuery):
     side: Annotated[
-        Literal["buyer", "provider"],
-        Field(alias="as", description="Buchungen des eigenen Mitglieds als Käufer oder als Anbieter"),
-    ] = "buyer"
+        Literal["buyer", "provider", "all"] | None,
+        Field(
+            alias="as",
+            description=(
+                "Buchungen des eigenen Mitglieds als Käufer (Vorgabe) oder als Anbieter; `all`: alle Buchungen "
+                "(nur der Betreiber, dessen Vorgabe das ist)"
+            ),
+        ),
+    ] = None
     status: BookingStatus | None = None
+    provider_id: query_int(ge=1, le=INTEGER_MAX, description="Nur Buchungen von Leistungen dieses Anbieters") | None = (
+        None  # type: ignore[valid-type]
+    )
+    buyer_id: query_int(ge=1, le=INTEGER_MAX, description="Nur Buchungen dieses Abnehmers") | None = None  # type: ignore[valid-type]
+    service_id: query_int(ge=1, le=INTEGER_MAX, description="Nur Buchungen dieser Leistung") | None = None  # type: ignore[valid-type]
 
 
 # --- responses -----------------------------------------------------------------------------------------
@@ -538,6 +549,8 @@ class BookingOut(Out):
     id: int
     service_id: int
     buyer: MemberRef
+    #: The member offering the service (what the operator's list of all bookings needs beside the buyer).
+    provider: MemberRef
     quantity: int
     starts_on: date
     ends_on: date | None
@@ -557,6 +570,7 @@ class BookingOut(Out):
             id=booking.id,
             service_id=booking.service_id,
             buyer=MemberRef(id=booking.buyer.id, name=booking.buyer.name),
+            provider=MemberRef(id=booking.service.provider.id, name=booking.service.provider.name),
             quantity=booking.quantity,
             starts_on=booking.starts_on,
             ends_on=booking.ends_on,

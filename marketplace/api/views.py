@@ -233,11 +233,22 @@ def create_booking(body: BookingCreate) -> tuple[BookingOut, int]:
     "/bookings",
     query=BookingQuery,
     responses={200: BookingPage},
-    summary="Buchungen des eigenen Mitglieds (als Käufer oder Anbieter)",
+    summary="Buchungen des eigenen Mitglieds (als Käufer oder Anbieter); der Betreiber sieht alle",
     tags=["bookings"],
 )
 def list_bookings(query: BookingQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
-    statement = bookings_statement(api_user().member_id, query.side, query.status)
+    user = api_user()
+    side = query.side or ("all" if user.is_operator_staff else "buyer")
+    if side == "all" and not user.is_operator_staff:
+        raise PermissionDenied("Alle Buchungen sieht nur der Betreiber.")
+    statement = bookings_statement(
+        user.member_id,
+        side,
+        query.status,
+        provider_id=query.provider_id,
+        buyer_id=query.buyer_id,
+        service_id=query.service_id,
+    )
     body, headers = page_out(paginate(statement, query.page, query.per_page), BookingOut.of)
     return body, 200, headers
 

@@ -5,7 +5,7 @@ from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from marketplace.bookings.models import MAX_BOOKING_QUANTITY, USAGE_QUANTITY_PLACES
-from marketplace.core.forms import DecimalField, Form, IntegerField
+from marketplace.core.forms import DecimalField, Form, IntegerField, MonthField
 from marketplace.members.models import MAX_REFERENCE
 
 
@@ -67,10 +67,10 @@ class MessageForm(Form):
 
 
 class UsageForm(Form):
-    period = StringField(
+    period = MonthField(
         _l("Monat"),
         validators=[InputRequired(_l("Bitte den Monat angeben."))],
-        description=_l("Als JJJJ-MM, z. B. 2026-11"),
+        description=_l("Als MM.JJJJ, z. B. 10.2026"),
     )
     quantity = DecimalField(
         _l("Menge"),

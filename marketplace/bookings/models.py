@@ -207,7 +207,8 @@ class Booking(db.Model):
         return user.member_id in (self.buyer_id, self.service.provider_id)
 
     def can_view(self, user: User) -> bool:
-        return self.is_party(user)
+        """Either party; the operator's staff read every booking (to settle disputes), deciding nothing."""
+        return self.is_party(user) or user.is_operator_staff
 
     def can_decide(self, user: User) -> bool:
         """Accept or decline: the provider's staff."""

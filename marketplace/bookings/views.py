@@ -44,7 +44,7 @@ from marketplace.bookings.operations import (
     update_booking_references,
     withdraw_booking,
 )
-from marketplace.bookings.queries import booking_for, bookings_statement
+from marketplace.bookings.queries import booking_filter_choices, booking_for, bookings_statement
 from marketplace.catalogue.queries import service_for
 from marketplace.catalogue.views import REQUEST_FORM, render_service
 from marketplace.core.edge import errors_on, writes
@@ -52,6 +52,7 @@ from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
 from marketplace.core.timeutil import today
+from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.members.invoice_profiles import invoice_profile_of
 from marketplace.members.models import InvoiceReference, Role
@@ -71,19 +72,40 @@ def _offer_request_form(state: BlueprintSetupState) -> None:
     state.app.extensions[REQUEST_FORM] = _request_form
 
 
+def _sides() -> list[str]:
+    """The lists the user may see: its member's as buyer and as provider; all bookings for the operator."""
+    sides = [s for s, role in (("buyer", Role.BUYER), ("provider", Role.PROVIDER)) if current_user.has_role(role)]
+    return [*sides, "all"] if current_user.is_operator_staff else sides
+
+
 @bp.get("")
 @login_required
 def index() -> str:
-    sides = [s for s, role in (("buyer", Role.BUYER), ("provider", Role.PROVIDER)) if current_user.has_role(role)]
+    sides = _sides()
     if not sides:
         abort(403)
     side = request.args.get("as") if request.args.get("as") in sides else sides[0]
     status_arg = request.args.get("status")
     status = BookingStatus(status_arg) if status_arg in {s.value for s in BookingStatus} else None
+    choices = booking_filter_choices(current_user.member_id, side)
+    # a filter value the list does not offer is ignored, as an unknown status is
+    chosen = {
+        name: value if any(value == option for option, _label in choices[name]) else None
+        for name in ("provider", "buyer", "service")
+        for value in [parse_query_int(request.args.get(f"{name}_id"))]
+    }
     page, per_page = clamp_page_args(
         request.args.get("page"), request.args.get("per_page"), current_app.config["PER_PAGE"]
     )
-    result = paginate(bookings_statement(current_user.member_id, side, status), page, per_page)
+    statement = bookings_statement(
+        current_user.member_id,
+        side,
+        status,
+        provider_id=chosen["provider"],
+        buyer_id=chosen["buyer"],
+        service_id=chosen["service"],
+    )
+    result = paginate(statement, page, per_page)
     day = today()
     return render_template(
         "bookings/index.html",
@@ -93,6 +115,8 @@ def index() -> str:
         sides=sides,
         status=status,
         statuses=list(BookingStatus),
+        choices=choices,
+        chosen=chosen,
     )
 
 
@@ -127,8 +151,11 @@ def _history(booking: Booking) -> list[tuple[Any, str, Any]]:
     return sorted(entries, key=lambda entry: (entry[0].replace(tzinfo=None), entry[1]))
 
 
-def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[str, int]:
-    """The booking page with its forms; a failed form passes itself in to show its errors."""
+def render_booking(
+    booking: Booking, status: int = 200, *, dispute_usage_id: int | None = None, **forms: Any
+) -> tuple[str, int]:
+    """The booking page with its forms; a failed form passes itself in to show its errors (a failed dispute
+    also names its usage record, so that only that row shows the error)."""
     defaults: dict[str, Any] = {
         "action_form": ActionForm(),
         "decline_form": DeclineForm(),
@@ -150,6 +177,7 @@ def render_booking(booking: Booking, status: int = 200, **forms: Any) -> tuple[s
         can_cancel=can_cancel,
         can_edit_references=booking.can_edit_references(current_user) and booking.invoiced_at is None,
         review_deadline=review_deadline,
+        dispute_usage_id=dispute_usage_id,
         usage_states={record.id: usage_state(record, today()).value for record in booking.usage_records},
         **defaults,
     ), status
@@ -218,7 +246,7 @@ def usage(booking_id: int) -> Response | tuple[str, int]:
     form = UsageForm()
     if form.validate_on_submit():
         with errors_on(form, InvalidInput):
-            record = record_usage(current_user, booking, form.period.data.strip(), form.quantity.data)
+            record = record_usage(current_user, booking, form.period.data, form.quantity.data)
             flash(_("Der Verbrauch für %(period)s ist erfasst.", period=record.period), "success")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
     return render_booking(booking, 422, usage_form=form)
@@ -255,7 +283,8 @@ def dispute(booking_id: int, usage_id: int) -> Response | tuple[str, int]:
             dispute_usage(current_user, record, form.reason.data)
             flash(_("Ihr Einspruch ist eingetragen; der Verbrauch wird bis zur Klärung nicht abgerechnet."), "info")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
-    return render_booking(booking, 422, dispute_form=form)
+    form.reason.id = f"dispute-reason-{record.id}"  # the summary's link leads to this row's field
+    return render_booking(booking, 422, dispute_form=form, dispute_usage_id=record.id)
 
 
 @bp.post("/<int:booking_id>/accept")

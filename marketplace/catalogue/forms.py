@@ -103,7 +103,7 @@ class ServiceForm(Form):
     tax_legal_basis = StringField(
         _l("Rechtsgrundlage"),
         validators=[Optional(), Length(max=200)],
-        description=_l("Bei O, z. B. § 2b Abs. 3 Nr. 2 UStG"),
+        description=_l("Pflicht zum Veröffentlichen, z. B. § 2b Abs. 3 Nr. 2 UStG"),
     )
     tax_reasons = CheckboxesField(
         _l("Begründung der Nicht-Steuerbarkeit"),

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table, tuple_
+from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, or_, select, table, tuple_
 
 from marketplace.catalogue.models import Category, PriceVersion, Service, ServiceStatus, Unit
 from marketplace.core.errors import NotFound
@@ -173,6 +173,45 @@ def _matches(words: list[str]) -> tuple[Any, ColumnElement[Any] | None]:
     return subquery, subquery.c.score
 
 
+#: The words people search units by (German and English names as the pages show them), lower case.
+UNIT_WORDS: dict[Unit, tuple[str, ...]] = {
+    Unit.MONTH: ("monat", "monatlich", "month", "monthly"),
+    Unit.HOUR: ("stunde", "stunden", "hour", "hours"),
+    Unit.PIECE: ("stück", "piece", "pieces"),
+    Unit.GB_MONTH: ("gb", "gb-monat", "gigabyte", "gb-month"),
+    Unit.USER_MONTH: ("nutzer", "nutzer-monat", "user", "user-month"),
+}
+
+
+def _name_words(*names: str) -> set[str]:
+    return {word for name in names for word in _WORD_RE.findall(name.lower())}
+
+
+def _vocabulary() -> list[tuple[int, frozenset[str]]]:
+    """(category id, the words of its German and English names and its slug), cached with the catalogue."""
+    rows = db.session.execute(select(Category.id, Category.name_de, Category.name_en, Category.slug)).all()
+    return [(row.id, frozenset(_name_words(row.name_de, row.name_en, row.slug))) for row in rows]
+
+
+def _word_condition(word: str) -> ColumnElement[bool] | None:
+    """Services whose category or unit a search word names ("Hosting", "Beratung", "Stunde"), or None."""
+    categories = [
+        category_id
+        for category_id, words in results_cache.get(("vocabulary",), _vocabulary)
+        if any(name.startswith(word) for name in words)
+    ]
+    units = [unit for unit, names in UNIT_WORDS.items() if any(part.startswith(word) for part in _name_words(*names))]
+    if not categories and not units:
+        return None
+    conditions = []
+    if categories:
+        conditions.append(Service.category_id.in_(categories))
+    if units:
+        conditions.append(Service.unit.in_(units))
+    matches, _score = _matches([word])
+    return or_(*conditions, Service.id.in_(select(matches.c.service_id)))
+
+
 @dataclass(frozen=True)
 class CatalogueFilters:
     """The catalogue's filters as the page and the API pass them (None means 'any')."""
@@ -234,8 +273,13 @@ def _filtered(filters: CatalogueFilters, *, skip: Iterable[str] = ()) -> tuple[S
     )
     score = None
     words = search_words(filters.q)
-    if words:
-        matches, score = _matches(words)
+    # a word naming a category or unit also finds the services in it, whether or not their text says it
+    named = {word: condition for word in words if (condition := _word_condition(word)) is not None}
+    for condition in named.values():
+        statement = statement.where(condition)
+    text_words = [word for word in words if word not in named]
+    if text_words:
+        matches, score = _matches(text_words)
         statement = statement.join(matches, matches.c.service_id == Service.id)
     for name, condition in _facet_conditions(filters).items():
         if name not in skip:

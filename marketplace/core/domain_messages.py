@@ -38,6 +38,7 @@ MESSAGES = [
     _l("Das gibt es nicht."),
     # marketplace/api/views.py
     _l("Diese Leistung gibt es nicht."),
+    _l("Alle Buchungen sieht nur der Betreiber."),
     _l("Diesen Abrechnungslauf gibt es nicht."),
     _l("Salden sehen nur Finanzrollen."),
     # marketplace/bookings/operations.py
@@ -233,6 +234,9 @@ MESSAGES = [
     # marketplace/members/operations.py
     _l("Bitte einen Namen angeben."),
     _l("Ein Mitglied namens „%(name)s“ gibt es bereits."),
+    _l("Bitte prüfen Sie die Stammdaten."),
+    _l("Die Stammdaten ändert nur die Verwaltung des Mitglieds oder des Betreibers."),
+    _l("Dieses Feld gibt es in den Stammdaten nicht."),
     _l("Das Passwort braucht mindestens %(min_password_length)s Zeichen."),
     _l("Die E-Mail-Adresse %(email)s ist bereits vergeben."),
     _l("Dieser Token ist bereits widerrufen."),
@@ -254,6 +258,9 @@ MESSAGES = [
     _l("Dieser Link ist ungültig, abgelaufen oder wurde schon verwendet."),
     _l("Das Passwort hat höchstens 200 Zeichen."),
     _l("E-Mail-Adresse oder Passwort sind falsch."),
+    _l("Die Postleitzahl hat genau 5 Ziffern."),
+    _l("Die BIC hat 8 oder 11 Zeichen, z. B. MALADE51MNZ."),
+    _l("Die Steuernummer besteht aus 10 bis 13 Ziffern, z. B. 26/673/00154."),
     # marketplace/members/permissions.py
     _l("Das darf nur die Finanzabteilung des Betreibers: %(action)s."),
     # marketplace/members/queries.py

@@ -13,11 +13,12 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, PasswordField, StringField, TextAreaField, ValidationError
+from wtforms import Field, HiddenField, PasswordField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms import IntegerField as _IntegerField
 
 from marketplace.core.errors import DomainError
 from marketplace.core.money import AmountError, parse_amount, parse_form_decimal
+from marketplace.core.timeutil import parse_month
 from marketplace.core.validators import text_problem
 
 
@@ -113,6 +114,50 @@ class IntegerField(_IntegerField):
         except AmountError as exc:
             self.data = None
             raise ValueError(_l("Bitte eine ganze Zahl angeben.")) from exc
+
+
+MONTH_MESSAGE = _l("Bitte den Monat als MM.JJJJ oder JJJJ-MM angeben, z. B. 09.2026.")
+
+
+class MonthField(StringField):
+    """A month as people type it (``09.2026``, ``9.2026``, ``2026-09``, ``September 2026``); `data` is the
+    month as ``YYYY-MM`` (what the operations and the API take), or None when left empty."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        try:
+            self.data = parse_month(str(valuelist[0]))
+        except ValueError as exc:
+            self.raw_data = valuelist
+            raise ValueError(MONTH_MESSAGE) from exc
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return str(self.raw_data[0])
+        if self.data:
+            year, month = str(self.data).split("-")
+            return f"{month}.{year}"
+        return ""
+
+
+class MonthSelectField(SelectField):
+    """A month chosen from a list (`choices`: ``YYYY-MM`` with its German name, set by the view). A value
+    sent as ``09.2026`` counts as ``2026-09``. A month not on the list goes on to the operation, which says
+    why it cannot take it (closed, in the future …) better than "not on the list" would."""
+
+    def __init__(self, label: Any = None, validators: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, validators, choices=[], validate_choice=False, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        try:
+            self.data = parse_month(str(valuelist[0]))
+        except ValueError as exc:
+            raise ValueError(MONTH_MESSAGE) from exc
 
 
 class ActionForm(Form):

@@ -15,6 +15,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from marketplace.bookings.models import MAX_USAGE_QUANTITY, USAGE_QUANTITY_PLACES, UsageRecord, charge_key
+from marketplace.bookings.operations import mark_usage_credited
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from marketplace.core.events import CorrectionOpened, CorrectionResolved, InvoiceObjected, announce
 from marketplace.core.locking import locked
@@ -514,6 +515,8 @@ def resolve_case(actor: User, case_id: int, decision: Decision) -> CorrectionCas
         if cents > 0:
             specs.append(_recharge_spec(case, cents, month, booking_id, what))
         post_transfers(specs, actor)
+        for charge in charges:
+            mark_usage_credited(charge.id)  # the usage record a reversed charge billed is credited
         reversal_ids = list(
             db.session.scalars(select(Transfer.id).where(Transfer.reverses_id.in_([c.id for c in charges])))
         )

@@ -2,21 +2,29 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length
 
-from marketplace.core.forms import Form
-
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+from marketplace.core.forms import Form, MonthSelectField
+from marketplace.core.timeutil import month_choices, period_of, previous_month, today
+from marketplace.ledger.reports import billable_periods
 
 
 class BillingForm(Form):
-    period = StringField(
-        _l("Monat (JJJJ-MM)"),
-        validators=[
-            DataRequired(_l("Bitte einen Monat angeben.")),
-            Regexp(PERIOD_PATTERN, message=_l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-11.")),
-        ],
+    period = MonthSelectField(
+        _l("Monat"),
+        validators=[DataRequired(_l("Bitte einen Monat angeben."))],
+        description=_l("Offene Monate bis zum laufenden; vorgewählt ist der letzte vollständige Monat."),
     )
+
+
+def billing_form() -> BillingForm:
+    """The billing form offering the open months, the last complete month chosen (a posted form keeps its
+    choice)."""
+    periods = billable_periods()
+    last_complete = period_of(previous_month(today()))
+    form = BillingForm(period=last_complete if last_complete in periods else (periods[-1] if periods else None))
+    form.period.choices = month_choices(periods)
+    return form
 
 
 class ReverseForm(Form):

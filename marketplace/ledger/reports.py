@@ -293,3 +293,11 @@ def recent_periods(count: int = 6) -> list[str]:
         months.append(period_of(month))
         month = previous_month(month)
     return list(reversed(months))
+
+
+def billable_periods() -> list[str]:
+    """The months a billing run may charge: every open month up to the current one, newest first."""
+    current = period_of(today())
+    return [
+        row.period for row in period_overview(limit=120) if row.status is PeriodStatus.OPEN and row.period <= current
+    ]

@@ -15,12 +15,12 @@ from flask_login import current_user
 from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.pagination import clamp_page_args, paginate
-from marketplace.core.timeutil import parse_period, period_of, previous_month, today
+from marketplace.core.timeutil import parse_month, parse_period, period_of, previous_month, today
 from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.ledger import exports
 from marketplace.ledger.charts import hbar_chart
-from marketplace.ledger.forms import BillingForm, ReverseForm
+from marketplace.ledger.forms import BillingForm, ReverseForm, billing_form
 from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.operations import counts_as_closed, current_period, latest_closed_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
@@ -48,10 +48,9 @@ def _period_arg(name: str = "period") -> str | None:
     if not value:
         return None
     try:
-        parse_period(value)
+        return parse_month(value)
     except ValueError:
         return None
-    return value
 
 
 def _member_filter() -> int | None:
@@ -135,7 +134,7 @@ def render_dashboard(billing_form: BillingForm | None, status: int = 200) -> tup
 @bp.get("")
 @role_required(*FINANCE)
 def index() -> tuple[str, int]:
-    form = BillingForm(period=current_period()) if current_user.is_operator_finance else None
+    form = billing_form() if current_user.is_operator_finance else None
     return render_dashboard(form)
 
 

@@ -48,6 +48,11 @@ def locked_for(email: str, address: str) -> int:
     return wait
 
 
+def attempts_left(email: str, address: str) -> int:
+    """How many more failed logins for `email` from `address` the lockout allows (the tighter of both)."""
+    return min(limiter.limiter.get_window_stats(item, _NAMESPACE, key)[1] for item, key in _limits(email, address))
+
+
 def record_failure(email: str, address: str) -> None:
     for item, key in _limits(email, address):
         limiter.limiter.hit(item, _NAMESPACE, key)

@@ -215,6 +215,16 @@ class User(UserMixin, db.Model):
     def is_operator_admin(self) -> bool:
         return bool(self.member and self.member.is_operator and Role.OPERATOR_ADMIN in self.roles)
 
+    @property
+    def is_operator_staff(self) -> bool:
+        """The operator's administration or finance staff: they oversee every member's bookings (read only)."""
+        return bool(self.member and self.member.is_operator and self.has_role(*OPERATOR_ROLES))
+
+    def can_edit_member_data(self, member_id: int) -> bool:
+        """The master data invoices need (address, IBAN, Leitweg-ID, VAT id): the operator's admins for every
+        member, a member admin for its own."""
+        return self.is_operator_admin or (Role.MEMBER_ADMIN in self.roles and self.member_id == member_id)
+
     def can_manage_users_of(self, member_id: int) -> bool:
         """The operator's admins manage every member's users; a member admin those of its own member."""
         return self.is_operator_admin or (Role.MEMBER_ADMIN in self.roles and self.member_id == member_id)

@@ -15,7 +15,7 @@ from marketplace.core.errors import Conflict, InvalidInput, NotFound, Permission
 from marketplace.core.events import PasswordResetRequested, UserInvited, announce
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
-from marketplace.core.validators import clean_ags, clean_iban, clean_leitweg_id, clean_vat_id
+from marketplace.core.validators import clean_ags, clean_iban, clean_leitweg_id, clean_vat_id, text_problem
 from marketplace.extensions import db
 from marketplace.members import login_guard
 from marketplace.members.models import (
@@ -60,20 +60,112 @@ def create_member(
         raise InvalidInput.field("name", "Bitte einen Namen angeben.")
     if db.session.scalar(select(Member.id).where(Member.name == name)) is not None:
         raise Conflict("Ein Mitglied namens „%(name)s“ gibt es bereits.", name=name)
+    given = {"leitweg_id": leitweg_id, "iban": iban, "vat_id": vat_id, **details}
+    data = _clean_member_data({key: value for key, value in given.items() if key in MEMBER_DATA_FIELDS})
     member = Member(
         name=name,
         kind=kind,
         is_operator=is_operator,
         ags=clean_ags(ags),
-        leitweg_id=clean_leitweg_id(leitweg_id),
-        iban=clean_iban(iban),
-        vat_id=clean_vat_id(vat_id),
-        **{key: value for key, value in details.items() if value is not None},
+        **{key: value for key, value in data.items() if value is not None},
+        **{key: value for key, value in details.items() if key not in MEMBER_DATA_FIELDS and value is not None},
     )
     db.session.add(member)
     db.session.flush()
     record_audit(actor, "member.created", member, member_id=member.id, data={"name": name})
     return member
+
+
+#: The master data of a member that invoices and payments need, as `update_member_data` takes them.
+MEMBER_DATA_FIELDS = (
+    "street",
+    "postcode",
+    "city",
+    "leitweg_id",
+    "vat_id",
+    "tax_number",
+    "iban",
+    "bic",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+)
+_POSTCODE_RE = re.compile(r"^[0-9]{5}$")
+_BIC_RE = re.compile(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")
+_TAX_NUMBER_RE = re.compile(r"^[0-9/ ]{10,20}$")
+
+
+def _clean_member_data(fields: dict[str, str | None]) -> dict[str, str | None]:
+    """Each field trimmed and checked; every malformed field named in one InvalidInput."""
+    cleaned: dict[str, str | None] = {}
+    errors: dict[str, list[str]] = {}
+    checks = {
+        "leitweg_id": clean_leitweg_id,
+        "iban": clean_iban,
+        "vat_id": clean_vat_id,
+    }
+    for name, raw in fields.items():
+        value = (raw or "").strip()
+        try:
+            if name in checks:
+                cleaned[name] = checks[name](value or None)
+            elif name == "postcode" and value and not _POSTCODE_RE.match(value):
+                raise InvalidInput.field(name, "Die Postleitzahl hat genau 5 Ziffern.")
+            elif name == "bic" and value and not _BIC_RE.match(value.replace(" ", "").upper()):
+                raise InvalidInput.field(name, "Die BIC hat 8 oder 11 Zeichen, z. B. MALADE51MNZ.")
+            elif name == "tax_number" and value and not _TAX_NUMBER_RE.match(value):
+                raise InvalidInput.field(name, "Die Steuernummer besteht aus 10 bis 13 Ziffern, z. B. 26/673/00154.")
+            elif name == "contact_email" and value and not _EMAIL_RE.match(value):
+                raise InvalidInput.field(name, "Das ist keine gültige E-Mail-Adresse.")
+            elif name == "bic":
+                cleaned[name] = value.replace(" ", "").upper() or None
+            elif name == "tax_number":
+                cleaned[name] = value or None
+            else:
+                if problem := text_problem(value):
+                    raise InvalidInput.field(name, problem)
+                cleaned[name] = value
+        except InvalidInput as error:
+            for field, messages in error.errors.items():
+                errors.setdefault(field, []).extend(messages)
+    for name in ("street", "postcode", "city"):
+        if name in fields and not cleaned.get(name) and name not in errors:
+            errors[name] = ["Rechnungen brauchen die Anschrift: bitte Straße, Postleitzahl und Ort angeben."]
+    if errors:
+        raise InvalidInput("Bitte prüfen Sie die Stammdaten.", errors=errors)
+    return cleaned
+
+
+def update_member_data(actor: User, member: Member, **fields: str | None) -> Member:
+    """Change the master data invoices and payments need (address, Leitweg-ID, VAT id, IBAN, contact).
+
+    The operator's admins change every member's, a member admin its own member's. Malformed values are an
+    InvalidInput naming each field; the audit trail keeps what changed, before and after.
+    """
+    if not actor.can_edit_member_data(member.id):
+        raise PermissionDenied("Die Stammdaten ändert nur die Verwaltung des Mitglieds oder des Betreibers.")
+    unknown = set(fields) - set(MEMBER_DATA_FIELDS)
+    if unknown:
+        raise InvalidInput.field(sorted(unknown)[0], "Dieses Feld gibt es in den Stammdaten nicht.")
+    cleaned = _clean_member_data(fields)
+    before: dict[str, str | None] = {}
+    after: dict[str, str | None] = {}
+    for name, value in cleaned.items():
+        old = getattr(member, name)
+        if (old or None) != (value or None):
+            before[name], after[name] = old, value
+            setattr(member, name, value if value is not None else _EMPTY_DEFAULTS.get(name))
+    if not after:
+        return member
+    db.session.flush()
+    record_audit(actor, "member.updated", member, member_id=member.id, data={"before": before, "after": after})
+    return member
+
+
+#: Columns that hold "" rather than NULL when a value is removed.
+_EMPTY_DEFAULTS: dict[str, str] = {
+    name: "" for name in ("street", "postcode", "city", "contact_name", "contact_email", "contact_phone")
+}
 
 
 def create_user(

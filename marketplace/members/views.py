@@ -6,6 +6,7 @@ import math
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_limiter.util import get_remote_address as remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -23,7 +24,7 @@ from marketplace.members.forms import (
     TokenCreateForm,
 )
 from marketplace.members.invoice_profiles import ProfileInput, invoice_profile_of, update_invoice_profile
-from marketplace.members.login_guard import locked_for
+from marketplace.members.login_guard import attempts_left, locked_for
 from marketplace.members.models import InvoiceReference, Member, PaymentWay
 from marketplace.members.operations import (
     create_api_token,
@@ -58,6 +59,17 @@ def login() -> Response | str:
             return _locked(locked.retry_after)
         except InvalidInput:
             form.form_errors.append(_("E-Mail-Adresse oder Passwort sind falsch."))
+            left = attempts_left(form.email.data or "", remote_address())
+            if 0 < left <= LOCKOUT_WARNING_AT:
+                form.form_errors.append(
+                    ngettext(
+                        "Noch %(num)d Versuch, dann wird die Anmeldung für einige Minuten gesperrt. "
+                        "Haben Sie Ihr Passwort vergessen? Dann setzen Sie es besser jetzt neu.",
+                        "Noch %(num)d Versuche, dann wird die Anmeldung für einige Minuten gesperrt. "
+                        "Haben Sie Ihr Passwort vergessen? Dann setzen Sie es besser jetzt neu.",
+                        left,
+                    )
+                )
             user = None
         if user is not None:
             lang = session.get("lang")
@@ -71,6 +83,10 @@ def login() -> Response | str:
     return render_template("members/login.html", form=form), 200 if not form.errors and not form.form_errors else 422
 
 
+#: From how many attempts left on a login warns that the account will be locked.
+LOCKOUT_WARNING_AT = 2
+
+
 def _locked(wait: int) -> Response:
     """The page of a locked login: 429 with `Retry-After`, in whole minutes for the person."""
     message = _(
@@ -78,7 +94,7 @@ def _locked(wait: int) -> Response:
         "bitte versuchen Sie es in %(minutes)d Minuten erneut.",
         minutes=max(1, math.ceil(wait / 60)),
     )
-    response = current_app.make_response((render_template("errors/error.html", status=429, message=message), 429))
+    response = current_app.make_response((render_template("members/locked.html", message=message), 429))
     response.headers["Retry-After"] = str(wait)
     return response
 

@@ -20,7 +20,7 @@ from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
 from marketplace.core.timeutil import parse_period, period_of, today
 from marketplace.extensions import db
-from marketplace.ledger.forms import BillingForm
+from marketplace.ledger.forms import billing_form
 from marketplace.ledger.reports import period_overview
 from marketplace.ledger.views import MONTH_NOTES, bp, render_dashboard
 from marketplace.members.auth import role_required
@@ -45,7 +45,7 @@ def _eur(cents: int) -> str:
 def billing() -> Response | tuple[str, int]:
     if not current_user.is_operator_finance:
         abort(403)
-    form = BillingForm()
+    form = billing_form()
     if form.validate_on_submit():
         try:
             run = start_billing(current_user, form.period.data)

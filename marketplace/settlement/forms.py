@@ -1,17 +1,24 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import StringField
-from wtforms.validators import DataRequired, Regexp
+from wtforms.validators import DataRequired
 
-from marketplace.core.forms import Form
+from marketplace.core.forms import Form, MonthSelectField
+from marketplace.core.timeutil import month_choices
+from marketplace.settlement.queries import settleable_periods
 
 
 class SettlementForm(Form):
-    period = StringField(
-        _l("Abgeschlossener Monat (JJJJ-MM)"),
-        validators=[
-            DataRequired(_l("Bitte einen Monat angeben.")),
-            Regexp(r"^[0-9]{4}-(0[1-9]|1[0-2])$", message=_l("Bitte den Monat als JJJJ-MM angeben, z. B. 2026-10.")),
-        ],
+    period = MonthSelectField(
+        _l("Abgeschlossener Monat"),
+        validators=[DataRequired(_l("Bitte einen Monat angeben."))],
+        description=_l("Abgeschlossene Monate, die noch keine Verrechnung haben."),
     )
+
+
+def settlement_form() -> SettlementForm:
+    """The settlement form offering the closed months without a settlement, the latest chosen."""
+    periods = settleable_periods()
+    form = SettlementForm(period=periods[0] if periods else None)
+    form.period.choices = month_choices(periods)
+    return form

@@ -8,7 +8,7 @@ from sqlalchemy import Select, or_, select
 
 from marketplace.core.errors import NotFound
 from marketplace.extensions import db
-from marketplace.ledger.models import Transfer, TransferKind
+from marketplace.ledger.models import Period, PeriodStatus, Transfer, TransferKind
 from marketplace.members.models import Member, Role, User
 from marketplace.settlement.advices import AdviceLine, advice_number, lines_by_member, lines_for
 from marketplace.settlement.models import (
@@ -198,3 +198,14 @@ def document_numbers(member_id: int, transfer_ids: list[int]) -> dict[int, str]:
             if settlement_id.isdigit() and creditor_id.isdigit() and int(settlement_id) in periods:
                 numbers[transfer_id] = advice_number(periods[int(settlement_id)], int(creditor_id))
     return numbers
+
+
+def settleable_periods() -> list[str]:
+    """Closed months that no settlement covers yet, newest first: what a new settlement may be for."""
+    settled = select(Settlement.period)
+    statement = (
+        select(Period.period)
+        .where(Period.status == PeriodStatus.CLOSED, Period.period.not_in(settled))
+        .order_by(Period.period.desc())
+    )
+    return list(db.session.scalars(statement))

@@ -10,12 +10,12 @@ from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import NotFound
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
-from marketplace.core.timeutil import parse_period
+from marketplace.core.timeutil import parse_month
 from marketplace.extensions import db
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
 from marketplace.settlement import sepa, xrechnung
-from marketplace.settlement.forms import SettlementForm
+from marketplace.settlement.forms import settlement_form
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
 from marketplace.settlement.queries import (
@@ -37,10 +37,9 @@ def _period_arg() -> str | None:
     if not period:
         return None
     try:
-        parse_period(period)
+        return parse_month(period)
     except ValueError:
         return None
-    return period
 
 
 def _invoice_or_404(invoice_id: int):
@@ -93,7 +92,7 @@ def _settlement_or_404(settlement_id: int) -> Settlement:
 @bp.get("/settlements")
 @role_required(*FINANCE)
 def settlements() -> str:
-    form = SettlementForm() if current_user.is_operator_finance else None
+    form = settlement_form() if current_user.is_operator_finance else None
     return render_template("settlement/settlements.html", settlements=settlements_for(current_user), form=form)
 
 
@@ -101,7 +100,7 @@ def settlements() -> str:
 @role_required(Role.OPERATOR_FINANCE)
 @writes
 def create() -> Response | tuple[str, int]:
-    form = SettlementForm()
+    form = settlement_form()
     if form.validate_on_submit():
         with errors_on(form):
             settlement = create_settlement(current_user, form.period.data)

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from marketplace.core import readonly
 from marketplace.core.errors import DomainError, error_renderer_for
 from marketplace.core.money import format_eur
+from marketplace.core.timeutil import month_label
 from marketplace.core.validators import check_request_input
 from marketplace.extensions import db, login_manager
 from marketplace.members.models import Role
@@ -123,6 +124,10 @@ def init_app(app: Flask) -> None:
     def date_filter(value: Any) -> str:
         return format_date(value, "medium") if value else "–"
 
+    @app.template_filter("monat")
+    def month_filter(period: str | None) -> str:
+        return month_label(period) if period else "–"
+
     @app.context_processor
     def template_globals() -> dict[str, Any]:
         from marketplace.web.labels import LABELS
@@ -147,7 +152,7 @@ def _nav_items() -> list[tuple[str, str, str]]:
         return items
     if current_user.has_role(Role.PROVIDER):
         items.append(("catalogue.mine", _("Meine Angebote"), "/services/mine"))
-    if current_user.has_role(Role.BUYER, Role.PROVIDER):
+    if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_operator_staff:
         items.append(("bookings.index", _("Buchungen"), "/bookings"))
     if current_user.is_finance:
         items.append(("ledger.index", _("Konten"), "/ledger"))

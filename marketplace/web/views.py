@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import text
 from werkzeug.wrappers import Response
@@ -47,6 +57,14 @@ def accessibility() -> str:
     page = request.args.get("seite")
     reported_page = request.host_url.rstrip("/") + page if is_safe_next(page) else None
     return render_template("legal/barrierefreiheit.html", reported_page=reported_page)
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it at the root whatever the page says; the same icon as the page's link."""
+    return send_from_directory(
+        current_app.static_folder or "static", "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400
+    )
 
 
 @bp.get("/healthz")

@@ -104,7 +104,7 @@ CONTRACT = [
 #: Query parameters the contract names.
 CONTRACT_QUERIES = {
     ("GET", "/api/v1/services"): {"q", "category", "provider_id", "page", "per_page"},
-    ("GET", "/api/v1/bookings"): {"as", "status"},
+    ("GET", "/api/v1/bookings"): {"as", "status", "provider_id", "buyer_id", "service_id"},
     ("GET", "/api/v1/ledger/transfers"): {"member_id", "period", "page"},
     ("GET", "/api/v1/invoices"): {"period"},
     ("GET", "/api/v1/usage"): {"booking_id", "period", "status"},

@@ -59,7 +59,7 @@ def request_service(page, title: str, quantity: int, starts_on: str) -> str:
 def bill_month(page, period: str) -> None:
     """As operator finance on /ledger: the billing run for one month."""
     billing = page.locator("form[action$='/ledger/billing']")
-    billing.get_by_label("Monat (JJJJ-MM)").fill(period)
+    billing.get_by_label("Monat").select_option(period)
     billing.get_by_role("button", name="Monat abrechnen").click()
     page.wait_for_url(re.compile(r"/ledger"))
 
@@ -146,7 +146,7 @@ def test_invoice_download_settle_and_approve_by_a_second_person(as_user, live_ap
 
     # Settle the closed month: positions sum to zero; the creator cannot approve it alone.
     finance.goto("/settlements")
-    finance.get_by_label("Abgeschlossener Monat (JJJJ-MM)").fill("2026-08")
+    finance.get_by_label("Abgeschlossener Monat").select_option("2026-08")
     finance.get_by_role("button", name="Positionen berechnen").click()
     finance.wait_for_url(re.compile(r"/settlements/\d+$"))
     assert "Verrechnung 2026-08 angelegt" in finance.inner_text("main")
@@ -177,8 +177,8 @@ def test_bill_and_close_the_month_then_read_the_statement(as_user):
     finance.goto("/ledger")
     bill_month(finance, "2026-10")
     assert "Abrechnung 2026-10:" in finance.inner_text("main")
-    for month in ("2026-09", "2026-10"):  # months close in order; the demo closed August already
-        link = finance.get_by_role("link", name=f"Monat {month} abschließen …")
+    for month, name in (("2026-09", "September 2026"), ("2026-10", "Oktober 2026")):  # in order; August is closed
+        link = finance.get_by_role("link", name=f"Monat {name} abschließen …")
         if not link.count():
             continue
         link.click()
@@ -196,7 +196,7 @@ def test_bill_and_close_the_month_then_read_the_statement(as_user):
     # Stadt Wiesbaden's finance officer opens its statement for October.
     clerk = as_user("kasse@wiesbaden.example")
     clerk.goto("/ledger?period=2026-10")
-    clerk.get_by_role("link", name="Kontoauszug 2026-10 ansehen und drucken").click()
+    clerk.get_by_role("link", name="Kontoauszug Oktober 2026 ansehen und drucken").click()
     statement = clerk.inner_text("main")
     assert "Kontoauszug" in statement and "2026-10" in statement and "Stadt Wiesbaden" in statement
     assert re.search(r"\d,\d\d\xa0€", statement)

@@ -146,7 +146,8 @@ def test_a_disputed_billed_month_not_yet_invoiced_is_corrected_in_that_month(
     ensure_closed("2026-09")
     assert api_as(OPERATOR).post("/api/v1/billing-runs", json={"period": "2026-10"}).status_code in (200, 201)
     record = usage(STORAGE, "2026-10")
-    opened = api_as(WI_BUYER).post(f"/api/v1/usage/{record.id}/dispute-billed", json={"reason": "Nur 4.000 GB"})
+    # the contract's dispute path: billed usage becomes a correction case (201), not a 409
+    opened = api_as(WI_BUYER).post(f"/api/v1/usage/{record.id}/dispute", json={"reason": "Nur 4.000 GB"})
     assert opened.status_code == 201, opened.get_json()
     case = opened.get_json()
     assert case["source"] == "usage_dispute" and case["invoice_id"] is None
@@ -158,6 +159,9 @@ def test_a_disputed_billed_month_not_yet_invoiced_is_corrected_in_that_month(
     decision = decided.get_json()["decision"]
     assert decision["credit_note_id"] is None  # nothing was invoiced yet
     assert (decision["charge_period"], decision["amount"]) == ("2026-10", "160.00")  # 4000 × 0.04 €
+    # the usage record shows its billed charge as credited
+    listed = api_as(WI_BUYER).get(f"/api/v1/usage?booking_id={record.booking_id}&period=2026-10").get_json()
+    assert [item["status"] for item in listed["items"]] == ["credited"]
     close_month("2026-10")
     lines = {line.transfer_id for invoice in invoices_of(WI_BUYER, "2026-10") for line in invoice.lines}
     assert decision["charge_transfer_id"] in lines and case["charge_transfer_id"] not in lines

@@ -178,7 +178,7 @@ def test_member_finance_page_shows_its_own_part_and_no_operator_buttons(app, dem
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     login(client, "kasse@wiesbaden.example")
     listing = client.get("/settlements")
-    assert listing.status_code == 200 and "2026-08" in listing.text and "Positionen berechnen" not in listing.text
+    assert listing.status_code == 200 and "August 2026" in listing.text and "Positionen berechnen" not in listing.text
     page = client.get(f"/settlements/{settlement['id']}")
     assert page.status_code == 200
     assert "Stadt Wiesbaden" in page.text and "Landkreis Darmstadt-Dieburg" not in page.text

@@ -29,7 +29,44 @@ class CheckboxesField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-class MemberForm(Form):
+class MemberDataForm(Form):
+    """The master data invoices and payments need; the operation checks IBAN, Leitweg-ID and VAT id."""
+
+    street = StringField(
+        _l("Straße und Hausnummer"),
+        validators=[DataRequired(_l("Bitte Straße und Hausnummer angeben.")), Length(max=200)],
+    )
+    postcode = StringField(
+        _l("Postleitzahl"), validators=[DataRequired(_l("Bitte die Postleitzahl angeben.")), Length(max=10)]
+    )
+    city = StringField(_l("Ort"), validators=[DataRequired(_l("Bitte den Ort angeben.")), Length(max=100)])
+    leitweg_id = StringField(
+        _l("Leitweg-ID"),
+        validators=[Optional(), Length(max=46)],
+        description=_l("Adresse für E-Rechnungen an diese Stelle, z. B. 06414000-LB001-13."),
+    )
+    vat_id = StringField(
+        _l("Umsatzsteuer-Identifikationsnummer"),
+        validators=[Optional(), Length(max=20)],
+        description=_l("Nur wenn die Stelle eine hat, z. B. DE811128135."),
+    )
+    tax_number = StringField(
+        _l("Steuernummer"),
+        validators=[Optional(), Length(max=20)],
+        description=_l("Wenn keine USt-IdNr. vorliegt, z. B. 26/673/12345."),
+    )
+    iban = StringField(
+        _l("IBAN"),
+        validators=[Optional(), Length(max=42)],
+        description=_l("Konto für Zahlungen und Lastschriften aus der Verrechnung."),
+    )
+    bic = StringField(_l("BIC"), validators=[Optional(), Length(max=11)])
+    contact_name = StringField(_l("Ansprechperson"), validators=[Optional(), Length(max=200)])
+    contact_email = EmailField(_l("E-Mail der Ansprechperson"), validators=[Optional(), Length(max=254)])
+    contact_phone = StringField(_l("Telefon der Ansprechperson"), validators=[Optional(), Length(max=40)])
+
+
+class MemberForm(MemberDataForm):
     name = StringField(
         _l("Name der Stelle"), validators=[DataRequired(_l("Bitte einen Namen angeben.")), Length(max=200)]
     )

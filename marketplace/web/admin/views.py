@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -18,14 +19,17 @@ from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.members.models import Member, MemberKind, Role, User
 from marketplace.members.operations import (
+    MEMBER_DATA_FIELDS,
     assignable_roles,
     invite_user,
     set_member_active,
     set_user_active,
     set_user_roles,
+    update_member_data,
 )
+from marketplace.web.admin.audit_view import ACTION_LABELS, audit_row
 from marketplace.web.admin.blueprint import bp
-from marketplace.web.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberForm, RolesForm
+from marketplace.web.admin.forms import KIND_LABELS, ROLE_LABELS, InviteForm, MemberDataForm, MemberForm, RolesForm
 from marketplace.web.admin.queries import audit_statement, members_statement, users_statement
 
 
@@ -63,7 +67,9 @@ def members() -> Response | tuple[str, int]:
     form = MemberForm()
     if form.validate_on_submit():
         with errors_on(form):
-            member = admit_member(current_user, name=form.name.data, kind=MemberKind(form.kind.data))
+            member = admit_member(
+                current_user, name=form.name.data, kind=MemberKind(form.kind.data), **_member_data(form)
+            )
             if form.admin_email.data:
                 invite_user(
                     current_user,
@@ -79,6 +85,28 @@ def members() -> Response | tuple[str, int]:
     return render_template(
         "admin/members.html", members=rows, form=form, action_form=ActionForm(), kind_labels=KIND_LABELS
     ), status
+
+
+def _member_data(form: MemberDataForm) -> dict[str, str | None]:
+    return {name: getattr(form, name).data for name in MEMBER_DATA_FIELDS}
+
+
+@bp.route("/members/<int:member_id>/data", methods=["GET", "POST"])
+@login_required
+@writes
+def member_data(member_id: int) -> Response | tuple[str, int]:
+    """The master data invoices need: the operator's admins for every member, a member admin for its own."""
+    member = db.session.get(Member, member_id)
+    if member is None or not current_user.can_edit_member_data(member.id):
+        abort(404)
+    form = MemberDataForm(obj=member)
+    if form.validate_on_submit():
+        with errors_on(form):
+            update_member_data(current_user, member, **_member_data(form))
+            flash(_("Die Stammdaten von „%(name)s“ sind gespeichert.", name=member.name), "success")
+            return redirect(url_for("admin.member_data", member_id=member.id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("admin/member_data.html", member=member, form=form), status
 
 
 @bp.post("/members/<int:member_id>/<any(suspend, admit):action>")
@@ -187,4 +215,15 @@ def audit() -> str:
     )
     result = paginate(audit_statement(member_id, action), page, per_page, scalars=False)
     members = list(db.session.scalars(members_statement())) if current_user.is_operator_admin else []
-    return render_template("admin/audit.html", page=result, member_id=member_id, action=action or "", members=members)
+    lang = str(get_locale())
+    rows = [(audit_row(event, lang), actor) for event, actor in result.items]
+    actions = sorted(((key, str(label)) for key, label in ACTION_LABELS.items()), key=lambda pair: pair[1])
+    return render_template(
+        "admin/audit.html",
+        page=result,
+        rows=rows,
+        member_id=member_id,
+        action=action or "",
+        actions=actions,
+        members=members,
+    )
