@@ -59,6 +59,10 @@ class BaseConfig:
     #: With Redis, jobs wait in a queue there for `flask billing worker`; without it they run in a thread of
     #: the process that started them (marketplace/monthend/jobs.py).
     REDIS_URL = _env("REDIS_URL")
+    #: Where people reach the site, e.g. ``https://boerse.kopit.example``: e-mails link there (absolute links,
+    #: written outside any request, e.g. by a billing run from the CLI). Without it a request's own address is
+    #: used, and outside a request ``http://127.0.0.1:5000`` (development only).
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", _env("BASE_URL"))
     #: The day the application believes it is; tests and demos pin it, production leaves it unset.
     MARKETPLACE_TODAY = _env("MARKETPLACE_TODAY")
     #: The DATEV export's settings as JSON: chart, consultant and client number, accounts, per member

@@ -21,6 +21,7 @@ register_document_route(api_bp)
 from marketplace.api import limits, auth, views
 from marketplace.api import ledger
 from marketplace.api import settlement
+from marketplace.api import charges
 from marketplace.api import months
 from marketplace.api import corrections
 from marketplace.api import members
@@ -40,7 +41,7 @@ NO_STORE_PATHS = (
 
 @api_bp.after_request
 def no_store_for_money(response: Response) -> Response:
-    if request.path.startswith(NO_STORE_PATHS):
+    if request.path.startswith(NO_STORE_PATHS) or request.path.endswith("/charges"):
         response.headers["Cache-Control"] = "no-store"
     return response
 

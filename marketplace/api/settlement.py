@@ -16,7 +16,7 @@ from marketplace.api.schemas import PageLinks, PeriodOrAll, PeriodStr, page_out,
 from marketplace.api.spec import BINARY, ApiModel, Money, QueryModel, Raw, RawBody, money, operation
 from marketplace.core.errors import PermissionDenied
 from marketplace.core.pagination import MAX_PAGE, MAX_PER_PAGE, paginate
-from marketplace.members.models import User
+from marketplace.members.models import Role, User
 from marketplace.members.permissions import require_operator_finance
 from marketplace.payments.collection import collect_settlement
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
@@ -39,6 +39,11 @@ from marketplace.settlement.release import overdue_clause
 def _require_finance(user: User) -> None:
     if not user.is_finance:
         raise PermissionDenied("Rechnungen und Verrechnungen sieht nur die Finanzabteilung.")
+
+
+def _require_invoice_reader(user: User) -> None:
+    if not (user.is_finance or user.has_role(Role.BUYER, Role.PROVIDER)):
+        raise PermissionDenied("Rechnungen sehen die Finanzabteilung, die Einkäufer und die Anbieter des Mitglieds.")
 
 
 class PartyOut(ApiModel):
@@ -182,9 +187,10 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
 def list_invoices(query: InvoicesQuery) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Invoices and credit notes the caller's member issued or received (operator finance: all),
     optionally of one month (`period`, the closed month that issued them) or with one release state
-    (`release=overdue`: invoices still pending after their release deadline, for the operator's follow-up)."""
+    (`release=overdue`: invoices still pending after their release deadline, for the operator's follow-up).
+    Read-only also for buyers (the invoices their member received) and provider staff (those it issued)."""
     user = api_user()
-    _require_finance(user)
+    _require_invoice_reader(user)
     statement = invoices_statement(user, query.period)
     if query.release == "overdue":
         statement = statement.where(overdue_clause())
@@ -208,7 +214,7 @@ def invoice_xrechnung(invoice_id: int) -> Response:
     """The XRechnung XML of an invoice or credit note of the caller's member; 404 for others. The same bytes
     as `application/octet-stream` for a client that asks for that (`Accept`), e.g. to store the file as is."""
     user = api_user()
-    _require_finance(user)
+    _require_invoice_reader(user)
     invoice = invoice_for(user, invoice_id)
     mimetype = request.accept_mimetypes.best_match(["application/xml", BINARY]) or "application/xml"
     return Response(

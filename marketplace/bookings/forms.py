@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, StringField, TextAreaField
+from wtforms import DateField, HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from marketplace.bookings.models import MAX_BOOKING_QUANTITY, USAGE_QUANTITY_PLACES
@@ -57,6 +57,9 @@ class CancelForm(Form):
         description=_l("Leer lassen: zum frühestmöglichen Tag nach Kündigungsfrist und Mindestlaufzeit."),
     )
     reason = TextAreaField(_l("Grund (optional)"), validators=[Optional(), Length(max=2000)])
+    #: "1" once the user saw the confirmation page with the end date and what is still charged; without it
+    #: the form only leads to that page and ends nothing.
+    confirmed = HiddenField()
 
 
 class MessageForm(Form):

@@ -9,6 +9,7 @@ capacity queue up and the capacity is never exceeded.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 
+from marketplace.bookings.costs import MonthShare, pro_rata_months, terms_of
 from marketplace.bookings.models import (
     BILLABLE_STATUSES,
     COMMITTED_STATUSES,
@@ -57,7 +59,7 @@ from marketplace.core.events import (
 )
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
-from marketplace.core.money import MAX_CHARGE_CENTS, AmountError, charge_cents, format_eur, parse_api_decimal
+from marketplace.core.money import MAX_CHARGE_CENTS, AmountError, charge_cents, format_eur, parse_api_decimal, vat_cents
 from marketplace.core.timeutil import month_bounds, parse_period, today, utcnow
 from marketplace.extensions import db
 from marketplace.members.invoice_profiles import invoice_profile_of, reference_problem
@@ -377,14 +379,97 @@ def minimum_term_end(booking: Booking) -> date | None:
 
 
 def earliest_cancellation(booking: Booking) -> date:
-    """The earliest effective end date of a cancellation made today (notice period and minimum term)."""
+    """The earliest last day of a booking cancelled today (notice period and minimum term), never before its
+    start: a booking whose notice runs out before it begins can be called off at no cost instead
+    (`cancels_before_start`)."""
     earliest = today() + timedelta(days=booking.notice_period_days or 0)
     term_end = minimum_term_end(booking)
-    return max(earliest, term_end) if term_end is not None else earliest
+    if term_end is not None:
+        earliest = max(earliest, term_end)
+    return max(earliest, booking.starts_on)
+
+
+def cancels_before_start(booking: Booking) -> bool:
+    """Whether a cancellation made today may still call the booking off before its first day (nothing is
+    charged then): the notice period ends before the start and there is no minimum term."""
+    notice_end = today() + timedelta(days=booking.notice_period_days or 0)
+    return notice_end < booking.starts_on and minimum_term_end(booking) is None
 
 
 def _fmt(day: date) -> str:
     return day.strftime("%d.%m.%Y")
+
+
+def _cancellation_end(booking: Booking, ends_on: date | None) -> date:
+    """The last billed day a cancellation to `ends_on` (None: as early as possible) gives the booking; the
+    day before its start when it is called off before it began. Conflict when the date falls inside the
+    notice period or the minimum term, or the booking ends earlier anyway."""
+    notice_end = today() + timedelta(days=booking.notice_period_days or 0)
+    term_end = minimum_term_end(booking)
+    effective = ends_on or notice_end
+    if effective < notice_end:
+        raise Conflict(
+            "Die Kündigungsfrist beträgt %(notice_period_days)s Tage: die Buchung kann frühestens zum "
+            "%(notice_end)s enden.",
+            notice_period_days=booking.notice_period_days,
+            notice_end=_fmt(max(notice_end, booking.starts_on)),
+        )
+    if term_end is not None and effective < term_end:
+        raise Conflict(
+            "Die Kündigung fällt in die Mindestlaufzeit von %(minimum_term_months)s Monaten: die "
+            "Buchung kann frühestens zum %(term_end)s enden.",
+            minimum_term_months=booking.minimum_term_months,
+            term_end=_fmt(term_end),
+        )
+    if booking.ends_on is not None and effective >= booking.ends_on:
+        raise Conflict("Die Buchung endet ohnehin am %(ends_on)s.", ends_on=_fmt(booking.ends_on))
+    if effective < booking.starts_on:
+        # cancelled before it began: it ends the day before its start, so no day is billed
+        effective = booking.starts_on - timedelta(days=1)
+    return effective
+
+
+@dataclass(frozen=True)
+class CancellationPreview:
+    """What a cancellation to a date means, shown before the user confirms it: the last day, whether the
+    booking is called off before it began, and the months still to be charged (net pro rata, and VAT)."""
+
+    ends_on: date
+    before_start: bool
+    recurring: bool
+    months: list[MonthShare]
+    net_cents: int
+    vat_cents: int
+
+    @property
+    def gross_cents(self) -> int:
+        return self.net_cents + self.vat_cents
+
+
+def preview_cancellation(
+    actor: User, booking: Booking, ends_on: date | None = None, charged: Collection[str] = ()
+) -> CancellationPreview:
+    """The consequence of `cancel_booking(actor, booking, ends_on=ends_on)` without doing it: the same checks
+    (PermissionDenied, Conflict), then the months up to the new end that are not in `charged` (the months
+    the ledger charged already, which the caller reads: bookings does not ask the ledger)."""
+    if not booking.can_cancel(actor):
+        raise PermissionDenied("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen.")
+    if effective_status(booking, today()) not in COMMITTED_STATUSES:
+        raise Conflict(
+            "Die Buchung %(booking)s ist „%(status)s“ und kann nicht gekündigt werden.",
+            booking=booking.id,
+            status=effective_status(booking, today()).value,
+        )
+    effective = _cancellation_end(booking, ends_on)
+    before_start = effective < booking.starts_on
+    terms = terms_of(booking)
+    months: list[MonthShare] = []
+    if terms.unit.recurring and not before_start:
+        months = [m for m in pro_rata_months(booking, booking.starts_on, effective) if m.period not in charged]
+    net = sum(m.net_cents for m in months)
+    return CancellationPreview(
+        effective, before_start, terms.unit.recurring, months, net, vat_cents(net, terms.vat_rate)
+    )
 
 
 def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: date | None = None) -> Booking:
@@ -408,29 +493,8 @@ def cancel_booking(actor: User, booking: Booking, reason: str = "", *, ends_on: 
             booking=booking.id,
             status=booking.status.value,
         )
-    notice_end = today() + timedelta(days=booking.notice_period_days or 0)
-    term_end = minimum_term_end(booking)
-    effective = ends_on or notice_end
-    if effective < notice_end:
-        raise Conflict(
-            "Die Kündigungsfrist beträgt %(notice_period_days)s Tage: die Buchung kann frühestens zum "
-            "%(notice_end)s enden.",
-            notice_period_days=booking.notice_period_days,
-            notice_end=_fmt(notice_end),
-        )
-    if term_end is not None and effective < term_end:
-        raise Conflict(
-            "Die Kündigung fällt in die Mindestlaufzeit von %(minimum_term_months)s Monaten: die "
-            "Buchung kann frühestens zum %(term_end)s enden.",
-            minimum_term_months=booking.minimum_term_months,
-            term_end=_fmt(term_end),
-        )
-    if booking.ends_on is not None and effective >= booking.ends_on:
-        raise Conflict("Die Buchung endet ohnehin am %(ends_on)s.", ends_on=_fmt(booking.ends_on))
     before = {"status": booking.status.value, "ends_on": booking.ends_on.isoformat() if booking.ends_on else None}
-    if effective < booking.starts_on:
-        # cancelled before it began: it ends the day before its start, so no day is billed
-        effective = booking.starts_on - timedelta(days=1)
+    effective = _cancellation_end(booking, ends_on)
     booking.ends_on = effective
     booking.cancelled_at = utcnow()
     happened.append(_transition(booking, BookingStatus.CANCELLED, actor, note=reason))

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from marketplace.bookings.costs import monthly_cost, terms_of, usage_cents
 from marketplace.bookings.forms import (
     BookingRequestForm,
     CancelForm,
@@ -33,11 +34,13 @@ from marketplace.bookings.operations import (
     BookingRequest,
     accept_booking,
     cancel_booking,
+    cancels_before_start,
     confirm_usage,
     decline_booking,
     dispute_usage,
     earliest_cancellation,
     post_message,
+    preview_cancellation,
     record_usage,
     request_booking,
     review_deadline,
@@ -58,6 +61,24 @@ from marketplace.members.invoice_profiles import invoice_profile_of
 from marketplace.members.models import InvoiceReference, Role
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+
+#: Where the settlement area puts its function booking -> months charged (net, credits, VAT, documents):
+#: the page is the bookings', the charges are the ledger's and the invoices the settlement's, which build on
+#: bookings, not the other way round.
+BOOKING_CHARGES = "bookings.charges"
+
+
+def booking_costs(booking: Booking) -> dict[str, Any]:
+    """The money of the booking page: the price terms, a full month's estimate (recurring services) and,
+    once billed, each month's charges with their invoices."""
+    charges_of = current_app.extensions.get(BOOKING_CHARGES)
+    billed = booking.unit_price_cents is not None and charges_of is not None
+    return {
+        "terms": terms_of(booking),
+        "monthly": monthly_cost(booking),
+        "months": charges_of(booking) if billed else [],
+        "usage_cents": usage_cents,
+    }
 
 
 def _request_form() -> BookingRequestForm:
@@ -174,7 +195,9 @@ def render_booking(
         shown_status=shown_status,
         history=_history(booking),
         earliest_end=earliest_cancellation(booking) if can_cancel else None,
+        before_start=can_cancel and cancels_before_start(booking),
         can_cancel=can_cancel,
+        costs=booking_costs(booking),
         can_edit_references=booking.can_edit_references(current_user) and booking.invoiced_at is None,
         review_deadline=review_deadline,
         dispute_usage_id=dispute_usage_id,
@@ -193,12 +216,29 @@ def show(booking_id: int) -> tuple[str, int]:
 @login_required
 @writes
 def cancel(booking_id: int) -> Response | tuple[str, int]:
+    """First the confirmation page (end date, what is still charged); only its button ends the booking."""
     booking = booking_for(current_user, booking_id)
     form = CancelForm(prefix="cancel")
     if form.validate_on_submit():
-        cancel_booking(current_user, booking, form.reason.data or "", ends_on=form.ends_on.data)
-        flash(_("Die Buchung ist gekündigt; sie endet am %(day)s.", day=format_date(booking.ends_on)), "info")
-        return redirect(url_for("bookings.show", booking_id=booking_id))
+        if form.confirmed.data != "1":
+            with errors_on(form, Conflict):
+                costs = booking_costs(booking)
+                charged = {month.period for month in costs["months"] if month.net_cents}
+                preview = preview_cancellation(current_user, booking, form.ends_on.data, charged)
+                confirm = CancelForm(
+                    prefix="cancel", formdata=None, ends_on=preview.ends_on, reason=form.reason.data, confirmed="1"
+                )
+                return render_template(
+                    "bookings/cancel.html", booking=booking, preview=preview, form=confirm, costs=costs
+                ), 200
+            return render_booking(booking, 422, cancel_form=form)
+        with errors_on(form, Conflict, InvalidInput):
+            cancel_booking(current_user, booking, form.reason.data or "", ends_on=form.ends_on.data)
+            if booking.ends_on is not None and booking.ends_on < booking.starts_on:
+                flash(_("Die Buchung ist storniert, bevor sie begann; es wird nichts berechnet."), "info")
+            else:
+                flash(_("Die Buchung ist gekündigt; sie endet am %(day)s.", day=format_date(booking.ends_on)), "info")
+            return redirect(url_for("bookings.show", booking_id=booking_id))
     return render_booking(booking, 422, cancel_form=form)
 
 

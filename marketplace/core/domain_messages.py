@@ -33,6 +33,7 @@ MESSAGES = [
     _l("Die Anfrage enthält ungültige Felder."),
     # marketplace/api/settlement.py
     _l("Rechnungen und Verrechnungen sieht nur die Finanzabteilung."),
+    _l("Rechnungen sehen die Finanzabteilung, die Einkäufer und die Anbieter des Mitglieds."),
     # marketplace/api/spec.py
     _l("Die Abfrageparameter sind ungültig."),
     _l("Das gibt es nicht."),
@@ -63,8 +64,6 @@ MESSAGES = [
     _l("Nur der Anbieter kann diese Anfrage ablehnen."),
     _l("Der Grund hat höchstens %(max_note)s Zeichen."),
     _l("Nur die anfragende Stelle kann die Anfrage zurückziehen."),
-    _l("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen."),
-    _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht gekündigt werden."),
     _l(
         "Die Kündigungsfrist beträgt %(notice_period_days)s Tage: die Buchung kann frühestens zum %(notice_end)s enden."
     ),
@@ -72,6 +71,8 @@ MESSAGES = [
         "Die Kündigung fällt in die Mindestlaufzeit von %(minimum_term_months)s Monaten: die Buchung kann frühestens zum %(term_end)s enden."
     ),
     _l("Die Buchung endet ohnehin am %(ends_on)s."),
+    _l("Nur die Einkäufer der abnehmenden Stelle oder der Anbieter können kündigen."),
+    _l("Die Buchung %(booking)s ist „%(status)s“ und kann nicht gekündigt werden."),
     _l("Bitte die Menge als Zahl angeben, z. B. 12,5."),
     _l("Die Menge muss zwischen 0 und 10.000.000.000 liegen."),
     _l("Die Menge hat höchstens drei Nachkommastellen."),
@@ -173,13 +174,17 @@ MESSAGES = [
     _l("Für diese Leistung gibt es für %(year)s bereits eine Kostenteilung."),
     _l("Der Beitritt muss spätestens am %(last)s liegen."),
     _l("Der Anbieter trägt die Kosten nicht als Teilnehmer."),
+    _l("Der Betreiber der Leistungsbörse nimmt an Kostenteilungen nicht teil."),
     _l("%(member)s ist kein aktives Mitglied."),
     _l("%(member)s nimmt an dieser Kostenteilung bereits teil."),
+    _l("%(member)s ist bereits eingeladen; die Antwort steht noch aus."),
     _l("Die Einwohnerzahl ist höchstens 2.147.483.647."),
     _l("Das Gewicht ist höchstens 999.999.999,99999."),
     _l("Das Gewicht hat höchstens fünf Nachkommastellen."),
     _l("Bitte ein Gewicht größer als 0 angeben."),
     _l("Für %(member)s ist kein Königsteiner Schlüssel %(year)s hinterlegt; der Betreiber trägt ihn ein."),
+    _l("Nur die Beschäftigten des eingeladenen Mitglieds können die Einladung beantworten."),
+    _l("Diese Einladung ist bereits beantwortet."),
     _l("Für %(member)s sind schon Abschläge berechnet; bitte stattdessen den Austritt eintragen."),
     _l("Nur der Betreiber trägt den Königsteiner Schlüssel ein."),
     _l("Bitte einen Anteil größer als 0 und höchstens 100 angeben."),

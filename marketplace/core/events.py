@@ -49,6 +49,9 @@ __all__ = [
     "CorrectionChanged",
     "CorrectionOpened",
     "CorrectionResolved",
+    "CostSharingAnswered",
+    "CostSharingInvited",
+    "CostSharingParticipation",
     "Event",
     "InstructionState",
     "InvoiceIssued",
@@ -454,6 +457,35 @@ class PaymentFailed(PaymentChanged):
 
 
 # --- members (announced by marketplace.members.operations) ---------------------------------------------
+
+
+# --- cost sharing (announced by marketplace.costsharing) ----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CostSharingParticipation(Event):
+    """A member's participation in a cost-sharing plan, as it is after the change."""
+
+    plan_id: int
+    participant_id: int
+    member_id: int
+    provider_id: int
+    service_title: str
+    year: int
+    state: str  # invited, accepted, declined
+    #: The member's expected annual share at the planned cost, in cents, were it to take part (or as it does).
+    expected_cents: int
+    actor_id: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CostSharingInvited(CostSharingParticipation):
+    """The provider invited a member to share a service's cost; the member's staff answer."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CostSharingAnswered(CostSharingParticipation):
+    """The member's staff accepted or declined; the shares of the others change with it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -165,6 +165,17 @@ def charge_cents(unit_price_cents: int, quantity: Decimal | int) -> int:
         raise AmountError(str(quantity)) from exc
 
 
+def prorated_cents(unit_price_cents: int, quantity: int | Decimal, days: int, days_in_month: int) -> int:
+    """The DESIGN rule ``round_half_up(unit_price * quantity * billable_days / days_in_month, 2)`` in cents."""
+    exact = Decimal(unit_price_cents) * Decimal(quantity) * Decimal(days) / Decimal(days_in_month)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def vat_cents(net_cents: int, rate: Decimal) -> int:
+    """``round_half_up(net × rate / 100)`` in cents: the VAT of a net amount at a rate in percent."""
+    return int((Decimal(net_cents) * Decimal(rate) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def format_eur(cents: int, locale: str = "de_DE") -> str:
     """Cents as the reader expects them: ``1.234,57 €`` in German."""
     return format_currency(from_cents(cents), "EUR", locale=locale)

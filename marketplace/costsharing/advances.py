@@ -151,7 +151,7 @@ def prepare(period: str) -> PendingAdvances:
             schedules = planned_advances(plan)
         except InvalidInput:  # a weight is missing: the plan's page names it; the rest is billed
             continue
-        for participant in plan.participants:
+        for participant in plan.enrolled:  # nothing is charged before the member accepted
             cents = schedules.get(participant.id, [0] * 12)[first.month - 1]
             if cents <= 0 or (plan.id, participant.member_id) in charged:
                 continue

@@ -37,6 +37,18 @@ class AllocationKey(enum.StrEnum):
     CUSTOM = "custom"  # frei vereinbarte Gewichte
 
 
+class ParticipantState(enum.StrEnum):
+    """A member joins a plan only by its own consent: the provider invites, the member's staff answer."""
+
+    INVITED = "invited"  # asked; carries no share and is charged nothing
+    ACCEPTED = "accepted"  # takes part: the key is applied over the accepted participants
+    DECLINED = "declined"  # said no; the provider may invite again
+
+
+#: Member roles whose holders may accept or decline an invitation for their member.
+CONSENTING_ROLES = (Role.BUYER, Role.MEMBER_FINANCE, Role.MEMBER_ADMIN)
+
+
 class PlanStatus(enum.StrEnum):
     OPEN = "open"  # advances are charged monthly
     TRUED_UP = "trued_up"  # the actual cost is settled; nothing more is charged
@@ -84,13 +96,18 @@ class CostSharingPlan(db.Model):
         return user.member_id == self.provider_id and Role.PROVIDER in user.roles
 
     def can_view(self, user: User) -> bool:
-        """The provider, operator finance, and the members taking part (their own share only)."""
+        """The provider, operator finance, and the members taking part or invited (their own share only)."""
         if user.member_id == self.provider_id or user.is_operator_finance:
             return True
         return any(p.member_id == user.member_id for p in self.participants)
 
     def participant_of(self, member_id: int) -> Participant | None:
         return next((p for p in self.participants if p.member_id == member_id), None)
+
+    @property
+    def enrolled(self) -> list[Participant]:
+        """The participants who accepted: only they carry a share and are charged."""
+        return [p for p in self.participants if p.state is ParticipantState.ACCEPTED]
 
 
 # Bounds of the participants' and Königstein columns, for the forms and the operations (PostgreSQL refuses
@@ -128,9 +145,25 @@ class Participant(db.Model):
     population_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Invited by the provider, then accepted or declined by the member's staff (rows from before
+    #: invitations existed count as accepted: the server default).
+    state: Mapped[ParticipantState] = mapped_column(
+        str_enum(ParticipantState, "cost_sharing_participant_state"),
+        nullable=False,
+        default=ParticipantState.INVITED,
+        server_default=ParticipantState.ACCEPTED.value,
+        index=True,
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     plan: Mapped[CostSharingPlan] = relationship(back_populates="participants")
     member: Mapped[Member] = relationship(lazy="joined")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")
+
+    def can_answer(self, user: User) -> bool:
+        """The invited member's staff (buyers, finance, member admins) accept or decline."""
+        return user.member_id == self.member_id and user.has_role(*CONSENTING_ROLES)
 
 
 class KoenigsteinValue(db.Model):

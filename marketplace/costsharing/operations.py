@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
-from marketplace.core.events import announce
+from marketplace.core.events import CostSharingAnswered, CostSharingInvited, CostSharingParticipation, announce
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import today, utcnow
@@ -29,10 +29,17 @@ from marketplace.costsharing.models import (
     CostSharingPlan,
     KoenigsteinValue,
     Participant,
+    ParticipantState,
     PlanStatus,
     TrueUp,
 )
-from marketplace.costsharing.queries import advance_invoices, koenigstein_values, plan_year_bounds, share_rows
+from marketplace.costsharing.queries import (
+    advance_invoices,
+    expected_share,
+    koenigstein_values,
+    plan_year_bounds,
+    share_rows,
+)
 from marketplace.extensions import db
 from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, current_period, post_transfers, require_billable_period
@@ -160,19 +167,27 @@ def add_participant(
     population: int | None = None,
     population_date: date | None = None,
 ) -> Participant:
-    """A member takes part from `joins_on` (until `leaves_on`, inclusive) with its key's weight.
+    """The provider invites a member to take part from `joins_on` (until `leaves_on`, inclusive) with its
+    key's weight. The member takes part, carries a share and is charged only once its staff accepted
+    (`accept_invitation`); a member that declined may be invited again.
 
     Raises InvalidInput (dates, a missing or non-positive weight or population, no Königsteiner value
-    for the year), PermissionDenied, Conflict (already taking part, plan trued up, provider itself).
+    for the year), PermissionDenied, Conflict (already invited or taking part, plan trued up, provider
+    itself, the operator).
     """
     _require_manager(plan, actor)
     _require_open(plan)
     if member.id == plan.provider_id:
         raise Conflict("Der Anbieter trägt die Kosten nicht als Teilnehmer.")
+    if member.is_operator:
+        raise Conflict("Der Betreiber der Leistungsbörse nimmt an Kostenteilungen nicht teil.")
     if not member.active:
         raise Conflict("%(member)s ist kein aktives Mitglied.", member=member.name)
-    if plan.participant_of(member.id) is not None:
+    existing = plan.participant_of(member.id)
+    if existing is not None and existing.state is ParticipantState.ACCEPTED:
         raise Conflict("%(member)s nimmt an dieser Kostenteilung bereits teil.", member=member.name)
+    if existing is not None and existing.state is ParticipantState.INVITED:
+        raise Conflict("%(member)s ist bereits eingeladen; die Antwort steht noch aus.", member=member.name)
     _check_dates(plan, joins_on, leaves_on)
     key = plan.allocation_key
     if population is not None and population > MAX_POPULATION:
@@ -195,27 +210,89 @@ def add_participant(
             member=member.name,
             year=plan.year,
         )
-    participant = Participant(
-        plan_id=plan.id,
-        member_id=member.id,
-        joins_on=joins_on,
-        leaves_on=leaves_on,
-        weight=weight if key is AllocationKey.CUSTOM else None,
-        population=population if key is AllocationKey.POPULATION else None,
-        population_date=population_date if key is AllocationKey.POPULATION else None,
-        created_by_id=actor.id,
-    )
-    db.session.add(participant)
+    terms = {
+        "joins_on": joins_on,
+        "leaves_on": leaves_on,
+        "weight": weight if key is AllocationKey.CUSTOM else None,
+        "population": population if key is AllocationKey.POPULATION else None,
+        "population_date": population_date if key is AllocationKey.POPULATION else None,
+    }
+    if existing is not None:  # declined before: invited again with the new terms
+        participant = existing
+        for name, value in terms.items():
+            setattr(participant, name, value)
+        participant.state = ParticipantState.INVITED
+        participant.decided_at = None
+        participant.decided_by_id = None
+    else:
+        participant = Participant(plan_id=plan.id, member_id=member.id, created_by_id=actor.id, **terms)
+        participant.state = ParticipantState.INVITED
+        db.session.add(participant)
     db.session.flush()
     db.session.refresh(plan, ["participants"])
     record_audit(
         actor,
-        "cost_sharing.participant_added",
+        "cost_sharing.participant_invited",
         participant,
         member_id=plan.provider_id,
         data={"plan": plan.id, "member": member.id, "joins_on": joins_on.isoformat()},
     )
+    announce(_participation_event(CostSharingInvited, plan, participant, actor))
     return participant
+
+
+def _participation_event(
+    kind: type[CostSharingParticipation], plan: CostSharingPlan, participant: Participant, actor: User
+) -> CostSharingParticipation:
+    _percent, expected = expected_share(plan, participant)
+    return kind(
+        plan_id=plan.id,
+        participant_id=participant.id,
+        member_id=participant.member_id,
+        provider_id=plan.provider_id,
+        service_title=plan.service.title,
+        year=plan.year,
+        state=participant.state.value,
+        expected_cents=expected,
+        actor_id=actor.id,
+    )
+
+
+def _answer(actor: User, participant: Participant, state: ParticipantState) -> Participant:
+    if not participant.can_answer(actor):
+        raise PermissionDenied("Nur die Beschäftigten des eingeladenen Mitglieds können die Einladung beantworten.")
+    plan = db.session.scalar(
+        locked(select(CostSharingPlan).where(CostSharingPlan.id == participant.plan_id), CostSharingPlan)
+    )
+    _require_open(plan)
+    participant = db.session.scalar(locked(select(Participant).where(Participant.id == participant.id), Participant))
+    if participant.state is not ParticipantState.INVITED:
+        raise Conflict("Diese Einladung ist bereits beantwortet.")
+    participant.state = state
+    participant.decided_at = utcnow()
+    participant.decided_by_id = actor.id
+    db.session.flush()
+    db.session.refresh(plan, ["participants"])
+    record_audit(
+        actor,
+        f"cost_sharing.invitation_{state.value}",
+        participant,
+        member_id=participant.member_id,
+        data={"plan": plan.id},
+    )
+    announce(_participation_event(CostSharingAnswered, plan, participant, actor))
+    return participant
+
+
+def accept_invitation(actor: User, participant: Participant) -> Participant:
+    """The member's staff accept: from now on the member carries its share and is charged its advances;
+    the other participants' shares change with it. PermissionDenied, Conflict (answered, plan trued up)."""
+    return _answer(actor, participant, ParticipantState.ACCEPTED)
+
+
+def decline_invitation(actor: User, participant: Participant) -> Participant:
+    """The member's staff decline: the member takes no part and is charged nothing."""
+    return _answer(actor, participant, ParticipantState.DECLINED)
 
 
 def set_leaving(actor: User, participant: Participant, leaves_on: date | None) -> Participant:

@@ -27,6 +27,7 @@ from marketplace.costsharing.models import (
     CostSharingPlan,
     KoenigsteinValue,
     Participant,
+    ParticipantState,
     PlanStatus,
     TrueUp,
 )
@@ -70,12 +71,51 @@ def key_weight(plan: CostSharingPlan, participant: Participant, koenigstein: dic
     return Decimal(participant.weight)
 
 
-def stakes(plan: CostSharingPlan) -> list[tuple[Participant, Stake]]:
+def stakes(plan: CostSharingPlan, also: Participant | None = None) -> list[tuple[Participant, Stake]]:
+    """The accepted participants' stakes (the key applies over those who accepted), plus `also` if given (an
+    invitee, to show what its share would be)."""
     koenigstein = koenigstein_values(plan.year) if plan.allocation_key is AllocationKey.KOENIGSTEIN else {}
+    members = plan.enrolled
+    if also is not None and also not in members:
+        members = [*members, also]
     return [
-        (p, Stake(weight=key_weight(plan, p, koenigstein), joins_on=p.joins_on, leaves_on=p.leaves_on))
-        for p in plan.participants
+        (p, Stake(weight=key_weight(plan, p, koenigstein), joins_on=p.joins_on, leaves_on=p.leaves_on)) for p in members
     ]
+
+
+def expected_share(plan: CostSharingPlan, participant: Participant) -> tuple[Decimal, int]:
+    """(share in percent, annual amount at the planned cost in cents) of `participant` if it takes part
+    together with those who accepted; (0, 0) when nobody would carry weight or a weight is missing."""
+    try:
+        pairs = stakes(plan, also=participant)
+    except InvalidInput:
+        return Decimal(0), 0
+    if not carries_weight(pairs, plan.year):
+        return Decimal(0), 0
+    amounts = annual_amounts(plan.planned_cost_cents, [stake for _p, stake in pairs], plan.year)
+    weighted = [Fraction(stake.weight) * year_days(stake, plan.year) for _p, stake in pairs]
+    total = sum(weighted)
+    for (p, _stake), amount, weight in zip(pairs, amounts, weighted, strict=True):
+        if p is participant:
+            share = (
+                Decimal(weight.numerator)
+                / Decimal(weight.denominator)
+                * 100
+                / (Decimal(total.numerator) / Decimal(total.denominator))
+            )
+            return share.quantize(Decimal("0.01")), amount
+    return Decimal(0), 0
+
+
+def invitations_of(member_id: int) -> list[Participant]:
+    """The member's open invitations to cost-sharing plans, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Participant)
+            .where(Participant.member_id == member_id, Participant.state == ParticipantState.INVITED)
+            .order_by(Participant.created_at, Participant.id)
+        )
+    )
 
 
 def carries_weight(pairs: list[tuple[Participant, Stake]], year: int) -> bool:

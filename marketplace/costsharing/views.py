@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from marketplace.catalogue.models import Service
-from marketplace.core.edge import errors_on, writes
+from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import InvalidInput
 from marketplace.core.forms import ActionForm
 from marketplace.core.money import AmountError, cents_to_str, from_cents, parse_amount, to_cents
@@ -30,7 +30,7 @@ from marketplace.costsharing.forms import (
     PlannedCostForm,
     TrueUpForm,
 )
-from marketplace.costsharing.models import AllocationKey, CostSharingPlan, Participant, PlanStatus
+from marketplace.costsharing.models import AllocationKey, CostSharingPlan, Participant, ParticipantState, PlanStatus
 from marketplace.extensions import db
 from marketplace.members.models import Member, Role
 from marketplace.settlement.models import Invoice
@@ -143,9 +143,42 @@ def create() -> Response | tuple[str, int]:
 
 
 def _participant_form(plan: CostSharingPlan) -> ParticipantForm:
+    """The invitation form offers the members that may still be invited: not the provider, not the operator,
+    not those invited or taking part already (a member that declined may be asked again)."""
     form = ParticipantForm(prefix="p")
-    form.member_id.choices = _members(plan.provider_id)  # taking part twice is refused with a message
+    taken = {p.member_id for p in plan.participants if p.state is not ParticipantState.DECLINED}
+    operators = set(db.session.scalars(select(Member.id).where(Member.is_operator.is_(True))))
+    form.member_id.choices = [
+        (member_id, name) for member_id, name in _members(plan.provider_id) if member_id not in taken | operators
+    ]
     return form
+
+
+def _own_participation(plan: CostSharingPlan) -> dict[str, object] | None:
+    """The viewer's member's invitation or participation, with its expected share (None for the provider)."""
+    if current_user.member_id == plan.provider_id:
+        return None
+    participant = plan.participant_of(current_user.member_id)
+    if participant is None:
+        return None
+    percent, cents = queries.expected_share(plan, participant)
+    return {
+        "participant": participant,
+        "percent": percent,
+        "cents": cents,
+        "can_answer": participant.can_answer(current_user) and plan.status is PlanStatus.OPEN,
+    }
+
+
+def _invitations_overview(plan: CostSharingPlan) -> list[dict[str, object]]:
+    """For the provider: who is invited or declined, with the share each would carry."""
+    rows = []
+    for participant in plan.participants:
+        if participant.state is ParticipantState.ACCEPTED:
+            continue
+        percent, cents = queries.expected_share(plan, participant)
+        rows.append({"participant": participant, "percent": percent, "cents": cents})
+    return rows
 
 
 def _render_plan(plan: CostSharingPlan, status: int = 200, **forms: object) -> tuple[str, int]:
@@ -182,6 +215,8 @@ def _render_plan(plan: CostSharingPlan, status: int = 200, **forms: object) -> t
         "reversed_advances": queries.reversed_advances(plan.id),
         "leave_forms": {p.id: LeaveForm(prefix=f"l{p.id}", leaves_on=p.leaves_on) for p in plan.participants},
         "invoices": {i.id: i for i in _invoices_of(plan)},
+        "own": _own_participation(plan),
+        "invitations": _invitations_overview(plan) if sees_all else [],
     }
     return render_template("costsharing/plan.html", **context), status
 
@@ -221,9 +256,36 @@ def add_participant(plan_id: int) -> Response | tuple[str, int]:
                 population=form.population.data,
                 population_date=form.population_date.data,
             )
-            flash(_("%(name)s nimmt teil.", name=member.name), "success")
+            flash(
+                _(
+                    "%(name)s ist eingeladen. Die Stelle nimmt teil und zahlt Abschläge erst, wenn sie zustimmt.",
+                    name=member.name,
+                ),
+                "success",
+            )
             return redirect(url_for("costsharing.show", plan_id=plan.id))
     return _render_plan(plan, 422, participant_form=form)
+
+
+@bp.post("/<int:plan_id>/invitation/<answer>")
+@login_required
+@writes
+def answer(plan_id: int, answer: str) -> Response:
+    """The invited member's staff accept or decline (the answer is in the path: accept or decline)."""
+    plan = _plan_or_404(plan_id)
+    participant = plan.participant_of(current_user.member_id)
+    if participant is None or answer not in ("accept", "decline"):
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with errors_flashed():
+        if answer == "accept":
+            operations.accept_invitation(current_user, participant)
+            flash(_("Ihre Stelle nimmt an der Kostenteilung teil."), "success")
+        else:
+            operations.decline_invitation(current_user, participant)
+            flash(_("Sie haben die Einladung abgelehnt; Ihrer Stelle wird nichts berechnet."), "info")
+    return redirect(url_for("costsharing.show", plan_id=plan.id))
 
 
 @bp.post("/<int:plan_id>/participants/<int:participant_id>/leave")

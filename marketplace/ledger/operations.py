@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select
 
 from marketplace.bookings.models import BILLABLE_STATUSES, Booking
 from marketplace.bookings.operations import mark_usage_credited
+from marketplace.core import money
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
@@ -457,9 +458,9 @@ def reverse_transfer(actor: User, transfer_id: int, reason: str) -> Transfer:
 
 
 def prorated_cents(unit_price_cents: int, quantity: int | Decimal, days: int, days_in_month: int) -> int:
-    """The DESIGN rule ``round_half_up(unit_price * quantity * billable_days / days_in_month, 2)`` in cents."""
-    exact = Decimal(unit_price_cents) * Decimal(quantity) * Decimal(days) / Decimal(days_in_month)
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """The DESIGN rule ``round_half_up(unit_price * quantity * billable_days / days_in_month, 2)`` in cents (the
+    one formula lives in core.money, where the booking page's estimates use it too)."""
+    return money.prorated_cents(unit_price_cents, quantity, days, days_in_month)
 
 
 def metered_cents(unit_price_cents: int, usage_quantity: Decimal) -> int:

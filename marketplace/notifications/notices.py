@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from marketplace.bookings.models import Booking
+from marketplace.catalogue.models import Unit
 from marketplace.core.events import (
     BillingRunCompleted,
     BookingAccepted,
@@ -19,18 +21,31 @@ from marketplace.core.events import (
     BookingRequested,
     CorrectionOpened,
     CorrectionResolved,
+    CostSharingAnswered,
+    CostSharingInvited,
     InvoiceReleaseOverdue,
     PasswordResetRequested,
+    SettlementCreated,
     UsageDisputed,
     UsageRecorded,
     UserInvited,
     subscribe,
 )
+from marketplace.core.money import charge_cents
+from marketplace.costsharing.models import CONSENTING_ROLES
 from marketplace.extensions import db
 from marketplace.members.models import Member, Role, User
 from marketplace.members.operations import INVITATION_DAYS, RESET_HOURS
 from marketplace.notifications.models import NotificationKind
-from marketplace.notifications.operations import base_url, member_staff, notify, notify_billed
+from marketplace.notifications.operations import (
+    base_url,
+    german_eur,
+    german_number,
+    member_staff,
+    notify,
+    notify_billed,
+)
+from marketplace.settlement.models import Settlement
 
 
 def _link(booking_id: int) -> str:
@@ -106,13 +121,29 @@ def booking_message_posted(event: BookingMessagePosted) -> None:
     )
 
 
+#: Units after a quantity in an e-mail.
+UNIT_NAMES = {
+    Unit.HOUR: "Stunden",
+    Unit.PIECE: "Stück",
+    Unit.GB_MONTH: "GB-Monate",
+    Unit.USER_MONTH: "Nutzer-Monate",
+}
+
+
 @subscribe(UsageRecorded)
 def usage_recorded(event: UsageRecorded) -> None:
+    booking = db.session.get(Booking, event.booking_id)
+    quantity = german_number(event.quantity)
+    if booking is not None and booking.unit in UNIT_NAMES:
+        quantity = f"{quantity} {UNIT_NAMES[booking.unit]}"
+    amount = ""
+    if booking is not None and booking.unit_price_cents is not None:
+        amount = f" (netto {german_eur(charge_cents(booking.unit_price_cents, event.quantity))})"
     notify(
         member_staff(event.buyer_id, Role.BUYER),
         NotificationKind.USAGE_ENTERED,
         f"Verbrauch {event.period} zu „{event.service_title}“ gemeldet",
-        f"{_name(event.provider_id)} hat für {event.period} eine Menge von {event.quantity.normalize():f} "
+        f"{_name(event.provider_id)} hat für {event.period} eine Menge von {quantity}{amount} "
         f"gemeldet. Bitte bestätigen oder bestreiten Sie sie innerhalb von 14 Tagen: "
         f"{_link(event.booking_id)}#verbrauch",
     )
@@ -136,6 +167,57 @@ def usage_disputed(event: UsageDisputed) -> None:
 def billing_run_completed(event: BillingRunCompleted) -> None:
     """The finance staff of each buyer the run charged (a rerun that charged nothing tells nobody)."""
     notify_billed(event.period, event.billed_buyer_ids)
+
+
+@subscribe(SettlementCreated)
+def settlement_created(event: SettlementCreated) -> None:
+    """The operator's other finance staff: a settlement waits for the second pair of eyes (four eyes)."""
+    settlement = db.session.get(Settlement, event.settlement_id)
+    creator_id = settlement.created_by_id if settlement is not None else None
+    operator = db.session.scalar(select(Member.id).where(Member.is_operator.is_(True)))
+    if operator is None:
+        return
+    approvers = [u for u in member_staff(operator, Role.OPERATOR_FINANCE) if u.id != creator_id]
+    volume = sum(p.amount_cents for p in event.positions if p.amount_cents > 0)
+    creator = db.session.get(User, creator_id) if creator_id is not None else None
+    notify(
+        approvers,
+        NotificationKind.BILLING,
+        f"Verrechnung {event.period} wartet auf Ihre Freigabe",
+        f"{creator.name if creator else 'Eine Kollegin oder ein Kollege'} hat die Verrechnung {event.period} "
+        f"angelegt: {len(event.instructions)} Zahlungsanweisungen über zusammen {german_eur(volume)}. "
+        f"Bitte prüfen und geben Sie sie frei (vier Augen):\n{base_url()}/settlements/{event.settlement_id}",
+    )
+
+
+# --- cost sharing --------------------------------------------------------------------------------------
+
+
+@subscribe(CostSharingInvited)
+def cost_sharing_invited(event: CostSharingInvited) -> None:
+    """The invited member's staff who may answer: what they are asked to share, and their expected part."""
+    notify(
+        member_staff(event.member_id, *CONSENTING_ROLES),
+        NotificationKind.BILLING,
+        f"Einladung zur Kostenteilung: {event.service_title} {event.year}",
+        f"{_name(event.provider_id)} lädt {_name(event.member_id)} ein, die Kosten von „{event.service_title}“ "
+        f"{event.year} mitzutragen. Erwarteter Jahresanteil bei den geplanten Kosten: "
+        f"{german_eur(event.expected_cents)} (netto). Bis zu Ihrer Zustimmung wird nichts berechnet.\n\n"
+        f"Zustimmen oder ablehnen: {base_url()}/cost-sharing/{event.plan_id}",
+    )
+
+
+@subscribe(CostSharingAnswered)
+def cost_sharing_answered(event: CostSharingAnswered) -> None:
+    """The provider's staff hear the answer."""
+    verdict = "zugestimmt" if event.state == "accepted" else "abgelehnt"
+    notify(
+        member_staff(event.provider_id, Role.PROVIDER),
+        NotificationKind.BILLING,
+        f"Kostenteilung {event.service_title} {event.year}: {_name(event.member_id)} hat {verdict}",
+        f"{_name(event.member_id)} hat der Teilnahme an „{event.service_title}“ {event.year} {verdict}. "
+        f"Die Anteile der Teilnehmer: {base_url()}/cost-sharing/{event.plan_id}",
+    )
 
 
 # --- releases and corrections ---------------------------------------------------------------------------

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterable
+from decimal import Decimal
 
-from flask import current_app
+from babel.numbers import format_decimal
+from flask import current_app, has_request_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
+from marketplace.core.money import format_eur
 from marketplace.extensions import db
 from marketplace.members.models import Role, User, UserRole
 from marketplace.notifications.models import NotificationKind, NotificationPreference, OutboxMessage
@@ -20,7 +22,24 @@ SIGNATURE = "\n\n-- \nLeistungsbörse – IT-Leistungen öffentlicher Stellen\nD
 
 
 def base_url() -> str:
-    return (current_app.config.get("BASE_URL") or os.environ.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    """The site's address for absolute links in e-mails: the setting ``PUBLIC_BASE_URL``; without it the
+    address of the request being answered; outside a request the development server's."""
+    configured = current_app.config.get("PUBLIC_BASE_URL") or current_app.config.get("BASE_URL")
+    if configured:
+        return str(configured).rstrip("/")
+    if has_request_context():
+        return request.host_url.rstrip("/")
+    return "http://127.0.0.1:5000"
+
+
+def german_number(value: Decimal | int) -> str:
+    """A quantity as a German reader writes it: ``5.120``, ``12,5`` (e-mails are German whatever the UI)."""
+    return format_decimal(Decimal(value).normalize(), format="#,##0.###", locale="de_DE")
+
+
+def german_eur(cents: int) -> str:
+    """An amount in euros, German: ``1.234,50 €``."""
+    return format_eur(cents, locale="de_DE").replace("\xa0", " ")
 
 
 def _disabled(user_ids: list[int], kind: NotificationKind) -> set[int]:

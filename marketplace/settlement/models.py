@@ -168,10 +168,15 @@ class Invoice(db.Model):
         return self.gross_cents - self.prepaid_cents
 
     def can_view(self, user: User) -> bool:
-        """Finance staff of either party, and operator finance; everyone else gets a 404."""
+        """Finance staff of either party, and operator finance; read-only also the buyer's buyers (what their
+        member owes) and the provider's provider staff (what it is owed); everyone else gets a 404."""
         if user.is_operator_finance:
             return True
-        return Role.MEMBER_FINANCE in user.roles and user.member_id in (self.provider_id, self.buyer_id)
+        if Role.MEMBER_FINANCE in user.roles and user.member_id in (self.provider_id, self.buyer_id):
+            return True
+        if Role.BUYER in user.roles and user.member_id == self.buyer_id:
+            return True
+        return Role.PROVIDER in user.roles and user.member_id == self.provider_id
 
 
 class PrecedingInvoice(db.Model):

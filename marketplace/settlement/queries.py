@@ -23,12 +23,18 @@ from marketplace.settlement.sepa import refusal
 
 
 def invoices_statement(user: User, period: str | None = None) -> Select:
-    """Invoices and credit notes the user's finance role may see, newest first."""
+    """Invoices and credit notes the user may see (`Invoice.can_view`), newest first: finance staff both sides
+    of its member, buyers the received ones, provider staff the issued ones, operator finance all."""
     statement = select(Invoice).order_by(Invoice.period.desc(), Invoice.provider_id, Invoice.sequence)
     if not user.is_operator_finance:
-        if Role.MEMBER_FINANCE not in user.roles:
+        sides = []
+        if Role.MEMBER_FINANCE in user.roles or Role.PROVIDER in user.roles:
+            sides.append(Invoice.provider_id == user.member_id)
+        if Role.MEMBER_FINANCE in user.roles or Role.BUYER in user.roles:
+            sides.append(Invoice.buyer_id == user.member_id)
+        if not sides:
             return statement.where(Invoice.id.is_(None))
-        statement = statement.where(or_(Invoice.provider_id == user.member_id, Invoice.buyer_id == user.member_id))
+        statement = statement.where(or_(*sides))
     if period:
         statement = statement.where(Invoice.period == period)
     return statement

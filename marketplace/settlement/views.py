@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from marketplace.bookings.views import BOOKING_CHARGES
 from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import NotFound
 from marketplace.core.forms import ActionForm
@@ -15,6 +17,7 @@ from marketplace.extensions import db
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
 from marketplace.settlement import sepa, xrechnung
+from marketplace.settlement.charges import booking_charges
 from marketplace.settlement.forms import settlement_form
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
@@ -26,10 +29,19 @@ from marketplace.settlement.queries import (
     settlement_for,
     settlements_for,
 )
+from marketplace.settlement.receivables import receivables_of
 
 bp = Blueprint("settlement", __name__)
 
 FINANCE = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
+#: Who reads invoices: finance staff, and read-only the buyers (received) and provider staff (issued).
+INVOICE_READERS = (*FINANCE, Role.BUYER, Role.PROVIDER)
+
+
+@bp.record_once
+def _offer_booking_charges(state: BlueprintSetupState) -> None:
+    """The booking page (bookings) shows the months charged and their invoices, which this area reads."""
+    state.app.extensions[BOOKING_CHARGES] = booking_charges
 
 
 def _period_arg() -> str | None:
@@ -50,7 +62,7 @@ def _invoice_or_404(invoice_id: int):
 
 
 @bp.get("/invoices")
-@role_required(*FINANCE)
+@role_required(*INVOICE_READERS)
 def invoices() -> str:
     period = _period_arg()
     page, per_page = clamp_page_args(request.args.get("page"), request.args.get("per_page"), 25)
@@ -59,7 +71,7 @@ def invoices() -> str:
 
 
 @bp.get("/invoices/<int:invoice_id>")
-@role_required(*FINANCE)
+@role_required(*INVOICE_READERS)
 def invoice(invoice_id: int) -> str:
     document = _invoice_or_404(invoice_id)
     return render_template(
@@ -72,13 +84,25 @@ def invoice(invoice_id: int) -> str:
 
 
 @bp.get("/invoices/<int:invoice_id>/xrechnung")
-@role_required(*FINANCE)
+@role_required(*INVOICE_READERS)
 def invoice_xml(invoice_id: int) -> Response:
     document = _invoice_or_404(invoice_id)
     return Response(
         xrechnung.render(document),
         mimetype="application/xml",
         headers={"Content-Disposition": f'attachment; filename="{xrechnung.filename(document)}"'},
+    )
+
+
+@bp.get("/receivables")
+@role_required(Role.PROVIDER, Role.MEMBER_FINANCE)
+def receivables() -> str:
+    """What the member's buyers were charged, by buyer and month, with the documents and how far they came."""
+    items = receivables_of(current_user.member_id)
+    return render_template(
+        "settlement/receivables.html",
+        items=items,
+        open_cents=sum(r.gross_cents for r in items if r.open),
     )
 
 

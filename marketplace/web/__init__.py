@@ -158,6 +158,8 @@ def _nav_items() -> list[tuple[str, str, str]]:
         items.append(("ledger.index", _("Konten"), "/ledger"))
         items.append(("settlement.settlements", _("Verrechnung"), "/settlements"))
         items.append(("corrections.releases", _("Freigaben"), "/releases"))
+    elif current_user.has_role(Role.BUYER, Role.PROVIDER):  # read-only: what the member owes or is owed
+        items.append(("settlement.invoices", _("Rechnungen"), "/invoices"))
     if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:
         items.append(("corrections.index", _("Korrekturen"), "/corrections"))
     if current_user.has_role(Role.BUYER, Role.PROVIDER) or current_user.is_finance:

@@ -11,6 +11,7 @@ from marketplace.catalogue.models import Service, ServiceStatus
 from marketplace.extensions import db
 from marketplace.ledger.queries import member_balances
 from marketplace.members.models import Role, User
+from marketplace.settlement.receivables import open_receivables_cents
 
 
 def start_summary(user: User) -> dict[str, Any]:
@@ -33,7 +34,10 @@ def start_summary(user: User) -> dict[str, Any]:
             .select_from(Booking)
             .where(Booking.buyer_id == user.member_id, Booking.status == BookingStatus.REQUESTED)
         )
-    if user.is_finance:
+    if user.has_role(Role.PROVIDER):
+        # what the buyers were charged and the member has not been paid yet (receivables page)
+        summary["receivable_cents"] = open_receivables_cents(user.member_id)
+    if user.is_finance and not user.member.is_operator:  # the operator's accounts always sum to zero
         own = member_balances(user.member_id)
         summary["balance_cents"] = own[0].balance_cents if own else 0
     return summary

@@ -38,6 +38,24 @@ UNIT_SHORT = {
     Unit.USER_MONTH: lazy_pgettext("unit", "Nutzer-Monat"),
 }
 
+#: How far a month's money has come (settlement.charges.DocumentState).
+DOCUMENT_STATE_LABELS = {
+    "billed": _l("Berechnet"),
+    "invoiced": _l("Rechnung – Freigabe offen"),
+    "objected": _l("Rechnung beanstandet"),
+    "released": _l("Rechnung freigegeben"),
+    "settled": _l("Verrechnet"),
+    "paid": _l("Bezahlt"),
+}
+DOCUMENT_STATE_BADGES = {
+    "billed": "info",
+    "invoiced": "warning",
+    "objected": "danger",
+    "released": "success",
+    "settled": "success",
+    "paid": "success",
+}
+
 #: Payment means an invoice names (UNTDID 4461, XRechnung BT-81).
 PAYMENT_MEANS_LABELS = {
     "97": _l("Verrechnung über die Leistungsbörse"),
@@ -56,6 +74,8 @@ UNIT_CODE_LABELS = {
 }
 
 LABELS = {
+    "document_state": DOCUMENT_STATE_LABELS,
+    "document_badge": DOCUMENT_STATE_BADGES,
     "booking_status": BOOKING_STATUS_LABELS,
     "booking_badge": BOOKING_STATUS_BADGES,
     "service_status": STATUS_LABELS,

@@ -25,12 +25,14 @@ bp = Blueprint("web", __name__)
 
 @bp.get("/")
 def index() -> str:
-    summary = None
+    summary, todos, news = None, [], []
     if current_user.is_authenticated:
         from marketplace.web.dashboard import start_summary
+        from marketplace.web.todos import news_for, todos_for
 
         summary = start_summary(current_user)
-    return render_template("web/index.html", summary=summary)
+        todos, news = todos_for(current_user), news_for(current_user)
+    return render_template("web/index.html", summary=summary, todos=todos, news=news)
 
 
 @bp.get("/sprache/<lang>")

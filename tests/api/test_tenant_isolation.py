@@ -33,6 +33,7 @@ BODIES = {
     "approve_settlement_api": None,
     "collect_settlement_api": None,
     "get_billing_run": None,
+    "booking_charges_api": None,
     "confirm_usage_api": None,
     "dispute_usage_api": {"reason": "zu viel"},
     "state_correction": {"statement": "Wir auch"},

@@ -31,7 +31,19 @@ def test_buyer_cancels_from_the_page_and_sees_the_history(app, make_booking):
     client = _client(app, BUYER)
     page = client.get(f"/bookings/{booking.id}")
     assert "16.12.2026" in page.text or "16. Dez" in page.text  # earliest end shown
-    response = _post(client, booking.id, "cancel", {"cancel-reason": "Haushalt gestrichen"})
+    confirmation = _post(client, booking.id, "cancel", {"cancel-reason": "Haushalt gestrichen"})
+    assert confirmation.status_code == 200 and "16.12.2026" in confirmation.text
+    db.session.expire_all()
+    assert booking.status is not BookingStatus.CANCELLED  # nothing ends before the confirmation
+    response = client.post(
+        f"/bookings/{booking.id}/cancel",
+        data={
+            "cancel-ends_on": "2026-12-16",
+            "cancel-reason": "Haushalt gestrichen",
+            "cancel-confirmed": "1",
+            "csrf_token": csrf_token(confirmation.text),
+        },
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert booking.status is BookingStatus.CANCELLED and booking.ends_on == date(2026, 12, 16)
@@ -43,9 +55,9 @@ def test_cancellation_inside_the_minimum_term_shows_a_message_and_changes_nothin
     booking = make_booking(minimum_term_months=12)
     client = _client(app, PROVIDER)
     response = _post(client, booking.id, "cancel", {"cancel-ends_on": "2027-01-31"})
-    assert response.status_code == 302
-    page = client.get(response.headers["Location"])
-    assert "Mindestlaufzeit von 12 Monaten" in page.text and "15.11.2027" in page.text
+    assert response.status_code == 422  # shown on the cancel form, no confirmation offered
+    assert "Mindestlaufzeit von 12 Monaten" in response.text and "15.11.2027" in response.text
+    assert "cancel-confirmed" not in response.text or 'name="cancel-confirmed" type="hidden" value=""' in response.text
     db.session.expire_all()
     assert booking.status is not BookingStatus.CANCELLED and booking.ends_on is None
 

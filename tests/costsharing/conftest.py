@@ -26,6 +26,42 @@ def member(name: str) -> Member:
     return found
 
 
+def consenting_user(of: Member) -> User:
+    """A user of `of` who may answer a cost-sharing invitation (a buyer is made for members without one)."""
+    from marketplace.costsharing.models import CONSENTING_ROLES
+    from marketplace.members.models import Role
+    from marketplace.members.operations import create_user
+
+    for candidate in db.session.scalars(select(User).where(User.member_id == of.id).order_by(User.id)):
+        if candidate.has_role(*CONSENTING_ROLES):
+            return candidate
+    slug = "".join(ch for ch in of.name.lower() if ch.isalnum())
+    return create_user(
+        None,
+        member=of,
+        email=f"einkauf@{slug}.example",
+        name="Eike Einkauf",
+        password="demo-passwort",
+        roles=[Role.BUYER],
+    )
+
+
+def accept(plan: Any, name: str) -> Any:
+    """The member's staff accept the plan's invitation."""
+    from marketplace.costsharing.operations import accept_invitation
+
+    participant = plan.participant_of(member(name).id)
+    return accept_invitation(consenting_user(participant.member), participant)
+
+
+def enrol(actor: User, plan: Any, who: Member, joins_on: Any, **terms: Any) -> Any:
+    """The provider invites `who` and its staff accept: the member takes part."""
+    from marketplace.costsharing.operations import accept_invitation, add_participant
+
+    participant = add_participant(actor, plan, who, joins_on, **terms)
+    return accept_invitation(consenting_user(who), participant)
+
+
 @pytest.fixture
 def shared_service(app: Any) -> Callable[..., Any]:
     """A service its provider runs for a group at cost (price 0 in the catalogue: the plan carries it)."""

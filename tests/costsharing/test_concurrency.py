@@ -22,7 +22,7 @@ from marketplace.extensions import db
 from marketplace.ledger.models import Account, Posting, Transfer
 from marketplace.members.operations import create_api_token
 from tests.conftest import make_app, requires_postgres
-from tests.costsharing.conftest import member, user, verify_ledger
+from tests.costsharing.conftest import enrol, member, user, verify_ledger
 from tests.taxdata import O_TAX
 
 pytestmark = [requires_postgres, pytest.mark.timeout(120)]
@@ -66,7 +66,7 @@ def test_billing_runs_and_true_ups_at_once_charge_each_share_exactly_once(wide_a
     wide_app.config["MARKETPLACE_TODAY"] = "2027-01-10"
     plan = ops.create_plan(kdz, service, 2026, 1_000_000, AllocationKey.EQUAL)
     for name in ("Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg", "ekom21"):
-        ops.add_participant(kdz, plan, member(name), date(2026, 11, 1))  # two months keep the test short
+        enrol(kdz, plan, member(name), date(2026, 11, 1))  # two months keep the test short
     db.session.commit()
     run_billing(user("betrieb@kopit.example"), "2026-11")
     db.session.commit()

@@ -17,7 +17,7 @@ from marketplace.costsharing.queries import share_rows
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Posting, Transfer
 from marketplace.settlement.models import DocumentType, Invoice
-from tests.costsharing.conftest import member, user, verify_ledger
+from tests.costsharing.conftest import enrol, member, user, verify_ledger
 
 KDZ = "anbieter@kdz-mainz.example"
 
@@ -32,8 +32,8 @@ def balance(name: str) -> int:
 def plan(app, demo, shared_service):
     service = shared_service()
     plan = ops.create_plan(user(KDZ), service, 2026, 1_200_000, AllocationKey.EQUAL)
-    ops.add_participant(user(KDZ), plan, member("Stadt Wiesbaden"), date(2026, 1, 1))
-    ops.add_participant(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1))
+    enrol(user(KDZ), plan, member("Stadt Wiesbaden"), date(2026, 1, 1))
+    enrol(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1))
     db.session.commit()
     return plan
 
@@ -50,21 +50,21 @@ def test_validation_speaks_german_and_names_fields(app, demo, shared_service, pl
         "planned_cost" in error.value.errors
     )
     with pytest.raises(Conflict, match="nimmt an dieser Kostenteilung bereits teil"):
-        ops.add_participant(user(KDZ), plan, member("Stadt Wiesbaden"), date(2026, 3, 1))
+        enrol(user(KDZ), plan, member("Stadt Wiesbaden"), date(2026, 3, 1))
     with pytest.raises(Conflict, match="Anbieter"):
-        ops.add_participant(user(KDZ), plan, member("KDZ Mainz"), date(2026, 3, 1))
+        enrol(user(KDZ), plan, member("KDZ Mainz"), date(2026, 3, 1))
     with pytest.raises(InvalidInput) as error:
-        ops.add_participant(user(KDZ), plan, member("ekom21"), date(2026, 3, 1), leaves_on=date(2026, 2, 1))
+        enrol(user(KDZ), plan, member("ekom21"), date(2026, 3, 1), leaves_on=date(2026, 2, 1))
     assert "leaves_on" in error.value.errors
     with pytest.raises(PermissionDenied):
-        ops.add_participant(user("anbieter@ekom21.example"), plan, member("ekom21"), date(2026, 3, 1))
+        enrol(user("anbieter@ekom21.example"), plan, member("ekom21"), date(2026, 3, 1))
     population = ops.create_plan(user(KDZ), service, 2027, 100, AllocationKey.POPULATION)
     with pytest.raises(InvalidInput) as error:
-        ops.add_participant(user(KDZ), population, member("ekom21"), date(2027, 1, 1))
+        enrol(user(KDZ), population, member("ekom21"), date(2027, 1, 1))
     assert "population" in error.value.errors
     koenigstein = ops.create_plan(user(KDZ), service, 2028, 100, AllocationKey.KOENIGSTEIN)
     with pytest.raises(InvalidInput, match="Königsteiner Schlüssel 2028"):
-        ops.add_participant(user(KDZ), koenigstein, member("ekom21"), date(2028, 1, 1))
+        enrol(user(KDZ), koenigstein, member("ekom21"), date(2028, 1, 1))
     with pytest.raises(PermissionDenied):
         ops.set_koenigstein_value(user(KDZ), 2028, member("ekom21"), Decimal("7.44344"))
     with pytest.raises(InvalidInput):
@@ -78,8 +78,8 @@ def test_koenigstein_shares_are_renormalised_over_the_participants(app, demo, sh
     ops.set_koenigstein_value(operator, 2026, member("ekom21"), Decimal("1.00000"))
     ops.set_koenigstein_value(operator, 2026, member("ekom21"), Decimal("5.00000"))  # a correction
     plan = ops.create_plan(user(KDZ), shared_service(), 2026, 100_000_00, AllocationKey.KOENIGSTEIN)
-    ops.add_participant(user(KDZ), plan, member("Stadt Wiesbaden"), date(2025, 1, 1))
-    ops.add_participant(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2025, 1, 1))
+    enrol(user(KDZ), plan, member("Stadt Wiesbaden"), date(2025, 1, 1))
+    enrol(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2025, 1, 1))
     rows = share_rows(plan)
     assert [r.planned_cents for r in rows] == [71_694_38, 28_305_62]
     assert sum(r.share_percent for r in rows) == Decimal("100.0000")
@@ -112,8 +112,8 @@ def test_vat_of_a_taxable_advance_is_invoiced_and_posted(app, demo, shared_servi
     service = shared_service("anbieter@ekom21.example", VatCategory.STANDARD, "Gemeinsame Firewall")
     ekom = user("anbieter@ekom21.example")
     plan = ops.create_plan(ekom, service, 2026, 120_000, AllocationKey.CUSTOM)
-    ops.add_participant(ekom, plan, member("Stadt Wiesbaden"), date(2026, 1, 1), weight=Decimal("2"))
-    ops.add_participant(ekom, plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), weight=Decimal("1"))
+    enrol(ekom, plan, member("Stadt Wiesbaden"), date(2026, 1, 1), weight=Decimal("2"))
+    enrol(ekom, plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1), weight=Decimal("1"))
     db.session.commit()
     before = balance("Stadt Wiesbaden")
     bill("2026-10")  # the demo closed every month up to September; October also charges its bookings

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from marketplace.costsharing.models import CostSharingPlan, KoenigsteinValue
 from marketplace.extensions import db
 from tests.conftest import login, post_form
-from tests.costsharing.conftest import member
+from tests.costsharing.conftest import accept, member
 
 KDZ = "anbieter@kdz-mainz.example"
 
@@ -40,7 +40,11 @@ def _create_plan_through_the_form(client, shared_service, key="equal"):
 def _add(client, plan, name, joins, leaves="", **extra):
     url = f"/cost-sharing/{plan.id}"
     data = {"p-member_id": member(name).id, "p-joins_on": joins, "p-leaves_on": leaves, **extra}
-    return post_form(client, url, f"{url}/participants", data)
+    response = post_form(client, url, f"{url}/participants", data)
+    if response.status_code == 302:
+        accept(plan, name)  # the invited member's staff agree
+        db.session.commit()
+    return response
 
 
 def test_provider_plans_and_participants_see_only_their_own_share(app, demo, client, shared_service):
@@ -48,7 +52,11 @@ def test_provider_plans_and_participants_see_only_their_own_share(app, demo, cli
     assert _add(client, plan, "Stadt Wiesbaden", "2026-01-01").status_code == 302
     assert _add(client, plan, "Landkreis Darmstadt-Dieburg", "2026-04-01").status_code == 302
     rejected = _add(client, plan, "Stadt Wiesbaden", "2026-02-01")
-    assert rejected.status_code == 422 and "bereits teil" in rejected.text
+    # taking part already: not offered any more, and a forged choice is refused
+    assert rejected.status_code == 422
+    offered = rejected.text.split('id="p-member_id"', 1)[1].split("</select>", 1)[0]
+    assert "Stadt Wiesbaden" not in offered and "KOPIT eG" not in offered and "KDZ Mainz" not in offered
+    assert "ekom21" in offered
     wrong_dates = _add(client, plan, "ekom21", "2026-05-01", "2026-03-01")
     assert wrong_dates.status_code == 422 and "nicht vor dem Beitritt" in wrong_dates.text
 

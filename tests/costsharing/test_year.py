@@ -28,7 +28,7 @@ from marketplace.members.models import MemberKind
 from marketplace.settlement.models import DocumentType, Invoice
 from marketplace.settlement.xrechnung import render
 from tests.conftest import login, post_form
-from tests.costsharing.conftest import member, verify_ledger
+from tests.costsharing.conftest import accept, member, verify_ledger
 
 KDZ, EKOM = "anbieter@kdz-mainz.example", "anbieter@ekom21.example"
 CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
@@ -58,6 +58,8 @@ def _add(client, plan, name, joins, **extra):
         client, url, f"{url}/participants", {"p-member_id": member(name).id, "p-joins_on": joins, **extra}
     )
     assert response.status_code == 302, response.text
+    accept(plan, name)  # the invited member's staff agree
+    db.session.commit()
 
 
 def _leave(client, plan, name, day):

@@ -9,16 +9,16 @@ Settlements made before this revision netted whole clearing balances up to their
 those months count as covered by the earliest such settlement of their month or later (with no advice, so
 no later settlement takes them again); their instructions keep no advice.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,137 @@
+"""To-do sources of settlement (marketplace.core.todos): invoices waiting for the buyer's release, settlements
+waiting for the second pair of eyes or for their payment, and what a member has to pay by transfer."""
+
+from __future__ import annotations
+
+from flask import url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from marketplace.core.todos import Todo
+from marketplace.extensions import db
+from marketplace.members.models import Role, User
+from marketplace.settlement.models import (
+    DocumentType,
+    InstructionStatus,
+    Invoice,
+    PaymentInstruction,
+    ReleaseStatus,
+    Settlement,
+    SettlementStatus,
+)
+
+
+def invoices_to_release(user: User) -> list[Todo]:
+    """The buyer's finance staff: invoices their member received that wait for the release ("sachlich und
+    rechnerisch richtig")."""
+    if Role.MEMBER_FINANCE not in user.roles:
+        return []
+    invoices = db.session.scalars(
+        select(Invoice)
+        .where(
+            Invoice.buyer_id == user.member_id,
+            Invoice.type_code == DocumentType.INVOICE,
+            Invoice.release_status == ReleaseStatus.PENDING,
+        )
+        .order_by(Invoice.release_due, Invoice.id)
+    )
+    return [
+        Todo(
+            kind="invoice.release",
+            title=_(
+                "Rechnung %(number)s von %(provider)s für %(period)s freigeben",
+                number=i.number,
+                provider=i.provider.name,
+                period=i.period,
+            ),
+            action=_("Prüfen und freigeben"),
+            path=url_for("settlement.invoice", invoice_id=i.id),
+            dated=i.issue_date,
+            due=i.release_due,
+            amount_cents=i.gross_cents,
+        )
+        for i in invoices
+    ]
+
+
+def settlements_to_approve(user: User) -> list[Todo]:
+    """Operator finance: drafts another person created (four eyes: the creator never approves)."""
+    if not user.is_operator_finance:
+        return []
+    drafts = db.session.scalars(
+        select(Settlement)
+        .where(Settlement.status == SettlementStatus.DRAFT, Settlement.created_by_id != user.id)
+        .order_by(Settlement.period)
+    )
+    return [
+        Todo(
+            kind="settlement.approve",
+            title=_(
+                "Verrechnung %(period)s freigeben (angelegt von %(name)s)",
+                period=s.period,
+                name=s.created_by.name,
+            ),
+            action=_("Prüfen und freigeben"),
+            path=url_for("settlement.show", settlement_id=s.id),
+            dated=s.created_at.date(),
+            amount_cents=sum(p.amount_cents for p in s.positions if p.amount_cents > 0),
+        )
+        for s in drafts
+    ]
+
+
+def settlements_to_pay(user: User) -> list[Todo]:
+    """Operator finance: approved settlements (or failed debits) whose payment is still to be started."""
+    if not user.is_operator_finance:
+        return []
+    waiting = db.session.scalars(
+        select(Settlement)
+        .where(Settlement.status.in_((SettlementStatus.APPROVED, SettlementStatus.FAILED)))
+        .order_by(Settlement.period)
+    )
+    return [
+        Todo(
+            kind="settlement.pay",
+            title=(
+                _("Verrechnung %(period)s: Lastschrift fehlgeschlagen, erneut einziehen", period=s.period)
+                if s.status is SettlementStatus.FAILED
+                else _("Verrechnung %(period)s einziehen oder Direktzahlungen buchen", period=s.period)
+            ),
+            action=_("Zahlung veranlassen"),
+            path=url_for("settlement.show", settlement_id=s.id),
+            dated=(s.approved_at or s.created_at).date(),
+            amount_cents=sum(i.amount_cents for i in s.instructions if i.status is not InstructionStatus.PAID),
+        )
+        for s in waiting
+    ]
+
+
+def transfers_to_make(user: User) -> list[Todo]:
+    """A member's finance staff: open payment instructions of approved settlements where it is the debtor."""
+    if Role.MEMBER_FINANCE not in user.roles or user.member.is_operator:
+        return []
+    rows = db.session.execute(
+        select(PaymentInstruction, Settlement)
+        .join(Settlement, Settlement.id == PaymentInstruction.settlement_id)
+        .where(
+            PaymentInstruction.debtor_member_id == user.member_id,
+            PaymentInstruction.status == InstructionStatus.OPEN,
+            Settlement.status.in_((SettlementStatus.APPROVED, SettlementStatus.FAILED)),
+        )
+        .order_by(Settlement.period, PaymentInstruction.id)
+    ).all()
+    return [
+        Todo(
+            kind="settlement.transfer",
+            title=_(
+                "Verrechnung %(period)s: Zahlung an %(creditor)s",
+                period=settlement.period,
+                creditor=instruction.creditor.name,
+            ),
+            action=_("Zahlungsdatei und Details"),
+            path=url_for("settlement.show", settlement_id=settlement.id),
+            dated=(settlement.approved_at or settlement.created_at).date(),
+            amount_cents=instruction.amount_cents,
+        )
+        for instruction, settlement in rows
+    ]
