@@ -54,6 +54,8 @@ class BaseConfig:
     #: (marketplace/monthend/billing.py); 20,000 take 2-4 s on the reference machine (docs/PERFORMANCE.md), so
     #: the default leaves a wide margin below gunicorn's 30 s for slower machines and busy databases.
     BILLING_JOB_THRESHOLD = int(_env("BILLING_JOB_THRESHOLD", "20000") or 20000)
+    #: Days from a settlement to the due date of its payment advices (marketplace/settlement/advices.py).
+    ADVICE_DAYS = int(_env("ADVICE_DAYS", "10") or 10)
     #: With Redis, jobs wait in a queue there for `flask billing worker`; without it they run in a thread of
     #: the process that started them (marketplace/monthend/jobs.py).
     REDIS_URL = _env("REDIS_URL")

@@ -296,3 +296,42 @@ def live_server(app: Flask) -> Iterator[Any]:
 
     with serve(app) as server:
         yield server
+
+
+def release_invoices(period: str | None = None, *, ids: list[int] | None = None, status: str = "released") -> list[int]:
+    """The buyers' finance staff release (or, with ``status="objected"``, object to) pending invoices: those of
+    `period` (or of every month), or exactly `ids`. Commits; returns the ids it changed.
+
+    A stand-in for the release operation until its pages and API are on main; it sets what that operation
+    sets (status, who of the buyer's finance staff decided, when)."""
+    from sqlalchemy import select
+
+    from marketplace.core.timeutil import utcnow
+    from marketplace.members.models import Role, User
+    from marketplace.settlement.models import DocumentType, Invoice, ReleaseStatus
+
+    statement = select(Invoice).where(Invoice.type_code == DocumentType.INVOICE).order_by(Invoice.id)
+    if ids is not None:
+        statement = statement.where(Invoice.id.in_(ids))
+    else:
+        statement = statement.where(Invoice.release_status == ReleaseStatus.PENDING)
+        if period is not None:
+            statement = statement.where(Invoice.period == period)
+    changed = []
+    for invoice in db.session.scalars(statement):
+        finance = next(
+            (
+                u
+                for u in db.session.scalars(select(User).where(User.member_id == invoice.buyer_id))
+                if Role.MEMBER_FINANCE in u.roles
+            ),
+            None,
+        )
+        invoice.release_status = ReleaseStatus(status)
+        invoice.release_decided_at = utcnow()
+        invoice.release_decided_by_id = finance.id if finance is not None else None
+        if status == ReleaseStatus.OBJECTED:
+            invoice.objection_reason = "Leistung nicht wie berechnet erbracht."
+        changed.append(invoice.id)
+    db.session.commit()
+    return changed

@@ -22,9 +22,17 @@ from marketplace.payments.collection import collect_settlement
 from marketplace.payments.events import WebhookRejected, apply_event, verify_signature
 from marketplace.payments.queries import debits_seen_by
 from marketplace.settlement import xrechnung
-from marketplace.settlement.models import Invoice, Settlement
+from marketplace.settlement.models import Invoice, PaymentAdvice, Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement
-from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, view_of
+from marketplace.settlement.queries import (
+    AdviceView,
+    advice_for,
+    advice_view,
+    invoice_for,
+    invoices_statement,
+    settlement_for,
+    view_of,
+)
 from marketplace.settlement.release import overdue_clause
 
 
@@ -224,6 +232,7 @@ class PositionOut(ApiModel):
     member_id: int
     member_name: str
     amount: Money = Field(description="Positiv: die Stelle erhält Geld; negativ: sie zahlt.")
+    advice_number: str | None = Field(description="Das Zahlungsavis, dessen Belege die Position ergeben.")
 
 
 class InstructionOut(ApiModel):
@@ -232,6 +241,24 @@ class InstructionOut(ApiModel):
     creditor_member_id: int
     amount: Money
     status: str = Field(description="open, collecting oder paid")
+    debtor_advice_number: str | None = Field(description="Das Zahlungsavis der zahlenden Stelle.")
+    creditor_advice_number: str | None = Field(description="Das Zahlungsavis der empfangenden Stelle.")
+
+
+class AdviceSummaryOut(ApiModel):
+    """Ein Zahlungsavis in der Verrechnung und wie es aufgeht: Summe der Belege = Position = Saldo der
+    Zahlungsanweisungen (erhalten − gezahlt), auf den Cent."""
+
+    member_id: int
+    member_name: str
+    number: str
+    due_date: date
+    position: Money = Field(description="Positiv: die Stelle erhält Geld; negativ: sie zahlt.")
+    document_count: int
+    documents_total: Money = Field(description="Summe der Belege aus Sicht der Stelle")
+    instructions_total: Money = Field(
+        description="Was die Stelle laut Zahlungsanweisungen erhält, abzüglich was sie zahlt"
+    )
 
 
 class DebitOut(ApiModel):
@@ -252,10 +279,18 @@ class SettlementOut(ApiModel):
     positions: list[PositionOut]
     instructions: list[InstructionOut]
     payments: list[DebitOut]
+    advices: list[AdviceSummaryOut] = Field(
+        description="Die Zahlungsavise (Mitgliedsfinanzen: das eigene); leer bei Verrechnungen von vor ihrer Einführung"
+    )
+
+
+def _number(advice: PaymentAdvice | None) -> str | None:
+    return advice.number if advice is not None else None
 
 
 def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
     view = view_of(settlement, user)
+    numbers = {a.member_id: a.number for a in settlement.advices}
     return SettlementOut(
         id=settlement.id,
         period=settlement.period,
@@ -263,7 +298,12 @@ def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
         created_by=settlement.created_by.email,
         approved_by=settlement.approved_by.email if settlement.approved_by else None,
         positions=[
-            PositionOut(member_id=p.member_id, member_name=p.member.name, amount=money(p.amount_cents))
+            PositionOut(
+                member_id=p.member_id,
+                member_name=p.member.name,
+                amount=money(p.amount_cents),
+                advice_number=numbers.get(p.member_id),
+            )
             for p in view.positions
         ],
         instructions=[
@@ -273,6 +313,8 @@ def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
                 creditor_member_id=i.creditor_member_id,
                 amount=money(i.amount_cents),
                 status=i.status.value,
+                debtor_advice_number=_number(i.debtor_advice),
+                creditor_advice_number=_number(i.creditor_advice),
             )
             for i in view.instructions
         ],
@@ -286,6 +328,19 @@ def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
                 last_error=d.last_error,
             )
             for d in debits_seen_by(settlement, user)
+        ],
+        advices=[
+            AdviceSummaryOut(
+                member_id=a.advice.member_id,
+                member_name=a.advice.member.name,
+                number=a.advice.number,
+                due_date=a.advice.due_date,
+                position=money(a.advice.position_cents),
+                document_count=len(a.lines),
+                documents_total=money(a.documents_cents),
+                instructions_total=money(a.instructions_cents),
+            )
+            for a in view.advices
         ],
     )
 
@@ -301,8 +356,11 @@ def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
     links={201: {"GetSettlement": ("get_settlement", {"settlement_id": "$response.body#/id"})}},
 )
 def create_settlement_api(body: SettlementCreate) -> tuple[SettlementOut, int]:
-    """Each member's net position for a closed month and the netted payment instructions
-    (at most one fewer than members with a position). 409 if the month is open or already settled."""
+    """Settle a closed month: the released invoices and the credit notes of the months up to it that no
+    earlier settlement covered; per member a payment advice listing them, its position (their sum) and the
+    netted payment instructions (at most one fewer than members with a position), each referring to the
+    debtor's and the creditor's advice. 409 if the month is open or already settled, or nothing released
+    is left to settle."""
     user = api_user()
     require_operator_finance(user, "Verrechnungen anlegen")  # the coarse gate first: no id is revealed
     settlement = create_settlement(user, body.period)
@@ -322,6 +380,101 @@ def get_settlement(settlement_id: int) -> SettlementOut:
     user = api_user()
     _require_finance(user)
     return settlement_out(settlement_for(user, settlement_id), user)
+
+
+class AdviceDocumentOut(ApiModel):
+    invoice_id: int
+    number: str
+    type_code: str = Field(description="380 Rechnung, 381 Gutschrift")
+    period: str = Field(description="Der abgeschlossene Monat, der das Dokument ausgestellt hat.")
+    issue_date: date
+    due_date: date
+    counterparty: PartyOut = Field(description="Die andere Partei des Dokuments (Anbieter oder Abnehmer)")
+    amount: Money = Field(
+        description="Der Zahlbetrag des Dokuments aus Sicht der Stelle: positiv erhält sie ihn, negativ zahlt sie ihn"
+    )
+
+
+class AdviceInstructionOut(ApiModel):
+    id: int
+    debtor: PartyOut
+    creditor: PartyOut
+    debtor_advice_number: str | None
+    creditor_advice_number: str | None
+    amount: Money
+    status: str = Field(description="open, collecting oder paid")
+
+
+class AdviceOut(ApiModel):
+    """Das Zahlungsavis einer Stelle: alle Rechnungen und Gutschriften hinter ihrer Position. Die Position ist
+    die Summe der Belege; die Zahlungsanweisungen, die sich auf das Avis beziehen, ergeben sie ebenfalls."""
+
+    number: str
+    settlement_id: int
+    period: str
+    member: PartyOut
+    position: Money = Field(description="Positiv: die Stelle erhält Geld; negativ: sie zahlt.")
+    due_date: date
+    documents: list[AdviceDocumentOut]
+    documents_total: Money
+    instructions: list[AdviceInstructionOut]
+    instructions_total: Money = Field(
+        description="Was die Stelle laut Zahlungsanweisungen erhält, abzüglich was sie zahlt"
+    )
+
+
+def advice_out(view: AdviceView) -> AdviceOut:
+    advice = view.advice
+    return AdviceOut(
+        number=advice.number,
+        settlement_id=advice.settlement_id,
+        period=advice.settlement.period,
+        member=PartyOut(id=advice.member.id, name=advice.member.name),
+        position=money(advice.position_cents),
+        due_date=advice.due_date,
+        documents=[
+            AdviceDocumentOut(
+                invoice_id=line.invoice.id,
+                number=line.invoice.number,
+                type_code=line.invoice.type_code.value,
+                period=line.invoice.period,
+                issue_date=line.invoice.issue_date,
+                due_date=line.invoice.due_date,
+                counterparty=PartyOut(id=line.counterparty.id, name=line.counterparty.name),
+                amount=money(line.amount_cents),
+            )
+            for line in view.lines
+        ],
+        documents_total=money(view.documents_cents),
+        instructions=[
+            AdviceInstructionOut(
+                id=i.id,
+                debtor=PartyOut(id=i.debtor.id, name=i.debtor.name),
+                creditor=PartyOut(id=i.creditor.id, name=i.creditor.name),
+                debtor_advice_number=_number(i.debtor_advice),
+                creditor_advice_number=_number(i.creditor_advice),
+                amount=money(i.amount_cents),
+                status=i.status.value,
+            )
+            for i in view.instructions
+        ],
+        instructions_total=money(view.instructions_cents),
+    )
+
+
+@operation(
+    api_bp,
+    "GET",
+    "/settlements/<int:settlement_id>/advices/<int:member_id>",
+    responses={200: AdviceOut},
+    summary="Zahlungsavis einer Stelle",
+    tags=["settlements"],
+)
+def get_advice(settlement_id: int, member_id: int) -> AdviceOut:
+    """A member's payment advice in a settlement: every invoice and credit note behind its position (numbers,
+    dates, counterparties, amounts from the member's side), the due date and the instructions referring to it.
+    Member finance reads its own member's advice, operator finance every one; 404 for anything else."""
+    return advice_out(advice_view(advice_for(api_user(), settlement_id, member_id)))
 
 
 @operation(

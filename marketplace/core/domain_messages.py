@@ -293,15 +293,20 @@ MESSAGES = [
     _l("Der Monat %(period)s ist nicht abgeschlossen; erst danach kann er verrechnet werden."),
     _l("Für %(period)s gibt es bereits eine Verrechnung."),
     _l("Es gibt bereits eine Verrechnung für den späteren Monat %(later)s."),
-    _l("Für %(period)s gibt es nichts zu verrechnen."),
+    _l("Für %(period)s gibt es nichts zu verrechnen: keine freigegebene Rechnung oder Gutschrift ist offen."),
     _l("Die Verrechnung %(period)s ist „%(status)s“ und kann nicht „%(to)s“ werden."),
     _l("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben."),
     _l("Diese Zahlungsanweisung gibt es nicht."),
     _l("Direktzahlungen lassen sich nur für freigegebene, noch nicht bezahlte Verrechnungen buchen."),
     _l("Diese Zahlungsanweisung wird gerade eingezogen oder ist bereits bezahlt."),
+    _l(
+        "Für %(period)s gibt es nichts zu verrechnen: keine freigegebene Rechnung oder Gutschrift ist offen; %(pending)s Rechnung(en) warten noch auf die Freigabe durch die Abnehmer oder sind beanstandet."
+    ),
+    _l("Für %(period)s wurde gerade eine andere Verrechnung angelegt; bitte die Seite neu laden."),
     # marketplace/settlement/queries.py
     _l("Diese Rechnung gibt es nicht."),
     _l("Diese Verrechnung gibt es nicht."),
+    _l("Dieses Zahlungsavis gibt es nicht."),
     # marketplace/settlement/release.py
     _l("Rechnungen gibt nur die Finanzabteilung der Rechnungsempfängerin frei."),
     _l("Freigeben oder beanstanden kann nur die Finanzabteilung der Rechnungsempfängerin."),

@@ -256,7 +256,9 @@ class InstructionStatus(enum.StrEnum):
 
 
 class Settlement(db.Model):
-    """The settlement of a closed month: positions, the netted instructions and their payment."""
+    """The settlement of a closed month: the released invoices and credit notes up to it that no earlier
+    settlement covered, each member's advice and position (their sum), the netted instructions and their
+    payment."""
 
     __tablename__ = "settlements"
     __table_args__ = (
@@ -284,6 +286,11 @@ class Settlement(db.Model):
     instructions: Mapped[list[PaymentInstruction]] = relationship(
         back_populates="settlement", order_by="PaymentInstruction.id", lazy="selectin"
     )
+    #: One payment advice per member with documents in the settlement (none for settlements made before
+    #: advices existed, which netted whole clearing balances).
+    advices: Mapped[list[PaymentAdvice]] = relationship(
+        back_populates="settlement", order_by="PaymentAdvice.member_id", lazy="selectin"
+    )
 
     def may_become(self, status: SettlementStatus) -> bool:
         return status in SETTLEMENT_TRANSITIONS.get(self.status, frozenset())
@@ -292,7 +299,11 @@ class Settlement(db.Model):
         """Operator finance sees all; a member's finance staff sees settlements it takes part in."""
         if user.is_operator_finance:
             return True
-        return Role.MEMBER_FINANCE in user.roles and any(p.member_id == user.member_id for p in self.positions)
+        if Role.MEMBER_FINANCE not in user.roles:
+            return False
+        return any(p.member_id == user.member_id for p in self.positions) or any(
+            a.member_id == user.member_id for a in self.advices
+        )
 
     def can_approve(self, user: User) -> bool:
         return user.is_operator_finance and user.id != self.created_by_id
@@ -333,7 +344,49 @@ class PaymentInstruction(db.Model):
     status: Mapped[InstructionStatus] = mapped_column(
         str_enum(InstructionStatus, "instruction_status"), nullable=False, default=InstructionStatus.OPEN
     )
+    #: The advices the payment refers to: the debtor's (what it pays for) and the creditor's (what it receives
+    #: for). Null only for instructions of settlements made before advices existed.
+    debtor_advice_id: Mapped[int | None] = mapped_column(ForeignKey("payment_advices.id"))
+    creditor_advice_id: Mapped[int | None] = mapped_column(ForeignKey("payment_advices.id"))
 
     settlement: Mapped[Settlement] = relationship(back_populates="instructions")
     debtor: Mapped[Member] = relationship(foreign_keys=[debtor_member_id], lazy="joined")
     creditor: Mapped[Member] = relationship(foreign_keys=[creditor_member_id], lazy="joined")
+    debtor_advice: Mapped[PaymentAdvice | None] = relationship(foreign_keys=[debtor_advice_id], lazy="joined")
+    creditor_advice: Mapped[PaymentAdvice | None] = relationship(foreign_keys=[creditor_advice_id], lazy="joined")
+
+
+class PaymentAdvice(db.Model):
+    """A member's payment advice (Zahlungsavis) in a settlement: the invoices and credit notes behind its
+    position, the position (their sum, from the member's side: positive it receives, negative it pays;
+    zero when they cancel out) and the day the payments are due. A cash office pays against it."""
+
+    __tablename__ = "payment_advices"
+    __table_args__ = (UniqueConstraint("settlement_id", "member_id", name="uq_payment_advices_member"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id"), nullable=False)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), nullable=False, index=True)
+    #: ``advices.advice_number(period, member)``, e.g. ``ZA-2026-10-3``; SEPA remittance and DATEV name it.
+    number: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    position_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    due_date: Mapped[date] = mapped_column(Date, nullable=False)
+
+    settlement: Mapped[Settlement] = relationship(back_populates="advices")
+    member: Mapped[Member] = relationship(lazy="joined")
+
+
+class SettlementDocument(db.Model):
+    """An invoice or credit note a settlement covers. A document is covered by one settlement only (the
+    unique invoice), and appears on the advices of both its parties with opposite signs."""
+
+    __tablename__ = "settlement_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlements.id"), nullable=False, index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), nullable=False, unique=True)
+    #: What the document moves to its provider: an invoice's amount due (+), a credit note's (−); its buyer
+    #: gets the same amount with the opposite sign.
+    provider_amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    invoice: Mapped[Invoice] = relationship(lazy="joined")

@@ -1,4 +1,4 @@
-"""Writes on settlements: create (positions and netting), approve (four eyes), state changes.
+"""Writes on settlements: create (documents, advices, positions and netting), approve (four eyes), state changes.
 
 Functions flush and never commit; the request or CLI command commits.
 """
@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from marketplace.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from marketplace.core.events import (
@@ -27,14 +26,17 @@ from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import parse_period, utcnow
 from marketplace.extensions import db
-from marketplace.ledger.models import Account, AccountKind, Period, PeriodStatus, Posting, Transfer, TransferKind
+from marketplace.ledger.models import AccountKind, Period, PeriodStatus, Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, account_of, current_period, post_transfers
 from marketplace.members.models import Member
 from marketplace.members.permissions import require_operator_finance
+from marketplace.settlement import advices
 from marketplace.settlement.models import (
     InstructionStatus,
+    PaymentAdvice,
     PaymentInstruction,
     Settlement,
+    SettlementDocument,
     SettlementPosition,
     SettlementStatus,
 )
@@ -42,42 +44,6 @@ from marketplace.settlement.netting import net_positions
 
 if TYPE_CHECKING:
     from marketplace.members.models import User
-
-#: What members owe each other: charges, their VAT, and reversals of either. Payments and payouts are how
-#: settlements are paid, so they do not count towards a position.
-POSITION_KINDS = (TransferKind.CHARGE, TransferKind.VAT)
-
-
-def member_positions(period: str) -> dict[int, int]:
-    """Each member's position for a settlement of `period`: its clearing balance from charges, VAT and
-    their reversals up to the end of `period`, less what earlier settlements already cleared."""
-    original = aliased(Transfer)
-    rows = db.session.execute(
-        select(Account.member_id, func.sum(Posting.amount_cents))
-        .join(Posting, Posting.account_id == Account.id)
-        .join(Transfer, Transfer.id == Posting.transfer_id)
-        .outerjoin(original, original.id == Transfer.reverses_id)
-        .where(
-            Account.kind == AccountKind.CLEARING,
-            Transfer.period <= period,
-            or_(
-                Transfer.kind.in_(POSITION_KINDS),
-                (Transfer.kind == TransferKind.REVERSAL) & original.kind.in_(POSITION_KINDS),
-            ),
-        )
-        .group_by(Account.member_id)
-    ).all()
-    positions = {member_id: int(total) for member_id, total in rows}
-    settled = db.session.execute(
-        select(SettlementPosition.member_id, func.sum(SettlementPosition.amount_cents))
-        .join(Settlement, Settlement.id == SettlementPosition.settlement_id)
-        .where(Settlement.period < period)
-        .group_by(SettlementPosition.member_id)
-    ).all()
-    for member_id, total in settled:
-        positions[member_id] = positions.get(member_id, 0) - int(total)
-    return {member_id: amount for member_id, amount in positions.items() if amount != 0}
-
 
 #: The event each status a settlement moves to announces.
 _EVENTS: dict[SettlementStatus, type[SettlementChanged]] = {
@@ -103,10 +69,13 @@ def settlement_event(kind: type[SettlementChanged], settlement: Settlement) -> S
 
 
 def create_settlement(actor: User, period: str) -> Settlement:
-    """Net the positions of a closed month into payment instructions (status draft).
+    """Settle a closed month (status draft): the released invoices and the credit notes of the months up to
+    `period` that no earlier settlement covered, a payment advice per member listing them, each member's
+    position (their sum) and the payment instructions netting the positions, each referring to the debtor's
+    and the creditor's advice.
 
     Raises PermissionDenied (not operator finance), InvalidInput (malformed month), Conflict (month not
-    closed, already settled, a later month already settled, or nothing to settle).
+    closed, already settled, a later month already settled, or no released document to settle).
     """
     require_operator_finance(actor, "Verrechnungen anlegen")
     try:
@@ -118,15 +87,42 @@ def create_settlement(actor: User, period: str) -> Settlement:
         raise Conflict(
             "Der Monat %(period)s ist nicht abgeschlossen; erst danach kann er verrechnet werden.", period=period
         )
+    # the documents' locks order concurrent settlements: what is checked below is read after them
+    documents = advices.documents_to_settle(period)
     if db.session.scalar(select(Settlement.id).where(Settlement.period == period)) is not None:
         raise Conflict("Für %(period)s gibt es bereits eine Verrechnung.", period=period)
     later = db.session.scalar(select(func.max(Settlement.period)).where(Settlement.period > period))
     if later is not None:
         raise Conflict("Es gibt bereits eine Verrechnung für den späteren Monat %(later)s.", later=later)
-    positions = member_positions(period)
-    if not positions:
-        raise Conflict("Für %(period)s gibt es nichts zu verrechnen.", period=period)
+    if not documents:
+        pending = advices.pending_before(period)
+        if pending:
+            raise Conflict(
+                "Für %(period)s gibt es nichts zu verrechnen: keine freigegebene Rechnung oder Gutschrift ist "
+                "offen; %(pending)s Rechnung(en) warten noch auf die Freigabe durch die Abnehmer oder sind "
+                "beanstandet.",
+                period=period,
+                pending=pending,
+            )
+        raise Conflict(
+            "Für %(period)s gibt es nichts zu verrechnen: keine freigegebene Rechnung oder Gutschrift ist offen.",
+            period=period,
+        )
+    amounts = [(document, advices.provider_amount(document)) for document in documents]
+    sums = advices.positions_of(amounts)
+    positions = {member_id: amount for member_id, amount in sums.items() if amount}
+    due = advices.due_date_for(documents)
     settlement = Settlement(period=period, status=SettlementStatus.DRAFT, created_by_id=actor.id)
+    by_member = {
+        member_id: PaymentAdvice(
+            member_id=member_id,
+            number=advices.advice_number(period, member_id),
+            position_cents=amount,
+            due_date=due,
+        )
+        for member_id, amount in sorted(sums.items())
+    }
+    settlement.advices = list(by_member.values())
     settlement.positions = [
         SettlementPosition(member_id=member_id, amount_cents=amount) for member_id, amount in sorted(positions.items())
     ]
@@ -135,6 +131,8 @@ def create_settlement(actor: User, period: str) -> Settlement:
             debtor_member_id=payment.debtor_id,
             creditor_member_id=payment.creditor_id,
             amount_cents=payment.amount_cents,
+            debtor_advice=by_member[payment.debtor_id],
+            creditor_advice=by_member[payment.creditor_id],
         )
         for payment in net_positions(positions)
     ]
@@ -142,13 +140,25 @@ def create_settlement(actor: User, period: str) -> Settlement:
         with db.session.begin_nested():
             db.session.add(settlement)
             db.session.flush()
-    except IntegrityError as exc:  # another operator created the same month's settlement just now
-        raise Conflict("Für %(period)s gibt es bereits eine Verrechnung.", period=period) from exc
+            db.session.add_all(
+                SettlementDocument(settlement_id=settlement.id, invoice_id=document.id, provider_amount_cents=amount)
+                for document, amount in amounts
+            )
+            db.session.flush()
+    except IntegrityError as exc:  # another operator settled the same month or the same documents just now
+        raise Conflict(
+            "Für %(period)s wurde gerade eine andere Verrechnung angelegt; bitte die Seite neu laden.", period=period
+        ) from exc
     record_audit(
         actor,
         "settlement.created",
         settlement,
-        data={"period": period, "positions": len(positions), "instructions": len(settlement.instructions)},
+        data={
+            "period": period,
+            "documents": len(documents),
+            "positions": len(positions),
+            "instructions": len(settlement.instructions),
+        },
     )
     announce(settlement_event(SettlementCreated, settlement))
     return settlement
@@ -190,8 +200,9 @@ def move_settlement(settlement: Settlement, status: SettlementStatus) -> None:
 
 
 def approve_settlement(actor: User, settlement: Settlement) -> Settlement:
-    """Four eyes: a second operator finance user approves a draft. PermissionDenied for the creator or
-    anyone without operator finance; Conflict unless the settlement is a draft."""
+    """Four eyes: a second operator finance user approves a draft (paid at once when it has no instruction,
+    its documents cancelling out). PermissionDenied for the creator or anyone without operator finance;
+    Conflict unless the settlement is a draft."""
     require_operator_finance(actor, "Verrechnungen freigeben")
     if actor.id == settlement.created_by_id:
         raise PermissionDenied("Vier-Augen-Prinzip: Wer die Verrechnung angelegt hat, kann sie nicht freigeben.")
@@ -201,6 +212,8 @@ def approve_settlement(actor: User, settlement: Settlement) -> Settlement:
     settlement.approved_at = utcnow()
     db.session.flush()
     record_audit(actor, "settlement.approved", settlement, data={"period": settlement.period})
+    # documents that cancel each other out leave nothing to pay: approved, the settlement is done
+    mark_paid_if_complete(settlement)
     return settlement
 
 

@@ -10,8 +10,15 @@ from marketplace.core.errors import NotFound
 from marketplace.extensions import db
 from marketplace.ledger.models import Period, PeriodStatus, Transfer, TransferKind
 from marketplace.members.models import Member, Role, User
-from marketplace.settlement.advices import advice_number
-from marketplace.settlement.models import Invoice, InvoiceLine, PaymentInstruction, Settlement, SettlementPosition
+from marketplace.settlement.advices import AdviceLine, advice_number, lines_by_member, lines_for
+from marketplace.settlement.models import (
+    Invoice,
+    InvoiceLine,
+    PaymentAdvice,
+    PaymentInstruction,
+    Settlement,
+    SettlementPosition,
+)
 from marketplace.settlement.sepa import refusal
 
 
@@ -53,6 +60,70 @@ def settlement_for(user: User, settlement_id: int) -> Settlement:
     return settlement
 
 
+def advice_documents(settlement: Settlement, member_id: int) -> list[AdviceLine]:
+    """The invoices and credit notes on `member_id`'s payment advice of `settlement`, each with its amount
+    from that member's side (+ it receives, − it pays) and its counterparty; their sum is the member's
+    position. Empty for a member without documents in it. For SEPA remittance and DATEV alike."""
+    return lines_for(settlement.id, member_id)
+
+
+def may_see_advice(user: User, member_id: int) -> bool:
+    """Operator finance sees every advice; a member's finance staff only its own member's."""
+    return user.is_operator_finance or (Role.MEMBER_FINANCE in user.roles and user.member_id == member_id)
+
+
+def advice_for(user: User, settlement_id: int, member_id: int) -> PaymentAdvice:
+    """A member's advice in a settlement if the user may see it; NotFound otherwise (also for a settlement
+    or member the user may not see, so nothing is revealed)."""
+    advice = None
+    if may_see_advice(user, member_id):
+        advice = db.session.scalar(
+            select(PaymentAdvice).where(
+                PaymentAdvice.settlement_id == settlement_id, PaymentAdvice.member_id == member_id
+            )
+        )
+    if advice is None:
+        raise NotFound("Dieses Zahlungsavis gibt es nicht.")
+    return advice
+
+
+@dataclass(frozen=True)
+class AdviceView:
+    """A member's advice with its documents and how they reconcile with its position and instructions."""
+
+    advice: PaymentAdvice
+    lines: list[AdviceLine]
+    #: the instructions that refer to this advice (as the debtor's or the creditor's)
+    instructions: list[PaymentInstruction]
+
+    @property
+    def documents_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+    @property
+    def instructions_cents(self) -> int:
+        """What the member receives less what it pays by the instructions."""
+        member = self.advice.member_id
+        return sum(i.amount_cents for i in self.instructions if i.creditor_member_id == member) - sum(
+            i.amount_cents for i in self.instructions if i.debtor_member_id == member
+        )
+
+    @property
+    def reconciled(self) -> bool:
+        """Documents = position = instructions, to the cent."""
+        return self.documents_cents == self.advice.position_cents == self.instructions_cents
+
+
+def advice_view(advice: PaymentAdvice, lines: list[AdviceLine] | None = None) -> AdviceView:
+    """The advice with its documents (`lines` when already read) and the instructions referring to it."""
+    instructions = [
+        i for i in advice.settlement.instructions if advice.id in (i.debtor_advice_id, i.creditor_advice_id)
+    ]
+    if lines is None:
+        lines = advice_documents(advice.settlement, advice.member_id)
+    return AdviceView(advice, lines, instructions)
+
+
 @dataclass(frozen=True)
 class SettlementView:
     """What one user sees of a settlement: everything for operator finance, the own member's part otherwise."""
@@ -63,6 +134,11 @@ class SettlementView:
     sepa_payers: list[Member]
     #: Paying members whose file is no longer (or not yet) offered, with the reason.
     sepa_refused: list[tuple[Member, str]]
+    #: The payment advices with their documents and reconciliation (none for settlements made before advices).
+    advices: list[AdviceView]
+
+    def advice_of(self, member_id: int) -> PaymentAdvice | None:
+        return next((a.advice for a in self.advices if a.advice.member_id == member_id), None)
 
 
 def view_of(settlement: Settlement, user: User) -> SettlementView:
@@ -88,7 +164,10 @@ def view_of(settlement: Settlement, user: User) -> SettlementView:
             offered.append(payer)
         elif not isinstance(problem, NotFound):
             refused.append((payer, problem.detail))
-    return SettlementView(positions, instructions, offered, refused)
+    visible = [a for a in settlement.advices if may_see_advice(user, a.member_id)]
+    lines = lines_by_member(settlement.id) if visible else {}
+    advices = [advice_view(a, lines.get(a.member_id, [])) for a in visible]
+    return SettlementView(positions, instructions, offered, refused, advices)
 
 
 def document_numbers(member_id: int, transfer_ids: list[int]) -> dict[int, str]:

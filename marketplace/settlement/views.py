@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from marketplace.bookings.views import BOOKING_CHARGES
 from marketplace.core.edge import errors_on, writes
@@ -21,7 +21,14 @@ from marketplace.settlement.charges import booking_charges
 from marketplace.settlement.forms import settlement_form
 from marketplace.settlement.models import Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement, record_direct_payment
-from marketplace.settlement.queries import invoice_for, invoices_statement, settlement_for, settlements_for
+from marketplace.settlement.queries import (
+    advice_for,
+    advice_view,
+    invoice_for,
+    invoices_statement,
+    settlement_for,
+    settlements_for,
+)
 from marketplace.settlement.receivables import receivables_of
 
 bp = Blueprint("settlement", __name__)
@@ -142,6 +149,17 @@ def approve(settlement_id: int) -> Response:
     approve_settlement(current_user, settlement)
     flash(_("Verrechnung %(period)s freigegeben.", period=settlement.period), "success")
     return redirect(url_for("settlement.show", settlement_id=settlement.id))
+
+
+@bp.get("/settlements/<int:settlement_id>/advices/<int:member_id>")
+@login_required
+def advice(settlement_id: int, member_id: int) -> str:
+    """A member's payment advice, printable: for its own finance staff and operator finance (404 for others)."""
+    try:
+        found = advice_for(current_user, settlement_id, member_id)
+    except NotFound:
+        abort(404)
+    return render_template("settlement/advice.html", view=advice_view(found), settlement=found.settlement)
 
 
 @bp.get("/settlements/<int:settlement_id>/sepa/<int:member_id>.xml")

@@ -319,6 +319,11 @@ def _line(root: ET.Element, invoice: Invoice, line: InvoiceLine) -> None:
     _amount(_cac(element, "Price"), "PriceAmount", price)
 
 
+def payable_cents(invoice: Invoice) -> int:
+    """The amount due of an invoice or credit note (BT-115): its gross less what it states as prepaid."""
+    return invoice.due_cents
+
+
 def filename(invoice: Invoice) -> str:
     kind = "gutschrift" if invoice.is_credit_note else "rechnung"
     return f"xrechnung-{kind}-{invoice.number}.xml"

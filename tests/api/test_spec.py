@@ -84,6 +84,7 @@ CONTRACT = [
     ("GET", "/api/v1/settlements/{settlement_id}"),
     ("POST", "/api/v1/settlements/{settlement_id}/approve"),
     ("POST", "/api/v1/settlements/{settlement_id}/collect"),
+    ("GET", "/api/v1/settlements/{settlement_id}/advices/{member_id}"),
     ("POST", "/api/v1/payments/stripe/webhook"),
     ("GET", "/api/v1/invoices"),
     ("GET", "/api/v1/invoices/{invoice_id}/xrechnung"),

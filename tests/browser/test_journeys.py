@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from marketplace.extensions import db
 from tests.browser.conftest import login
+from tests.conftest import release_invoices
 
 pytestmark = pytest.mark.browser
 
@@ -121,8 +123,11 @@ def _cents(text: str) -> int:
     return round(float(cleaned.replace(",", ".")) * 100) if cleaned else 0
 
 
-def test_invoice_download_settle_and_approve_by_a_second_person(as_user):
+def test_invoice_download_settle_and_approve_by_a_second_person(as_user, live_app):
     """The demo's closed month (2026-08): its invoices, their XRechnung, a settlement and four-eyes approval."""
+    with live_app.app_context():  # the buyers' finance staff certified August's invoices
+        release_invoices("2026-08")
+        db.session.remove()
     finance = as_user(FINANCE)
     finance.goto("/settlements")
     finance.get_by_role("link", name="Rechnungen und Gutschriften (XRechnung)").click()
@@ -147,6 +152,14 @@ def test_invoice_download_settle_and_approve_by_a_second_person(as_user):
     assert "Verrechnung 2026-08 angelegt" in finance.inner_text("main")
     positions = [_cents(cell.inner_text()) for cell in finance.locator("td[data-member-id]").all()]
     assert positions and sum(positions) == 0
+    # each member's payment advice lists the documents behind its position, and they add up
+    assert finance.locator('[data-reconciled="yes"]').count() == len(positions)
+    assert finance.locator('[data-reconciled="no"]').count() == 0
+    finance.get_by_role("link", name=re.compile(r"^Zahlungsavis zum Drucken")).first.click()
+    finance.wait_for_url(re.compile(r"/settlements/\d+/advices/\d+$"))
+    assert "Zahlungsavis ZA-2026-08-" in finance.get_by_role("heading", level=1).inner_text()
+    finance.get_by_role("link", name="Zurück zur Verrechnung 2026-08").click()
+    finance.wait_for_url(re.compile(r"/settlements/\d+$"))
     assert finance.get_by_role("button", name="Freigeben (zweite Person)").count() == 0
     assert "Vier-Augen-Prinzip" in finance.inner_text("main")
     settlement_path = urlsplit(finance.url).path

@@ -29,7 +29,7 @@ from marketplace.members.queries import user_by_email
 from marketplace.seed import _past_booking
 from marketplace.settlement.models import InstructionStatus, InvoiceLine, Settlement, SettlementStatus
 from tests.concurrency.conftest import Call, assert_ledger_whole, together, token
-from tests.conftest import requires_postgres
+from tests.conftest import release_invoices, requires_postgres
 from tests.taxdata import O_TAX
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -151,6 +151,7 @@ def test_billing_close_and_reversal_of_one_month_at_once(wide_app, delays):
 
 
 def draft_settlement(app) -> int:
+    release_invoices(CLOSED)
     client = app.test_client()
     response = client.post(
         "/api/v1/settlements", json={"period": CLOSED}, headers={"Authorization": f"Bearer {token(OPERATOR)}"}

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.payments.models import Debit, StripeEvent
+from tests.conftest import release_invoices
 from tests.payments.conftest import API_KEY, WEBHOOK_SECRET
 
 
@@ -35,6 +36,7 @@ def _run_together(calls):
 
 def test_two_collects_at_once_make_one_payment_intent_per_debtor(app, demo, api_as, fault_server):
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     debtors = {i["debtor_member_id"] for i in settlement["instructions"]}
@@ -61,6 +63,7 @@ def test_two_collects_at_once_make_one_payment_intent_per_debtor(app, demo, api_
 
 def test_the_same_event_delivered_twice_at_once_is_applied_once(app, demo, api_as, fault_server):
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     body = api_as("betrieb@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/collect").get_json()
@@ -104,6 +107,7 @@ def test_collect_and_direct_payments_of_one_settlement_at_once_pay_each_instruct
 
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
     operator, second = api_as("betrieb@kopit.example"), api_as("pruefung@kopit.example")
+    release_invoices("2026-08")
     settlement = operator.post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     assert second.post(f"/api/v1/settlements/{settlement['id']}/approve").status_code == 200
     page = f"/settlements/{settlement['id']}"

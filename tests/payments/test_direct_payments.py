@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.queries import verify_ledger
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, release_invoices
 from tests.payments.conftest import API_KEY, WEBHOOK_SECRET
 
 
 def _approved(api_as) -> dict:
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     return settlement

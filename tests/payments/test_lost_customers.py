@@ -17,10 +17,12 @@ from marketplace.members.queries import finance_contact_email
 from marketplace.payments.collection import ensure_customer
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
 from marketplace.payments.stripe_client import StripeClient
+from tests.conftest import release_invoices
 from tests.payments.conftest import API_KEY
 
 
 def _approved_settlement(api_as) -> dict:
+    release_invoices("2026-08")
     created = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"})
     assert created.status_code == 201, created.text
     settlement = created.get_json()

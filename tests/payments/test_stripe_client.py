@@ -18,6 +18,7 @@ from marketplace.payments.stripe_client import (
     StripeClient,
     encode,
 )
+from tests.conftest import release_invoices
 from tests.payments.conftest import API_KEY
 
 PARAMS = StripeClient.payment_intent_params(
@@ -111,6 +112,7 @@ def test_collect_after_giving_up_leaves_a_clear_state_and_retries_with_the_same_
         STRIPE_MAX_RETRIES=2,
         STRIPE_BACKOFF_BASE=0.01,
     )
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     debtors = {i["debtor_member_id"] for i in settlement["instructions"]}
@@ -168,6 +170,8 @@ def test_a_wrong_api_key_is_an_authentication_error_and_leaves_debits_pending(ap
 
     with pytest.raises(AuthenticationError):
         StripeClient("sk_", localstripe, sleep=lambda _s: None).retrieve_payment_intent("pi_x")
+
+    release_invoices("2026-08")
 
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")

@@ -11,12 +11,14 @@ from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKi
 from marketplace.ledger.queries import verify_ledger
 from marketplace.members.models import Member
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
+from tests.conftest import release_invoices
 from tests.payments.conftest import API_KEY
 
 FAILING_IBAN = "DE62370400440532013001"
 
 
 def _approved_settlement(api_as) -> dict:
+    release_invoices("2026-08")
     created = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"})
     assert created.status_code == 201, created.text
     settlement = created.get_json()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Posting, Transfer, TransferKind
 from marketplace.members.models import Member
-from tests.conftest import csrf_token, login, post_form
+from tests.conftest import csrf_token, login, post_form, release_invoices
 from tests.settlement.conftest import user
 
 SEPA_XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
@@ -28,7 +28,8 @@ def _clearing_balances_through(period: str) -> dict[int, int]:
     return {member: int(total) for member, total in rows if total}
 
 
-def test_positions_are_clearing_balances_and_instructions_net_them(app, demo, api_as):
+def test_with_everything_released_positions_are_clearing_balances_and_instructions_net_them(app, demo, api_as):
+    release_invoices("2026-08")
     operator = api_as("betrieb@kopit.example")
     response = operator.post("/api/v1/settlements", json={"period": "2026-08"})
     assert response.status_code == 201, response.text
@@ -52,8 +53,10 @@ def test_positions_are_clearing_balances_and_instructions_net_them(app, demo, ap
 
 def test_later_month_counts_only_what_earlier_settlements_did_not_clear(app, demo_september_open, api_as, close_month):
     operator = api_as("betrieb@kopit.example")
+    release_invoices("2026-08")
     august = operator.post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     close_month("2026-09")
+    release_invoices("2026-09")
     september = operator.post("/api/v1/settlements", json={"period": "2026-09"}).get_json()
     through_sep = _clearing_balances_through("2026-09")
     cleared = {p["member_id"]: int(p["amount"].replace(".", "")) for p in august["positions"]}
@@ -77,6 +80,7 @@ def test_open_months_cannot_be_settled_and_only_operator_finance_creates(app, de
 
 
 def test_four_eyes_the_creator_cannot_approve_a_second_operator_finance_user_can(app, demo, api_as):
+    release_invoices("2026-08")
     creator = api_as("betrieb@kopit.example")
     settlement = creator.post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     path = f"/api/v1/settlements/{settlement['id']}"
@@ -91,6 +95,7 @@ def test_four_eyes_the_creator_cannot_approve_a_second_operator_finance_user_can
 
 
 def test_member_finance_sees_its_own_part_and_foreign_settlements_are_404(app, demo, api_as, create_member):
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     wiesbaden = user("kasse@wiesbaden.example").member_id
     mine = api_as("kasse@wiesbaden.example").get(f"/api/v1/settlements/{settlement['id']}").get_json()
@@ -100,6 +105,7 @@ def test_member_finance_sees_its_own_part_and_foreign_settlements_are_404(app, d
 
 
 def test_the_pages_create_approve_and_offer_sepa_files(app, demo, client):
+    release_invoices("2026-08")
     login(client, "betrieb@kopit.example")
     response = post_form(client, "/settlements", "/settlements", {"period": "2026-08"})
     assert response.status_code == 302
@@ -120,6 +126,7 @@ def test_the_pages_create_approve_and_offer_sepa_files(app, demo, client):
 
 
 def test_sepa_credit_transfer_files_validate_and_pay_exact_cents(app, demo, api_as, client):
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     schema = etree.XMLSchema(etree.parse(str(SEPA_XSD)))
@@ -148,6 +155,7 @@ def test_sepa_credit_transfer_files_validate_and_pay_exact_cents(app, demo, api_
 
 
 def test_an_invalid_iban_is_refused_before_any_file_is_written(app, demo, api_as, client):
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     creditor = db.session.get(Member, settlement["instructions"][0]["creditor_member_id"])
@@ -165,6 +173,7 @@ def test_an_invalid_iban_is_refused_before_any_file_is_written(app, demo, api_as
 
 
 def test_member_finance_page_shows_its_own_part_and_no_operator_buttons(app, demo, api_as, client):
+    release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
     login(client, "kasse@wiesbaden.example")

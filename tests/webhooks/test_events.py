@@ -22,6 +22,7 @@ from marketplace.members.models import Role
 from marketplace.members.queries import user_by_email
 from marketplace.webhooks.models import WebhookDelivery
 from marketplace.webhooks.operations import create_endpoint, deactivate_endpoint
+from tests.conftest import release_invoices
 
 BUYER = "einkauf@wiesbaden.example"
 PROVIDER = "anbieter@kdz-mainz.example"
@@ -131,6 +132,7 @@ def test_settlement_events_show_the_instructions_of_their_moment(app, endpoint):
     period = db.session.scalar(
         select(Period.period).where(Period.status == PeriodStatus.CLOSED).order_by(Period.period)
     )
+    release_invoices(period)
     settlement = create_settlement(user_by_email("betrieb@kopit.example"), period)
     db.session.commit()
     approve_settlement(user_by_email("pruefung@kopit.example"), settlement)

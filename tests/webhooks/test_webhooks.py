@@ -17,7 +17,7 @@ from marketplace.members.models import Role
 from marketplace.members.queries import user_by_email
 from marketplace.webhooks.delivery import MAX_ATTEMPTS, retry_delay, send_due, verify_signature
 from marketplace.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, release_invoices
 
 BUYER = "einkauf@wiesbaden.example"
 PROVIDER = "anbieter@kdz-mainz.example"
@@ -185,6 +185,7 @@ def test_settlement_events_reach_members_with_a_position(client, admin, receiver
     endpoint = _register(client, receiver.url)
     operator = api_as("betrieb@kopit.example")
     closed = sorted({i["period"] for i in operator.get("/api/v1/invoices").get_json()["items"]})[0]
+    release_invoices(closed)
     created = operator.post("/api/v1/settlements", json={"period": closed})
     assert created.status_code == 201
     positions = {p["member_id"] for p in created.get_json()["positions"]}
