@@ -110,10 +110,10 @@ def test_dispute_correct_confirm_then_billed_then_credited(provider, buyer, oper
     operator.post("/api/v1/billing-runs", json={"period": "2026-10"})
     billed = usage(buyer, booking_id=HOURS, period="2026-10")[0]
     assert billed["status"] == "billed" and billed["amount"] == "1425.00"
-    # a billed record is not disputed here: corrections are the operator's (409 with a clear message)
+    # a billed record disputed by the buyer becomes a correction case the operator decides (201)
     late = buyer.post(f"/api/v1/usage/{record['id']}/dispute", json={"reason": "doch falsch"})
-    assert late.status_code == 409
-    assert "bereits abgerechnet" in late.get_json()["detail"]
+    assert late.status_code == 201, late.get_json()
+    assert (late.get_json()["source"], late.get_json()["status"]) == ("usage_dispute", "open")
     assert provider.post(
         f"/api/v1/bookings/{HOURS}/usage", json={"period": "2026-10", "quantity": "1"}
     ).status_code == (409)
@@ -149,19 +149,24 @@ def test_buttons_appear_only_where_an_action_is_possible(client, demo):
     page = client.get(f"/bookings/{HOURS}").text
     table = page.split('id="verbrauch"', 1)[1].split("</table>", 1)[0]
     rows = table.split("<tr")[2:]  # after the header row
-    by_month = {row.split("<td", 2)[1].split(">", 1)[1].split("<", 1)[0]: row for row in rows}
-    assert 'data-usage-state="billed"' in by_month["2026-09"] and "Bestätigen" not in by_month["2026-09"]
-    assert 'data-usage-state="deemed_accepted"' in by_month["2026-10"] and "Bestätigen" not in by_month["2026-10"]
-    assert "Prüfen bis" not in by_month["2026-10"]
-    assert 'data-usage-state="recorded"' in by_month["2026-11"] and "Bestätigen" in by_month["2026-11"]
+    by_month = {
+        row.split("<td", 2)[1].split(">", 1)[1].split("<", 1)[0]: row for row in rows
+    }  # months as people read them
+    assert 'data-usage-state="billed"' in by_month["September 2026"] and "Bestätigen" not in by_month["September 2026"]
+    assert (
+        'data-usage-state="deemed_accepted"' in by_month["Oktober 2026"]
+        and "Bestätigen" not in by_month["Oktober 2026"]
+    )
+    assert "Prüfen bis" not in by_month["Oktober 2026"]
+    assert 'data-usage-state="recorded"' in by_month["November 2026"] and "Bestätigen" in by_month["November 2026"]
     # the billed September offers only the correction route (its own action), never confirm or dispute
-    assert table.count('/confirm"') == 1 and table.count('/dispute"') == 1
+    assert table.count('/confirm"') == 1 and table.count("/dispute#") == 1  # the form returns to its row
     # dispute through the page: the buttons go, the provider is asked to correct
-    action = re.search(r'action="([^"]*/dispute)"', table).group(1)
+    action = re.search(r'action="([^"]*/dispute)#[^"]*"', table).group(1)
     response = client.post(action, data={"csrf_token": csrf_token(page), "dispute-reason": "Keine 3 Stunden"})
     assert response.status_code == 302, response.text
     after = client.get(f"/bookings/{HOURS}").text.split('id="verbrauch"', 1)[1].split("</table>", 1)[0]
-    assert 'data-usage-state="disputed"' in after and '/confirm"' not in after and '/dispute"' not in after
+    assert 'data-usage-state="disputed"' in after and '/confirm"' not in after and "/dispute#" not in after
     client.post("/logout", data={"csrf_token": csrf_token(page)})
     login(client, "anbieter@kdz-mainz.example")
     provider_view = client.get(f"/bookings/{HOURS}").text.split('id="verbrauch"', 1)[1].split("</table>", 1)[0]
