@@ -1,7 +1,7 @@
 """Random sequences of the whole month cycle against the real app (HTTP API, each role as itself) and database:
 record usage (provider), confirm and dispute it (buyer), resolve the correction cases (operator finance), bill,
 close, release or object to invoices (the buyer's member finance), settle and approve (two operator finance
-people); with publish, request and accept from the ledger machine, whose setup and invariants this reuses.
+people); with request and accept from the ledger machine, whose setup and invariants this reuses.
 
 After every step, besides the ledger machine's invariants (`verify_ledger()`: chain, zero sums, cached
 balances; replaying any cause creates nothing; nothing posted into a closed month):
