@@ -9,11 +9,12 @@ from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from marketplace.core.timeutil import month_bounds, parse_period, period_of, previous_month, today
+from marketplace.core.timeutil import month_bounds, month_label, parse_period, period_of, previous_month, today
 from marketplace.core.todos import Todo
 from marketplace.extensions import db
 from marketplace.ledger.models import Period, PeriodStatus
 from marketplace.members.models import User
+from marketplace.settlement.advices import pending_before, settleable_count
 from marketplace.settlement.models import Settlement
 
 
@@ -34,7 +35,7 @@ def months_to_close(user: User) -> list[Todo]:
         items.append(
             Todo(
                 kind="period.close",
-                title=_("Monat %(period)s abrechnen und abschließen", period=period),
+                title=_("Monat %(month)s abrechnen und abschließen", month=month_label(period)),
                 action=_("Zum Monatsabschluss"),
                 path=url_for("ledger.close", period=period),
                 dated=next_month(month),
@@ -49,20 +50,43 @@ def next_month(first: date) -> date:
 
 
 def months_to_settle(user: User) -> list[Todo]:
-    """Operator finance: closed months after the latest settlement, to settle."""
+    """Operator finance: closed months after the latest settlement, to settle where released documents wait,
+    otherwise (every document still waits for its buyer's release) to follow up on the releases."""
     if not user.is_operator_finance:
         return []
     latest = db.session.scalar(select(Settlement.period).order_by(Settlement.period.desc()).limit(1))
     statement = select(Period).where(Period.status == PeriodStatus.CLOSED)
     if latest is not None:
         statement = statement.where(Period.period > latest)
-    return [
-        Todo(
-            kind="period.settle",
-            title=_("Verrechnung für %(period)s anlegen", period=p.period),
-            action=_("Zur Verrechnung"),
-            path=url_for("settlement.settlements"),
-            dated=p.closed_at.date() if p.closed_at else None,
-        )
-        for p in db.session.scalars(statement.order_by(Period.period))
-    ]
+    items = []
+    for row in db.session.scalars(statement.order_by(Period.period)):
+        dated = row.closed_at.date() if row.closed_at else None
+        if documents := settleable_count(row.period):
+            items.append(
+                Todo(
+                    kind="period.settle",
+                    title=_(
+                        "Verrechnung für %(month)s anlegen (%(count)s freigegebene Belege)",
+                        month=month_label(row.period),
+                        count=documents,
+                    ),
+                    action=_("Zur Verrechnung"),
+                    path=url_for("settlement.settlements", period=row.period),
+                    dated=dated,
+                )
+            )
+        elif pending := pending_before(row.period):
+            items.append(
+                Todo(
+                    kind="period.awaiting_release",
+                    title=_(
+                        "Verrechnung für %(month)s wartet auf Freigaben: %(count)s Rechnung(en) noch nicht freigegeben",
+                        month=month_label(row.period),
+                        count=pending,
+                    ),
+                    action=_("Zu den Freigaben"),
+                    path=url_for("corrections.releases"),
+                    dated=dated,
+                )
+            )
+    return items

@@ -69,6 +69,14 @@ def documents_to_settle(period: str) -> list[Invoice]:
     )
 
 
+def settleable_count(period: str) -> int:
+    """How many documents a settlement of `period` would cover now (read without locks, for lists and to-dos)."""
+    return int(
+        db.session.scalar(select(func.count(Invoice.id)).where(Invoice.period <= period, settleable(), uncovered()))
+        or 0
+    )
+
+
 def pending_before(period: str) -> int:
     """How many invoices of months up to `period` still wait for their buyer's release (or were objected to)."""
     return int(

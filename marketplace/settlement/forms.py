@@ -16,9 +16,11 @@ class SettlementForm(Form):
     )
 
 
-def settlement_form() -> SettlementForm:
-    """The settlement form offering the closed months without a settlement, the latest chosen."""
+def settlement_form(preferred: str | None = None) -> SettlementForm:
+    """The settlement form offering the closed months without a settlement: `preferred` chosen where it is
+    one of them (a to-do links to its month), otherwise the latest."""
     periods = settleable_periods()
-    form = SettlementForm(period=periods[0] if periods else None)
+    chosen = preferred if preferred in periods else (periods[0] if periods else None)
+    form = SettlementForm(period=chosen)
     form.period.choices = month_choices(periods)
     return form

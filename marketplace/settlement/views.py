@@ -116,7 +116,7 @@ def _settlement_or_404(settlement_id: int) -> Settlement:
 @bp.get("/settlements")
 @role_required(*FINANCE)
 def settlements() -> str:
-    form = settlement_form() if current_user.is_operator_finance else None
+    form = settlement_form(request.args.get("period")) if current_user.is_operator_finance else None
     return render_template("settlement/settlements.html", settlements=settlements_for(current_user), form=form)
 
 

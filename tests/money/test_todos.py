@@ -107,7 +107,7 @@ def test_operator_sees_months_to_close_and_settle_not_a_zero_balance(app, demo):
     client, html = _start(app, "betrieb@kopit.example")
     kinds = {(k, h) for k, h, _t in _items(html)}
     assert ("period.close", "/ledger/periods/2026-10/close") in kinds
-    assert ("period.settle", "/settlements") in kinds
+    assert ("period.settle", "/settlements?period=2026-09") in kinds
     assert "Saldo Ihres Verrechnungskontos" not in html
     assert client.get("/ledger/periods/2026-10/close").status_code == 200
 
