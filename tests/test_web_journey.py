@@ -73,7 +73,7 @@ def test_publish_request_accept_bill(client, demo):
     response = post_form(client, "/ledger", "/ledger/billing", {"period": "2026-11"})
     assert response.status_code == 302
     ledger = client.get("/ledger")
-    assert "Abrechnung 2026-11" in ledger.text
+    assert "Abrechnung November 2026" in ledger.text
     after = {b.member_name: b.balance_cents for b in member_balances()}
     # 1,234.57 € × 2 × 11/30 days (20 to 30 November) = 905.3513… → 905,35 €
     expected = 90535

@@ -54,7 +54,7 @@ from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
-from marketplace.core.timeutil import today
+from marketplace.core.timeutil import month_label, today
 from marketplace.core.validators import parse_query_int
 from marketplace.extensions import db
 from marketplace.members.invoice_profiles import invoice_profile_of
@@ -287,7 +287,7 @@ def usage(booking_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         with errors_on(form, InvalidInput):
             record = record_usage(current_user, booking, form.period.data, form.quantity.data)
-            flash(_("Der Verbrauch für %(period)s ist erfasst.", period=record.period), "success")
+            flash(_("Der Verbrauch für %(period)s ist erfasst.", period=month_label(record.period)), "success")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
     return render_booking(booking, 422, usage_form=form)
 
@@ -307,7 +307,7 @@ def confirm(booking_id: int, usage_id: int) -> Response:
     record = _usage_of(booking, usage_id)
     if ActionForm().validate_on_submit():
         confirm_usage(current_user, record)
-        flash(_("Der Verbrauch für %(period)s ist bestätigt.", period=record.period), "success")
+        flash(_("Der Verbrauch für %(period)s ist bestätigt.", period=month_label(record.period)), "success")
     return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
 
 

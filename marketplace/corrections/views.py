@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from marketplace.bookings.models import UsageRecord
@@ -12,7 +13,7 @@ from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput, NotFound
 from marketplace.core.money import to_cents
 from marketplace.core.pagination import clamp_page_args, paginate
-from marketplace.core.timeutil import parse_period, today
+from marketplace.core.timeutil import month_label, parse_period, today
 from marketplace.corrections.forms import (
     CorrectUsageForm,
     DisputeBilledForm,
@@ -238,7 +239,13 @@ def release_month(period: str) -> Response | tuple[str, int]:
             abort(400)
         with errors_on(form, InvalidInput, Conflict):
             released = release_invoices(current_user, period, ids)
-            flash(_("%(count)d Rechnungen für %(period)s freigegeben.", count=len(released), period=period), "success")
+            message = ngettext(
+                "%(num)d Rechnung für %(period)s freigegeben.",
+                "%(num)d Rechnungen für %(period)s freigegeben.",
+                len(released),
+                period=month_label(period),
+            )
+            flash(message, "success")
             return redirect(url_for("corrections.releases"))
     invoices = pending_of_month(current_user, period)
     form.invoice_ids.data = ",".join(str(invoice.id) for invoice in invoices)

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.forms import apply_domain_errors
-from marketplace.core.timeutil import parse_period, period_of, today
+from marketplace.core.timeutil import month_label, parse_period, period_of, today
 from marketplace.extensions import db
 from marketplace.ledger.forms import billing_form
 from marketplace.ledger.reports import period_overview
@@ -63,7 +63,7 @@ def billing() -> Response | tuple[str, int]:
                 flash(
                     _(
                         "Abrechnung %(period)s: %(count)d Buchungen; der Lauf arbeitet im Hintergrund.",
-                        period=run.period,
+                        period=month_label(run.period),
                         count=run.planned,
                     ),
                     "info",
@@ -73,14 +73,14 @@ def billing() -> Response | tuple[str, int]:
                 flash(
                     _(
                         "Abrechnung %(period)s: %(count)d Buchungen über %(total)s erstellt.",
-                        period=run.period,
+                        period=month_label(run.period),
                         count=run.transfers_created,
                         total=_eur(run.total_cents),
                     ),
                     "success",
                 )
             else:
-                flash(_("Abrechnung %(period)s: nichts Neues abzurechnen.", period=run.period), "info")
+                flash(_("Abrechnung %(period)s: nichts Neues abzurechnen.", period=month_label(run.period)), "info")
             for item in run.skipped:  # what the run could not charge; the rest is booked
                 flash(
                     _(
@@ -128,7 +128,7 @@ def close(period: str) -> Response | tuple[str, int] | str:
     if form.validate_on_submit():
         with errors_on(form):
             close_period(current_user, period, form.reason.data or "")
-            flash(_("Der Monat %(period)s ist abgeschlossen.", period=period), "success")
+            flash(_("Der Monat %(period)s ist abgeschlossen.", period=month_label(period)), "success")
             return redirect(url_for("ledger.index"))
     row = next((p for p in period_overview(limit=1200) if p.period == period), None)
     items = outstanding(period) if row is not None and row.status.value == "open" else []

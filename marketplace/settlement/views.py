@@ -12,7 +12,7 @@ from marketplace.core.edge import errors_on, writes
 from marketplace.core.errors import NotFound
 from marketplace.core.forms import ActionForm
 from marketplace.core.pagination import clamp_page_args, paginate
-from marketplace.core.timeutil import parse_month
+from marketplace.core.timeutil import month_label, parse_month
 from marketplace.extensions import db
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
@@ -131,7 +131,7 @@ def create() -> Response | tuple[str, int]:
             flash(
                 _(
                     "Verrechnung %(period)s angelegt; sie muss von einer zweiten Person freigegeben werden.",
-                    period=settlement.period,
+                    period=month_label(settlement.period),
                 ),
                 "success",
             )
@@ -147,7 +147,7 @@ def approve(settlement_id: int) -> Response:
     if not ActionForm().validate_on_submit():
         abort(400)
     approve_settlement(current_user, settlement)
-    flash(_("Verrechnung %(period)s freigegeben.", period=settlement.period), "success")
+    flash(_("Verrechnung %(period)s freigegeben.", period=month_label(settlement.period)), "success")
     return redirect(url_for("settlement.show", settlement_id=settlement.id))
 
 

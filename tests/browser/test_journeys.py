@@ -103,7 +103,7 @@ def test_publish_request_accept_and_bill_the_month(as_user):
     finance.goto("/ledger")
     bill_month(finance, "2026-11")
     finance.wait_for_url(re.compile(r"/ledger$"))
-    assert "Abrechnung 2026-11:" in finance.inner_text("main")
+    assert "Abrechnung November 2026:" in finance.inner_text("main")
 
     journal = finance.locator("table", has=finance.locator("caption", has_text=re.compile(r"^Journal$")))
     journal_rows = journal.locator("tbody tr", has_text=title)
@@ -149,7 +149,7 @@ def test_invoice_download_settle_and_approve_by_a_second_person(as_user, live_ap
     finance.get_by_label("Abgeschlossener Monat").select_option("2026-08")
     finance.get_by_role("button", name="Positionen berechnen").click()
     finance.wait_for_url(re.compile(r"/settlements/\d+$"))
-    assert "Verrechnung 2026-08 angelegt" in finance.inner_text("main")
+    assert "Verrechnung August 2026 angelegt" in finance.inner_text("main")
     positions = [_cents(cell.inner_text()) for cell in finance.locator("td[data-member-id]").all()]
     assert positions and sum(positions) == 0
     # each member's payment advice lists the documents behind its position, and they add up
@@ -167,7 +167,7 @@ def test_invoice_download_settle_and_approve_by_a_second_person(as_user, live_ap
     second = as_user("pruefung@kopit.example")
     second.goto(settlement_path)
     second.get_by_role("button", name="Freigeben (zweite Person)").click()
-    assert "Verrechnung 2026-08 freigegeben." in second.inner_text("main")
+    assert "Verrechnung August 2026 freigegeben." in second.inner_text("main")
     assert second.locator("#status").inner_text() == "Freigegeben"
 
 
@@ -176,19 +176,19 @@ def test_bill_and_close_the_month_then_read_the_statement(as_user):
     finance = as_user(FINANCE)
     finance.goto("/ledger")
     bill_month(finance, "2026-10")
-    assert "Abrechnung 2026-10:" in finance.inner_text("main")
-    for month, name in (("2026-09", "September 2026"), ("2026-10", "Oktober 2026")):  # in order; August is closed
+    assert "Abrechnung Oktober 2026:" in finance.inner_text("main")
+    for _month, name in (("2026-09", "September 2026"), ("2026-10", "Oktober 2026")):  # in order; August is closed
         link = finance.get_by_role("link", name=f"Monat {name} abschließen …")
         if not link.count():
             continue
         link.click()
-        assert finance.get_by_role("heading", level=1).inner_text() == f"Monat {month} abschließen"
-        finance.get_by_role("button", name=f"Monat {month} abschließen").click()  # without the confirmation
+        assert finance.get_by_role("heading", level=1).inner_text() == f"Monat {name} abschließen"
+        finance.get_by_role("button", name=f"Monat {name} abschließen").click()  # without the confirmation
         assert "Bitte bestätigen Sie den Abschluss." in finance.inner_text("main")
         finance.get_by_label("Ich habe den Monat geprüft. Danach kann nichts mehr in ihn gebucht werden.").check()
-        finance.get_by_role("button", name=f"Monat {month} abschließen").click()
+        finance.get_by_role("button", name=f"Monat {name} abschließen").click()
         finance.wait_for_url(re.compile(r"/ledger"))
-        assert f"Der Monat {month} ist abgeschlossen." in finance.inner_text("main")
+        assert f"Der Monat {name} ist abgeschlossen." in finance.inner_text("main")
     assert finance.locator("#saldo-summe").inner_text() == "0,00\xa0€"  # VAT of the invoices posted, still zero
     finance.goto("/invoices?period=2026-10")
     assert finance.locator("main table a", has_text=re.compile(r"^LB-")).count() > 0

@@ -82,6 +82,16 @@ def test_each_role_walks_its_todos_to_the_action_and_back(new_page, email, kind)
     assert not violations, "\n".join(violations)
 
 
+GERMAN_MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli")
+GERMAN_MONTHS += ("August", "September", "Oktober", "November", "Dezember")
+
+
+def month_label_de(period: str) -> str:
+    """ "2026-09" as the pages write it: "September 2026"."""
+    year, month = period.split("-")
+    return f"{GERMAN_MONTHS[int(month) - 1]} {year}"
+
+
 def urlpath(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url).split("#")[0].split("?")[0]
 
@@ -122,7 +132,7 @@ def test_second_approver_finds_the_settlement_on_the_start_page(new_page, live_a
     second.get_by_role("link", name=approve[0][2], exact=True).click()
     violations = axe_at_both_widths(second)
     second.get_by_role("button", name="Freigeben (zweite Person)").click()
-    assert f"Verrechnung {period} freigegeben." in second.inner_text("main")
+    assert f"Verrechnung {month_label_de(period)} freigegeben." in second.inner_text("main")
     after = [i[0] for i in todos(second) if i[1] == settlement_path]
     assert after == ["settlement.pay"], after  # approved: no longer to approve, now to pay
     assert not violations, "\n".join(violations)

@@ -147,7 +147,7 @@ def test_current_month_cannot_be_closed_in_the_ui(operator):
 def test_billing_from_the_ui(operator):
     token = csrf_token(operator.get("/ledger").text)
     response = operator.post("/ledger/billing", data={"csrf_token": token, "period": "2026-10"}, follow_redirects=True)
-    assert "Abrechnung 2026-10: 6 Buchungen" in response.text
+    assert "Abrechnung Oktober 2026: 6 Buchungen" in response.text
     again = operator.post("/ledger/billing", data={"csrf_token": token, "period": "2026-10"}, follow_redirects=True)
     assert "nichts Neues abzurechnen" in again.text
     closed = operator.post("/ledger/billing", data={"csrf_token": token, "period": "2026-08"})

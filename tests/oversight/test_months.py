@@ -71,7 +71,7 @@ def test_billing_takes_a_month_sent_as_mm_yyyy(app, demo):
     operator = _operator(app)
     token = csrf_token(operator.get("/ledger").text)
     response = operator.post("/ledger/billing", data={"csrf_token": token, "period": "10.2026"}, follow_redirects=True)
-    assert response.status_code == 200 and "Abrechnung 2026-10" in response.text
+    assert response.status_code == 200 and "Abrechnung Oktober 2026" in response.text
     assert db.session.scalar(select(db.func.count()).select_from(Transfer).where(Transfer.period == "2026-10")) > 0
     garbled = operator.post("/ledger/billing", data={"csrf_token": token, "period": "Oktober"})
     assert garbled.status_code == 422 and "MM.JJJJ" in garbled.text
