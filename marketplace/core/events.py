@@ -36,6 +36,7 @@ from blinker import Signal
 from flask import Flask, current_app
 
 __all__ = [
+    "AdvanceCharged",
     "BillingRunCompleted",
     "BookingAccepted",
     "BookingActivated",
@@ -280,6 +281,18 @@ class UsageDisputed(UsageChanged):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AdvanceCharged:
+    """A cost-sharing advance (Abschlag) a billing run charged a participant just now (net cents)."""
+
+    member_id: int
+    plan_id: int
+    service_title: str
+    year: int
+    amount_cents: int
+    invoice_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BillingRunCompleted(Event):
     """A billing run charged what was billable in `period` (a rerun may have charged nothing new)."""
 
@@ -287,9 +300,12 @@ class BillingRunCompleted(Event):
     period: str
     transfers_created: int
     total_cents: int
-    #: The buyers this run charged, ascending (empty when it created no charge).
+    #: The members this run charged anything (bookings, usage, adjustments, cost-sharing advances),
+    #: ascending (empty when it created no charge).
     billed_buyer_ids: tuple[int, ...]
     actor_id: int | None
+    #: The cost-sharing advances among those charges, by member and plan.
+    advances: tuple[AdvanceCharged, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

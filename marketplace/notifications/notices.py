@@ -165,8 +165,9 @@ def usage_disputed(event: UsageDisputed) -> None:
 
 @subscribe(BillingRunCompleted)
 def billing_run_completed(event: BillingRunCompleted) -> None:
-    """The finance staff of each buyer the run charged (a rerun that charged nothing tells nobody)."""
-    notify_billed(event.period, event.billed_buyer_ids)
+    """The finance staff of each member the run charged, with the cost-sharing advances listed (a rerun that
+    charged nothing tells nobody)."""
+    notify_billed(event.period, event.billed_buyer_ids, event.advances)
 
 
 @subscribe(SettlementCreated)
