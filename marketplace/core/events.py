@@ -53,6 +53,7 @@ __all__ = [
     "CostSharingAnswered",
     "CostSharingInvited",
     "CostSharingParticipation",
+    "CostSharingTruedUp",
     "Event",
     "InstructionState",
     "InvoiceIssued",
@@ -72,6 +73,8 @@ __all__ = [
     "SettlementCreated",
     "SettlementFailed",
     "SettlementPaid",
+    "ShareChange",
+    "TrueUpState",
     "UsageChanged",
     "UsageConfirmed",
     "UsageDisputed",
@@ -500,8 +503,51 @@ class CostSharingInvited(CostSharingParticipation):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ShareChange:
+    """An accepted participant's annual share at the planned cost, before and after a change (cents)."""
+
+    member_id: int
+    old_cents: int
+    new_cents: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CostSharingAnswered(CostSharingParticipation):
     """The member's staff accepted or declined; the shares of the others change with it."""
+
+    #: The other accepted participants whose annual share the answer changed (none after a decline: the key
+    #: is applied over those who accepted, and an invitee carried no share).
+    share_changes: tuple[ShareChange, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrueUpState:
+    """One participant's year-end settlement as booked (net cents): final amount, advances, difference."""
+
+    member_id: int
+    final_cents: int
+    advances_cents: int
+    #: final − advances: positive is charged, negative credited.
+    difference_cents: int
+    #: The final invoice or credit note (none when the advances matched the final amount exactly).
+    invoice_id: int | None
+    invoice_number: str = ""
+    #: What the document asks to pay (final invoice) or credits (credit note), gross.
+    invoice_amount_cents: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CostSharingTruedUp(Event):
+    """A plan's year-end true-up (Spitzabrechnung) was booked: the final documents are issued."""
+
+    plan_id: int
+    provider_id: int
+    service_title: str
+    year: int
+    period: str
+    actual_cost_cents: int
+    entries: tuple[TrueUpState, ...]
+    actor_id: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
