@@ -19,7 +19,7 @@ from marketplace.bookings.models import (
     UsageRecord,
     UsageStatus,
 )
-from marketplace.bookings.operations import accept_booking
+from marketplace.bookings.operations import accept_booking, dispute_usage, record_usage
 from marketplace.catalogue.models import Service, ServiceStatus, TaxReason, Unit, VatCategory
 from marketplace.catalogue.operations import ServiceInput, create_service
 from marketplace.core.timeutil import month_bounds, period_of, previous_month, today
@@ -331,7 +331,26 @@ def seed_demo_data(*, exchange: bool = False) -> bool:
     _releases_and_a_correction(period_of(three_ago), period_of(two_ago))
     if exchange:
         seed_exchange()  # more providers, services and bookings, none of them in the history above
+        _usage_this_month(accepted)
     return True
+
+
+def _usage_this_month(accepted: dict[tuple[str, str], Booking]) -> None:
+    """This month's usage so far at Stadt Wiesbaden, as the README's demo logins find it: KDZ Mainz's licence
+    count waits for Wiesbaden's review, and Wiesbaden disputed ekom21's storage figure, for ekom21 to correct.
+
+    Only in the full demo (`flask seed-demo`): the tests' core demo keeps the figures they check."""
+    month = period_of(today())
+    licences = accepted[("einkauf@wiesbaden.example", "Lizenzmanagement Microsoft 365")]
+    record_usage(_user("anbieter@kdz-mainz.example"), licences, month, Decimal("340"))
+    storage = accepted[("einkauf@wiesbaden.example", "Objektspeicher (S3-kompatibel)")]
+    disputed = record_usage(_user("anbieter@ekom21.example"), storage, month, Decimal("6144"))
+    dispute_usage(
+        _user("einkauf@wiesbaden.example"),
+        disputed,
+        "Unser Bucket wurde am 3. November auf 5.120 GB verkleinert; bitte die Messung prüfen.",
+    )
+    db.session.flush()
 
 
 def _entered_at(month: date) -> datetime:

@@ -18,11 +18,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from marketplace import create_app
 from marketplace.catalogue.queries import clear_caches
 from marketplace.extensions import db
+
+# Property tests judge results, not speed: a loaded CI machine (two cores, PostgreSQL, a browser) must not
+# fail them on Hypothesis's default 200 ms deadline per example.
+settings.register_profile("leistungsboerse", deadline=None)
+settings.load_profile("leistungsboerse")
 
 #: Tests run on a fixed day, so pro-rata expectations do not depend on the calendar.
 TODAY = "2026-11-16"

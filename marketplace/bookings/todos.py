@@ -15,7 +15,7 @@ from marketplace.bookings.costs import usage_cents
 from marketplace.bookings.models import Booking, BookingEvent, BookingStatus, UsageRecord, UsageStatus
 from marketplace.bookings.operations import review_deadline
 from marketplace.catalogue.models import Service, Unit
-from marketplace.core.timeutil import today
+from marketplace.core.timeutil import month_label, today
 from marketplace.core.todos import Todo
 from marketplace.extensions import db
 from marketplace.members.models import Role, User
@@ -86,8 +86,8 @@ def usage_to_review(user: User) -> list[Todo]:
             Todo(
                 kind="usage.review",
                 title=_(
-                    "Verbrauch %(period)s prüfen: %(service)s",
-                    period=record.period,
+                    "Verbrauch %(month)s: %(service)s",
+                    month=month_label(record.period),
                     service=record.booking.service.title,
                 ),
                 action=_("Prüfen"),
@@ -116,8 +116,8 @@ def disputed_usage(user: User) -> list[Todo]:
         Todo(
             kind="usage.disputed",
             title=_(
-                "Bestrittener Verbrauch %(period)s: %(service)s (%(buyer)s)",
-                period=r.period,
+                "Bestrittener Verbrauch %(month)s: %(service)s (%(buyer)s)",
+                month=month_label(r.period),
                 service=r.booking.service.title,
                 buyer=r.booking.buyer.name,
             ),

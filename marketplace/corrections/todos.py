@@ -7,6 +7,7 @@ from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
+from marketplace.core.timeutil import month_label
 from marketplace.core.todos import Todo
 from marketplace.corrections.models import CaseStatus, CorrectionCase
 from marketplace.extensions import db
@@ -21,7 +22,7 @@ def correction_cases(user: User) -> list[Todo]:
         return [
             Todo(
                 kind="correction.decide",
-                title=_("Korrekturfall %(id)s (%(period)s) entscheiden", id=c.id, period=c.period),
+                title=_("Korrekturfall %(id)s (%(month)s)", id=c.id, month=month_label(c.period)),
                 action=_("Entscheiden"),
                 path=url_for("corrections.show", case_id=c.id),
                 dated=c.opened_at.date(),
@@ -42,7 +43,7 @@ def correction_cases(user: User) -> list[Todo]:
         items.append(
             Todo(
                 kind="correction.statement",
-                title=_("Korrekturfall %(id)s (%(period)s): Ihre Stellungnahme", id=case.id, period=case.period),
+                title=_("Korrekturfall %(id)s (%(month)s)", id=case.id, month=month_label(case.period)),
                 action=_("Stellung nehmen"),
                 path=url_for("corrections.show", case_id=case.id),
                 dated=case.opened_at.date(),

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from flask import url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from marketplace.core.timeutil import month_bounds, month_label, parse_period, period_of, previous_month, today
@@ -35,8 +36,8 @@ def months_to_close(user: User) -> list[Todo]:
         items.append(
             Todo(
                 kind="period.close",
-                title=_("Monat %(month)s abrechnen und abschließen", month=month_label(period)),
-                action=_("Zum Monatsabschluss"),
+                title=_("Monat %(month)s", month=month_label(period)),
+                action=_("Abrechnen und abschließen"),
                 path=url_for("ledger.close", period=period),
                 dated=next_month(month),
             )
@@ -65,12 +66,13 @@ def months_to_settle(user: User) -> list[Todo]:
             items.append(
                 Todo(
                     kind="period.settle",
-                    title=_(
-                        "Verrechnung für %(month)s anlegen (%(count)s freigegebene Belege)",
+                    title=ngettext(
+                        "%(month)s (%(num)s freigegebener Beleg)",
+                        "%(month)s (%(num)s freigegebene Belege)",
+                        documents,
                         month=month_label(row.period),
-                        count=documents,
                     ),
-                    action=_("Zur Verrechnung"),
+                    action=_("Verrechnung anlegen"),
                     path=url_for("settlement.settlements", period=row.period),
                     dated=dated,
                 )
@@ -79,12 +81,13 @@ def months_to_settle(user: User) -> list[Todo]:
             items.append(
                 Todo(
                     kind="period.awaiting_release",
-                    title=_(
-                        "Verrechnung für %(month)s wartet auf Freigaben: %(count)s Rechnung(en) noch nicht freigegeben",
+                    title=ngettext(
+                        "Verrechnung %(month)s: %(num)s Rechnung noch nicht vom Abnehmer freigegeben",
+                        "Verrechnung %(month)s: %(num)s Rechnungen noch nicht von den Abnehmern freigegeben",
+                        pending,
                         month=month_label(row.period),
-                        count=pending,
                     ),
-                    action=_("Zu den Freigaben"),
+                    action=_("Freigaben nachhalten"),
                     path=url_for("corrections.releases"),
                     dated=dated,
                 )

@@ -7,6 +7,7 @@ from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from marketplace.core.timeutil import month_label
 from marketplace.core.todos import Todo
 from marketplace.extensions import db
 from marketplace.members.models import Role, User
@@ -39,10 +40,10 @@ def invoices_to_release(user: User) -> list[Todo]:
         Todo(
             kind="invoice.release",
             title=_(
-                "Rechnung %(number)s von %(provider)s für %(period)s freigeben",
+                "Rechnung %(number)s von %(provider)s für %(month)s",
                 number=i.number,
                 provider=i.provider.name,
-                period=i.period,
+                month=month_label(i.period),
             ),
             action=_("Prüfen und freigeben"),
             path=url_for("settlement.invoice", invoice_id=i.id),
@@ -67,8 +68,8 @@ def settlements_to_approve(user: User) -> list[Todo]:
         Todo(
             kind="settlement.approve",
             title=_(
-                "Verrechnung %(period)s freigeben (angelegt von %(name)s)",
-                period=s.period,
+                "Verrechnung %(month)s (angelegt von %(name)s)",
+                month=month_label(s.period),
                 name=s.created_by.name,
             ),
             action=_("Prüfen und freigeben"),
@@ -93,9 +94,9 @@ def settlements_to_pay(user: User) -> list[Todo]:
         Todo(
             kind="settlement.pay",
             title=(
-                _("Verrechnung %(period)s: Lastschrift fehlgeschlagen, erneut einziehen", period=s.period)
+                _("Verrechnung %(month)s: Lastschrift fehlgeschlagen", month=month_label(s.period))
                 if s.status is SettlementStatus.FAILED
-                else _("Verrechnung %(period)s einziehen oder Direktzahlungen buchen", period=s.period)
+                else _("Verrechnung %(month)s: einziehen oder Direktzahlungen buchen", month=month_label(s.period))
             ),
             action=_("Zahlung veranlassen"),
             path=url_for("settlement.show", settlement_id=s.id),
@@ -124,8 +125,8 @@ def transfers_to_make(user: User) -> list[Todo]:
         Todo(
             kind="settlement.transfer",
             title=_(
-                "Verrechnung %(period)s: Zahlung an %(creditor)s",
-                period=settlement.period,
+                "Verrechnung %(month)s: Zahlung an %(creditor)s",
+                month=month_label(settlement.period),
                 creditor=instruction.creditor.name,
             ),
             action=_("Zahlungsdatei und Details"),
