@@ -36,6 +36,7 @@ from blinker import Signal
 from flask import Flask, current_app
 
 __all__ = [
+    "AdvanceCharged",
     "BillingRunCompleted",
     "BookingAccepted",
     "BookingActivated",
@@ -52,6 +53,7 @@ __all__ = [
     "CostSharingAnswered",
     "CostSharingInvited",
     "CostSharingParticipation",
+    "CostSharingTruedUp",
     "Event",
     "InstructionState",
     "InvoiceIssued",
@@ -71,6 +73,8 @@ __all__ = [
     "SettlementCreated",
     "SettlementFailed",
     "SettlementPaid",
+    "ShareChange",
+    "TrueUpState",
     "UsageChanged",
     "UsageConfirmed",
     "UsageDisputed",
@@ -280,6 +284,18 @@ class UsageDisputed(UsageChanged):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AdvanceCharged:
+    """A cost-sharing advance (Abschlag) a billing run charged a participant just now (net cents)."""
+
+    member_id: int
+    plan_id: int
+    service_title: str
+    year: int
+    amount_cents: int
+    invoice_id: int | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BillingRunCompleted(Event):
     """A billing run charged what was billable in `period` (a rerun may have charged nothing new)."""
 
@@ -287,9 +303,12 @@ class BillingRunCompleted(Event):
     period: str
     transfers_created: int
     total_cents: int
-    #: The buyers this run charged, ascending (empty when it created no charge).
+    #: The members this run charged anything (bookings, usage, adjustments, cost-sharing advances),
+    #: ascending (empty when it created no charge).
     billed_buyer_ids: tuple[int, ...]
     actor_id: int | None
+    #: The cost-sharing advances among those charges, by member and plan.
+    advances: tuple[AdvanceCharged, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -484,8 +503,51 @@ class CostSharingInvited(CostSharingParticipation):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ShareChange:
+    """An accepted participant's annual share at the planned cost, before and after a change (cents)."""
+
+    member_id: int
+    old_cents: int
+    new_cents: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CostSharingAnswered(CostSharingParticipation):
     """The member's staff accepted or declined; the shares of the others change with it."""
+
+    #: The other accepted participants whose annual share the answer changed (none after a decline: the key
+    #: is applied over those who accepted, and an invitee carried no share).
+    share_changes: tuple[ShareChange, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrueUpState:
+    """One participant's year-end settlement as booked (net cents): final amount, advances, difference."""
+
+    member_id: int
+    final_cents: int
+    advances_cents: int
+    #: final − advances: positive is charged, negative credited.
+    difference_cents: int
+    #: The final invoice or credit note (none when the advances matched the final amount exactly).
+    invoice_id: int | None
+    invoice_number: str = ""
+    #: What the document asks to pay (final invoice) or credits (credit note), gross.
+    invoice_amount_cents: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CostSharingTruedUp(Event):
+    """A plan's year-end true-up (Spitzabrechnung) was booked: the final documents are issued."""
+
+    plan_id: int
+    provider_id: int
+    service_title: str
+    year: int
+    period: str
+    actual_cost_cents: int
+    entries: tuple[TrueUpState, ...]
+    actor_id: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from marketplace.core.errors import InvalidInput
-from marketplace.core.events import announce
+from marketplace.core.events import AdvanceCharged, announce
 from marketplace.core.timeutil import month_bounds, parse_period
 from marketplace.costsharing import invoices
 from marketplace.costsharing.models import Advance, CostSharingPlan, Participant
@@ -125,6 +125,24 @@ class PendingAdvances:
             advances.append(advance)
         db.session.flush()
         return advances
+
+
+def charged(advances: list[Advance]) -> tuple[AdvanceCharged, ...]:
+    """The advances just recorded as the billing run announces them (its e-mail lists each with its plan)."""
+    result = []
+    for advance in sorted(advances, key=lambda a: (a.member_id, a.plan_id)):
+        plan = db.session.get(CostSharingPlan, advance.plan_id)  # loaded by `prepare`: no query
+        result.append(
+            AdvanceCharged(
+                member_id=advance.member_id,
+                plan_id=advance.plan_id,
+                service_title=plan.service.title,
+                year=plan.year,
+                amount_cents=advance.amount_cents,
+                invoice_id=advance.invoice_id,
+            )
+        )
+    return tuple(result)
 
 
 def _description(plan: CostSharingPlan, period: str) -> str:

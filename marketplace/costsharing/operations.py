@@ -7,13 +7,21 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
-from marketplace.core.events import CostSharingAnswered, CostSharingInvited, CostSharingParticipation, announce
+from marketplace.core.events import (
+    CostSharingAnswered,
+    CostSharingInvited,
+    CostSharingParticipation,
+    CostSharingTruedUp,
+    ShareChange,
+    TrueUpState,
+    announce,
+)
 from marketplace.core.locking import locked
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import today, utcnow
@@ -35,6 +43,7 @@ from marketplace.costsharing.models import (
 )
 from marketplace.costsharing.queries import (
     advance_invoices,
+    annual_parts,
     expected_share,
     koenigstein_values,
     plan_year_bounds,
@@ -45,7 +54,7 @@ from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.operations import TransferSpec, current_period, post_transfers, require_billable_period
 from marketplace.members.models import Role
 from marketplace.settlement.invoicing import invoice_issued, vat_cents
-from marketplace.settlement.models import DocumentType
+from marketplace.settlement.models import DocumentType, Invoice
 
 if TYPE_CHECKING:
     from marketplace.members.models import Member, User
@@ -242,7 +251,11 @@ def add_participant(
 
 
 def _participation_event(
-    kind: type[CostSharingParticipation], plan: CostSharingPlan, participant: Participant, actor: User
+    kind: type[CostSharingParticipation],
+    plan: CostSharingPlan,
+    participant: Participant,
+    actor: User,
+    **extra: Any,
 ) -> CostSharingParticipation:
     _percent, expected = expected_share(plan, participant)
     return kind(
@@ -255,7 +268,17 @@ def _participation_event(
         state=participant.state.value,
         expected_cents=expected,
         actor_id=actor.id,
+        **extra,
     )
+
+
+def _planned_parts(plan: CostSharingPlan) -> dict[int, int]:
+    """participant id → annual part at the planned cost, over those who accepted ({} while a weight is missing:
+    then nobody's share can be stated)."""
+    try:
+        return annual_parts(plan, plan.planned_cost_cents)
+    except InvalidInput:
+        return {}
 
 
 def _answer(actor: User, participant: Participant, state: ParticipantState) -> Participant:
@@ -268,6 +291,7 @@ def _answer(actor: User, participant: Participant, state: ParticipantState) -> P
     participant = db.session.scalar(locked(select(Participant).where(Participant.id == participant.id), Participant))
     if participant.state is not ParticipantState.INVITED:
         raise Conflict("Diese Einladung ist bereits beantwortet.")
+    before = _planned_parts(plan)
     participant.state = state
     participant.decided_at = utcnow()
     participant.decided_by_id = actor.id
@@ -280,7 +304,14 @@ def _answer(actor: User, participant: Participant, state: ParticipantState) -> P
         member_id=participant.member_id,
         data={"plan": plan.id},
     )
-    announce(_participation_event(CostSharingAnswered, plan, participant, actor))
+    after = _planned_parts(plan)
+    members = {p.id: p.member_id for p in plan.enrolled}
+    changes = tuple(
+        ShareChange(member_id=members[pid], old_cents=before[pid], new_cents=after[pid])
+        for pid in sorted(before.keys() & after.keys())
+        if pid != participant.id and before[pid] != after[pid]
+    )
+    announce(_participation_event(CostSharingAnswered, plan, participant, actor, share_changes=changes))
     return participant
 
 
@@ -455,6 +486,7 @@ def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[
         else {}
     )
     counter = invoices.counters_for([plan.provider_id])[plan.provider_id]
+    documents: dict[int, Invoice] = {}
     for entry, vat in settled:
         participant = plan.participant_of(entry.member_id)
         entry.transfer_id = transfer_ids.get(true_up_key(plan.id, entry.member_id))
@@ -504,6 +536,7 @@ def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[
             db.session.flush()
             announce(invoice_issued(invoice))
             entry.invoice_id = invoice.id
+            documents[entry.member_id] = invoice
         db.session.add(entry)
     plan.status = PlanStatus.TRUED_UP
     plan.actual_cost_cents = actual_cost_cents
@@ -517,4 +550,31 @@ def true_up(actor: User, plan: CostSharingPlan, actual_cost_cents: int) -> list[
         member_id=plan.provider_id,
         data={"actual": actual_cost_cents, "period": period},
     )
+    announce(
+        CostSharingTruedUp(
+            plan_id=plan.id,
+            provider_id=plan.provider_id,
+            service_title=service.title,
+            year=plan.year,
+            period=period,
+            actual_cost_cents=actual_cost_cents,
+            entries=tuple(_true_up_state(entry, documents.get(entry.member_id)) for entry, _vat in settled),
+            actor_id=actor.id,
+        )
+    )
     return [entry for entry, _vat in settled]
+
+
+def _true_up_state(entry: TrueUp, document: Invoice | None) -> TrueUpState:
+    amount = 0
+    if document is not None:  # a final invoice asks for what the advances left; a credit note pays back all of it
+        amount = document.gross_cents if document.is_credit_note else document.due_cents
+    return TrueUpState(
+        member_id=entry.member_id,
+        final_cents=entry.final_cents,
+        advances_cents=entry.advances_cents,
+        difference_cents=entry.difference_cents,
+        invoice_id=document.id if document is not None else None,
+        invoice_number=document.number if document is not None else "",
+        invoice_amount_cents=amount,
+    )

@@ -4,7 +4,8 @@ Recurring services (unit ``month``) are charged in advance for the booked days o
 metered services from the month's usage records. The idempotency key ``charge:<booking>:<YYYY-MM>``
 makes a rerun pick up only what is new. The run records the booking status changes due by date first
 (set-based, `bookings.operations.advance_bookings`), posts the charges together with the month's
-cost-sharing advances, and announces `BillingRunCompleted` last (the notifications e-mail the billed buyers).
+cost-sharing advances, and announces `BillingRunCompleted` last (the notifications e-mail every member it charged,
+for bookings or advances).
 
 A charge the ledger cannot hold (an amount above `MAX_CHARGE_CENTS`, from data that got in before entry
 was bounded, or one that would carry a balance or the run's total beyond BIGINT) is skipped and reported in
@@ -32,7 +33,9 @@ from marketplace.core.events import BillingRunCompleted, announce
 from marketplace.core.models import record_audit
 from marketplace.core.money import BIGINT_MAX, MAX_CHARGE_CENTS, format_eur
 from marketplace.core.timeutil import month_bounds, today, utcnow
+from marketplace.costsharing.advances import charged as advances_charged
 from marketplace.costsharing.advances import prepare as prepare_advances
+from marketplace.costsharing.models import Advance
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.operations import (
@@ -277,8 +280,11 @@ def charge_specs(period: str, charges: list[Charge], skipped: list[Skipped]) -> 
     ]
 
 
-def finish_run(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
-    """Audit the finished run and announce it with the buyers it charged (the notifications e-mail them)."""
+def finish_run(run: BillingRun, actor: User | None, buyers: set[int], advances: list[Advance] | None = None) -> None:
+    """Audit the finished run and announce it with the members it charged, `buyers` of bookings and the
+    participants of the cost-sharing `advances` it created (the notifications e-mail them)."""
+    charged_advances = advances_charged(advances or [])
+    buyers = buyers | {advance.member_id for advance in charged_advances}
     record_audit(
         actor,
         "billing.run",
@@ -298,6 +304,7 @@ def finish_run(run: BillingRun, actor: User | None, buyers: set[int]) -> None:
             total_cents=run.total_cents,
             billed_buyer_ids=tuple(sorted(buyers)),
             actor_id=actor.id if actor is not None else None,
+            advances=charged_advances,
         )
     )
 
@@ -324,7 +331,7 @@ def run_billing(actor: User | None, period: str, progress: Callable[[int, int], 
     report = (lambda count: progress(count, len(everything))) if progress is not None else None
     result = post_transfers(everything, actor, progress=report)
     stamp_usage(period, charges)
-    advances.record(actor)  # advance rows and invoices for the advances created just now
+    created_advances = advances.record(actor)  # advance rows and invoices for the advances created just now
     now = utcnow()
     run = BillingRun(
         period=period,
@@ -341,7 +348,7 @@ def run_billing(actor: User | None, period: str, progress: Callable[[int, int], 
     )
     db.session.add(run)
     db.session.flush()
-    finish_run(run, actor, set(billed_buyers(result.created_ids)))
+    finish_run(run, actor, set(billed_buyers(result.created_ids)), created_advances)
     return run
 
 

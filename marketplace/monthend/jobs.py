@@ -100,7 +100,7 @@ def _run_job_steps(run_id: int, period: str, actor_id: int | None, batch: int) -
 
     advances = prepare_advances(period)
     result = post_transfers(advances.specs, actor)
-    advances.record(actor)
+    created_advances = advances.record(actor)
     run = _lock_run(run_id)
     assert run is not None  # noqa: S101 - the job's own row
     run.transfers_created = created + result.created
@@ -108,7 +108,7 @@ def _run_job_steps(run_id: int, period: str, actor_id: int | None, batch: int) -
     run.status = RunStatus.DONE
     run.updated_at = run.finished_at = utcnow()
     db.session.flush()
-    billing.finish_run(run, actor, buyers | set(billing.billed_buyers(result.created_ids)))
+    billing.finish_run(run, actor, buyers | set(billing.billed_buyers(result.created_ids)), created_advances)
     db.session.commit()
 
 

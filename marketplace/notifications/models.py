@@ -20,6 +20,8 @@ class NotificationKind(enum.StrEnum):
     BOOKING_MESSAGE = "booking_message"
     USAGE_ENTERED = "usage_entered"
     USAGE_DISPUTED = "usage_disputed"
+    #: Money: billing runs (advances included), settlements, release reminders, corrections, and cost
+    #: sharing (invitations, changed shares, true-ups): one switch, as a new kind would need a migration.
     BILLING = "billing"
     ACCOUNT = "account"  # invitations and password resets: always sent
 

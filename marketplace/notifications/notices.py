@@ -23,6 +23,7 @@ from marketplace.core.events import (
     CorrectionResolved,
     CostSharingAnswered,
     CostSharingInvited,
+    CostSharingTruedUp,
     InvoiceReleaseOverdue,
     PasswordResetRequested,
     SettlementCreated,
@@ -165,8 +166,9 @@ def usage_disputed(event: UsageDisputed) -> None:
 
 @subscribe(BillingRunCompleted)
 def billing_run_completed(event: BillingRunCompleted) -> None:
-    """The finance staff of each buyer the run charged (a rerun that charged nothing tells nobody)."""
-    notify_billed(event.period, event.billed_buyer_ids)
+    """The finance staff of each member the run charged, with the cost-sharing advances listed (a rerun that
+    charged nothing tells nobody)."""
+    notify_billed(event.period, event.billed_buyer_ids, event.advances)
 
 
 @subscribe(SettlementCreated)
@@ -209,15 +211,62 @@ def cost_sharing_invited(event: CostSharingInvited) -> None:
 
 @subscribe(CostSharingAnswered)
 def cost_sharing_answered(event: CostSharingAnswered) -> None:
-    """The provider's staff hear the answer."""
+    """The provider's staff hear the answer; the staff of each other participant whose annual share it
+    changed hear their old and new share (the key is applied over those who accepted)."""
     verdict = "zugestimmt" if event.state == "accepted" else "abgelehnt"
+    link = f"{base_url()}/cost-sharing/{event.plan_id}"
     notify(
         member_staff(event.provider_id, Role.PROVIDER),
         NotificationKind.BILLING,
         f"Kostenteilung {event.service_title} {event.year}: {_name(event.member_id)} hat {verdict}",
         f"{_name(event.member_id)} hat der Teilnahme an „{event.service_title}“ {event.year} {verdict}. "
-        f"Die Anteile der Teilnehmer: {base_url()}/cost-sharing/{event.plan_id}",
+        f"Die Anteile der Teilnehmer: {link}",
     )
+    for change in event.share_changes:
+        joined = "nimmt nun ebenfalls teil" if event.state == "accepted" else "nimmt nicht teil"
+        notify(
+            member_staff(change.member_id, *CONSENTING_ROLES),
+            NotificationKind.BILLING,
+            f"Ihr Anteil an der Kostenteilung {event.service_title} {event.year} ändert sich",
+            f"{_name(event.member_id)} {joined}. Der Schlüssel wird auf alle Teilnehmer angewandt, die zugestimmt "
+            f"haben; damit ändert sich der Jahresanteil von {_name(change.member_id)} bei den geplanten Kosten "
+            f"von {german_eur(change.old_cents)} auf {german_eur(change.new_cents)} (netto). Die künftigen "
+            f"Abschläge richten sich danach; bereits berechnete bleiben, die Spitzabrechnung gleicht aus.\n\n"
+            f"Zur Kostenteilung: {link}",
+        )
+
+
+@subscribe(CostSharingTruedUp)
+def cost_sharing_trued_up(event: CostSharingTruedUp) -> None:
+    """Each participant's finance staff and buyers (who may read its invoices): final amount, advances
+    charged and the difference, with the final invoice or credit note."""
+    plan_link = f"{base_url()}/cost-sharing/{event.plan_id}"
+    for entry in event.entries:
+        if entry.difference_cents > 0:
+            outcome = f"Nachforderung (von Ihnen zu zahlen): {german_eur(entry.difference_cents)} netto"
+        elif entry.difference_cents < 0:
+            outcome = f"Erstattung (Ihnen gutgeschrieben): {german_eur(-entry.difference_cents)} netto"
+        else:
+            outcome = "Differenz: 0,00 € – die Abschläge decken den Endbetrag genau, es bleibt nichts zu zahlen"
+        if entry.invoice_id is not None:
+            what = "Gutschrift" if entry.difference_cents < 0 else "Schlussrechnung"
+            document = (
+                f"{what} {entry.invoice_number} über {german_eur(entry.invoice_amount_cents)} "
+                f"(einschließlich USt.): {base_url()}/invoices/{entry.invoice_id}"
+            )
+        else:
+            document = f"Es wird keine Schlussrechnung ausgestellt. Zur Kostenteilung: {plan_link}"
+        notify(
+            member_staff(entry.member_id, Role.MEMBER_FINANCE, Role.BUYER),
+            NotificationKind.BILLING,
+            f"Spitzabrechnung {event.service_title} {event.year}",
+            f"{_name(event.provider_id)} hat die Kostenteilung „{event.service_title}“ {event.year} zu den "
+            f"tatsächlichen Kosten von {german_eur(event.actual_cost_cents)} abgerechnet. "
+            f"Für {_name(entry.member_id)}:\n\n"
+            f"Endbetrag: {german_eur(entry.final_cents)} netto\n"
+            f"Bereits berechnete Abschläge: {german_eur(entry.advances_cents)} netto\n"
+            f"{outcome}\n\n{document}",
+        )
 
 
 # --- releases and corrections ---------------------------------------------------------------------------

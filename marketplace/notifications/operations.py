@@ -11,6 +11,7 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
+from marketplace.core.events import AdvanceCharged
 from marketplace.core.money import format_eur
 from marketplace.extensions import db
 from marketplace.members.models import Role, User, UserRole
@@ -112,14 +113,29 @@ def preferences_of(user: User) -> dict[NotificationKind, bool]:
     return {kind: stored.get(kind, True) for kind in OPTIONAL_KINDS}
 
 
-def notify_billed(period: str, member_ids: Iterable[int]) -> list[OutboxMessage]:
+def _advance_lines(advances: Iterable[AdvanceCharged]) -> str:
+    lines = [
+        f"– {a.service_title} (Kostenteilung {a.year}): {german_eur(a.amount_cents)} netto"
+        + (f", Abschlagsrechnung: {base_url()}/invoices/{a.invoice_id}" if a.invoice_id is not None else "")
+        for a in advances
+    ]
+    return "\n\nAbschläge aus Kostenteilungen:\n" + "\n".join(lines) if lines else ""
+
+
+def notify_billed(
+    period: str, member_ids: Iterable[int], advances: Iterable[AdvanceCharged] = ()
+) -> list[OutboxMessage]:
     """Queue the billing e-mail to the finance staff of each member billed in `period`.
 
-    Called explicitly by `monthend.billing.run_billing` with the buyers its run charged. Two queries however
-    many members were billed: their finance staff (with the member, joined) and those who switched
-    billing e-mails off.
+    Called with the members a billing run charged anything (bookings, usage, adjustments, cost-sharing
+    advances; `BillingRunCompleted`); each member's e-mail lists the `advances` it was charged, with plan and
+    amount. Two queries however many members were billed: their finance staff (with the member, joined) and
+    those who switched billing e-mails off.
     """
-    wanted = sorted(set(member_ids))
+    by_member: dict[int, list[AdvanceCharged]] = defaultdict(list)
+    for advance in advances:
+        by_member[advance.member_id].append(advance)
+    wanted = sorted(set(member_ids) | by_member.keys())
     if not wanted:
         return []
     staff: dict[int, list[User]] = defaultdict(list)
@@ -140,7 +156,8 @@ def notify_billed(period: str, member_ids: Iterable[int]) -> list[OutboxMessage]
             NotificationKind.BILLING,
             f"Abrechnung {period}",
             f"für {staff[member_id][0].member.name} wurden die Leistungen des Monats {period} "
-            f"abgerechnet. Die Buchungen sehen Sie unter {base_url()}/ledger.",
+            f"abgerechnet.{_advance_lines(by_member[member_id])}\n\n"
+            f"Die Buchungen sehen Sie hier:\n{base_url()}/ledger",
             switched_off=off,
         )
     return messages

@@ -26,7 +26,7 @@ KIND_LABELS = {
     NotificationKind.BOOKING_MESSAGE: _l("Neue Nachricht zu einer Buchung"),
     NotificationKind.USAGE_ENTERED: _l("Gemeldeter Verbrauch zur Prüfung"),
     NotificationKind.USAGE_DISPUTED: _l("Bestrittener Verbrauch"),
-    NotificationKind.BILLING: _l("Monatliche Abrechnung (Finanzen)"),
+    NotificationKind.BILLING: _l("Abrechnungen, Rechnungen und Kostenteilungen"),
 }
 
 
