@@ -187,20 +187,8 @@ def dispute_billed_usage(actor: User, record_id: int, reason: str) -> Correction
         _hold(invoice, actor, reason)
         return case
     _hold(invoice, actor, reason)
-    case = CorrectionCase(
-        source=CaseSource.USAGE_DISPUTE,
-        buyer_id=booking.buyer_id,
-        provider_id=booking.service.provider_id,
-        period=record.period,
-        booking_id=booking.id,
-        usage_record_id=record.id,
-        charge_transfer_id=charge.id,
-        invoice_id=invoice.id if invoice is not None else None,
-        billed_quantity=record.quantity,
-        buyer_statement=reason,
-        buyer_stated_at=utcnow(),
-        opened_by=actor,
-    )
+    case = _usage_case(CaseSource.USAGE_DISPUTE, record, charge, invoice, actor)
+    case.buyer_statement, case.buyer_stated_at = reason, utcnow()
     return _opened(case, actor, reason)
 
 
@@ -235,8 +223,19 @@ def correct_billed_usage(actor: User, record_id: int, quantity: Decimal, stateme
         return case
     held = f"Korrektur des Anbieters: {german_quantity(record.quantity)} → {german_quantity(value)}. {statement}"
     _hold(invoice, actor, held)
-    case = CorrectionCase(
-        source=CaseSource.PROVIDER_CORRECTION,
+    case = _usage_case(CaseSource.PROVIDER_CORRECTION, record, charge, invoice, actor)
+    case.proposed_quantity = value
+    case.provider_statement, case.provider_stated_at = statement, utcnow()
+    return _opened(case, actor, statement)
+
+
+def _usage_case(
+    source: CaseSource, record: UsageRecord, charge: Transfer, invoice: Invoice | None, actor: User
+) -> CorrectionCase:
+    """A new case about a billed usage record: its booking's parties, month, charge, invoice and billed quantity."""
+    booking = record.booking
+    return CorrectionCase(
+        source=source,
         buyer_id=booking.buyer_id,
         provider_id=booking.service.provider_id,
         period=record.period,
@@ -245,12 +244,8 @@ def correct_billed_usage(actor: User, record_id: int, quantity: Decimal, stateme
         charge_transfer_id=charge.id,
         invoice_id=invoice.id if invoice is not None else None,
         billed_quantity=record.quantity,
-        proposed_quantity=value,
-        provider_statement=statement,
-        provider_stated_at=utcnow(),
         opened_by=actor,
     )
-    return _opened(case, actor, statement)
 
 
 def object_to_invoice(actor: User, invoice_id: int, reason: str) -> CorrectionCase:
