@@ -49,8 +49,8 @@ def test_empty_date_on_a_running_booking_shows_the_end_and_the_cost_and_ends_not
     text = _text(confirmation)
     assert "Die Buchung endet mit Ablauf des 16.12.2026" in text
     # still to be charged: 15/30 days of November, 16/31 of December; § 2b: no VAT
-    assert "2026-11" in text and "15 / 30" in text and "89,00 €" in text
-    assert "2026-12" in text and "16 / 31" in text and "91,87 €" in text
+    assert "November 2026" in text and "15 / 30" in text and "89,00 €" in text
+    assert "Dezember 2026" in text and "16 / 31" in text and "91,87 €" in text
     assert "Zusammen 180,87 € netto, zzgl. 0,00 € USt = 180,87 €" in text
     db.session.expire_all()
     assert booking.status is BookingStatus.ACCEPTED and booking.ends_on is None

@@ -77,7 +77,7 @@ def test_reversal_needs_a_reason_and_a_confirmation(operator):
     page = operator.get("/ledger/transfers/4/reverse")
     assert page.status_code == 200
     assert "Buchung 4 stornieren" in page.text
-    assert "im Monat 2026-11 gebucht" in page.text  # September is closed: the reversal goes into November
+    assert "im Monat November 2026 gebucht" in page.text  # September is closed: the reversal goes into November
     token = csrf_token(page.text)
     refused = operator.post("/ledger/transfers/4/reverse", data={"csrf_token": token, "reason": "Falsch"})
     assert refused.status_code == 422
