@@ -114,7 +114,7 @@ def journal_csv(member_id: int | None, period: str | None) -> Iterator[list[str]
         ]
 
 
-def _entry_label(entry: StatementEntry) -> str:
+def entry_label(entry: StatementEntry) -> str:
     """What kind of line it is, in the reader's language (never a raw kind like ``vat``)."""
     if entry.kind is TransferKind.CHARGE:
         return _("Abrechnung erhalten") if entry.cents >= 0 else _("Abrechnung gegeben")
@@ -127,12 +127,16 @@ def _entry_label(entry: StatementEntry) -> str:
     return labels[entry.kind]
 
 
-def statement_csv(statement: Statement, documents: Mapping[int, str] | None = None) -> Iterator[list[str]]:
+def statement_csv(
+    statement: Statement, documents: Mapping[int, str] | None = None, counterparties: Mapping[int, str] | None = None
+) -> Iterator[list[str]]:
     """The statement as a table German Excel opens: the header in the first row, then the opening balance,
     one row per transfer with the day it was booked, its document number (the invoice, credit note or
     payment advice it belongs to; `documents` maps transfer ids to them) and booking number, and the
-    closing balance. The balances are no bookings and carry no date."""
+    closing balance. The balances are no bookings and carry no date. `counterparties` names the other party
+    of transfers that have no booking to name it (VAT, payments: the document's or the payment's)."""
     documents = documents or {}
+    counterparties = counterparties or {}
     yield [
         _("Datum"),
         _("Belegnummer"),
@@ -148,8 +152,8 @@ def statement_csv(statement: Statement, documents: Mapping[int, str] | None = No
             f"{entry.booked_on:%d.%m.%Y}",
             safe_text(documents.get(entry.transfer_id, "")),
             str(entry.transfer_id),
-            _entry_label(entry),
-            safe_text(entry.counterparty),
+            entry_label(entry),
+            safe_text(entry.counterparty or counterparties.get(entry.transfer_id, "")),
             safe_text(entry.text),
             german_amount(entry.cents),
         ]
