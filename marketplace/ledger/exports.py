@@ -115,15 +115,18 @@ def journal_csv(member_id: int | None, period: str | None) -> Iterator[list[str]
 
 
 def entry_label(entry: StatementEntry) -> str:
-    """What kind of line it is, in the reader's language (never a raw kind like ``vat``)."""
+    """What kind of line it is, in the reader's language (never a raw kind like ``vat``). Money moving says
+    its direction, as the amount's sign alone would leave a clerk guessing: a payment received lowers what
+    the exchange owes the member (negative), a payment made lowers what the member owes (positive)."""
     if entry.kind is TransferKind.CHARGE:
         return _("Abrechnung erhalten") if entry.cents >= 0 else _("Abrechnung gegeben")
-    labels = {
-        TransferKind.REVERSAL: _("Storno"),
-        TransferKind.VAT: _("Umsatzsteuer"),
-        TransferKind.PAYMENT: _("Zahlung"),
-        TransferKind.PAYOUT: _("Auszahlung"),
-    }
+    if entry.kind in (TransferKind.PAYMENT, TransferKind.PAYOUT) and entry.cents == 0:
+        return _("Umbuchung")  # between the operator's own accounts (its payment provider's payout to the bank)
+    if entry.kind is TransferKind.PAYMENT:
+        return _("Zahlung erhalten") if entry.cents < 0 else _("Zahlung geleistet")
+    if entry.kind is TransferKind.PAYOUT:
+        return _("Auszahlung erhalten") if entry.cents < 0 else _("Auszahlung geleistet")
+    labels = {TransferKind.REVERSAL: _("Storno"), TransferKind.VAT: _("Umsatzsteuer")}
     return labels[entry.kind]
 
 

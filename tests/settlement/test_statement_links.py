@@ -269,7 +269,7 @@ def test_the_csv_names_the_advice_of_a_collected_debit_too(app, settled_and_paid
     debtors = {i["debtor_member_id"] for i in settled_and_paid["instructions"][1:]}
     for debtor in debtors:
         lines = operator.get(f"/ledger/statements/{debtor}/{PAYMENT_MONTH}.csv").data.decode("utf-8-sig")
-        payments = [line for line in lines.split("\r\n") if ";Zahlung;" in line]
+        payments = [line for line in lines.split("\r\n") if ";Zahlung geleistet;" in line]
         assert payments and all(f";ZA-2026-10-{debtor};" in line for line in payments), payments
 
 
