@@ -114,25 +114,32 @@ def journal_csv(member_id: int | None, period: str | None) -> Iterator[list[str]
         ]
 
 
-def _entry_label(entry: StatementEntry) -> str:
-    """What kind of line it is, in the reader's language (never a raw kind like ``vat``)."""
+def entry_label(entry: StatementEntry) -> str:
+    """What kind of line it is, in the reader's language (never a raw kind like ``vat``). Money moving says
+    its direction, as the amount's sign alone would leave a clerk guessing: a payment received lowers what
+    the exchange owes the member (negative), a payment made lowers what the member owes (positive)."""
     if entry.kind is TransferKind.CHARGE:
         return _("Abrechnung erhalten") if entry.cents >= 0 else _("Abrechnung gegeben")
-    labels = {
-        TransferKind.REVERSAL: _("Storno"),
-        TransferKind.VAT: _("Umsatzsteuer"),
-        TransferKind.PAYMENT: _("Zahlung"),
-        TransferKind.PAYOUT: _("Auszahlung"),
-    }
+    if entry.kind in (TransferKind.PAYMENT, TransferKind.PAYOUT) and entry.cents == 0:
+        return _("Umbuchung")  # between the operator's own accounts (its payment provider's payout to the bank)
+    if entry.kind is TransferKind.PAYMENT:
+        return _("Zahlung erhalten") if entry.cents < 0 else _("Zahlung geleistet")
+    if entry.kind is TransferKind.PAYOUT:
+        return _("Auszahlung erhalten") if entry.cents < 0 else _("Auszahlung geleistet")
+    labels = {TransferKind.REVERSAL: _("Storno"), TransferKind.VAT: _("Umsatzsteuer")}
     return labels[entry.kind]
 
 
-def statement_csv(statement: Statement, documents: Mapping[int, str] | None = None) -> Iterator[list[str]]:
+def statement_csv(
+    statement: Statement, documents: Mapping[int, str] | None = None, counterparties: Mapping[int, str] | None = None
+) -> Iterator[list[str]]:
     """The statement as a table German Excel opens: the header in the first row, then the opening balance,
     one row per transfer with the day it was booked, its document number (the invoice, credit note or
     payment advice it belongs to; `documents` maps transfer ids to them) and booking number, and the
-    closing balance. The balances are no bookings and carry no date."""
+    closing balance. The balances are no bookings and carry no date. `counterparties` names the other party
+    of transfers that have no booking to name it (VAT, payments: the document's or the payment's)."""
     documents = documents or {}
+    counterparties = counterparties or {}
     yield [
         _("Datum"),
         _("Belegnummer"),
@@ -148,8 +155,8 @@ def statement_csv(statement: Statement, documents: Mapping[int, str] | None = No
             f"{entry.booked_on:%d.%m.%Y}",
             safe_text(documents.get(entry.transfer_id, "")),
             str(entry.transfer_id),
-            _entry_label(entry),
-            safe_text(entry.counterparty),
+            entry_label(entry),
+            safe_text(entry.counterparty or counterparties.get(entry.transfer_id, "")),
             safe_text(entry.text),
             german_amount(entry.cents),
         ]

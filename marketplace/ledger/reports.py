@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
@@ -154,6 +154,32 @@ class Statement:
     @property
     def others_cents(self) -> int:
         return sum(line.cents for line in self.others)
+
+    @property
+    def vat_cents(self) -> int:
+        """The VAT of the month's invoices and credit notes (part of `others`)."""
+        return sum(line.cents for line in self.others if line.kind == TransferKind.VAT.value)
+
+    @property
+    def payments_cents(self) -> int:
+        """Payments and payouts (the rest of `others`)."""
+        return self.others_cents - self.vat_cents
+
+    @property
+    def first_day(self) -> date:
+        return parse_period(self.period)
+
+    @property
+    def last_day(self) -> date:
+        return next_month(self.first_day) - timedelta(days=1)
+
+    @property
+    def previous_period(self) -> str:
+        return period_of(previous_month(self.first_day))
+
+    @property
+    def next_period(self) -> str:
+        return period_of(next_month(self.first_day))
 
     @property
     def closing_cents(self) -> int:

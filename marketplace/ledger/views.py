@@ -1,7 +1,7 @@
 """Finance pages: the dashboard (balances, volumes, months, journal), reversals, statements and exports.
 Operator finance sees every member; member finance its own. The month-end pages (billing runs, closing a
-month) join this blueprint from `marketplace.monthend.views`, the statement CSV (with its document numbers)
-from `marketplace.settlement.statements`."""
+month) join this blueprint from `marketplace.monthend.views`, the statement page and its CSV (with the
+documents behind each line) from `marketplace.settlement.statements`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from marketplace.ledger.forms import BillingForm, ReverseForm, billing_form
 from marketplace.ledger.models import Transfer, TransferKind
 from marketplace.ledger.operations import counts_as_closed, current_period, latest_closed_period, reverse_transfer
 from marketplace.ledger.queries import journal_statement, member_balances, reversals_of
-from marketplace.ledger.reports import PeriodRow, charged_volume, period_overview, recent_periods, statement_for
+from marketplace.ledger.reports import PeriodRow, charged_volume, period_overview, recent_periods
 from marketplace.members.auth import role_required
 from marketplace.members.models import Member, Role
 from marketplace.members.queries import visible_ledger_member
@@ -205,15 +205,6 @@ def period_or_404(period: str) -> str:
     except ValueError:
         abort(404)
     return period
-
-
-@bp.get("/statements/<int:member_id>/<period>")
-@role_required(*FINANCE)
-def statement(member_id: int, period: str) -> str:
-    member = statement_member(member_id)
-    data = statement_for(member, period_or_404(period))
-    template = "ledger/statement_print.html" if request.args.get("print") else "ledger/statement.html"
-    return render_template(template, statement=data, member=member)
 
 
 @bp.get("/exports/journal.csv")

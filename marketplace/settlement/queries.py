@@ -8,12 +8,11 @@ from sqlalchemy import Select, or_, select
 
 from marketplace.core.errors import NotFound
 from marketplace.extensions import db
-from marketplace.ledger.models import Period, PeriodStatus, Transfer, TransferKind
+from marketplace.ledger.models import Period, PeriodStatus
 from marketplace.members.models import Member, Role, User
-from marketplace.settlement.advices import AdviceLine, advice_number, lines_by_member, lines_for
+from marketplace.settlement.advices import AdviceLine, lines_by_member, lines_for
 from marketplace.settlement.models import (
     Invoice,
-    InvoiceLine,
     PaymentAdvice,
     PaymentInstruction,
     Settlement,
@@ -168,42 +167,6 @@ def view_of(settlement: Settlement, user: User) -> SettlementView:
     lines = lines_by_member(settlement.id) if visible else {}
     advices = [advice_view(a, lines.get(a.member_id, [])) for a in visible]
     return SettlementView(positions, instructions, offered, refused, advices)
-
-
-def document_numbers(member_id: int, transfer_ids: list[int]) -> dict[int, str]:
-    """transfer id → the number of the document it belongs to, as the member's statement names it: the
-    invoice or credit note of a charge, its VAT or a reversal; the payment advice of a settlement's direct
-    payment (the member's) or payout (the receiver's). Transfers without a document are left out."""
-    if not transfer_ids:
-        return {}
-    numbers: dict[int, str] = {}
-    rows = db.session.execute(
-        select(InvoiceLine.transfer_id, Invoice.number)
-        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-        .where(InvoiceLine.transfer_id.in_(transfer_ids))
-    )
-    numbers.update({transfer_id: number for transfer_id, number in rows})
-    rows = db.session.execute(
-        select(Invoice.vat_transfer_id, Invoice.number).where(Invoice.vat_transfer_id.in_(transfer_ids))
-    )
-    numbers.update({transfer_id: number for transfer_id, number in rows})
-    keys = db.session.execute(
-        select(Transfer.id, Transfer.idempotency_key).where(
-            Transfer.id.in_(transfer_ids), Transfer.kind.in_([TransferKind.PAYMENT, TransferKind.PAYOUT])
-        )
-    ).all()
-    periods = dict(db.session.execute(select(Settlement.id, Settlement.period)).all()) if keys else {}
-    for transfer_id, key in keys:
-        kind, _sep, rest = key.partition(":")
-        if kind == "direct" and rest.isdigit():
-            instruction = db.session.get(PaymentInstruction, int(rest))
-            if instruction is not None:
-                numbers[transfer_id] = advice_number(periods[instruction.settlement_id], member_id)
-        elif kind == "payout":
-            settlement_id, _sep, creditor_id = rest.partition(":")
-            if settlement_id.isdigit() and creditor_id.isdigit() and int(settlement_id) in periods:
-                numbers[transfer_id] = advice_number(periods[int(settlement_id)], int(creditor_id))
-    return numbers
 
 
 def settleable_periods() -> list[str]:

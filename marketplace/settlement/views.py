@@ -26,10 +26,12 @@ from marketplace.settlement.queries import (
     advice_view,
     invoice_for,
     invoices_statement,
+    may_see_advice,
     settlement_for,
     settlements_for,
 )
 from marketplace.settlement.receivables import receivables_of
+from marketplace.settlement.references import invoice_trail, settlement_payments, settlement_trails
 
 bp = Blueprint("settlement", __name__)
 
@@ -74,12 +76,17 @@ def invoices() -> str:
 @role_required(*INVOICE_READERS)
 def invoice(invoice_id: int) -> str:
     document = _invoice_or_404(invoice_id)
+    trail = invoice_trail(document, current_user)
     return render_template(
         "settlement/invoice.html",
         invoice=document,
         exemption=xrechnung.exemption(document),
         payment_note=xrechnung.payment_note(document),
         prepaid=document.prepaid_cents,  # e.g. a cost-sharing final invoice's advances (BT-113)
+        trail=trail,
+        # the statements stay finance's: a buyer reading its member's invoice gets no link to them
+        statement_sides=[side for side in trail.sides if current_user.can_view_member_ledger(side.member.id)],
+        may_see_advice=lambda member_id: may_see_advice(current_user, member_id),
     )
 
 
@@ -159,7 +166,10 @@ def advice(settlement_id: int, member_id: int) -> str:
         found = advice_for(current_user, settlement_id, member_id)
     except NotFound:
         abort(404)
-    return render_template("settlement/advice.html", view=advice_view(found), settlement=found.settlement)
+    view = advice_view(found)
+    payments = [p for p in settlement_payments([found.settlement]) if p.concerns(member_id)]
+    trail = settlement_trails(found.settlement, {member_id: view.lines}, payments).get(member_id)
+    return render_template("settlement/advice.html", view=view, settlement=found.settlement, trail=trail)
 
 
 @bp.get("/settlements/<int:settlement_id>/sepa/<int:member_id>.xml")

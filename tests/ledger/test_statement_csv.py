@@ -18,7 +18,7 @@ from marketplace.settlement.models import Invoice, InvoiceLine
 from tests.conftest import login
 
 GERMAN_LABELS = {"Anfangssaldo", "Endsaldo", "Abrechnung erhalten", "Abrechnung gegeben", "Storno"}
-GERMAN_LABELS |= {"Umsatzsteuer", "Zahlung", "Auszahlung"}
+GERMAN_LABELS |= {"Umsatzsteuer", "Zahlung erhalten", "Zahlung geleistet", "Auszahlung erhalten", "Umbuchung"}
 RAW_KINDS = {kind.value for kind in TransferKind}
 
 
@@ -100,5 +100,5 @@ def test_a_payment_names_the_payment_advice(app, demo, api_as, client):
     assert booked.status_code == 302
     debtor = instruction["debtor_member_id"]
     table = _read(client.get(f"/ledger/statements/{debtor}/2026-11.csv").data)
-    payments = table[table["Art"] == "Zahlung"]
+    payments = table[table["Art"] == "Zahlung geleistet"]
     assert list(payments["Belegnummer"]) == [f"ZA-2026-08-{debtor}"]
