@@ -171,20 +171,46 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+#: A SEPA debit mandate of the Landkreis held by the operator, for its own account (the demo gives one to
+#: Stadt Wiesbaden only; the Landkreis clears).
+LADADI_MANDATE = {"mandate_reference": "KOPIT-LB-DA-0001", "mandate_iban": "DE91100000000123456789"}
+
+
 @pytest.fixture
-def demo(app: Flask) -> None:
-    """The demo data of `flask seed-demo`."""
+def every_buyer_debits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both demo buyers pay by the operator's SEPA debit, from the start: the demo fixtures seed after this
+    one, so every document the demo issues names the debit (59) and the collection debits every debtor.
+    For tests of the collection itself; the plain demo debits Stadt Wiesbaden only."""
+    import marketplace.seed as seed
+    from marketplace.members.models import PaymentWay
+
+    ladadi = {"payment_way": PaymentWay.DEBIT, **LADADI_MANDATE}
+    monkeypatch.setattr(seed, "INVOICE_PROFILES", {**seed.INVOICE_PROFILES, "Landkreis Darmstadt-Dieburg": ladadi})
+
+
+def _payment_ways(request: pytest.FixtureRequest) -> None:
+    """The demo's payment ways as the test asked for them (`every_buyer_debits`), in place before it seeds."""
+    if "every_buyer_debits" in request.fixturenames:
+        request.getfixturevalue("every_buyer_debits")
+
+
+@pytest.fixture
+def demo(app: Flask, request: pytest.FixtureRequest) -> None:
+    """The demo data of `flask seed-demo` (with `every_buyer_debits`: both buyers pay by debit)."""
     from marketplace.seed import seed_demo_data
 
+    _payment_ways(request)
     seed_demo_data()
     db.session.commit()
 
 
 @pytest.fixture
-def demo_september_open(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+def demo_september_open(app: Flask, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """The demo one close earlier: August billed and closed, September billed but still open (for tests that
     close September themselves; months close in order, so nothing after it is closed either)."""
     import marketplace.seed as seed
+
+    _payment_ways(request)
 
     close = seed.close_period
 

@@ -24,6 +24,7 @@ from marketplace.payments.queries import debits_seen_by
 from marketplace.settlement import xrechnung
 from marketplace.settlement.models import Invoice, PaymentAdvice, Settlement
 from marketplace.settlement.operations import approve_settlement, create_settlement
+from marketplace.settlement.paying import SelfPayReason
 from marketplace.settlement.queries import (
     AdviceView,
     advice_for,
@@ -235,6 +236,20 @@ class PositionOut(ApiModel):
     advice_number: str | None = Field(description="Das Zahlungsavis, dessen Belege die Position ergeben.")
 
 
+PAID_BY = (
+    "debit: der Betreiber zieht den Betrag per SEPA-Lastschrift ein (Zahlungsweg Lastschrift mit Mandat, und jeder "
+    "Beleg, den die Stelle zahlt, nennt die Lastschrift) und zahlt ihn an die empfangende Stelle aus; "
+    "transfer: die zahlende Stelle überweist selbst, der Betreiber bucht die Zahlung als Direktzahlung."
+)
+PAID_BY_REASON = (
+    "Warum die Stelle selbst zahlt (null bei debit): clearing (Zahlungsweg Verrechnung), transfer (Zahlungsweg "
+    "Überweisung), no_mandate (Lastschrift ohne vollständiges Mandat), documents (ein Beleg, den sie zahlt, nennt "
+    "eine andere Zahlungsart als die Lastschrift), paid_directly (als Direktzahlung gebucht)."
+)
+PaidByField = Literal["debit", "transfer"]
+PaidByReasonField = Literal["clearing", "transfer", "no_mandate", "documents", "paid_directly"]
+
+
 class InstructionOut(ApiModel):
     id: int
     debtor_member_id: int
@@ -243,6 +258,8 @@ class InstructionOut(ApiModel):
     status: str = Field(description="open, collecting oder paid")
     debtor_advice_number: str | None = Field(description="Das Zahlungsavis der zahlenden Stelle.")
     creditor_advice_number: str | None = Field(description="Das Zahlungsavis der empfangenden Stelle.")
+    paid_by: PaidByField = Field(description=PAID_BY)
+    paid_by_reason: PaidByReasonField | None = Field(description=PAID_BY_REASON)
 
 
 class AdviceSummaryOut(ApiModel):
@@ -284,8 +301,41 @@ class SettlementOut(ApiModel):
     )
 
 
+class SelfPayerOut(ApiModel):
+    """Eine zahlende Stelle, die der Einzug nicht belastet: sie überweist selbst."""
+
+    member_id: int
+    member_name: str
+    amount: Money = Field(description="Ihre offenen Zahlungsanweisungen")
+    reason: PaidByReasonField = Field(description=PAID_BY_REASON)
+
+
+class CollectionOut(ApiModel):
+    """Was dieser Einzug getan hat."""
+
+    submitted: int = Field(description="Lastschriften, die Stripe mit diesem Aufruf angenommen hat")
+    running: int = Field(description="Lastschriften, die schon liefen und unverändert weiterlaufen")
+    failed: int = Field(description="Lastschriften, die abgelehnt wurden (ihre Anweisungen sind wieder offen)")
+    unconfirmed: int = Field(
+        description="Lastschriften ohne Antwort von Stripe; ein erneuter Einzug sendet sie mit demselben Schlüssel"
+    )
+    self_paying: list[SelfPayerOut] = Field(
+        description="Zahlende Stellen, deren Zahlungsweg keine Lastschrift ist: sie überweisen selbst, ihre "
+        "Anweisungen bleiben offen, bis die Zahlung als Direktzahlung gebucht ist"
+    )
+    message: str = Field(description="Dasselbe in einem Satz, wie es die Seite der Verrechnung meldet")
+
+
+class CollectedSettlementOut(SettlementOut):
+    collection: CollectionOut
+
+
 def _number(advice: PaymentAdvice | None) -> str | None:
     return advice.number if advice is not None else None
+
+
+def _value(reason: SelfPayReason | None) -> Any:
+    return reason.value if reason is not None else None
 
 
 def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
@@ -315,6 +365,8 @@ def settlement_out(settlement: Settlement, user: User) -> SettlementOut:
                 status=i.status.value,
                 debtor_advice_number=_number(i.debtor_advice),
                 creditor_advice_number=_number(i.creditor_advice),
+                paid_by=view.ways[i.id].paid_by.value,
+                paid_by_reason=_value(view.ways[i.id].reason),
             )
             for i in view.instructions
         ],
@@ -497,19 +549,33 @@ def approve_settlement_api(settlement_id: int) -> SettlementOut:
     api_bp,
     "POST",
     "/settlements/<int:settlement_id>/collect",
-    responses={200: SettlementOut, 409: None},
+    responses={200: CollectedSettlementOut, 409: None},
     summary="Beträge per SEPA-Lastschrift einziehen",
     tags=["settlements"],
 )
-def collect_settlement_api(settlement_id: int) -> SettlementOut:
-    """One SEPA Direct Debit PaymentIntent per debtor through the Stripe API; the states follow the
-    webhooks. Collecting again never debits twice: debits under way are retried with their stored
-    Idempotency-Key, finished ones are left alone. 409 unless approved (or failed, to retry)."""
+def collect_settlement_api(settlement_id: int) -> CollectedSettlementOut:
+    """One SEPA Direct Debit PaymentIntent through the Stripe API per debtor that pays by debit (its invoice
+    profile and the documents it pays say so; each instruction's `paid_by`), from the account of its
+    mandate; the states follow the webhooks. Every other debtor pays itself: its instructions stay open for
+    a direct payment, and `collection.self_paying` names it. Collecting again never debits twice: debits
+    under way are retried with their stored Idempotency-Key, finished ones are left alone. 409 unless
+    approved (or collecting or failed, to retry), or when a debit is due and Stripe is not configured."""
     user = api_user()
     require_operator_finance(user, "Lastschriften einziehen")  # the coarse gate first: no id is revealed
     settlement = settlement_for(user, settlement_id)
-    collect_settlement(user, settlement)
-    return settlement_out(settlement, user)
+    outcome = collect_settlement(user, settlement)
+    collection = CollectionOut(
+        submitted=outcome.submitted,
+        running=outcome.running,
+        failed=outcome.failed,
+        unconfirmed=outcome.unconfirmed,
+        self_paying=[
+            SelfPayerOut(member_id=p.member_id, member_name=p.name, amount=money(p.amount_cents), reason=p.reason.value)
+            for p in outcome.self_paying
+        ],
+        message=outcome.message(),
+    )
+    return CollectedSettlementOut(**settlement_out(settlement, user).model_dump(), collection=collection)
 
 
 #: What the webhook reads of a Stripe event (``payments.events``): its id and type; the object in ``data``

@@ -289,6 +289,7 @@ MESSAGES = [
     _l("Die Verrechnung muss erst von einer zweiten Person freigegeben werden."),
     _l("Die Verrechnung ist bereits bezahlt."),
     _l("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY)."),
+    _l("Für %(member)s ist keine gültige IBAN des Lastschriftmandats hinterlegt."),
     # marketplace/settlement/operations.py
     _l("Der Monat %(period)s ist nicht abgeschlossen; erst danach kann er verrechnet werden."),
     _l("Für %(period)s gibt es bereits eine Verrechnung."),
@@ -332,7 +333,9 @@ MESSAGES = [
     ),
     _l("Für %(member)s ist keine gültige IBAN hinterlegt."),
     _l("%(payer)s überweist in dieser Verrechnung nichts."),
-    _l("Alle Zahlungen der Verrechnung %(period)s wurden direkt geleistet; der Betreiber zahlt nichts aus."),
+    _l(
+        "Aus der Verrechnung %(period)s zahlt der Betreiber nichts aus: jede zahlende Stelle zahlt direkt an ihre Empfänger, keine per Lastschrift."
+    ),
     # marketplace/webhooks/operations.py
     _l("Webhooks verwalten die Administratoren des Mitglieds."),
     _l("Dieser Webhook ist bereits abgeschaltet."),

@@ -1,4 +1,10 @@
-"""Collecting a settlement through the operator: one SEPA Direct Debit PaymentIntent per debtor.
+"""Collecting a settlement through the operator: one SEPA Direct Debit PaymentIntent per debtor that pays by
+debit.
+
+Only a debtor whose invoice profile and documents say debit (`settlement.paying.debtor_ways`) is debited,
+from the account of its mandate; every other debtor pays itself (transfer or clearing), its instructions stay
+open until operator finance books them as paid directly, and the outcome names it. A PaymentIntent's
+description is the remittance text of the debtor's advice (advice number, then its documents' numbers).
 
 Two steps with a commit between them, because an external side effect needs a durable intent first:
 `prepare_collection` writes each debit with its Idempotency-Key (the caller commits), then
@@ -20,11 +26,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -33,14 +42,17 @@ from marketplace.core.events import PaymentFailed, announce
 from marketplace.core.models import record_audit
 from marketplace.core.timeutil import utcnow
 from marketplace.extensions import db
+from marketplace.members.invoice_profiles import invoice_profile_of
 from marketplace.members.models import Member
 from marketplace.members.permissions import require_operator_finance
 from marketplace.members.queries import finance_contact_email
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer, debit_event
 from marketplace.payments.stripe_client import CardError, InvalidRequestError, StripeClient, StripeError, is_missing
+from marketplace.settlement.advices import advice_number, lines_for
 from marketplace.settlement.models import InstructionStatus, Settlement, SettlementStatus
 from marketplace.settlement.operations import lock_settlement, move_settlement
-from marketplace.settlement.sepa import checked_iban
+from marketplace.settlement.paying import SelfPayReason, debtor_ways
+from marketplace.settlement.sepa import advice_remittance
 
 if TYPE_CHECKING:
     from marketplace.members.models import User
@@ -51,32 +63,83 @@ log = logging.getLogger(__name__)
 ACTIVE = (DebitStatus.PENDING, DebitStatus.PROCESSING, DebitStatus.SUCCEEDED)
 
 
+@dataclass(frozen=True)
+class SelfPayer:
+    """A debtor the collection leaves to pay itself, with what is open and why it is not debited."""
+
+    member_id: int
+    name: str
+    amount_cents: int
+    reason: SelfPayReason
+
+
+@dataclass
+class CollectionPlan:
+    """What `prepare_collection` decided: the debits to send, and who pays itself."""
+
+    debits: list[Debit] = field(default_factory=list)
+    #: debits already accepted by Stripe, left alone (their outcome arrives by webhook)
+    running: int = 0
+    self_paying: list[SelfPayer] = field(default_factory=list)
+
+
 @dataclass
 class CollectionOutcome:
     submitted: int = 0
     failed: int = 0
     unconfirmed: int = 0
+    running: int = 0
+    self_paying: list[SelfPayer] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.unconfirmed
 
     def message(self) -> str:
-        text = _("%(count)d Lastschrift(en) an Stripe übergeben.", count=self.submitted)
-        if self.failed:
-            text += " " + _("%(count)d abgelehnt.", count=self.failed)
-        if self.unconfirmed:
-            text += " " + _(
-                "%(count)d ohne Antwort von Stripe; ein erneuter Einzug verwendet denselben Schlüssel.",
-                count=self.unconfirmed,
+        """What the collect did, in one line: ``2 Lastschriften an Stripe übergeben; 1 Stelle zahlt selbst per
+        Überweisung (Landkreis Darmstadt-Dieburg).``"""
+        parts = []
+        sent = self.submitted or self.failed or self.unconfirmed
+        if sent or not (self.running or self.self_paying):
+            parts.append(
+                ngettext(
+                    "%(num)d Lastschrift an Stripe übergeben",
+                    "%(num)d Lastschriften an Stripe übergeben",
+                    self.submitted,
+                )
             )
-        return text
+        if self.running:
+            parts.append(
+                ngettext("%(num)d Lastschrift läuft bereits", "%(num)d Lastschriften laufen bereits", self.running)
+            )
+        if self.failed:
+            parts.append(_("%(count)d abgelehnt", count=self.failed))
+        if self.unconfirmed:
+            parts.append(
+                _(
+                    "%(count)d ohne Antwort von Stripe (ein erneuter Einzug verwendet denselben Schlüssel)",
+                    count=self.unconfirmed,
+                )
+            )
+        if self.self_paying:
+            parts.append(
+                ngettext(
+                    "%(num)d Stelle zahlt selbst per Überweisung (%(names)s)",
+                    "%(num)d Stellen zahlen selbst per Überweisung (%(names)s)",
+                    len(self.self_paying),
+                    names=", ".join(payer.name for payer in self.self_paying),
+                )
+            )
+        return "; ".join(parts) + "."
 
 
-def prepare_collection(actor: User, settlement: Settlement) -> list[Debit]:
-    """Move the settlement to collecting and write a debit (with its key) per debtor that still owes.
+def prepare_collection(actor: User, settlement: Settlement, *, stripe_ready: bool = True) -> CollectionPlan:
+    """Under the settlement's lock: write a debit (with its key) per debtor that pays by debit and still owes,
+    and move the settlement to collecting when any debit is under way; every other debtor that still owes
+    is left to pay itself (listed in the plan, its instructions stay open).
 
-    Raises PermissionDenied (not operator finance) or Conflict (not approved, nor collecting/failed).
+    Raises PermissionDenied (not operator finance) or Conflict (not approved, nor collecting/failed; or a
+    debit to send while Stripe is not configured, `stripe_ready`), both before anything changes.
     Returns the debits to submit (new ones and pending ones from an interrupted collect).
     """
     require_operator_finance(actor, "Lastschriften einziehen")
@@ -86,6 +149,7 @@ def prepare_collection(actor: User, settlement: Settlement) -> list[Debit]:
     if settlement.status is SettlementStatus.PAID:
         raise Conflict("Die Verrechnung ist bereits bezahlt.")
 
+    ways = debtor_ways(settlement, lock=True)
     debits = {
         (d.debtor_member_id, d.attempt): d
         for d in db.session.scalars(select(Debit).where(Debit.settlement_id == settlement.id))
@@ -94,14 +158,22 @@ def prepare_collection(actor: User, settlement: Settlement) -> list[Debit]:
     for instruction in settlement.instructions:
         if instruction.status is not InstructionStatus.PAID:
             owed[instruction.debtor_member_id] += instruction.amount_cents
-    to_submit: list[Debit] = []
+    plan = CollectionPlan()
+    new: list[tuple[int, int, int]] = []  # debtor, attempt, amount
     for debtor_id, amount in sorted(owed.items()):
         mine = [d for (member, _attempt), d in debits.items() if member == debtor_id]
         active = [d for d in mine if d.status in ACTIVE]
-        if active:
-            to_submit.extend(d for d in active if d.status is DebitStatus.PENDING)
-            continue
-        attempt = max((d.attempt for d in mine), default=0) + 1
+        if active:  # decided when it was sent: a pending debit is the same request, retried with its key
+            plan.debits.extend(d for d in active if d.status is DebitStatus.PENDING)
+            plan.running += sum(1 for d in active if d.status is not DebitStatus.PENDING)
+        elif not ways[debtor_id].by_debit:
+            debtor = db.session.get(Member, debtor_id)
+            plan.self_paying.append(SelfPayer(debtor_id, debtor.name, amount, ways[debtor_id].reason))
+        else:
+            new.append((debtor_id, max((d.attempt for d in mine), default=0) + 1, amount))
+    if (new or plan.debits) and not stripe_ready:
+        raise Conflict("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY).")
+    for debtor_id, attempt, amount in new:
         debit = Debit(
             settlement_id=settlement.id,
             debtor_member_id=debtor_id,
@@ -111,32 +183,48 @@ def prepare_collection(actor: User, settlement: Settlement) -> list[Debit]:
             status=DebitStatus.PENDING,
         )
         db.session.add(debit)
-        to_submit.append(debit)
+        plan.debits.append(debit)
         for instruction in settlement.instructions:
             if instruction.debtor_member_id == debtor_id and instruction.status is InstructionStatus.OPEN:
                 instruction.status = InstructionStatus.COLLECTING
     db.session.flush()
-    if settlement.status is not SettlementStatus.COLLECTING:
+    if plan.debits and settlement.status is not SettlementStatus.COLLECTING:
         # after the instructions: the announced settlement shows which of them are being collected
         settlement.collected_at = utcnow()
         move_settlement(settlement, SettlementStatus.COLLECTING)
-    record_audit(actor, "settlement.collect", settlement, data={"debits": [d.id for d in to_submit]})
-    return to_submit
+    record_audit(
+        actor,
+        "settlement.collect",
+        settlement,
+        data={"debits": [d.id for d in plan.debits], "self_paying": [p.member_id for p in plan.self_paying]},
+    )
+    return plan
 
 
 def _key_part(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def debited_iban(member: Member) -> str:
+    """The account the member's SEPA mandate lets the operator debit (its invoice profile; the invoices name
+    it as the debited account, BT-91), validated. Raises Conflict naming the member when missing or invalid."""
+    try:
+        return IBAN(invoice_profile_of(member.id).mandate_iban or "").compact
+    except SchwiftyException as exc:
+        raise Conflict(
+            "Für %(member)s ist keine gültige IBAN des Lastschriftmandats hinterlegt.", member=member.name
+        ) from exc
+
+
 def ensure_customer(member: Member, client: StripeClient) -> StripeCustomer:
-    """The member's Stripe customer with a SEPA Direct Debit payment method for its current IBAN, addressed
-    to the member's finance contact (``finance_contact_email``).
+    """The member's Stripe customer with a SEPA Direct Debit payment method for the account of its mandate
+    (``debited_iban``), addressed to the member's finance contact (``finance_contact_email``).
 
     Keys derive from the member (and its customer and IBAN), so a repeated call after a lost answer finds
     the same objects at Stripe instead of making new ones. A stored customer gets the current name and
     e-mail on every call; one that Stripe no longer knows is made anew (``replace_customer``).
     Raises StripeError (Stripe refused or did not answer) and Conflict (no valid IBAN)."""
-    iban = checked_iban(member).compact
+    iban = debited_iban(member)
     email = finance_contact_email(member)
     row = db.session.get(StripeCustomer, member.id)
     if row is None:
@@ -210,13 +298,21 @@ def _create_intent(settlement: Settlement, debit: Debit, member: Member, client:
     debit and the new customer (so a repeat after a crash finds the same PaymentIntent) and is stored as the
     debit's key before it is sent. Raises StripeError and Conflict as ``ensure_customer``."""
 
+    advice = advice_number(settlement.period, member.id)
+    description = advice_remittance(settlement, member.id, lines_for(settlement.id, member.id))
+
     def send(customer: StripeCustomer) -> dict[str, Any]:
         params = StripeClient.payment_intent_params(
             amount_cents=debit.amount_cents,
             customer_id=customer.customer_id,
             payment_method_id=customer.payment_method_id or "",
-            description=f"Leistungsbörse Verrechnung {settlement.period}",
-            metadata={"settlement_id": settlement.id, "debtor_member_id": member.id, "debit_id": debit.id},
+            description=description,
+            metadata={
+                "settlement_id": settlement.id,
+                "debtor_member_id": member.id,
+                "debit_id": debit.id,
+                "advice_number": advice,
+            },
         )
         return client.create_payment_intent(params, idempotency_key=debit.idempotency_key)
 
@@ -279,11 +375,18 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
 def collect_settlement(actor: User, settlement: Settlement, client: StripeClient | None = None) -> CollectionOutcome:
     """Both steps with the commit between them that makes each Idempotency-Key durable before its request.
 
-    Used by the page and the API (whose own commit at the edge then stores the outcome). Raises Conflict
-    when no Stripe API key is configured (before anything changes)."""
+    Used by the page and the API (whose own commit at the edge then stores the outcome). The outcome counts
+    the debits and names the debtors left to pay themselves. Raises Conflict when a debit is to be sent and
+    no Stripe API key is configured (before anything changes)."""
     require_operator_finance(actor, "Lastschriften einziehen")
-    if client is None and not current_app.config.get("STRIPE_API_KEY"):
-        raise Conflict("Für den Lastschrifteinzug ist kein Stripe-Zugang eingerichtet (STRIPE_API_KEY).")
-    debits = prepare_collection(actor, settlement)
+    stripe_ready = client is not None or bool(current_app.config.get("STRIPE_API_KEY"))
+    plan = prepare_collection(actor, settlement, stripe_ready=stripe_ready)
     db.session.commit()
-    return submit_debits(db.session.get(Settlement, settlement.id), debits, client)
+    outcome = (
+        submit_debits(db.session.get(Settlement, settlement.id), plan.debits, client)
+        if plan.debits
+        else CollectionOutcome()
+    )
+    outcome.running = plan.running
+    outcome.self_paying = plan.self_paying
+    return outcome

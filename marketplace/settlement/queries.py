@@ -12,12 +12,14 @@ from marketplace.ledger.models import Period, PeriodStatus
 from marketplace.members.models import Member, Role, User
 from marketplace.settlement.advices import AdviceLine, lines_by_member, lines_for
 from marketplace.settlement.models import (
+    InstructionStatus,
     Invoice,
     PaymentAdvice,
     PaymentInstruction,
     Settlement,
     SettlementPosition,
 )
+from marketplace.settlement.paying import HowPaid, instruction_ways
 from marketplace.settlement.sepa import refusal
 
 
@@ -135,6 +137,13 @@ class SettlementView:
     sepa_refused: list[tuple[Member, str]]
     #: The payment advices with their documents and reconciliation (none for settlements made before advices).
     advices: list[AdviceView]
+    #: Instruction id → how it is paid: the operator's debit, or the debtor's own transfer (and why).
+    ways: dict[int, HowPaid]
+
+    @property
+    def debits_to_collect(self) -> bool:
+        """Whether an instruction is left that the operator's debit pays (open, or its debit under way)."""
+        return any(self.ways[i.id].by_debit and i.status is not InstructionStatus.PAID for i in self.instructions)
 
     def advice_of(self, member_id: int) -> PaymentAdvice | None:
         return next((a.advice for a in self.advices if a.advice.member_id == member_id), None)
@@ -155,10 +164,11 @@ def view_of(settlement: Settlement, user: User) -> SettlementView:
     for instruction in instructions:
         if user.is_operator_finance or instruction.debtor_member_id == user.member_id:
             payers.setdefault(instruction.debtor_member_id, instruction.debtor)
+    ways = instruction_ways(settlement)
     offered: list[Member] = []
     refused: list[tuple[Member, str]] = []
     for payer in payers.values():
-        problem = refusal(settlement, payer)
+        problem = refusal(settlement, payer, ways)
         if problem is None:
             offered.append(payer)
         elif not isinstance(problem, NotFound):
@@ -166,7 +176,7 @@ def view_of(settlement: Settlement, user: User) -> SettlementView:
     visible = [a for a in settlement.advices if may_see_advice(user, a.member_id)]
     lines = lines_by_member(settlement.id) if visible else {}
     advices = [advice_view(a, lines.get(a.member_id, [])) for a in visible]
-    return SettlementView(positions, instructions, offered, refused, advices)
+    return SettlementView(positions, instructions, offered, refused, advices, ways)
 
 
 def settleable_periods() -> list[str]:

@@ -8,14 +8,18 @@ collected by direct debit, or paid (directly or otherwise), a file would pay a s
 A file can be submitted to a bank only once: its message id (MsgId) and payment information id (PmtInfId)
 derive from the settlement, the payer and the instructions in it, and its creation time is the
 settlement's approval, so every download of the same instructions carries the same ids and the bank's
-duplicate check refuses a second upload. The remittance information names the payment advice.
-Every IBAN is checked with schwifty before a file is written.
+duplicate check refuses a second upload. The remittance information names the payment advice first, then
+as many numbers of the documents on it as fit (`remittance`), so the receiving cash office finds the
+invoices it booked. Every IBAN is checked with schwifty before a file is written.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from zoneinfo import ZoneInfo
@@ -28,10 +32,10 @@ from sqlalchemy import select
 from marketplace.core.errors import Conflict, NotFound
 from marketplace.core.timeutil import today
 from marketplace.extensions import db
-from marketplace.ledger.models import Transfer
 from marketplace.members.models import Member
-from marketplace.settlement.advices import advice_number
+from marketplace.settlement.advices import AdviceLine, advice_number, lines_by_member, lines_for
 from marketplace.settlement.models import InstructionStatus, PaymentInstruction, Settlement, SettlementStatus
+from marketplace.settlement.paying import HowPaid, instruction_ways
 
 SCHEMA = "pain.001.001.09"
 NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{SCHEMA}"
@@ -40,6 +44,11 @@ BERLIN = ZoneInfo("Europe/Berlin")
 MAX_ID = 35
 #: Unstructured remittance information (Ustrd) holds at most 140 characters.
 MAX_REMITTANCE = 140
+#: Ends a remittance text that could not name every document of the advice.
+MORE = "u. a."
+#: What the SEPA character set (EPC basic Latin) does not hold.
+_NOT_SEPA = re.compile(r"[^A-Za-z0-9/?:().,'+ -]")
+_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 
 
 def checked_iban(member: Member) -> IBAN:
@@ -71,28 +80,46 @@ class Payment:
     remittance: str
 
 
-def _paid_directly(settlement: Settlement) -> set[int]:
-    """Ids of the settlement's instructions the debtor paid straight to the creditor (booked as such)."""
-    keys = {f"direct:{i.id}": i.id for i in settlement.instructions}
-    if not keys:
-        return set()
-    booked = db.session.scalars(select(Transfer.idempotency_key).where(Transfer.idempotency_key.in_(keys)))
-    return {keys[key] for key in booked}
+def sepa_text(text: str) -> str:
+    """`text` in the SEPA character set: umlauts spelt out, other accents dropped, anything else a hyphen."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_GERMAN))
+    return _NOT_SEPA.sub("-", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
-def _remittance(advice: str, period: str) -> str:
-    return f"Zahlungsavis {advice} Verrechnung Leistungsboerse {period}"[:MAX_REMITTANCE]
+def remittance(advice: str, documents: Iterable[str]) -> str:
+    """The unstructured remittance information of a payment against an advice, at most 140 characters in
+    the SEPA character set: the advice number, then as many of the documents' numbers as fit, in their
+    order, and "u. a." when the rest had to be left out (``ZA-2026-10-4 LB-2-000017 LB-3-000009 u. a.``)."""
+    text = sepa_text(advice)[:MAX_REMITTANCE]
+    numbers = [sepa_text(number) for number in documents]
+    for index, number in enumerate(numbers):
+        room = MAX_REMITTANCE - (len(MORE) + 1 if index < len(numbers) - 1 else 0)
+        if len(text) + 1 + len(number) > room:
+            return f"{text} {MORE}"[:MAX_REMITTANCE]
+        text = f"{text} {number}"
+    return text
+
+
+def advice_remittance(settlement: Settlement, member_id: int, lines: list[AdviceLine], first: int | None = None) -> str:
+    """The remittance text naming `member_id`'s advice and its documents (`lines`, as the advice prints them);
+    with `first`, the documents with that counterparty come first (what the receiver itself booked)."""
+    if first is not None:
+        lines = sorted(lines, key=lambda line: line.counterparty.id != first)
+    return remittance(advice_number(settlement.period, member_id), [line.invoice.number for line in lines])
 
 
 def member_instructions(settlement: Settlement, payer_id: int) -> list[PaymentInstruction]:
     return [i for i in settlement.instructions if i.debtor_member_id == payer_id]
 
 
-def refusal(settlement: Settlement, payer: Member) -> Conflict | NotFound | None:
+def refusal(
+    settlement: Settlement, payer: Member, ways: dict[int, HowPaid] | None = None
+) -> Conflict | NotFound | None:
     """Why `payer` gets no credit transfer file for `settlement` (None: it gets one).
 
-    NotFound when it pays nothing in it; Conflict while the settlement is a draft, and for a member once
-    any of its instructions is being collected by direct debit or is paid (directly or by a debit)."""
+    NotFound when it pays nothing in it; Conflict while the settlement is a draft, for the operator when it
+    collects nothing by debit, and for a member once any of its instructions is being collected by direct
+    debit or is paid (directly or by a debit). `ways`: `instruction_ways(settlement)` when already read."""
     if payer.is_operator:
         if not settlement.instructions:
             return NotFound("%(payer)s überweist in dieser Verrechnung nichts.", payer=payer.name)
@@ -104,9 +131,10 @@ def refusal(settlement: Settlement, payer: Member) -> Conflict | NotFound | None
             period=settlement.period,
         )
     if payer.is_operator:
-        if not _operator_payments(settlement):
+        if not _payout_totals(settlement, ways):
             return Conflict(
-                "Alle Zahlungen der Verrechnung %(period)s wurden direkt geleistet; der Betreiber zahlt nichts aus.",
+                "Aus der Verrechnung %(period)s zahlt der Betreiber nichts aus: jede zahlende Stelle zahlt direkt "
+                "an ihre Empfänger, keine per Lastschrift.",
                 period=settlement.period,
             )
         return None
@@ -128,29 +156,43 @@ def refusal(settlement: Settlement, payer: Member) -> Conflict | NotFound | None
     return None
 
 
-def _operator_payments(settlement: Settlement) -> list[Payment]:
-    """The payouts: per creditor, the total of the instructions the operator collects (those a debtor paid
-    directly are not paid out again)."""
-    direct = _paid_directly(settlement)
+def _payout_totals(settlement: Settlement, ways: dict[int, HowPaid] | None = None) -> dict[int, int]:
+    """Per creditor, the total of the instructions the operator collects by debit: those a debtor pays itself
+    (by transfer, or booked as paid directly) never pass through the operator."""
+    ways = ways if ways is not None else instruction_ways(settlement)
     totals: dict[int, int] = defaultdict(int)
     for instruction in settlement.instructions:
-        if instruction.id not in direct:
+        if ways[instruction.id].by_debit:
             totals[instruction.creditor_member_id] += instruction.amount_cents
+    return totals
+
+
+def _operator_payments(settlement: Settlement) -> list[Payment]:
+    """The payouts (`_payout_totals`), each naming the creditor's advice and its documents."""
+    totals = _payout_totals(settlement)
+    lines = lines_by_member(settlement.id) if totals else {}
     return [
         Payment(
             creditor_id,
             amount,
             f"LB-{settlement.id}-AUS-{creditor_id}",
-            _remittance(advice_number(settlement.period, creditor_id), settlement.period),
+            advice_remittance(settlement, creditor_id, lines.get(creditor_id, [])),
         )
         for creditor_id, amount in sorted(totals.items())
     ]
 
 
 def _member_payments(settlement: Settlement, payer_id: int) -> list[Payment]:
-    remittance = _remittance(advice_number(settlement.period, payer_id), settlement.period)
+    """The payer's transfers, one per instruction, each naming the payer's advice and its documents, those
+    with the instruction's creditor first."""
+    lines = lines_for(settlement.id, payer_id)
     return [
-        Payment(i.creditor_member_id, i.amount_cents, f"LB-{settlement.id}-{i.id}", remittance)
+        Payment(
+            i.creditor_member_id,
+            i.amount_cents,
+            f"LB-{settlement.id}-{i.id}",
+            advice_remittance(settlement, payer_id, lines, first=i.creditor_member_id),
+        )
         for i in sorted(member_instructions(settlement, payer_id), key=lambda i: i.id)
     ]
 

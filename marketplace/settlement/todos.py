@@ -20,6 +20,7 @@ from marketplace.settlement.models import (
     Settlement,
     SettlementStatus,
 )
+from marketplace.settlement.paying import debtor_ways
 
 
 def invoices_to_release(user: User) -> list[Todo]:
@@ -82,22 +83,27 @@ def settlements_to_approve(user: User) -> list[Todo]:
 
 
 def settlements_to_pay(user: User) -> list[Todo]:
-    """Operator finance: approved settlements (or failed debits) whose payment is still to be started."""
+    """Operator finance: approved settlements (or failed debits) whose payment is still to be started, and
+    settlements being collected in which debtors that pay themselves still owe their transfer."""
     if not user.is_operator_finance:
         return []
+    open_instruction = (
+        select(PaymentInstruction.id)
+        .where(PaymentInstruction.settlement_id == Settlement.id, PaymentInstruction.status == InstructionStatus.OPEN)
+        .exists()
+    )
     waiting = db.session.scalars(
         select(Settlement)
-        .where(Settlement.status.in_((SettlementStatus.APPROVED, SettlementStatus.FAILED)))
+        .where(
+            Settlement.status.in_((SettlementStatus.APPROVED, SettlementStatus.FAILED))
+            | ((Settlement.status == SettlementStatus.COLLECTING) & open_instruction)
+        )
         .order_by(Settlement.period)
     )
     return [
         Todo(
             kind="settlement.pay",
-            title=(
-                _("Verrechnung %(month)s: Lastschrift fehlgeschlagen", month=month_label(s.period))
-                if s.status is SettlementStatus.FAILED
-                else _("Verrechnung %(month)s: einziehen oder Direktzahlungen buchen", month=month_label(s.period))
-            ),
+            title=_pay_title(s),
             action=_("Zahlung veranlassen"),
             path=url_for("settlement.show", settlement_id=s.id),
             dated=(s.approved_at or s.created_at).date(),
@@ -107,8 +113,21 @@ def settlements_to_pay(user: User) -> list[Todo]:
     ]
 
 
+def _pay_title(settlement: Settlement) -> str:
+    month = month_label(settlement.period)
+    if settlement.status is SettlementStatus.FAILED:
+        return _("Verrechnung %(month)s: Lastschrift fehlgeschlagen", month=month)
+    if settlement.status is SettlementStatus.COLLECTING:
+        return _(
+            "Verrechnung %(month)s: Überweisungen der Stellen als Direktzahlung buchen, sobald sie eingegangen sind",
+            month=month,
+        )
+    return _("Verrechnung %(month)s: einziehen oder Direktzahlungen buchen", month=month)
+
+
 def transfers_to_make(user: User) -> list[Todo]:
-    """A member's finance staff: open payment instructions of approved settlements where it is the debtor."""
+    """A member's finance staff: open payment instructions of approved settlements where it is the debtor and
+    pays itself (those the operator debits are not its to do)."""
     if Role.MEMBER_FINANCE not in user.roles or user.member.is_operator:
         return []
     rows = db.session.execute(
@@ -117,10 +136,12 @@ def transfers_to_make(user: User) -> list[Todo]:
         .where(
             PaymentInstruction.debtor_member_id == user.member_id,
             PaymentInstruction.status == InstructionStatus.OPEN,
-            Settlement.status.in_((SettlementStatus.APPROVED, SettlementStatus.FAILED)),
+            Settlement.status.in_((SettlementStatus.APPROVED, SettlementStatus.COLLECTING, SettlementStatus.FAILED)),
         )
         .order_by(Settlement.period, PaymentInstruction.id)
     ).all()
+    settlements = {settlement.id: settlement for _instruction, settlement in rows}
+    ways = {settlement_id: debtor_ways(settlement) for settlement_id, settlement in settlements.items()}
     return [
         Todo(
             kind="settlement.transfer",
@@ -135,4 +156,5 @@ def transfers_to_make(user: User) -> list[Todo]:
             amount_cents=instruction.amount_cents,
         )
         for instruction, settlement in rows
+        if not ways[settlement.id][user.member_id].by_debit
     ]

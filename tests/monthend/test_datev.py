@@ -319,6 +319,7 @@ def _signed_webhook(client, event: dict) -> None:
 def test_a_settled_month_clears_every_personal_account_per_counterparty(
     app,
     client,
+    every_buyer_debits,
     demo_september_open,
     api_as,
     fault_server,  # noqa: F811

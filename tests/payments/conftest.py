@@ -245,5 +245,29 @@ def fault_server() -> Iterator[FaultServer]:
     server.shutdown()
 
 
+#: The account of Stadt Wiesbaden's mandate in `demo_landkreis_transfers`: another than the one it receives
+#: money on (its `Member.iban`).
+MANDATE_IBAN = "DE30512108009988776655"
+WIESBADEN, LADADI = "Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg"
+
+
+@pytest.fixture
+def demo_landkreis_transfers(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo with the Landkreis paying by SEPA transfer (58) from the start and Stadt Wiesbaden by the
+    operator's debit (59) from an account of its own for the mandate; the invoices the demo issues say so."""
+    import marketplace.seed as seed
+    from marketplace.extensions import db
+    from marketplace.members.models import PaymentWay
+
+    profiles = {
+        **seed.INVOICE_PROFILES,
+        WIESBADEN: {**seed.INVOICE_PROFILES[WIESBADEN], "mandate_iban": MANDATE_IBAN},
+        LADADI: {"payment_way": PaymentWay.TRANSFER},
+    }
+    monkeypatch.setattr(seed, "INVOICE_PROFILES", profiles)
+    seed.seed_demo_data()
+    db.session.commit()
+
+
 # Every invoice and credit note produced in these tests is validated too (XSD, EN 16931, German rules).
 from tests.settlement.conftest import einvoice_validator, every_document_is_valid_xrechnung  # noqa: E402, F401

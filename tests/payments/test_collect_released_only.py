@@ -28,7 +28,7 @@ def _clearing(member_id: int) -> int:
     )
 
 
-def test_an_objected_invoice_is_not_collected(app, demo, api_as, stripe_config):
+def test_an_objected_invoice_is_not_collected(app, every_buyer_debits, demo, api_as, stripe_config):
     from marketplace.ledger.models import Period, PeriodStatus
     from marketplace.monthend.close import close_period
 

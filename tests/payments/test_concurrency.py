@@ -34,7 +34,7 @@ def _run_together(calls):
     return results
 
 
-def test_two_collects_at_once_make_one_payment_intent_per_debtor(app, demo, api_as, fault_server):
+def test_two_collects_at_once_make_one_payment_intent_per_debtor(app, every_buyer_debits, demo, api_as, fault_server):
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
     release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
@@ -61,7 +61,7 @@ def test_two_collects_at_once_make_one_payment_intent_per_debtor(app, demo, api_
     assert set(keys) == set(db.session.scalars(select(Debit.idempotency_key)))
 
 
-def test_the_same_event_delivered_twice_at_once_is_applied_once(app, demo, api_as, fault_server):
+def test_the_same_event_delivered_twice_at_once_is_applied_once(app, every_buyer_debits, demo, api_as, fault_server):
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
@@ -99,7 +99,7 @@ def test_the_same_event_delivered_twice_at_once_is_applied_once(app, demo, api_a
 
 
 def test_collect_and_direct_payments_of_one_settlement_at_once_pay_each_instruction_once(
-    app, demo, api_as, fault_server
+    app, every_buyer_debits, demo, api_as, fault_server
 ):
     """The operator collects while a colleague books the same debtors' direct payments: each instruction is
     paid one way only, the debits ask for exactly what was not paid directly, and the ledger stays whole."""
@@ -131,3 +131,42 @@ def test_collect_and_direct_payments_of_one_settlement_at_once_pay_each_instruct
     assert debits == owed
     assert len(fault_server.intents) == len(owed)
     assert_ledger_whole()
+
+
+def test_two_collects_at_once_debit_only_the_debit_member(app, demo_landkreis_transfers, api_as, fault_server):
+    """The lock on the settlement and its instructions orders the two: one PaymentIntent for Wiesbaden, none
+    for the Landkreis (which pays by transfer), whose instruction stays open; both answers say so."""
+    from marketplace.members.models import Member
+    from tests.payments.conftest import LADADI, WIESBADEN
+
+    app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
+    release_invoices("2026-08")
+    settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
+    first, second = api_as("betrieb@kopit.example"), api_as("pruefung@kopit.example")
+    wiesbaden, ladadi = (db.session.scalar(select(Member.id).where(Member.name == n)) for n in (WIESBADEN, LADADI))
+    db.session.remove()
+    path = f"/api/v1/settlements/{settlement['id']}/collect"
+
+    def collect(api):
+        def call():
+            with app.app_context():
+                response = app.test_client().post(path, headers=api.headers)
+                return response.status_code, response.get_json()
+
+        return call
+
+    answers = _run_together([collect(first), collect(second)])
+    assert [status for status, _body in answers] == [200, 200]
+    # each saw Wiesbaden's one debit: sent by itself, or already under way (a pending one is sent again with
+    # its key, so the same PaymentIntent)
+    assert [body["collection"]["submitted"] + body["collection"]["running"] for _s, body in answers] == [1, 1]
+    assert all([p["member_id"] for p in body["collection"]["self_paying"]] == [ladadi] for _s, body in answers)
+    assert len(fault_server.intents) == 1
+    assert {r["form"]["metadata[debtor_member_id]"] for r in fault_server.intent_requests} == {str(wiesbaden)}
+    assert db.session.scalars(select(Debit.debtor_member_id)).all() == [wiesbaden]
+    final = api_as("betrieb@kopit.example").get(f"/api/v1/settlements/{settlement['id']}").get_json()
+    assert {i["debtor_member_id"]: i["status"] for i in final["instructions"]} == {
+        wiesbaden: "collecting",
+        ladadi: "open",
+    }

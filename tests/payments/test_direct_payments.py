@@ -65,7 +65,9 @@ def test_direct_payments_clear_positions_without_touching_the_operators_accounts
     assert verify_ledger().ok
 
 
-def test_mixed_collection_pays_out_only_what_the_operator_collected(app, demo, client, api_as, fault_server):
+def test_mixed_collection_pays_out_only_what_the_operator_collected(
+    app, every_buyer_debits, demo, client, api_as, fault_server
+):
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     settlement = _approved(api_as)
     [first, *rest] = settlement["instructions"]

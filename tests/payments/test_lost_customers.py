@@ -53,7 +53,9 @@ def test_finance_contact_is_the_first_active_finance_user_else_the_members_conta
     assert finance_contact_email(ekom) == "kasse2@ekom21.example"
 
 
-def test_a_customer_stripe_lost_is_made_anew_and_the_debit_goes_through(app, demo, api_as, create_user, stripe_config):
+def test_a_customer_stripe_lost_is_made_anew_and_the_debit_goes_through(
+    app, every_buyer_debits, demo, api_as, create_user, stripe_config
+):
     wiesbaden, ladadi = _member("Stadt Wiesbaden"), _member("Landkreis Darmstadt-Dieburg")  # both with finance staff
     settlement = _approved_settlement(api_as)
     debtors = {i["debtor_member_id"] for i in settlement["instructions"]}
@@ -92,7 +94,7 @@ def test_a_customer_stripe_lost_is_made_anew_and_the_debit_goes_through(app, dem
 
 
 def test_a_customer_lost_between_the_requests_of_a_collect_is_made_anew_and_the_debit_sent_once_more(
-    app, demo, api_as, fault_server
+    app, every_buyer_debits, demo, api_as, fault_server
 ):
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
     settlement = _approved_settlement(api_as)
@@ -126,7 +128,9 @@ def test_a_customer_lost_between_the_requests_of_a_collect_is_made_anew_and_the_
     assert len(fault_server.intent_requests) == sent
 
 
-def test_a_missing_payment_method_is_not_mistaken_for_a_lost_customer(app, demo, api_as, fault_server):
+def test_a_missing_payment_method_is_not_mistaken_for_a_lost_customer(
+    app, every_buyer_debits, demo, api_as, fault_server
+):
     """Only a customer Stripe confirms gone is replaced; any other refusal fails the debit as before."""
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
     settlement = _approved_settlement(api_as)

@@ -36,7 +36,9 @@ def _msg_id(raw: bytes) -> str:
     return etree.fromstring(raw).findtext(".//p:GrpHdr/p:MsgId", namespaces=NS)
 
 
-def test_collected_debtors_get_no_file_until_a_failed_debit_reopens_it(app, demo, client, api_as, fault_server):
+def test_collected_debtors_get_no_file_until_a_failed_debit_reopens_it(
+    app, every_buyer_debits, demo, client, api_as, fault_server
+):
     app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     operator = api_as("betrieb@kopit.example")
     settlement = operator.post("/api/v1/settlements", json={"period": "2026-08"}).get_json()

@@ -99,7 +99,9 @@ def test_the_key_never_appears_in_the_clients_repr_or_errors(fault_server):
     assert API_KEY not in repr(client) and API_KEY not in str(raised.value)
 
 
-def test_collect_after_giving_up_leaves_a_clear_state_and_retries_with_the_same_key(app, demo, api_as, fault_server):
+def test_collect_after_giving_up_leaves_a_clear_state_and_retries_with_the_same_key(
+    app, every_buyer_debits, demo, api_as, fault_server
+):
     from sqlalchemy import select
 
     from marketplace.extensions import db
@@ -165,7 +167,9 @@ def test_encoding_equals_the_stripe_packages_own_encoder(params):
     assert urlencode(encode(params)) == urlencode(list(_api_encode(params)))
 
 
-def test_a_wrong_api_key_is_an_authentication_error_and_leaves_debits_pending(app, demo, api_as, localstripe):
+def test_a_wrong_api_key_is_an_authentication_error_and_leaves_debits_pending(
+    app, every_buyer_debits, demo, api_as, localstripe
+):
     from marketplace.payments.stripe_client import AuthenticationError
 
     with pytest.raises(AuthenticationError):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from marketplace.extensions import db
 from marketplace.ledger.models import Account, AccountKind, Transfer, TransferKind
 from marketplace.ledger.queries import verify_ledger
-from marketplace.members.models import Member
+from marketplace.members.models import InvoiceProfile, Member
 from marketplace.payments.models import Debit, DebitStatus, StripeCustomer
 from tests.conftest import release_invoices
 from tests.payments.conftest import API_KEY
@@ -49,7 +49,7 @@ def _clearing(member_id: int) -> int:
 
 
 def test_full_sepa_flow_collects_each_debtor_once_and_books_payments_and_payouts(
-    app, demo, client, api_as, stripe_config, webhook_inbox
+    app, every_buyer_debits, demo, client, api_as, stripe_config, webhook_inbox
 ):
     settlement = _approved_settlement(api_as)
     positions = {p["member_id"]: int(p["amount"].replace(".", "")) for p in settlement["positions"]}
@@ -101,11 +101,12 @@ def test_full_sepa_flow_collects_each_debtor_once_and_books_payments_and_payouts
 
 
 def test_a_failing_iban_reopens_its_instructions_and_a_new_attempt_collects_it(
-    app, demo, client, api_as, stripe_config, webhook_inbox
+    app, every_buyer_debits, demo, client, api_as, stripe_config, webhook_inbox
 ):
     ladadi = db.session.scalar(select(Member).where(Member.name == "Landkreis Darmstadt-Dieburg"))
-    good_iban = ladadi.iban
-    ladadi.iban = FAILING_IBAN
+    mandate = db.session.get(InvoiceProfile, ladadi.id)  # the account debited is the one of the mandate
+    good_iban = mandate.mandate_iban
+    mandate.mandate_iban = FAILING_IBAN
     db.session.commit()
     settlement = _approved_settlement(api_as)
     assert ladadi.id in {i["debtor_member_id"] for i in settlement["instructions"]}
@@ -130,8 +131,7 @@ def test_a_failing_iban_reopens_its_instructions_and_a_new_attempt_collects_it(
     )
 
     # the member gives a working IBAN; collecting again makes attempt 2 for this debtor only
-    ladadi = db.session.get(Member, ladadi.id)
-    ladadi.iban = good_iban
+    db.session.get(InvoiceProfile, ladadi.id).mandate_iban = good_iban
     db.session.commit()
     retry = operator.post(f"/api/v1/settlements/{settlement['id']}/collect").get_json()
     attempts = [p for p in retry["payments"] if p["debtor_member_id"] == ladadi.id]
@@ -146,7 +146,9 @@ def test_a_failing_iban_reopens_its_instructions_and_a_new_attempt_collects_it(
     assert db.session.scalar(select(func.sum(Account.balance_cents))) == 0
 
 
-def test_the_settlement_page_collects_and_shows_the_debits(app, demo, client, api_as, stripe_config):
+def test_the_settlement_page_collects_and_shows_the_debits(
+    app, every_buyer_debits, demo, client, api_as, stripe_config
+):
     from tests.conftest import csrf_token, login
 
     settlement = _approved_settlement(api_as)

@@ -1,13 +1,15 @@
 """SEPA credit transfer files that cannot pay twice: the same ids and creation time on every download of
 the same instructions (so the bank's duplicate check catches a second upload), a member's file refused
-once its instructions are paid, and remittance information that names the payment advice.
+once its instructions are paid, and remittance information that names the payment advice and the invoice
+numbers on it (at most 140 characters, "u. a." when not all of them fit).
 
 The files are read back with xmlschema against the ISO 20022 pain.001.001.09 schema shipped by sepaxml."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,15 +17,23 @@ import sepaxml
 import xmlschema
 from sqlalchemy import select
 
+from marketplace.bookings.models import Booking, BookingStatus
+from marketplace.bookings.operations import accept_booking
+from marketplace.catalogue.models import Category, Service, ServiceStatus, Unit, VatCategory
 from marketplace.extensions import db
 from marketplace.members.models import Member
+from marketplace.settlement.advices import lines_for
 from marketplace.settlement.models import Settlement
-from tests.conftest import csrf_token, login
+from marketplace.settlement.sepa import MAX_REMITTANCE, advice_remittance, remittance
+from tests.conftest import csrf_token, login, release_invoices
+from tests.settlement.conftest import user
 
 SEPA_XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
 NS = "{urn:iso:std:iso:20022:tech:xsd:pain.001.001.09}"
 #: What the SEPA rulebooks allow in an id: Latin letters, digits and + ? / - : ( ) . , ' space; max 35.
 SEPA_ID = re.compile(r"[A-Za-z0-9+?/\-:().,' ]{1,35}")
+#: The SEPA character set of a remittance text (Ustrd).
+SEPA_TEXT = re.compile(r"[A-Za-z0-9+?/\-:().,' ]{1,140}")
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +152,109 @@ def test_a_draft_settlement_offers_no_file(app, demo, api_as, client):
     assert response.status_code == 409 and "noch nicht freigegeben" in response.text
     creditor = settlement["instructions"][0]["creditor_member_id"]
     assert client.get(f"/settlements/{settlement['id']}/sepa/{creditor}.xml").status_code == 404  # pays nothing
+
+
+def _remittances(schema: xmlschema.XMLSchema, raw: bytes) -> dict[str, str]:
+    """Receiver name → remittance text (Ustrd) of each transfer in a pain.001 file, validated against its XSD."""
+    document = _read(schema, raw)
+    return {t["Cdtr"]["Nm"]: t["RmtInf"]["Ustrd"][0] for b in document["PmtInf"] for t in b["CdtTrfTxInf"]}
+
+
+def _advice(api_as, settlement_id: int, member_id: int) -> tuple[str, list[str]]:
+    advice = api_as("betrieb@kopit.example").get(f"/api/v1/settlements/{settlement_id}/advices/{member_id}")
+    body = advice.get_json()
+    return body["number"], [d["number"] for d in body["documents"]]
+
+
+def test_remittance_is_the_advice_then_whole_invoice_numbers_within_140_characters():
+    assert remittance("ZA-2026-08-4", ["LB-2-000001", "LB-3-000007"]) == "ZA-2026-08-4 LB-2-000001 LB-3-000007"
+    assert remittance("ZA-2026-08-4", []) == "ZA-2026-08-4"
+    numbers = [f"LB-2-{n:06d}" for n in range(1, 31)]
+    text = remittance("ZA-2026-08-4", numbers)
+    assert len(text) <= MAX_REMITTANCE and text.endswith(" u. a.")
+    named = text.removeprefix("ZA-2026-08-4 ").removesuffix(" u. a.").split(" ")
+    assert named == numbers[: len(named)]  # in order, none cut off
+    assert len(f"{text.removesuffix(' u. a.')} {numbers[len(named)]} u. a.") > MAX_REMITTANCE  # as many as fit
+    # exactly 140 characters with the last number: no "u. a." needed
+    exact = ["X" * 63, "Y" * 63]
+    assert remittance("ZA-1-1234567", exact) == f"ZA-1-1234567 {exact[0]} {exact[1]}"
+    assert len(remittance("ZA-1-1234567", exact)) == MAX_REMITTANCE
+    assert remittance("ZA-1-1234567", [*exact, "Z"]) == f"ZA-1-1234567 {exact[0]} u. a."
+    # the SEPA character set: umlauts spelt out, accents dropped, anything else a hyphen
+    assert remittance("ZA-Ä", ["Grüße_1", "Café&2"]) == "ZA-Ae Gruesse-1 Cafe-2"
+
+
+def test_the_files_name_the_advice_and_its_invoice_numbers(app, demo, api_as, client, schema):
+    release_invoices("2026-08")
+    settlement = _approved(api_as)
+    login(client, "betrieb@kopit.example")
+    for instruction in settlement["instructions"]:
+        payer, creditor = instruction["debtor_member_id"], instruction["creditor_member_id"]
+        number, documents = _advice(api_as, settlement["id"], payer)
+        assert documents and all(d.startswith("LB-") for d in documents)
+        texts = _remittances(schema, client.get(f"/settlements/{settlement['id']}/sepa/{payer}.xml").data)
+        assert texts[db.session.get(Member, creditor).name] == " ".join([number, *documents])
+    # the operator's payout names the receiver's advice and the documents on it
+    payouts = _remittances(schema, client.get(f"/settlements/{settlement['id']}/sepa/{_operator_id()}.xml").data)
+    assert payouts
+    for name, text in payouts.items():
+        receiver = db.session.scalar(select(Member.id).where(Member.name == name))
+        number, documents = _advice(api_as, settlement["id"], receiver)
+        assert text == " ".join([number, *documents]) and len(text) <= MAX_REMITTANCE
+
+
+def test_an_advice_with_many_invoices_names_as_many_as_fit_and_ends_with_u_a(
+    app, demo, api_as, client, schema, close_through
+):
+    """Twelve October bookings of Wiesbaden at KDZ Mainz, each with its own order number: twelve invoices, more
+    than 140 characters can name."""
+    kdz, buyer = user("anbieter@kdz-mainz.example"), user("einkauf@wiesbaden.example")
+    service = Service(
+        provider_id=kdz.member_id,
+        category_id=db.session.scalar(select(Category.id).where(Category.slug == "hosting")),
+        title="Speicherplatz je Fachverfahren",
+        unit=Unit.MONTH,
+        unit_price_cents=12000,
+        vat_category=VatCategory.STANDARD,
+        vat_rate=Decimal("19.00"),
+        status=ServiceStatus.PUBLISHED,
+        created_by_id=kdz.id,
+    )
+    db.session.add(service)
+    db.session.flush()
+    for n in range(1, 13):
+        booking = Booking(
+            service_id=service.id,
+            buyer_id=buyer.member_id,
+            requested_by_id=buyer.id,
+            quantity=1,
+            starts_on=date(2026, 10, 1),
+            ends_on=date(2026, 10, 31),
+            status=BookingStatus.REQUESTED,
+            order_reference=f"B-2026-{n:03d}",
+        )
+        db.session.add(booking)
+        db.session.flush()
+        accept_booking(kdz, booking)
+    db.session.commit()
+    close_through("2026-10")
+    release_invoices()
+    created = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-10"}).get_json()
+    assert api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{created['id']}/approve").status_code == 200
+    wiesbaden = buyer.member_id
+    number, documents = _advice(api_as, created["id"], wiesbaden)
+    assert len(documents) > 12
+
+    login(client, "betrieb@kopit.example")
+    texts = _remittances(schema, client.get(f"/settlements/{created['id']}/sepa/{wiesbaden}.xml").data)
+    assert texts
+    for text in texts.values():
+        assert len(text) <= MAX_REMITTANCE and SEPA_TEXT.fullmatch(text), text
+        assert text.startswith(f"{number} LB-") and text.endswith(" u. a.")
+        named = text.removeprefix(f"{number} ").removesuffix(" u. a.").split(" ")
+        assert len(named) >= 9 and set(named) <= set(documents) and len(set(named)) == len(named)
+    # the debit's description (Stripe) is the same kind of text, in the advice's order
+    description = advice_remittance(
+        db.session.get(Settlement, created["id"]), wiesbaden, lines_for(created["id"], wiesbaden)
+    )
+    assert description.startswith(f"{number} {documents[0]} {documents[1]}") and description.endswith(" u. a.")

@@ -125,7 +125,8 @@ def test_the_pages_create_approve_and_offer_sepa_files(app, demo, client):
     assert "Freigegeben" in page.text and "pain.001" in page.text
 
 
-def test_sepa_credit_transfer_files_validate_and_pay_exact_cents(app, demo, api_as, client):
+def test_sepa_credit_transfer_files_validate_and_pay_exact_cents(app, every_buyer_debits, demo, api_as, client):
+    """Every debtor pays by debit here, so the operator's payout file pays every instruction out."""
     release_invoices("2026-08")
     settlement = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
     api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{settlement['id']}/approve")
