@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,89 @@ def every_buyer_debits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(seed, "INVOICE_PROFILES", {**seed.INVOICE_PROFILES, "Landkreis Darmstadt-Dieburg": ladadi})
 
 
+def _ways(request: pytest.FixtureRequest) -> str:
+    """The part of a demo variant's name that says how its buyers pay."""
+    return "+every_buyer_debits" if "every_buyer_debits" in request.fixturenames else ""
+
+
 def _payment_ways(request: pytest.FixtureRequest) -> None:
     """The demo's payment ways as the test asked for them (`every_buyer_debits`), in place before it seeds."""
     if "every_buyer_debits" in request.fixturenames:
         request.getfixturevalue("every_buyer_debits")
+
+
+# --- the demo, seeded once per variant ----------------------------------------------------------------
+# Seeding the demo runs its whole history (billing, closes, releases, settlements): about a second, and most
+# tests start from it. Each variant is seeded for real the first time a test asks for it; later tests get a
+# copy of that database (the same rows, ids, sequences and hash chain), which is what seeding again on the
+# pinned day would give them.
+_DEMO_SNAPSHOTS: dict[str, Any] = {}
+#: The test whose database holds a demo already: seeding is idempotent, so when a test asks for two variants
+#: (e.g. `demo_september_open` and a fixture that needs `demo`), the first one seeded is the one it gets.
+_SEEDED_FOR: list[str] = [""]
+
+
+def seed_once(request: pytest.FixtureRequest, variant: str, seed: Callable[[], None]) -> None:
+    """Give the test's database the demo of `variant`, as `seed` makes it (run once per session)."""
+    if _SEEDED_FOR[0] == request.node.nodeid:
+        return
+    _SEEDED_FOR[0] = request.node.nodeid
+    snapshot = _DEMO_SNAPSHOTS.get(variant)
+    if snapshot is None:
+        seed()
+        db.session.commit()
+        _DEMO_SNAPSHOTS[variant] = _take_snapshot()
+    else:
+        _restore_snapshot(snapshot)
+
+
+def _take_snapshot() -> Any:
+    if db.engine.dialect.name == "sqlite":
+        db.session.remove()
+        db.engine.dispose()
+        target = Path(tempfile.mkdtemp(prefix="demo-")) / "demo.db"
+        shutil.copyfile(str(db.engine.url.database), target)
+        return target
+    tables: dict[str, bytes] = {}
+    with db.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        names = [row[0] for row in cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        for name in names:
+            if name in KEEP_TABLES:
+                continue
+            with cursor.copy(f'COPY "{name}" TO STDOUT (FORMAT binary)') as copy:
+                tables[name] = b"".join(bytes(chunk) for chunk in copy)
+        sequences = list(
+            cursor.execute(
+                "SELECT sequencename, last_value FROM pg_sequences "
+                "WHERE schemaname = 'public' AND last_value IS NOT NULL"
+            )
+        )
+        raw.rollback()  # type: ignore[union-attr]
+    return tables, sequences
+
+
+def _restore_snapshot(snapshot: Any) -> None:
+    db.session.remove()
+    if db.engine.dialect.name == "sqlite":
+        db.engine.dispose()
+        shutil.copyfile(snapshot, str(db.engine.url.database))
+        return
+    tables, sequences = snapshot
+    with db.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        # as a replica: no triggers (search vectors, generations, append-only guards) and no foreign-key
+        # checks while the rows go back exactly as they were
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(f"TRUNCATE {', '.join(f'{chr(34)}{name}{chr(34)}' for name in tables)} CASCADE")
+        for name, data in tables.items():
+            with cursor.copy(f'COPY "{name}" FROM STDIN (FORMAT binary)') as copy:
+                copy.write(data)
+        for sequence, value in sequences:
+            cursor.execute("SELECT setval(%s, %s, true)", (sequence, value))
+        raw.commit()  # type: ignore[union-attr]
 
 
 @pytest.fixture
@@ -200,8 +280,7 @@ def demo(app: Flask, request: pytest.FixtureRequest) -> None:
     from marketplace.seed import seed_demo_data
 
     _payment_ways(request)
-    seed_demo_data()
-    db.session.commit()
+    seed_once(request, f"demo{_ways(request)}", seed_demo_data)
 
 
 @pytest.fixture
@@ -218,8 +297,7 @@ def demo_september_open(app: Flask, monkeypatch: pytest.MonkeyPatch, request: py
         return close(actor, period, reason) if period == "2026-08" else None
 
     monkeypatch.setattr(seed, "close_period", close_august_only)
-    seed.seed_demo_data()
-    db.session.commit()
+    seed_once(request, f"demo_september_open{_ways(request)}", seed.seed_demo_data)
 
 
 _CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

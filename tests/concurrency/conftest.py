@@ -19,13 +19,13 @@ from marketplace.ledger.models import Account, Period, PeriodStatus, Posting, Tr
 from marketplace.ledger.queries import verify_ledger
 from marketplace.members.operations import create_api_token
 from marketplace.members.queries import user_by_email
-from tests.conftest import csrf_token, login, make_app
+from tests.conftest import csrf_token, login, make_app, seed_once
 
 POOL = 24
 
 
 @pytest.fixture
-def wide_app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def wide_app(database_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Flask]:
     """The demo one close earlier (August closed, September billed and open: the month the races close) on an
     app whose pool has room for every thread at once (plus the test's own session)."""
     application = make_app(database_url, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": POOL, "max_overflow": 4})
@@ -38,8 +38,7 @@ def wide_app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fla
             "close_period",
             lambda actor, period, reason="": close(actor, period, reason) if period == "2026-08" else None,
         )
-        seed.seed_demo_data()
-        db.session.commit()
+        seed_once(request, "demo_september_open", seed.seed_demo_data)
         yield application
         db.session.remove()
         db.engine.dispose()

@@ -15,7 +15,7 @@ from marketplace.core.models import AuditEvent
 from marketplace.extensions import db
 from marketplace.ledger.models import Period, PeriodStatus, Transfer
 from marketplace.ledger.queries import verify_ledger
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, seed_once
 
 HOURS = 6  # the Landkreis's "Betrieb von Fachverfahren" (metered, KDZ Mainz)
 
@@ -26,13 +26,12 @@ def operator(api_as, demo):
 
 
 @pytest.fixture
-def legacy(app, monkeypatch):
+def legacy(app, monkeypatch, request):
     """The demo as it was before months closed in order: August and September billed, but still open."""
     import marketplace.seed as seed
 
     monkeypatch.setattr(seed, "close_period", lambda *args, **kwargs: None)
-    seed.seed_demo_data()
-    db.session.commit()
+    seed_once(request, "legacy", seed.seed_demo_data)
 
 
 def kinds(response) -> list[tuple[str, object]]:

@@ -252,12 +252,12 @@ WIESBADEN, LADADI = "Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg"
 
 
 @pytest.fixture
-def demo_landkreis_transfers(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def demo_landkreis_transfers(app: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """The demo with the Landkreis paying by SEPA transfer (58) from the start and Stadt Wiesbaden by the
     operator's debit (59) from an account of its own for the mandate; the invoices the demo issues say so."""
     import marketplace.seed as seed
-    from marketplace.extensions import db
     from marketplace.members.models import PaymentWay
+    from tests.conftest import seed_once
 
     profiles = {
         **seed.INVOICE_PROFILES,
@@ -265,8 +265,7 @@ def demo_landkreis_transfers(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         LADADI: {"payment_way": PaymentWay.TRANSFER},
     }
     monkeypatch.setattr(seed, "INVOICE_PROFILES", profiles)
-    seed.seed_demo_data()
-    db.session.commit()
+    seed_once(request, "demo_landkreis_transfers", seed.seed_demo_data)
 
 
 # Every invoice and credit note produced in these tests is validated too (XSD, EN 16931, German rules).
