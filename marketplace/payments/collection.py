@@ -343,6 +343,8 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
     outcome = CollectionOutcome()
     for debit in debits:
         if debit.status is not DebitStatus.PENDING:
+            # another collect sent it between this one's plan and now: under way (or already refused there)
+            outcome.running += debit.status in ACTIVE
             continue
         failed = outcome.failed
         member = db.session.get(Member, debit.debtor_member_id)
@@ -387,6 +389,6 @@ def collect_settlement(actor: User, settlement: Settlement, client: StripeClient
         if plan.debits
         else CollectionOutcome()
     )
-    outcome.running = plan.running
+    outcome.running += plan.running
     outcome.self_paying = plan.self_paying
     return outcome
