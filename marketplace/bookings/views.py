@@ -66,6 +66,9 @@ bp = Blueprint("bookings", __name__, url_prefix="/bookings")
 #: the page is the bookings', the charges are the ledger's and the invoices the settlement's, which build on
 #: bookings, not the other way round.
 BOOKING_CHARGES = "bookings.charges"
+#: Where the ledger puts its function month -> closed?, so that usage entered for a closed month says that it
+#: is billed later, in the next open month (month-end's adjustment), rather than in its own month.
+MONTH_CLOSED = "bookings.month_closed"
 
 
 def booking_costs(booking: Booking) -> dict[str, Any]:
@@ -287,9 +290,21 @@ def usage(booking_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         with errors_on(form, InvalidInput):
             record = record_usage(current_user, booking, form.period.data, form.quantity.data)
-            flash(_("Der Verbrauch für %(period)s ist erfasst.", period=month_label(record.period)), "success")
+            flash(_usage_entered(record.period), "success")
             return redirect(url_for("bookings.show", booking_id=booking_id, _anchor="verbrauch"))
     return render_booking(booking, 422, usage_form=form)
+
+
+def _usage_entered(period: str) -> str:
+    """The message after usage is entered; for a closed month, when it will be billed instead."""
+    month_closed = current_app.extensions.get(MONTH_CLOSED)
+    if month_closed is not None and month_closed(period):
+        return _(
+            "Der Verbrauch für %(period)s ist erfasst. Der Monat ist bereits abgeschlossen: nach der Prüfung durch "
+            "die abnehmende Stelle wird er im nächsten offenen Monat als Nachberechnung abgerechnet.",
+            period=month_label(period),
+        )
+    return _("Der Verbrauch für %(period)s ist erfasst.", period=month_label(period))
 
 
 def _usage_of(booking: Booking, usage_id: int) -> UsageRecord:

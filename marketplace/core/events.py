@@ -52,6 +52,7 @@ __all__ = [
     "CorrectionResolved",
     "CostSharingAnswered",
     "CostSharingInvited",
+    "CostSharingLeft",
     "CostSharingParticipation",
     "CostSharingTruedUp",
     "Event",
@@ -517,6 +518,18 @@ class CostSharingAnswered(CostSharingParticipation):
 
     #: The other accepted participants whose annual share the answer changed (none after a decline: the key
     #: is applied over those who accepted, and an invitee carried no share).
+    share_changes: tuple[ShareChange, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CostSharingLeft(CostSharingParticipation):
+    """The provider entered or withdrew a participant's leaving date, or removed a participation entered by
+    mistake (`removed`; the participant id no longer exists then). The others' shares change with it."""
+
+    #: The last day of the participation (None: it stays, or it was removed).
+    leaves_on: date | None = None
+    removed: bool = False
+    #: The other accepted participants whose annual share changed.
     share_changes: tuple[ShareChange, ...] = ()
 
 

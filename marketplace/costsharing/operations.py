@@ -5,6 +5,7 @@ Raise DomainErrors with German messages: InvalidInput (naming the field), Permis
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from marketplace.core.errors import Conflict, InvalidInput, PermissionDenied
 from marketplace.core.events import (
     CostSharingAnswered,
     CostSharingInvited,
+    CostSharingLeft,
     CostSharingParticipation,
     CostSharingTruedUp,
     ShareChange,
@@ -304,15 +306,20 @@ def _answer(actor: User, participant: Participant, state: ParticipantState) -> P
         member_id=participant.member_id,
         data={"plan": plan.id},
     )
-    after = _planned_parts(plan)
-    members = {p.id: p.member_id for p in plan.enrolled}
-    changes = tuple(
-        ShareChange(member_id=members[pid], old_cents=before[pid], new_cents=after[pid])
-        for pid in sorted(before.keys() & after.keys())
-        if pid != participant.id and before[pid] != after[pid]
-    )
+    changes = _share_changes(plan, before, participant.id)
     announce(_participation_event(CostSharingAnswered, plan, participant, actor, share_changes=changes))
     return participant
+
+
+def _share_changes(plan: CostSharingPlan, before: dict[int, int], changed_id: int) -> tuple[ShareChange, ...]:
+    """The other accepted participants whose annual share at the planned cost differs from `before`."""
+    after = _planned_parts(plan)
+    members = {p.id: p.member_id for p in plan.enrolled}
+    return tuple(
+        ShareChange(member_id=members[pid], old_cents=before[pid], new_cents=after[pid])
+        for pid in sorted(before.keys() & after.keys())
+        if pid != changed_id and before[pid] != after[pid]
+    )
 
 
 def accept_invitation(actor: User, participant: Participant) -> Participant:
@@ -332,6 +339,8 @@ def set_leaving(actor: User, participant: Participant, leaves_on: date | None) -
     _require_manager(plan, actor)
     _require_open(plan)
     _check_dates(plan, participant.joins_on, leaves_on)
+    unchanged = participant.leaves_on == leaves_on
+    before = _planned_parts(plan)
     participant.leaves_on = leaves_on
     db.session.flush()
     record_audit(
@@ -341,6 +350,11 @@ def set_leaving(actor: User, participant: Participant, leaves_on: date | None) -
         member_id=plan.provider_id,
         data={"leaves_on": leaves_on.isoformat() if leaves_on else None},
     )
+    if not unchanged:
+        changes = _share_changes(plan, before, participant.id)
+        announce(
+            _participation_event(CostSharingLeft, plan, participant, actor, leaves_on=leaves_on, share_changes=changes)
+        )
     return participant
 
 
@@ -364,9 +378,12 @@ def remove_participant(actor: User, participant: Participant) -> None:
         member_id=plan.provider_id,
         data={"plan": plan.id, "member": participant.member_id},
     )
+    before = _planned_parts(plan)
+    removed = _participation_event(CostSharingLeft, plan, participant, actor, removed=True)
     db.session.delete(participant)
     db.session.flush()
     db.session.expire(plan, ["participants"])
+    announce(replace(removed, share_changes=_share_changes(plan, before, participant.id)))
 
 
 def set_koenigstein_value(actor: User, year: int, member: Member, value: Decimal) -> KoenigsteinValue:

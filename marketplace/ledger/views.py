@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace.bookings.views import MONTH_CLOSED
 from marketplace.core.edge import errors_flashed, errors_on, writes
 from marketplace.core.errors import Conflict, InvalidInput
 from marketplace.core.pagination import clamp_page_args, paginate
@@ -36,6 +38,12 @@ bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 MONTH_NOTES: list[Callable[[list[PeriodRow]], dict[str, Any]]] = []
 
 FINANCE = (Role.OPERATOR_FINANCE, Role.MEMBER_FINANCE)
+
+
+@bp.record_once
+def _offer_month_closed(state: BlueprintSetupState) -> None:
+    """The booking page (bookings) says when usage entered for a closed month will be billed."""
+    state.app.extensions[MONTH_CLOSED] = lambda period: counts_as_closed(period, latest_closed_period())
 
 
 def _require_operator_finance() -> None:

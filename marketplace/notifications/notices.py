@@ -23,10 +23,13 @@ from marketplace.core.events import (
     CorrectionResolved,
     CostSharingAnswered,
     CostSharingInvited,
+    CostSharingLeft,
+    CostSharingParticipation,
     CostSharingTruedUp,
     InvoiceReleaseOverdue,
     PasswordResetRequested,
     SettlementCreated,
+    ShareChange,
     UsageDisputed,
     UsageRecorded,
     UserInvited,
@@ -222,18 +225,60 @@ def cost_sharing_answered(event: CostSharingAnswered) -> None:
         f"{_name(event.member_id)} hat der Teilnahme an „{event.service_title}“ {event.year} {verdict}. "
         f"Die Anteile der Teilnehmer: {link}",
     )
-    for change in event.share_changes:
-        joined = "nimmt nun ebenfalls teil" if event.state == "accepted" else "nimmt nicht teil"
+    joined = "nimmt nun ebenfalls teil" if event.state == "accepted" else "nimmt nicht teil"
+    _tell_share_changes(event, event.share_changes, f"{_name(event.member_id)} {joined}.")
+
+
+def _tell_share_changes(event: CostSharingParticipation, changes: tuple[ShareChange, ...], why: str) -> None:
+    """Each other participant whose annual share changed: why, and its old and new share."""
+    link = f"{base_url()}/cost-sharing/{event.plan_id}"
+    for change in changes:
         notify(
             member_staff(change.member_id, *CONSENTING_ROLES),
             NotificationKind.BILLING,
             f"Ihr Anteil an der Kostenteilung {event.service_title} {event.year} ändert sich",
-            f"{_name(event.member_id)} {joined}. Der Schlüssel wird auf alle Teilnehmer angewandt, die zugestimmt "
+            f"{why} Der Schlüssel wird auf alle Teilnehmer angewandt, die zugestimmt "
             f"haben; damit ändert sich der Jahresanteil von {_name(change.member_id)} bei den geplanten Kosten "
             f"von {german_eur(change.old_cents)} auf {german_eur(change.new_cents)} (netto). Die künftigen "
             f"Abschläge richten sich danach; bereits berechnete bleiben, die Spitzabrechnung gleicht aus.\n\n"
             f"Zur Kostenteilung: {link}",
         )
+
+
+@subscribe(CostSharingLeft)
+def cost_sharing_left(event: CostSharingLeft) -> None:
+    """The participant's staff hear of its leaving date (or that it stays after all, or that its
+    participation or invitation was removed); the other participants whose share changed hear old and new."""
+    member, title = _name(event.member_id), f"„{event.service_title}“ {event.year}"
+    link = f"{base_url()}/cost-sharing/{event.plan_id}"
+    if event.removed:
+        what = "Einladung zurückgezogen" if event.state == "invited" else "Teilnahme entfernt"
+        subject = f"Kostenteilung {event.service_title} {event.year}: {what}"
+        body = (
+            f"{_name(event.provider_id)} hat die Teilnahme von {member} an {title} entfernt (sie war irrtümlich "
+            f"eingetragen). Für {member} wurde dafür nichts berechnet und wird nichts berechnet."
+        )
+        why = f"{member} nimmt nicht mehr teil."
+    elif event.leaves_on is not None:
+        subject = f"Kostenteilung {event.service_title} {event.year}: Austritt zum {_fmt(event.leaves_on)}"
+        body = (
+            f"{_name(event.provider_id)} hat den Austritt von {member} aus {title} zum {_fmt(event.leaves_on)} "
+            f"eingetragen. {member} trägt die Kosten bis zu diesem Tag; der Jahresanteil bei den geplanten Kosten "
+            f"beträgt nun {german_eur(event.expected_cents)} (netto). Bereits berechnete Abschläge bleiben, die "
+            f"Spitzabrechnung gleicht aus.\n\nZur Kostenteilung: {link}"
+        )
+        why = f"{member} tritt zum {_fmt(event.leaves_on)} aus."
+    else:
+        subject = f"Kostenteilung {event.service_title} {event.year}: Austritt aufgehoben"
+        body = (
+            f"{_name(event.provider_id)} hat den Austritt von {member} aus {title} aufgehoben: {member} nimmt bis "
+            f"zum Jahresende teil. Jahresanteil bei den geplanten Kosten: {german_eur(event.expected_cents)} "
+            f"(netto).\n\nZur Kostenteilung: {link}"
+        )
+        why = f"{member} nimmt nun doch bis zum Jahresende teil."
+    if event.state != "declined":
+        notify(member_staff(event.member_id, *CONSENTING_ROLES), NotificationKind.BILLING, subject, body)
+    _tell_share_changes(event, event.share_changes, why)
 
 
 @subscribe(CostSharingTruedUp)

@@ -158,7 +158,7 @@ def test_invoice_download_settle_and_approve_by_a_second_person(as_user, live_ap
     finance.get_by_role("link", name=re.compile(r"^Zahlungsavis zum Drucken")).first.click()
     finance.wait_for_url(re.compile(r"/settlements/\d+/advices/\d+$"))
     assert "Zahlungsavis ZA-2026-08-" in finance.get_by_role("heading", level=1).inner_text()
-    finance.get_by_role("link", name="Zurück zur Verrechnung 2026-08").click()
+    finance.get_by_role("link", name="Zurück zur Verrechnung August 2026").click()
     finance.wait_for_url(re.compile(r"/settlements/\d+$"))
     assert finance.get_by_role("button", name="Freigeben (zweite Person)").count() == 0
     assert "Vier-Augen-Prinzip" in finance.inner_text("main")

@@ -107,6 +107,72 @@ def test_a_decline_changes_nobodys_share_and_tells_only_the_provider(plan):
     assert _mails("Ihr Anteil%") == []
 
 
+def _participant(plan, name: str):
+    db.session.expire(plan, ["participants"])
+    return next(p for p in plan.participants if p.member.name == name)
+
+
+def test_a_leaving_date_tells_the_leaver_and_the_others_their_new_share(plan):
+    for name in ("Stadt Wiesbaden", "Landkreis Darmstadt-Dieburg"):
+        ops.add_participant(user(KDZ), plan, member(name), date(2026, 1, 1))
+        accept(plan, name)
+    db.session.commit()
+    before = {m.id for m in _mails("%")}
+
+    ops.set_leaving(user(KDZ), _participant(plan, "Stadt Wiesbaden"), date(2026, 6, 30))
+    db.session.commit()
+    leaving = _mails("Kostenteilung Gemeinsames Kommunalnetz 2026: Austritt zum 30.06.2026")
+    assert sorted(m.recipient for m in leaving) == sorted(WIESBADEN)
+    # 7,44344 × 181 days against 3,21 × 365 days of 200.000,00 €, the cent to the larger remainder
+    assert "beträgt nun 106.971,76 € (netto)" in leaving[0].body
+    assert _links(leaving[0].body) == [f"{SITE}/cost-sharing/{plan.id}"]
+    changed = [m for m in _mails("Ihr Anteil an der Kostenteilung%") if m.id not in before]
+    assert sorted(m.recipient for m in changed) == sorted(LADADI)
+    assert "Stadt Wiesbaden tritt zum 30.06.2026 aus." in changed[0].body
+    assert "von 60.262,23 € auf 93.028,24 € (netto)" in changed[0].body
+
+    # the same date again changes nothing and says nothing; withdrawing the leave restores the shares
+    sent = {m.id for m in _mails("%")}
+    ops.set_leaving(user(KDZ), _participant(plan, "Stadt Wiesbaden"), date(2026, 6, 30))
+    db.session.commit()
+    assert {m.id for m in _mails("%")} == sent
+    ops.set_leaving(user(KDZ), _participant(plan, "Stadt Wiesbaden"), None)
+    db.session.commit()
+    stays = _mails("Kostenteilung Gemeinsames Kommunalnetz 2026: Austritt aufgehoben")
+    assert sorted(m.recipient for m in stays) == sorted(WIESBADEN)
+    back = [m for m in _mails("Ihr Anteil an der Kostenteilung%") if m.id not in sent]
+    assert sorted(m.recipient for m in back) == sorted(LADADI)
+    assert "von 93.028,24 € auf 60.262,23 € (netto)" in back[0].body
+
+
+def test_a_removed_participation_or_invitation_is_told_to_the_member_and_the_others(plan):
+    ops.add_participant(user(KDZ), plan, member("Stadt Wiesbaden"), date(2026, 1, 1))
+    accept(plan, "Stadt Wiesbaden")
+    ops.add_participant(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1))
+    db.session.commit()
+    sent = {m.id for m in _mails("%")}
+
+    ops.remove_participant(user(KDZ), _participant(plan, "Landkreis Darmstadt-Dieburg"))
+    db.session.commit()
+    withdrawn = _mails("Kostenteilung Gemeinsames Kommunalnetz 2026: Einladung zurückgezogen")
+    assert sorted(m.recipient for m in withdrawn) == sorted(LADADI)
+    # an invitee carried no share: nobody else's changes
+    assert [m for m in _mails("Ihr Anteil%") if m.id not in sent] == []
+
+    ops.add_participant(user(KDZ), plan, member("Landkreis Darmstadt-Dieburg"), date(2026, 1, 1))
+    accept(plan, "Landkreis Darmstadt-Dieburg")
+    db.session.commit()
+    sent = {m.id for m in _mails("%")}
+    ops.remove_participant(user(KDZ), _participant(plan, "Landkreis Darmstadt-Dieburg"))
+    db.session.commit()
+    removed = _mails("Kostenteilung Gemeinsames Kommunalnetz 2026: Teilnahme entfernt")
+    assert sorted(m.recipient for m in removed) == sorted(LADADI)
+    changed = [m for m in _mails("Ihr Anteil%") if m.id not in sent]
+    assert sorted(m.recipient for m in changed) == sorted(WIESBADEN)
+    assert "Landkreis Darmstadt-Dieburg nimmt nicht mehr teil." in changed[0].body
+    assert "von 139.737,77 € auf 200.000,00 € (netto)" in changed[0].body
+
+
 @pytest.fixture
 def billed_plan(plan, bill):
     """Both accepted from 1 January; October and November billed: two advances each."""

@@ -243,6 +243,35 @@ def test_usage_left_open_at_the_close_is_billed_later_as_an_adjustment(operator,
     assert verify_ledger().ok
 
 
+def test_usage_entered_on_the_page_for_a_closed_month_says_it_is_billed_later(operator, client, app):
+    """The provider learns at once that hours entered for a closed month are billed in the next open one."""
+    login(client, "anbieter@kdz-mainz.example")
+
+    def enter(month: str, quantity: str) -> str:
+        page = client.get(f"/bookings/{HOURS}")
+        answer = client.post(
+            f"/bookings/{HOURS}/usage",
+            data={"period": month, "quantity": quantity, "csrf_token": csrf_token(page.text)},
+            follow_redirects=True,
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    # November is open: the Landkreis's first hours of it are entered again, as usual
+    open_month = enter("11.2026", "3")
+    assert "Der Verbrauch für November 2026 ist erfasst." in open_month
+    assert "Nachberechnung" not in open_month
+    # in December, October and November are closed while those hours still wait for the Landkreis
+    app.config["MARKETPLACE_TODAY"] = "2026-12-05"
+    for month in ("2026-10", "2026-11"):
+        assert operator.post("/api/v1/billing-runs", json={"period": month}).status_code == 201
+        closed = operator.post(f"/api/v1/periods/{month}/close", json={"reason": "Stunden in Prüfung folgen"})
+        assert closed.status_code == 200, closed.get_json()
+    late = enter("11.2026", "4")
+    assert "Der Verbrauch für November 2026 ist erfasst. Der Monat ist bereits abgeschlossen" in late
+    assert "wird er im nächsten offenen Monat als Nachberechnung abgerechnet." in late
+
+
 def test_usage_in_review_blocks_the_close_and_the_page_lists_it_before_the_button(operator, api_as, client):
     provider = api_as("anbieter@kdz-mainz.example")
     usage_id = provider.post(
