@@ -170,3 +170,35 @@ def test_two_collects_at_once_debit_only_the_debit_member(app, demo_landkreis_tr
         wiesbaden: "collecting",
         ladadi: "open",
     }
+
+
+def test_a_collect_whose_debit_another_collect_sent_meanwhile_reports_it_running(
+    app, demo_landkreis_transfers, api_as, fault_server
+):
+    """The interleaving behind the race above, step by step: the first collect plans Wiesbaden's pending
+    debit and commits; a second collect sends it; then the first submits. It sends nothing again and says the
+    debit is under way (not '0 Lastschriften an Stripe übergeben')."""
+    from marketplace.members.models import User
+    from marketplace.payments.collection import collect_settlement, prepare_collection, submit_debits
+    from marketplace.settlement.models import Settlement
+
+    app.config.update(STRIPE_API_BASE=fault_server.url, STRIPE_API_KEY=API_KEY)
+    release_invoices("2026-08")
+    created = api_as("betrieb@kopit.example").post("/api/v1/settlements", json={"period": "2026-08"}).get_json()
+    api_as("pruefung@kopit.example").post(f"/api/v1/settlements/{created['id']}/approve")
+    first, second = (
+        db.session.scalar(select(User).where(User.email == e))
+        for e in ("betrieb@kopit.example", "pruefung@kopit.example")
+    )
+    settlement = db.session.get(Settlement, created["id"])
+
+    plan = prepare_collection(first, settlement)
+    db.session.commit()
+    assert [d.status.value for d in plan.debits] == ["pending"]
+    meanwhile = collect_settlement(second, settlement)
+    db.session.commit()
+    assert (meanwhile.submitted, meanwhile.running) == (1, 0)
+
+    late = submit_debits(settlement, plan.debits)
+    assert (late.submitted, late.running) == (0, 1)
+    assert len(fault_server.intents) == 1
