@@ -359,7 +359,7 @@ def test_the_advice_and_the_refusal_read_english_on_request(app, demo, api_as, c
     assert "Payment advices" in page.text and "Printable payment advice" in page.text
     printable = client.get(f"/settlements/{settlement['id']}/advices/{wiesbaden}")
     assert f"Payment advice ZA-2026-09-{wiesbaden}" in printable.text
-    assert "Back to settlement 2026-09" in printable.text and "Reconciled:" in printable.text
+    assert "Back to settlement September 2026" in printable.text and "Reconciled:" in printable.text
     for german in ("Zahlungsavis ", "Summe der Belege", "Verwendungszweck", "Fällig am"):
         assert german not in printable.text, german
 
