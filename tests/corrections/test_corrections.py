@@ -335,3 +335,17 @@ def test_the_booking_page_offers_a_correction_case_for_billed_usage_instead_of_a
     login(client, EKOM)
     page = client.get(f"/bookings/{record.booking_id}")
     assert f"/usage/{record.id}/correct" in page.text
+
+
+def test_the_case_list_marks_its_filter_and_links_the_invoice_for_whoever_may_read_it(app, demo, api_as):
+    [case] = api_as(OPERATOR).get("/api/v1/corrections").get_json()["items"]
+    invoice = db.session.get(Invoice, case["invoice_id"])
+    for email in (OPERATOR, WI_CASH):
+        client = app.test_client()
+        login(client, email)
+        page = client.get("/corrections").text
+        assert '<a class="kern-link" href="/corrections?status=open" aria-current="page">offen</a>' in page
+        assert f'href="/invoices/{invoice.id}">{invoice.number}</a>' in page
+        done = client.get("/corrections?status=corrected").text
+        assert 'href="/corrections?status=corrected" aria-current="page"' in done
+        assert "Keine Korrekturfälle." in done
