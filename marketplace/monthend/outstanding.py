@@ -31,7 +31,7 @@ from marketplace.bookings.models import (
 )
 from marketplace.catalogue.models import Service
 from marketplace.core.errors import localised as _  # named _ so that pybabel extracts the templates
-from marketplace.core.timeutil import next_month, parse_period, period_of, today
+from marketplace.core.timeutil import month_label, next_month, parse_period, period_of, today
 from marketplace.extensions import db
 from marketplace.ledger.models import Transfer
 from marketplace.ledger.operations import first_month, latest_closed_period
@@ -118,7 +118,7 @@ def missing_charges(period: str) -> list[Outstanding]:
                 "starten.",
                 booking=charge.booking_id,
                 service=charge.service_title,
-                period=charge.own_period or period,
+                period=month_label(charge.own_period or period),
             ),
             (charge.buyer_id, charge.provider_id),
         )
@@ -185,7 +185,7 @@ def outstanding(period: str) -> list[Outstanding]:
         Outstanding(
             OutstandingKind.EARLIER_MONTH_OPEN,
             month,
-            _("Der Monat %(month)s ist noch offen und muss zuerst abgeschlossen werden.", month=month),
+            _("Der Monat %(month)s ist noch offen und muss zuerst abgeschlossen werden.", month=month_label(month)),
         )
         for month in open_months_before(period)
     ]

@@ -90,6 +90,8 @@ def billing() -> Response | tuple[str, int]:
                     ),
                     "warning",
                 )
+            if request.form.get("back") == "close":  # started from the close page: show what is left there
+                return redirect(url_for("ledger.close", period=run.period))
             return redirect(url_for("ledger.index"))
     return render_dashboard(form, 422)
 

@@ -61,7 +61,7 @@ def test_october_cannot_be_closed_while_september_is_open(legacy, api_as):
     assert refused.status_code == 409
     assert refused.mimetype == "application/problem+json"
     assert kinds(refused) == [("earlier_month_open", "2026-08"), ("earlier_month_open", "2026-09")]
-    assert "2026-09" in refused.get_json()["detail"]
+    assert "September 2026" in refused.get_json()["detail"]
     assert status_of("2026-10") is not PeriodStatus.CLOSED
     # in order it works, and each close issues its month's invoices
     for period in ("2026-08", "2026-09", "2026-10"):
@@ -75,15 +75,34 @@ def test_the_close_page_names_the_open_earlier_month_and_offers_no_button(legacy
     page = client.get("/ledger/periods/2026-10/close")
     assert page.status_code == 200
     blocking = page.text.split('id="blocking"', 1)[1].split("</ul>", 1)[0]
-    assert "Der Monat 2026-09 ist noch offen" in blocking
-    assert "Der Monat 2026-08 ist noch offen" in blocking
+    assert "Der Monat September 2026 ist noch offen" in blocking
+    assert "Der Monat August 2026 ist noch offen" in blocking
     assert 'type="submit" class="kern-btn kern-btn--primary"' not in page.text
+    # the next step is the oldest open month's close page
+    step = page.text.split('id="next-step"', 1)[1].split("</div>", 1)[0]
+    assert 'href="/ledger/periods/2026-08/close">Zuerst Monat August 2026 abschließen …</a>' in step
     # a hand-made POST is refused with the same reason, shown on the page
     token = csrf_token(client.get("/ledger").text)
     refused = client.post("/ledger/periods/2026-10/close", data={"csrf_token": token, "confirm": "y", "reason": "x"})
     assert refused.status_code == 422
-    assert "2026-09 ist noch offen" in refused.text
+    assert "September 2026 ist noch offen" in refused.text
     assert status_of("2026-10") is not PeriodStatus.CLOSED
+
+
+def test_the_close_page_bills_the_missing_charges_and_comes_back(operator, client):
+    """October is unbilled: the close page lists each missing charge with its month in words and offers the
+    billing run right there; after it the page shows what is left (the usage to override or nothing)."""
+    login(client, "betrieb@kopit.example")
+    page = client.get("/ledger/periods/2026-10/close").text
+    blocking = page.split('id="blocking"', 1)[1].split("</ul>", 1)[0]
+    assert "das Entgelt für Oktober 2026 fehlt" in blocking
+    step = page.split('id="next-step"', 1)[1].split("</form>", 1)[0]
+    assert 'name="back" value="close"' in step and "Monat Oktober 2026 abrechnen" in step
+    billed = client.post("/ledger/billing", data={"csrf_token": csrf_token(page), "period": "2026-10", "back": "close"})
+    assert billed.status_code == 302 and billed.headers["Location"] == "/ledger/periods/2026-10/close"
+    after = client.get("/ledger/periods/2026-10/close").text
+    assert 'id="blocking"' not in after and 'id="next-step"' not in after
+    assert "Monat Oktober 2026" in after and 'name="confirm"' in after
 
 
 def test_the_months_table_offers_billing_and_closing_in_order(legacy, client):
