@@ -26,12 +26,14 @@ class Todo:
     due: date | None = None  # by when it should be done (review period, release deadline)
     detail: str = ""  # one more line: a quantity, a reason
     amount_cents: int | None = None  # the money at stake, formatted by the page (|eur) or the e-mail
+    month: str = ""  # the month it concerns (YYYY-MM): earlier months first among equally urgent items
 
 
 #: A source takes the acting user (marketplace.members.models.User, which the kernel cannot name).
 TodoSource = Callable[[Any], list[Todo]]
 
 
-def sort_key(todo: Todo) -> tuple[date, date, str]:
-    """Most urgent first: by deadline, then oldest first; items without a deadline after those with one."""
-    return (todo.due or date.max, todo.dated or date.max, todo.title)
+def sort_key(todo: Todo) -> tuple[date, date, str, str]:
+    """Most urgent first: by deadline, then oldest first, then the earlier month; items without a deadline
+    after those with one."""
+    return (todo.due or date.max, todo.dated or date.max, todo.month, todo.title)

@@ -51,6 +51,7 @@ def invoices_to_release(user: User) -> list[Todo]:
             dated=i.issue_date,
             due=i.release_due,
             amount_cents=i.gross_cents,
+            month=i.period,
         )
         for i in invoices
     ]

@@ -103,6 +103,23 @@ def test_finance_staff_release_invoices_from_the_start_page(app, demo):
     assert not [i for i in _items(buyer_html) if i[0] == "invoice.release"]
 
 
+def test_invoices_due_alike_are_listed_by_their_month(app, demo):
+    """The Landkreis's cash office has August's and September's invoices to release, all due the same day:
+    August comes first, as it is read."""
+    ladadi = db.session.scalars(
+        select(Invoice)
+        .where(Invoice.release_status == ReleaseStatus.PENDING, Invoice.buyer.has(name="Landkreis Darmstadt-Dieburg"))
+        .order_by(Invoice.number)
+    ).all()
+    assert {i.period for i in ladadi} >= {"2026-08", "2026-09"}
+    assert len({i.release_due for i in ladadi}) == 1
+    assert [i.period for i in ladadi] != sorted(i.period for i in ladadi)  # numbers alone would mix them
+    _client, html = _start(app, "kasse@ladadi.example")
+    by_path = {f"/invoices/{i.id}": i.period for i in ladadi}
+    listed = [by_path[h] for k, h, _t in _items(html) if k == "invoice.release"]
+    assert listed == sorted(by_path.values())
+
+
 def test_operator_sees_months_to_close_and_settle_not_a_zero_balance(app, demo):
     client, html = _start(app, "betrieb@kopit.example")
     kinds = {(k, h) for k, h, _t in _items(html)}
