@@ -252,11 +252,16 @@ def cost_sharing_left(event: CostSharingLeft) -> None:
     member, title = _name(event.member_id), f"„{event.service_title}“ {event.year}"
     link = f"{base_url()}/cost-sharing/{event.plan_id}"
     if event.removed:
-        what = "Einladung zurückgezogen" if event.state == "invited" else "Teilnahme entfernt"
+        invited = event.state == "invited"
+        what = "Einladung zurückgezogen" if invited else "Teilnahme entfernt"
         subject = f"Kostenteilung {event.service_title} {event.year}: {what}"
+        if invited:
+            done = f"die Einladung von {member} zu {title} zurückgezogen"
+        else:
+            done = f"die Teilnahme von {member} an {title} entfernt (sie war irrtümlich eingetragen)"
         body = (
-            f"{_name(event.provider_id)} hat die Teilnahme von {member} an {title} entfernt (sie war irrtümlich "
-            f"eingetragen). Für {member} wurde dafür nichts berechnet und wird nichts berechnet."
+            f"{_name(event.provider_id)} hat {done}. Für {member} wurde dafür nichts berechnet und wird nichts "
+            f"berechnet."
         )
         why = f"{member} nimmt nicht mehr teil."
     elif event.leaves_on is not None:

@@ -343,8 +343,8 @@ def submit_debits(settlement: Settlement, debits: list[Debit], client: StripeCli
     outcome = CollectionOutcome()
     for debit in debits:
         if debit.status is not DebitStatus.PENDING:
-            # another collect sent it between this one's plan and now: under way (or already refused there)
-            outcome.running += debit.status in ACTIVE
+            if debit.status in ACTIVE:  # another collect sent it between this one's plan and now: under way
+                outcome.running += 1
             continue
         failed = outcome.failed
         member = db.session.get(Member, debit.debtor_member_id)

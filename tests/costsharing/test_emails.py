@@ -156,6 +156,10 @@ def test_a_removed_participation_or_invitation_is_told_to_the_member_and_the_oth
     db.session.commit()
     withdrawn = _mails("Kostenteilung Gemeinsames Kommunalnetz 2026: Einladung zurückgezogen")
     assert sorted(m.recipient for m in withdrawn) == sorted(LADADI)
+    assert (
+        "KDZ Mainz hat die Einladung von Landkreis Darmstadt-Dieburg zu „Gemeinsames Kommunalnetz“ 2026 zurückgezogen."
+        in withdrawn[0].body
+    )
     # an invitee carried no share: nobody else's changes
     assert [m for m in _mails("Ihr Anteil%") if m.id not in sent] == []
 
